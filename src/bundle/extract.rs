@@ -1,0 +1,354 @@
+//! Safe unpacking of a job bundle (zip or directory) into a fresh staging
+//! directory. Everything an attacker controls is checked before a byte is
+//! written, and every write goes through a `cap_std::fs::Dir` rooted at the
+//! staging directory, so no entry can land outside it even if a check were
+//! missed.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+
+use cap_std::ambient_authority;
+use cap_std::fs::Dir;
+
+use super::BundleError;
+
+/// Caps on what a bundle may unpack to (host settable).
+#[derive(Debug, Clone, Copy)]
+pub struct ExtractLimits {
+    /// Total bytes actually written, all entries together.
+    pub max_total_bytes: u64,
+    /// Bytes actually written for one entry.
+    pub max_entry_bytes: u64,
+    /// Number of entries (files and directories).
+    pub max_entries: usize,
+}
+
+impl Default for ExtractLimits {
+    fn default() -> Self {
+        ExtractLimits {
+            max_total_bytes: 256 << 20,
+            max_entry_bytes: 64 << 20,
+            max_entries: 10_000,
+        }
+    }
+}
+
+/// Tracks names and sizes across one bundle.
+struct Budget {
+    limits: ExtractLimits,
+    total: u64,
+    entries: usize,
+    files: HashSet<String>,
+    dirs: HashSet<String>,
+    folded: HashSet<String>,
+}
+
+impl Budget {
+    fn new(limits: ExtractLimits) -> Self {
+        Budget {
+            limits,
+            total: 0,
+            entries: 0,
+            files: HashSet::new(),
+            dirs: HashSet::new(),
+            folded: HashSet::new(),
+        }
+    }
+
+    fn count_entry(&mut self) -> Result<(), BundleError> {
+        self.entries += 1;
+        if self.entries > self.limits.max_entries {
+            return Err(BundleError::TooManyEntries(self.limits.max_entries));
+        }
+        Ok(())
+    }
+
+    /// Registers a file or directory path, rejecting duplicates and names that
+    /// differ only in case, or a file that is also used as a directory.
+    fn claim(&mut self, path: &str, is_dir: bool) -> Result<(), BundleError> {
+        let mut prefix = String::new();
+        for (i, part) in path.split('/').enumerate() {
+            if i > 0 {
+                prefix.push('/');
+            }
+            prefix.push_str(part);
+            let last = prefix.len() == path.len();
+            if last && !is_dir {
+                break;
+            }
+            if self.files.contains(&prefix) {
+                return Err(BundleError::DuplicateEntry(prefix));
+            }
+            if self.dirs.insert(prefix.clone()) && !self.folded.insert(prefix.to_lowercase()) {
+                return Err(BundleError::CaseCollision(prefix));
+            }
+        }
+        if !is_dir {
+            if self.dirs.contains(path) || !self.files.insert(path.to_string()) {
+                return Err(BundleError::DuplicateEntry(path.to_string()));
+            }
+            if !self.folded.insert(path.to_lowercase()) {
+                return Err(BundleError::CaseCollision(path.to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies at most the per-entry cap (and what is left of the total) from
+    /// `src` into `dst`, counting the bytes really written, whatever the
+    /// archive declared.
+    fn copy(
+        &mut self,
+        name: &str,
+        src: &mut dyn Read,
+        dst: &mut dyn io::Write,
+    ) -> Result<(), BundleError> {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut written: u64 = 0;
+        loop {
+            let n = match src.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(BundleError::Corrupt(format!("entry '{name}': {e}"))),
+            };
+            written += n as u64;
+            self.total += n as u64;
+            if written > self.limits.max_entry_bytes {
+                return Err(BundleError::EntryTooLarge(
+                    name.to_string(),
+                    self.limits.max_entry_bytes,
+                ));
+            }
+            if self.total > self.limits.max_total_bytes {
+                return Err(BundleError::TooLarge(self.limits.max_total_bytes));
+            }
+            dst.write_all(&buf[..n])
+                .map_err(|e| BundleError::Io(format!("writing '{name}'"), e))?;
+        }
+        Ok(())
+    }
+}
+
+/// Turns an entry name into a safe relative path (`a/b/c`), or says why not.
+/// Rejects absolute names, drive letters, `..`, NUL and control characters;
+/// backslashes count as separators (zips made on Windows).
+pub fn sanitize_entry_name(raw: &str) -> Result<Option<String>, BundleError> {
+    let bad = |why: &str| {
+        Err(BundleError::UnsafeEntry(
+            raw.escape_debug().to_string(),
+            why.to_string(),
+        ))
+    };
+    if raw.chars().any(|c| c.is_control()) {
+        return bad("it contains a NUL or control character");
+    }
+    if raw.starts_with('/') || raw.starts_with('\\') {
+        return bad("it is an absolute path");
+    }
+    let bytes = raw.as_bytes();
+    if bytes.len() >= 2 && bytes[1] == b':' && bytes[0].is_ascii_alphabetic() {
+        return bad("it starts with a drive letter");
+    }
+    let mut parts = Vec::new();
+    for part in raw.split(['/', '\\']) {
+        match part {
+            "" | "." => {}
+            ".." => return bad("it contains a '..' component"),
+            p => parts.push(p),
+        }
+    }
+    if parts.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(parts.join("/")))
+}
+
+/// Unpacks a zip file into `dest` (an empty directory).
+pub fn unpack_zip(zip_path: &Path, dest: &Path, limits: ExtractLimits) -> Result<(), BundleError> {
+    let file = File::open(zip_path)
+        .map_err(|e| BundleError::Io(format!("opening {}", zip_path.display()), e))?;
+    let mut archive =
+        zip::ZipArchive::new(file).map_err(|e| BundleError::Corrupt(e.to_string()))?;
+    if archive.len() > limits.max_entries {
+        return Err(BundleError::TooManyEntries(limits.max_entries));
+    }
+    let root = Dir::open_ambient_dir(dest, ambient_authority())
+        .map_err(|e| BundleError::Io(format!("opening {}", dest.display()), e))?;
+    let mut budget = Budget::new(limits);
+    for i in 0..archive.len() {
+        budget.count_entry()?;
+        // Inspect the entry without decompressing it first.
+        let (name, is_dir, is_link, encrypted, declared) = {
+            let raw = archive
+                .by_index_raw(i)
+                .map_err(|e| BundleError::Corrupt(format!("entry #{i}: {e}")))?;
+            let mode = raw.unix_mode().unwrap_or(0);
+            let is_link = mode & 0o170000 == 0o120000;
+            (
+                raw.name().to_string(),
+                raw.is_dir(),
+                is_link,
+                raw.encrypted(),
+                raw.size(),
+            )
+        };
+        if encrypted {
+            return Err(BundleError::Encrypted(name));
+        }
+        if is_link {
+            return Err(BundleError::Symlink(name));
+        }
+        let Some(path) = sanitize_entry_name(&name)? else {
+            continue;
+        };
+        budget.claim(&path, is_dir)?;
+        if is_dir {
+            root.create_dir_all(&path)
+                .map_err(|e| BundleError::Io(format!("creating '{path}'"), e))?;
+            continue;
+        }
+        if declared > limits.max_entry_bytes {
+            return Err(BundleError::EntryTooLarge(path, limits.max_entry_bytes));
+        }
+        if let Some((parent, _)) = path.rsplit_once('/') {
+            root.create_dir_all(parent)
+                .map_err(|e| BundleError::Io(format!("creating '{parent}'"), e))?;
+        }
+        let mut entry = archive.by_index(i).map_err(|e| match e {
+            zip::result::ZipError::UnsupportedArchive(m) if m.contains("assword") => {
+                BundleError::Encrypted(name.clone())
+            }
+            other => BundleError::Corrupt(format!("entry '{name}': {other}")),
+        })?;
+        let mut out = root
+            .create(&path)
+            .map_err(|e| BundleError::Io(format!("creating '{path}'"), e))?;
+        budget.copy(&path, &mut entry, &mut out)?;
+    }
+    Ok(())
+}
+
+/// Copies a directory tree into `dest` under the same rules as a zip:
+/// no symlinks or special files, safe names, the same caps.
+pub fn copy_dir(src: &Path, dest: &Path, limits: ExtractLimits) -> Result<(), BundleError> {
+    let root = Dir::open_ambient_dir(dest, ambient_authority())
+        .map_err(|e| BundleError::Io(format!("opening {}", dest.display()), e))?;
+    let mut budget = Budget::new(limits);
+    walk(src, "", &root, &mut budget)
+}
+
+fn walk(dir: &Path, rel: &str, root: &Dir, budget: &mut Budget) -> Result<(), BundleError> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| BundleError::Io(format!("reading {}", dir.display()), e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| BundleError::Io(format!("reading {}", dir.display()), e))?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        budget.count_entry()?;
+        let os_name = entry.file_name();
+        let name = os_name.to_str().ok_or_else(|| {
+            BundleError::UnsafeEntry(
+                os_name.to_string_lossy().into_owned(),
+                "it is not valid UTF-8".into(),
+            )
+        })?;
+        let path = if rel.is_empty() {
+            name.to_string()
+        } else {
+            format!("{rel}/{name}")
+        };
+        let Some(path) = sanitize_entry_name(&path)? else {
+            continue;
+        };
+        let meta = std::fs::symlink_metadata(entry.path())
+            .map_err(|e| BundleError::Io(format!("reading {}", entry.path().display()), e))?;
+        let ft = meta.file_type();
+        if ft.is_symlink() {
+            return Err(BundleError::Symlink(path));
+        } else if ft.is_dir() {
+            budget.claim(&path, true)?;
+            root.create_dir_all(&path)
+                .map_err(|e| BundleError::Io(format!("creating '{path}'"), e))?;
+            walk(&entry.path(), &path, root, budget)?;
+        } else if ft.is_file() {
+            budget.claim(&path, false)?;
+            if meta.len() > budget.limits.max_entry_bytes {
+                return Err(BundleError::EntryTooLarge(
+                    path,
+                    budget.limits.max_entry_bytes,
+                ));
+            }
+            let mut input = File::open(entry.path())
+                .map_err(|e| BundleError::Io(format!("opening {}", entry.path().display()), e))?;
+            let mut out = root
+                .create(&path)
+                .map_err(|e| BundleError::Io(format!("creating '{path}'"), e))?;
+            budget.copy(&path, &mut input, &mut out)?;
+        } else {
+            return Err(BundleError::UnsafeEntry(
+                path,
+                "it is not a regular file or directory".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_names() {
+        assert_eq!(
+            sanitize_entry_name("a/./b//c.js").unwrap().unwrap(),
+            "a/b/c.js"
+        );
+        assert_eq!(
+            sanitize_entry_name("dir\\run.js").unwrap().unwrap(),
+            "dir/run.js"
+        );
+        assert_eq!(sanitize_entry_name("./").unwrap(), None);
+        for bad in [
+            "../x",
+            "a/../../x",
+            "/etc/passwd",
+            "\\x",
+            "C:x",
+            "a\0b",
+            "a\nb",
+            "..\\x",
+            "a/..",
+        ] {
+            assert!(sanitize_entry_name(bad).is_err(), "{bad:?}");
+        }
+        // `..././x` is a plain (odd) name, not an escape: no stripping games.
+        assert_eq!(sanitize_entry_name(".../x").unwrap().unwrap(), ".../x");
+    }
+
+    #[test]
+    fn collisions() {
+        let mut b = Budget::new(ExtractLimits::default());
+        b.claim("a/run.js", false).unwrap();
+        assert!(matches!(
+            b.claim("a/run.js", false),
+            Err(BundleError::DuplicateEntry(_))
+        ));
+        assert!(matches!(
+            b.claim("A/x", false),
+            Err(BundleError::CaseCollision(_))
+        ));
+        assert!(matches!(
+            b.claim("a/RUN.js", false),
+            Err(BundleError::CaseCollision(_))
+        ));
+        assert!(matches!(
+            b.claim("a/run.js/x", false),
+            Err(BundleError::DuplicateEntry(_))
+        ));
+        b.claim("a", true).unwrap();
+    }
+}

@@ -1,0 +1,256 @@
+//! Job bundles: a zip or a directory becomes a job folder under
+//! `<root>/jobs/{triggered,continuous}/<name>/`, laid out as WebJobs lays it
+//! out. Unpacking goes to a staging directory first and the result replaces
+//! the job folder in one atomic `renameat2(RENAME_EXCHANGE)`, so a rejected
+//! bundle installs nothing and leaves an existing job untouched.
+
+pub mod entry;
+pub mod extract;
+pub mod name;
+pub mod settings;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+pub use extract::ExtractLimits;
+
+use crate::job::{Job, JobType};
+use crate::runtime;
+use crate::store::layout::Layout;
+use settings::Settings;
+
+/// Why a bundle was refused. Each message names what is wrong.
+#[derive(Debug, Error)]
+pub enum BundleError {
+    /// The job name breaks the naming rule.
+    #[error("invalid job name '{0}': {1}")]
+    InvalidName(String, String),
+    /// The bundle path is neither a zip file nor a directory.
+    #[error("{0}: not a zip file or a directory")]
+    NotABundle(String),
+    /// The archive cannot be read.
+    #[error("corrupt or truncated zip archive: {0}")]
+    Corrupt(String),
+    /// An entry name would escape the job folder or is otherwise unsafe.
+    #[error("unsafe entry name '{0}': {1}")]
+    UnsafeEntry(String, String),
+    /// Symlinks are never installed.
+    #[error("entry '{0}' is a symbolic link; symlinks are not allowed in job bundles")]
+    Symlink(String),
+    /// Two entries with the same path.
+    #[error("duplicate entry '{0}'")]
+    DuplicateEntry(String),
+    /// Two entries whose paths differ only in letter case.
+    #[error("entry '{0}' collides with another entry that differs only in letter case")]
+    CaseCollision(String),
+    /// Encrypted entries cannot be checked, so they are refused.
+    #[error("entry '{0}' is encrypted; encrypted zip entries are not supported")]
+    Encrypted(String),
+    /// Too many entries (zip bomb guard).
+    #[error("the bundle has more than {0} entries")]
+    TooManyEntries(usize),
+    /// One entry is larger than the per-entry cap (counted as written).
+    #[error("entry '{0}' unpacks to more than {1} bytes")]
+    EntryTooLarge(String, u64),
+    /// The whole bundle is larger than the total cap (counted as written).
+    #[error("the bundle unpacks to more than {0} bytes in total")]
+    TooLarge(u64),
+    /// No script that WebJobs would run.
+    #[error("{}", entry::NO_RUNNABLE_SCRIPT)]
+    NoRunnableScript,
+    /// A file-system operation failed.
+    #[error("{0}: {1}")]
+    Io(String, #[source] std::io::Error),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BundleError {
+    let what = what.into();
+    move |e| BundleError::Io(what, e)
+}
+
+/// Installs a bundle as job `name` of kind `job_type`, replacing any job of
+/// that name and kind atomically. Returns the installed job.
+pub fn install(
+    layout: &Layout,
+    source: &Path,
+    name: &str,
+    job_type: JobType,
+    limits: ExtractLimits,
+) -> Result<Job, BundleError> {
+    name::validate(name)?;
+    let staging_root = layout.staging_dir();
+    std::fs::create_dir_all(&staging_root)
+        .map_err(io(format!("creating {}", staging_root.display())))?;
+    let staging = tempdir_in(&staging_root, name)?;
+    let result = (|| {
+        unpack(source, &staging, limits)?;
+        let script_dir = script_dir(&staging).map_err(io("reading the bundle"))?;
+        if entry::find_entry_in(&script_dir)
+            .map_err(io("reading the bundle"))?
+            .is_none()
+        {
+            return Err(BundleError::NoRunnableScript);
+        }
+        let target = layout.job_dir(job_type, name);
+        std::fs::create_dir_all(target.parent().expect("job dir has a parent"))
+            .map_err(io(format!("creating {}", layout.jobs_root().display())))?;
+        swap_into_place(&staging, &target)
+    })();
+    // `staging` now holds the old job (after an exchange) or the rejected
+    // bundle; either way it goes.
+    let _ = std::fs::remove_dir_all(&staging);
+    result?;
+    read_job(layout, job_type, name).ok_or_else(|| BundleError::NoRunnableScript)
+}
+
+fn unpack(source: &Path, dest: &Path, limits: ExtractLimits) -> Result<(), BundleError> {
+    let meta = std::fs::metadata(source).map_err(io(source.display().to_string()))?;
+    if meta.is_dir() {
+        return extract::copy_dir(source, dest, limits);
+    }
+    let mut magic = [0u8; 4];
+    let n = std::fs::File::open(source)
+        .and_then(|mut f| f.read(&mut magic))
+        .map_err(io(source.display().to_string()))?;
+    if meta.is_file() && n >= 2 && &magic[..2] == b"PK" {
+        extract::unpack_zip(source, dest, limits)
+    } else {
+        Err(BundleError::NotABundle(source.display().to_string()))
+    }
+}
+
+/// Makes a fresh private directory under `parent`.
+fn tempdir_in(parent: &Path, hint: &str) -> Result<PathBuf, BundleError> {
+    for attempt in 0..100u32 {
+        let p = parent.join(format!(
+            ".{hint}.{}.{}.{attempt}",
+            std::process::id(),
+            nanos()
+        ));
+        match std::fs::create_dir(&p) {
+            Ok(()) => return Ok(p),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(BundleError::Io(format!("creating {}", p.display()), e)),
+        }
+    }
+    Err(BundleError::Io(
+        format!("creating a staging directory in {}", parent.display()),
+        std::io::Error::other("too many attempts"),
+    ))
+}
+
+fn nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+/// Puts `staging` at `target`: an atomic exchange when a job is already
+/// there (the old tree ends up at `staging`), a rename otherwise.
+fn swap_into_place(staging: &Path, target: &Path) -> Result<(), BundleError> {
+    if target.exists() {
+        crate::store::fsutil::exchange(staging, target)
+            .map_err(io(format!("replacing {}", target.display())))
+    } else {
+        std::fs::rename(staging, target).map_err(io(format!("installing {}", target.display())))
+    }
+}
+
+/// WebJobs' script directory: descend while a folder holds exactly one
+/// entry and that entry is a folder.
+pub fn script_dir(job_dir: &Path) -> std::io::Result<PathBuf> {
+    let mut dir = job_dir.to_path_buf();
+    loop {
+        let mut it = std::fs::read_dir(&dir)?;
+        let (Some(first), None) = (it.next().transpose()?, it.next()) else {
+            return Ok(dir);
+        };
+        if !first.file_type()?.is_dir() {
+            return Ok(dir);
+        }
+        dir = first.path();
+    }
+}
+
+/// Reads a deployed job from its folder; `None` if there is no such job.
+pub fn read_job(layout: &Layout, job_type: JobType, name: &str) -> Option<Job> {
+    let dir = layout.job_dir(job_type, name);
+    if name::validate(name).is_err() || !dir.is_dir() {
+        return None;
+    }
+    let sdir = script_dir(&dir).unwrap_or_else(|_| dir.clone());
+    let settings = match std::fs::read_to_string(sdir.join(settings::FILE_NAME)) {
+        Ok(text) => Settings::parse(&text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Settings::default(),
+        Err(e) => Settings::parse(&format!("<unreadable: {e}>")),
+    };
+    let found = entry::find_entry_in(&sdir).ok().flatten();
+    let mut errors: Vec<String> = Vec::new();
+    let (run_command, script) = match found {
+        Some((file, kind)) => {
+            let rel = sdir.strip_prefix(&dir).unwrap_or(Path::new("")).join(&file);
+            if let Err(e) = runtime::executor_for(kind) {
+                errors.push(e.to_string());
+            }
+            (Some(rel.to_string_lossy().into_owned()), Some(kind))
+        }
+        None => {
+            errors.push(entry::NO_RUNNABLE_SCRIPT.to_string());
+            (None, None)
+        }
+    };
+    errors.extend(settings.warnings().iter().cloned());
+    Some(Job {
+        name: name.to_string(),
+        job_type,
+        dir,
+        run_command,
+        script,
+        error: if errors.is_empty() {
+            None
+        } else {
+            Some(errors.join(" "))
+        },
+        settings,
+    })
+}
+
+/// Lists every deployed job, triggered first, each kind by name.
+pub fn list_jobs(layout: &Layout) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    for t in JobType::ALL {
+        let Ok(rd) = std::fs::read_dir(layout.jobs_dir(t)) else {
+            continue;
+        };
+        let mut names: Vec<String> = rd
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| name::validate(n).is_ok())
+            .collect();
+        names.sort();
+        jobs.extend(names.iter().filter_map(|n| read_job(layout, t, n)));
+    }
+    jobs
+}
+
+/// Removes a job's folder and its data (history included). Returns whether
+/// anything was there.
+pub fn remove(layout: &Layout, job_type: JobType, name: &str) -> Result<bool, BundleError> {
+    name::validate(name)?;
+    let mut existed = false;
+    for dir in [
+        layout.job_dir(job_type, name),
+        layout.data_dir(job_type, name),
+    ] {
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => existed = true,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(BundleError::Io(format!("removing {}", dir.display()), e)),
+        }
+    }
+    Ok(existed)
+}

@@ -1,0 +1,363 @@
+//! The `wasmjobs` command line: thin triggers and views over the bundle,
+//! store and runner APIs.
+
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+
+use crate::bundle::{self, ExtractLimits};
+use crate::config::{self, HostConfig};
+use crate::job::{Job, JobType};
+use crate::runner::{RunRequest, Runner};
+use crate::runtime::stop::StopSignal;
+use crate::store::history;
+use crate::store::run::{OUTPUT_LOG, RunStatus};
+
+/// Runs other people's background jobs, WebJobs-compatible, inside WebAssembly.
+#[derive(Debug, Parser)]
+#[command(name = "wasmjobs", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    host: HostArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Host settings shared by every command.
+#[derive(Debug, Args)]
+struct HostArgs {
+    /// Data root (jobs, history, data). Default: a per-user data directory.
+    #[arg(long, global = true, env = "WASMJOBS_ROOT")]
+    root: Option<PathBuf>,
+    /// Default wall-clock limit of a run, in seconds.
+    #[arg(long, global = true, env = "WASMJOBS_TIMEOUT_S")]
+    timeout_s: Option<u64>,
+    /// Default memory cap of a run, in MiB.
+    #[arg(long, global = true, env = "WASMJOBS_MEMORY_MB")]
+    memory_mb: Option<u64>,
+    /// Default fuel of a run (unmetered when unset).
+    #[arg(long, global = true, env = "WASMJOBS_FUEL")]
+    fuel: Option<u64>,
+    /// Default output kept per run, in KiB (head and tail beyond it).
+    #[arg(long, global = true, env = "WASMJOBS_OUTPUT_KB")]
+    output_kb: Option<u64>,
+    /// Default idle timeout, in seconds (else WEBJOBS_IDLE_TIMEOUT, else 120).
+    #[arg(long, global = true)]
+    idle_timeout_s: Option<u64>,
+    /// Runs kept per job (else WEBJOBS_HISTORY_SIZE, else 50).
+    #[arg(long, global = true)]
+    history_size: Option<usize>,
+    /// Largest total size a bundle may unpack to, in MiB.
+    #[arg(long, global = true, default_value_t = 256)]
+    max_bundle_mb: u64,
+    /// Largest size one bundle entry may unpack to, in MiB.
+    #[arg(long, global = true, default_value_t = 64)]
+    max_entry_mb: u64,
+    /// Most entries a bundle may have.
+    #[arg(long, global = true, default_value_t = 10_000)]
+    max_entries: usize,
+    /// An app setting passed to every job as an environment variable
+    /// (repeatable; also read from <root>/app_settings.json).
+    #[arg(long = "app-setting", global = true, value_name = "KEY=VALUE")]
+    app_settings: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Install a job from a zip or a directory (replaces a job of that name).
+    Deploy {
+        /// The job's zip file or directory.
+        source: PathBuf,
+        /// Job name (default: the zip's or directory's name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Job type.
+        #[arg(long = "type", value_enum, default_value_t = JobType::Triggered)]
+        job_type: JobType,
+    },
+    /// Run a triggered job now, in the foreground; exits with its status.
+    Run {
+        /// Job name.
+        name: String,
+        /// Arguments passed to the job.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Run a zip or directory once without deploying it.
+    Exec {
+        /// The job's zip file or directory.
+        source: PathBuf,
+        /// Arguments passed to the job.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Show a triggered job's runs, newest first.
+    History {
+        /// Job name.
+        name: String,
+        /// Print WebJobs' `{"runs": [...]}` JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a run's output_log.txt (default: the latest run).
+    Logs {
+        /// Job name.
+        name: String,
+        /// Run id.
+        run_id: Option<String>,
+    },
+    /// List deployed jobs.
+    List {
+        /// Print WebJobs' JSON job objects.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a job, its data and its history.
+    Remove {
+        /// Job name.
+        name: String,
+        /// Job type (when both kinds have a job of that name).
+        #[arg(long = "type", value_enum)]
+        job_type: Option<JobType>,
+    },
+}
+
+impl HostArgs {
+    fn config(&self) -> Result<HostConfig> {
+        let root = self.root.clone().unwrap_or_else(config::default_root);
+        let mut host = HostConfig::new(root);
+        let l = &mut host.limits;
+        if let Some(v) = self.timeout_s {
+            l.timeout = std::time::Duration::from_secs(v);
+        }
+        if let Some(v) = self.memory_mb {
+            l.memory_mb = v;
+        }
+        if self.fuel.is_some() {
+            l.fuel = self.fuel;
+        }
+        if let Some(v) = self.output_kb {
+            l.output_kb = v;
+        }
+        if let Some(v) = self.idle_timeout_s {
+            l.idle_timeout = std::time::Duration::from_secs(v);
+        }
+        if l.memory_mb == 0 || l.output_kb == 0 || l.timeout.is_zero() {
+            bail!("--memory-mb, --output-kb and --timeout-s must be positive");
+        }
+        if l.memory_mb > crate::runtime::limits::CEILING.memory_mb {
+            bail!(
+                "--memory-mb {} is above the maximum of {} MiB",
+                l.memory_mb,
+                crate::runtime::limits::CEILING.memory_mb
+            );
+        }
+        if let Some(n) = self.history_size {
+            if n == 0 {
+                bail!("--history-size must be at least 1");
+            }
+            host.history_size = n;
+        }
+        host.extract = ExtractLimits {
+            max_total_bytes: self.max_bundle_mb << 20,
+            max_entry_bytes: self.max_entry_mb << 20,
+            max_entries: self.max_entries,
+        };
+        host.app_settings = config::read_app_settings(&host.layout)?;
+        for s in &self.app_settings {
+            host.app_settings.push(config::parse_setting(s)?);
+        }
+        Ok(host)
+    }
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WASMJOBS_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<ExitCode> {
+    let host = cli.host.config()?;
+    match cli.command {
+        Command::Deploy {
+            source,
+            name,
+            job_type,
+        } => {
+            let name = match name {
+                Some(n) => n,
+                None => default_name(&source)?,
+            };
+            let job = bundle::install(&host.layout, &source, &name, job_type, host.extract)
+                .with_context(|| format!("cannot deploy {}", source.display()))?;
+            println!(
+                "deployed {} job '{}' (run_command: {})",
+                job.job_type,
+                job.name,
+                job.run_command.as_deref().unwrap_or("-")
+            );
+            if let Some(err) = &job.error {
+                eprintln!("warning: {err}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run { name, args } => {
+            let job = find_job(&host, &name, Some(JobType::Triggered))?;
+            run_job(host, job, args, "External - wasmjobs-cli")
+        }
+        Command::Exec { source, args } => {
+            let tmp_root = scratch_root()?;
+            let _cleanup = RemoveDir(tmp_root.clone());
+            let mut scratch = host.clone();
+            scratch.layout = crate::store::layout::Layout::new(&tmp_root);
+            let name = default_name(&source).unwrap_or_else(|_| "exec".to_string());
+            let job = bundle::install(
+                &scratch.layout,
+                &source,
+                &name,
+                JobType::Triggered,
+                host.extract,
+            )
+            .with_context(|| format!("cannot run {}", source.display()))?;
+            run_job(scratch, job, args, "External - wasmjobs-exec")
+        }
+        Command::History { name, json } => {
+            let job = find_job(&host, &name, Some(JobType::Triggered))?;
+            let runs = history::list(&host.layout.data_dir(job.job_type, &job.name));
+            output::history(&host, &job, &runs, json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Logs { name, run_id } => {
+            let job = find_job(&host, &name, Some(JobType::Triggered))?;
+            let data_dir = host.layout.data_dir(job.job_type, &job.name);
+            let run = match &run_id {
+                Some(id) => history::get(&data_dir, id)
+                    .with_context(|| format!("job '{name}' has no run '{id}'"))?,
+                None => history::list(&data_dir)
+                    .into_iter()
+                    .next()
+                    .with_context(|| format!("job '{name}' has no runs yet"))?,
+            };
+            let bytes = std::fs::read(run.dir.join(OUTPUT_LOG))
+                .with_context(|| format!("run '{}' has no {OUTPUT_LOG}", run.id))?;
+            use std::io::Write;
+            std::io::stdout().write_all(&bytes)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::List { json } => {
+            output::list(&host, &bundle::list_jobs(&host.layout), json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Remove { name, job_type } => {
+            let job = find_job(&host, &name, job_type)?;
+            bundle::remove(&host.layout, job.job_type, &job.name)?;
+            println!("removed {} job '{}'", job.job_type, job.name);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Runs a job in the foreground, streaming its log; Ctrl-C stops it.
+fn run_job(host: HostConfig, job: Job, args: Vec<String>, trigger: &str) -> Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let runner = Runner::new(host);
+    let stop = StopSignal::default();
+    let req = RunRequest {
+        job,
+        trigger: trigger.to_string(),
+        args,
+        echo: Some(output::console_echo()),
+        stop: stop.clone(),
+    };
+    let prepared = runner.prepare(req)?;
+    let run_id = prepared.run_id().to_string();
+    let report = rt.block_on(async move {
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                stop.stop();
+            }
+        });
+        prepared.execute().await
+    });
+    eprintln!("run {run_id}: {}", report.status);
+    Ok(match (report.status, report.exit_code) {
+        (RunStatus::Success, _) => ExitCode::SUCCESS,
+        (_, Some(code)) if code & 0xff != 0 => ExitCode::from((code & 0xff) as u8),
+        _ => ExitCode::FAILURE,
+    })
+}
+
+fn find_job(host: &HostConfig, name: &str, only: Option<JobType>) -> Result<Job> {
+    bundle::name::validate(name)?;
+    let kinds: Vec<JobType> = match only {
+        Some(t) => vec![t],
+        None => JobType::ALL.to_vec(),
+    };
+    for t in kinds {
+        if let Some(job) = bundle::read_job(&host.layout, t, name) {
+            return Ok(job);
+        }
+    }
+    match only {
+        Some(t) => bail!(
+            "no {t} job named '{name}' in {}",
+            host.layout.root().display()
+        ),
+        None => bail!("no job named '{name}' in {}", host.layout.root().display()),
+    }
+}
+
+/// A job name from a bundle's file or directory name.
+fn default_name(source: &std::path::Path) -> Result<String> {
+    let stem = source
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .with_context(|| {
+            format!(
+                "cannot derive a job name from {}; pass --name",
+                source.display()
+            )
+        })?;
+    bundle::name::validate(stem).with_context(|| "pass --name to choose a valid one")?;
+    Ok(stem.to_string())
+}
+
+fn scratch_root() -> Result<PathBuf> {
+    let base = std::env::temp_dir();
+    for i in 0..100 {
+        let p = base.join(format!("wasmjobs-exec-{}-{i}", std::process::id()));
+        if std::fs::create_dir(&p).is_ok() {
+            return Ok(p);
+        }
+    }
+    bail!("cannot create a scratch directory in {}", base.display())
+}
+
+struct RemoveDir(PathBuf);
+
+impl Drop for RemoveDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -1,0 +1,101 @@
+//! How the CLI shows jobs, runs and live output.
+
+use std::io::Write;
+
+use crate::config::HostConfig;
+use crate::job::Job;
+use crate::runtime::capture::{Echo, EchoLine, Stream};
+use crate::store::history;
+use crate::store::run::RunInfo;
+use crate::wire;
+
+/// Streams a run's lines to the console: job stdout to stdout, job stderr
+/// and engine messages to stderr.
+pub fn console_echo() -> Echo {
+    Box::new(|line| match line {
+        EchoLine::Output(Stream::Stdout, text) => {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{text}");
+            let _ = out.flush();
+        }
+        EchoLine::Output(Stream::Stderr, text) => eprintln!("{text}"),
+        EchoLine::Sys(level, text) => eprintln!("[SYS {}] {text}", level.label().trim_end()),
+    })
+}
+
+/// `wasmjobs list`.
+pub fn list(host: &HostConfig, jobs: &[Job], json: bool) {
+    if json {
+        let objs: Vec<_> = jobs
+            .iter()
+            .map(|j| {
+                let data_dir = host.layout.data_dir(j.job_type, &j.name);
+                let latest = history::list(&data_dir).into_iter().next();
+                wire::job_json(
+                    &host.base_url,
+                    j,
+                    latest.as_ref(),
+                    data_dir.join("job_scheduler.log").exists(),
+                )
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&objs).expect("json"));
+        return;
+    }
+    if jobs.is_empty() {
+        println!("no jobs in {}", host.layout.root().display());
+        return;
+    }
+    println!(
+        "{:<24} {:<11} {:<20} {:<13} ERROR",
+        "NAME", "TYPE", "RUN_COMMAND", "LATEST_RUN"
+    );
+    for j in jobs {
+        let latest = history::list(&host.layout.data_dir(j.job_type, &j.name))
+            .into_iter()
+            .next()
+            .map(|r| r.status.status.to_string())
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "{:<24} {:<11} {:<20} {:<13} {}",
+            j.name,
+            j.job_type.as_str(),
+            j.run_command.as_deref().unwrap_or("-"),
+            latest,
+            j.error.as_deref().unwrap_or("")
+        );
+    }
+}
+
+/// `wasmjobs history`.
+pub fn history(host: &HostConfig, job: &Job, runs: &[RunInfo], json: bool) {
+    if json {
+        let h = wire::HistoryJson {
+            runs: runs
+                .iter()
+                .map(|r| wire::run_json(&host.base_url, &job.name, r))
+                .collect(),
+        };
+        println!("{}", serde_json::to_string_pretty(&h).expect("json"));
+        return;
+    }
+    if runs.is_empty() {
+        println!("job '{}' has no runs yet", job.name);
+        return;
+    }
+    println!(
+        "{:<20} {:<13} {:<28} {:<18} TRIGGER",
+        "RUN_ID", "STATUS", "START_TIME", "DURATION"
+    );
+    for r in runs {
+        let j = wire::run_json(&host.base_url, &job.name, r);
+        println!(
+            "{:<20} {:<13} {:<28} {:<18} {}",
+            j.id,
+            j.status.as_str(),
+            j.start_time.unwrap_or_default(),
+            j.duration.unwrap_or_default(),
+            j.trigger.unwrap_or_default()
+        );
+    }
+}

@@ -1,0 +1,148 @@
+//! Host configuration: the data root, default limits, bundle caps, history
+//! size, app settings and the instance id, from flags and the environment
+//! (WebJobs' own variables where WebJobs has one).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+
+use crate::bundle::ExtractLimits;
+use crate::runtime::limits::Limits;
+use crate::store::layout::Layout;
+use crate::store::logline::short_instance_id;
+
+/// Everything a host (CLI or server) runs jobs with.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// The data root.
+    pub layout: Layout,
+    /// Short instance id used in log lines.
+    pub instance: String,
+    /// Default limits for runs (a job's `limits` may override them).
+    pub limits: Limits,
+    /// Caps on unpacking bundles.
+    pub extract: ExtractLimits,
+    /// Runs kept per triggered job (`WEBJOBS_HISTORY_SIZE`, default 50).
+    pub history_size: usize,
+    /// App settings passed to every job as environment variables.
+    pub app_settings: Vec<(String, String)>,
+    /// Scheme and authority used to build URLs outside a request.
+    pub base_url: String,
+    /// Where compiled guests are cached.
+    pub cache_dir: PathBuf,
+    /// Guest instances that may run at once (per engine).
+    pub max_concurrent_runs: u32,
+}
+
+/// The default data root: `$XDG_DATA_HOME/wasmjobs` (`~/.local/share/wasmjobs`).
+pub fn default_root() -> PathBuf {
+    dirs::data_dir()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("wasmjobs")
+}
+
+/// The cache directory: `$WASMJOBS_CACHE_DIR`, else `$XDG_CACHE_HOME/wasmjobs`.
+pub fn default_cache_dir() -> PathBuf {
+    std::env::var_os("WASMJOBS_CACHE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            dirs::cache_dir()
+                .unwrap_or_else(std::env::temp_dir)
+                .join("wasmjobs")
+        })
+}
+
+/// `WEBJOBS_HISTORY_SIZE` as Kudu reads it: an int > 0, otherwise 50.
+pub fn history_size_from(value: Option<&str>) -> usize {
+    value
+        .and_then(|v| v.trim().parse::<i32>().ok())
+        .filter(|n| *n > 0)
+        .map(|n| n as usize)
+        .unwrap_or(50)
+}
+
+/// `WEBJOBS_IDLE_TIMEOUT` as Kudu reads it: Int32 seconds, negative is 0,
+/// unparsable is the default (120).
+pub fn idle_timeout_from(value: Option<&str>) -> u64 {
+    match value.map(|v| v.trim().parse::<i32>()) {
+        Some(Ok(n)) => n.max(0) as u64,
+        _ => 120,
+    }
+}
+
+/// Parses `KEY=VALUE`.
+pub fn parse_setting(s: &str) -> Result<(String, String)> {
+    let Some((k, v)) = s.split_once('=') else {
+        bail!("app setting '{s}' is not KEY=VALUE")
+    };
+    if k.is_empty() || k.contains('\0') || v.contains('\0') {
+        bail!("app setting '{s}' has an empty name or a NUL character");
+    }
+    Ok((k.to_string(), v.to_string()))
+}
+
+/// Reads `<root>/app_settings.json` (an object of strings), if present.
+pub fn read_app_settings(layout: &Layout) -> Result<Vec<(String, String)>> {
+    let path = layout.app_settings_file();
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a JSON object", path.display()))?;
+    map.into_iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => Ok((k, s)),
+            other => bail!(
+                "{}: value of '{k}' must be a string, found {other}",
+                path.display()
+            ),
+        })
+        .collect()
+}
+
+impl HostConfig {
+    /// A configuration for `root` with defaults read from the environment.
+    pub fn new(root: PathBuf) -> HostConfig {
+        let env = |k: &str| std::env::var(k).ok();
+        let limits = Limits {
+            idle_timeout: std::time::Duration::from_secs(idle_timeout_from(
+                env("WEBJOBS_IDLE_TIMEOUT").as_deref(),
+            )),
+            ..Limits::default()
+        };
+        let base_url = env("WASMJOBS_BASE_URL")
+            .or_else(|| env("HTTP_HOST").map(|h| format!("https://{h}")))
+            .unwrap_or_else(|| "http://localhost:8080".to_string());
+        HostConfig {
+            layout: Layout::new(root),
+            instance: short_instance_id(env("WEBSITE_INSTANCE_ID").as_deref()),
+            limits,
+            extract: ExtractLimits::default(),
+            history_size: history_size_from(env("WEBJOBS_HISTORY_SIZE").as_deref()),
+            app_settings: Vec::new(),
+            base_url: base_url.trim_end_matches('/').to_string(),
+            cache_dir: default_cache_dir(),
+            max_concurrent_runs: 16,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kudu_parsing_rules() {
+        assert_eq!(history_size_from(Some("3")), 3);
+        assert_eq!(history_size_from(Some("0")), 50);
+        assert_eq!(history_size_from(Some("x")), 50);
+        assert_eq!(history_size_from(None), 50);
+        assert_eq!(idle_timeout_from(Some("-5")), 0);
+        assert_eq!(idle_timeout_from(Some("7")), 7);
+        assert_eq!(idle_timeout_from(Some("soon")), 120);
+        assert!(parse_setting("A=b=c").is_ok_and(|(k, v)| k == "A" && v == "b=c"));
+        assert!(parse_setting("nope").is_err());
+    }
+}

@@ -1,0 +1,23 @@
+//! wasmjobs: a host for other people's background jobs, compatible with Azure
+//! App Service WebJobs, that runs every script inside a WebAssembly guest
+//! interpreter under wasmtime with host-enforced limits.
+//!
+//! The crate is cut along the domain's nouns:
+//! - [`bundle`]: a job zip or directory becomes a job folder (safe extraction,
+//!   `settings.job`, entry-script discovery);
+//! - [`store`]: the on-disk layout, run records, history and locks, exactly as
+//!   WebJobs keeps them;
+//! - [`runtime`]: executors (today the wasm guests) and the capture and limits
+//!   path they share;
+//! - [`runner`]: the one API through which every run starts;
+//! - [`wire`]: WebJobs' JSON shapes;
+//! - [`cli`]: the `wasmjobs` command, a thin layer over the above.
+
+pub mod bundle;
+pub mod cli;
+pub mod config;
+pub mod job;
+pub mod runner;
+pub mod runtime;
+pub mod store;
+pub mod wire;

@@ -1,0 +1,5 @@
+//! The `wasmjobs` binary.
+
+fn main() -> std::process::ExitCode {
+    wasmjobs::cli::main()
+}

@@ -1,0 +1,63 @@
+//! The environment a job sees: host app settings, then WebJobs' variables
+//! (which win), and nothing from the host's own environment.
+
+use crate::config::HostConfig;
+use crate::job::Job;
+use crate::runtime::guest_paths;
+
+/// Builds the job's environment for one run.
+pub fn job_env(
+    host: &HostConfig,
+    job: &Job,
+    run_id: &str,
+    args: &[String],
+) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = Vec::new();
+    let mut set = |k: &str, v: String| {
+        env.retain(|(old, _)| old != k);
+        env.push((k.to_string(), v));
+    };
+    for (k, v) in &host.app_settings {
+        set(k, v.clone());
+    }
+    set("WEBJOBS_NAME", job.name.clone());
+    set("WEBJOBS_TYPE", job.job_type.as_str().to_string());
+    set("WEBJOBS_PATH", guest_paths::JOB.to_string());
+    set("WEBJOBS_DATA_PATH", guest_paths::DATA.to_string());
+    set("WEBJOBS_RUN_ID", run_id.to_string());
+    if !args.is_empty() {
+        set("WEBJOBS_COMMAND_ARGUMENTS", args.join(" "));
+    }
+    env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bundle::settings::Settings;
+    use crate::job::JobType;
+
+    #[test]
+    fn webjobs_variables_win_over_app_settings() {
+        let mut host = HostConfig::new("/nonexistent".into());
+        host.app_settings = vec![
+            ("WEBJOBS_NAME".into(), "spoof".into()),
+            ("GREETING".into(), "hi".into()),
+        ];
+        let job = Job {
+            name: "hello".into(),
+            job_type: JobType::Triggered,
+            dir: "/x".into(),
+            run_command: Some("run.js".into()),
+            script: None,
+            error: None,
+            settings: Settings::default(),
+        };
+        let env = job_env(&host, &job, "201901010000000000", &["a".into(), "b".into()]);
+        let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("WEBJOBS_NAME"), Some("hello"));
+        assert_eq!(get("GREETING"), Some("hi"));
+        assert_eq!(get("WEBJOBS_COMMAND_ARGUMENTS"), Some("a b"));
+        assert_eq!(get("PATH"), None);
+    }
+}

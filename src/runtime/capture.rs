@@ -1,0 +1,394 @@
+//! Output capture shared by every executor: the job's stdout and stderr are
+//! OS pipes; a reader thread per pipe splits the bytes into lines (on `\n`,
+//! `\r\n` or `\r`, as WebJobs does) and hands them to the run's
+//! [`OutputLog`], which timestamps each line, appends it to
+//! `output_log.txt` at once (a host crash loses nothing already written)
+//! and enforces the output cap by keeping the head and the tail.
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use crate::store::logline::{self, Level};
+
+/// Longest line kept whole; longer output is split into lines of this size.
+pub const MAX_LINE_BYTES: usize = 16 * 1024;
+
+/// Which pipe a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// Standard output (`INFO`).
+    Stdout,
+    /// Standard error (`ERR `).
+    Stderr,
+}
+
+/// A line as shown to a live watcher (the CLI's console).
+#[derive(Debug, Clone, Copy)]
+pub enum EchoLine<'a> {
+    /// A process output line.
+    Output(Stream, &'a str),
+    /// An engine (`SYS`) message.
+    Sys(Level, &'a str),
+}
+
+/// Receives every line that goes into the log, as it goes in.
+pub type Echo = Box<dyn Fn(EchoLine<'_>) + Send + Sync>;
+
+/// When the job last showed a sign of life (an output line or CPU progress).
+#[derive(Debug)]
+pub struct Activity {
+    origin: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Activity {
+            origin: Instant::now(),
+            last_ms: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Activity {
+    /// Records a sign of life now.
+    pub fn touch(&self) {
+        let ms = self.origin.elapsed().as_millis() as u64;
+        self.last_ms.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    /// Time since the last sign of life.
+    pub fn idle_for(&self) -> Duration {
+        let now = self.origin.elapsed().as_millis() as u64;
+        Duration::from_millis(now.saturating_sub(self.last_ms.load(Ordering::Relaxed)))
+    }
+}
+
+struct TailLine {
+    at: DateTime<Utc>,
+    stream: Stream,
+    text: String,
+}
+
+struct State {
+    file: File,
+    head_left: u64,
+    tail_budget: u64,
+    tail: VecDeque<TailLine>,
+    tail_bytes: u64,
+    dropped_bytes: u64,
+    dropped_lines: u64,
+    capped: bool,
+}
+
+/// A run's `output_log.txt`, written line by line.
+pub struct OutputLog {
+    state: Mutex<State>,
+    instance: String,
+    activity: Arc<Activity>,
+    echo: Option<Echo>,
+    cap_bytes: u64,
+}
+
+fn level_of(s: Stream) -> Level {
+    match s {
+        Stream::Stdout => Level::Info,
+        Stream::Stderr => Level::Err,
+    }
+}
+
+impl OutputLog {
+    /// Opens (appending) the log at `path`. `cap_bytes` bounds the process
+    /// output kept: the first half is written as it comes, the last half is
+    /// held back and written when the run ends, with a note of what was
+    /// dropped between them. `SYS` lines are never capped.
+    pub fn open(
+        path: &Path,
+        instance: &str,
+        cap_bytes: u64,
+        echo: Option<Echo>,
+    ) -> io::Result<Arc<OutputLog>> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(Arc::new(OutputLog {
+            state: Mutex::new(State {
+                file,
+                head_left: cap_bytes / 2,
+                tail_budget: cap_bytes - cap_bytes / 2,
+                tail: VecDeque::new(),
+                tail_bytes: 0,
+                dropped_bytes: 0,
+                dropped_lines: 0,
+                capped: false,
+            }),
+            instance: instance.to_string(),
+            activity: Arc::new(Activity::default()),
+            echo,
+            cap_bytes,
+        }))
+    }
+
+    /// The run's activity tracker (touched by every output line).
+    pub fn activity(&self) -> Arc<Activity> {
+        self.activity.clone()
+    }
+
+    fn write_line(&self, st: &mut State, at: DateTime<Utc>, sys: bool, level: Level, text: &str) {
+        let line = logline::format(at, &self.instance, sys, level, text);
+        // Best effort, as WebJobs: a failed log write must not kill the run.
+        let _ = st.file.write_all(line.as_bytes());
+    }
+
+    /// Writes an engine message (`SYS INFO`, `SYS WARN`, `SYS ERR `).
+    pub fn sys(&self, level: Level, message: &str) {
+        let mut st = self.state.lock().expect("log lock");
+        self.write_line(&mut st, Utc::now(), true, level, message);
+        drop(st);
+        if let Some(echo) = &self.echo {
+            echo(EchoLine::Sys(level, message));
+        }
+    }
+
+    /// Records one line of process output.
+    pub fn line(&self, stream: Stream, text: &str) {
+        self.activity.touch();
+        let cost = text.len() as u64 + 1;
+        let at = Utc::now();
+        let mut st = self.state.lock().expect("log lock");
+        if !st.capped && cost <= st.head_left {
+            st.head_left -= cost;
+            self.write_line(&mut st, at, false, level_of(stream), text);
+            drop(st);
+            if let Some(echo) = &self.echo {
+                echo(EchoLine::Output(stream, text));
+            }
+            return;
+        }
+        if !st.capped {
+            st.capped = true;
+            let msg = format!(
+                "Output exceeds the limit of {} KiB (limits.output_kb): keeping the first and the last {} KiB.",
+                self.cap_bytes / 1024,
+                self.cap_bytes / 2048
+            );
+            self.write_line(&mut st, at, true, Level::Warn, &msg);
+            if let Some(echo) = &self.echo {
+                echo(EchoLine::Sys(Level::Warn, &msg));
+            }
+        }
+        st.tail.push_back(TailLine {
+            at,
+            stream,
+            text: text.to_string(),
+        });
+        st.tail_bytes += cost;
+        while st.tail_bytes > st.tail_budget {
+            let Some(old) = st.tail.pop_front() else {
+                break;
+            };
+            let c = old.text.len() as u64 + 1;
+            st.tail_bytes -= c;
+            st.dropped_bytes += c;
+            st.dropped_lines += 1;
+        }
+    }
+
+    /// Ends the log: writes the note of what the cap dropped and the kept
+    /// tail. Call once, after every reader has finished.
+    pub fn finish(&self) {
+        let mut st = self.state.lock().expect("log lock");
+        if !st.capped {
+            return;
+        }
+        let msg = format!(
+            "Output limit: {} bytes ({} lines) were dropped; the last {} lines follow.",
+            st.dropped_bytes,
+            st.dropped_lines,
+            st.tail.len()
+        );
+        self.write_line(&mut st, Utc::now(), true, Level::Warn, &msg);
+        if let Some(echo) = &self.echo {
+            echo(EchoLine::Sys(Level::Warn, &msg));
+        }
+        let tail = std::mem::take(&mut st.tail);
+        for l in &tail {
+            self.write_line(&mut st, l.at, false, level_of(l.stream), &l.text);
+        }
+        st.capped = false;
+        drop(st);
+        if let Some(echo) = &self.echo {
+            for l in &tail {
+                echo(EchoLine::Output(l.stream, &l.text));
+            }
+        }
+    }
+}
+
+/// Splits a byte stream into lines the way WebJobs does.
+#[derive(Default)]
+pub struct LineSplitter {
+    buf: Vec<u8>,
+    after_cr: bool,
+}
+
+impl LineSplitter {
+    /// Feeds bytes; calls `emit` for every complete line.
+    pub fn feed(&mut self, mut bytes: &[u8], emit: &mut dyn FnMut(&[u8])) {
+        if self.after_cr && bytes.first() == Some(&b'\n') {
+            bytes = &bytes[1..];
+        }
+        self.after_cr = false;
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\n' => {
+                    emit(&self.buf);
+                    self.buf.clear();
+                }
+                b'\r' => {
+                    emit(&self.buf);
+                    self.buf.clear();
+                    if i + 1 < bytes.len() {
+                        if bytes[i + 1] == b'\n' {
+                            i += 1;
+                        }
+                    } else {
+                        self.after_cr = true;
+                    }
+                }
+                b => {
+                    self.buf.push(b);
+                    if self.buf.len() >= MAX_LINE_BYTES {
+                        emit(&self.buf);
+                        self.buf.clear();
+                    }
+                }
+            }
+            i += 1;
+        }
+    }
+
+    /// Flushes a trailing partial line.
+    pub fn finish(&mut self, emit: &mut dyn FnMut(&[u8])) {
+        if !self.buf.is_empty() {
+            emit(&self.buf);
+            self.buf.clear();
+        }
+    }
+}
+
+/// The write ends handed to the job, and the threads draining the read ends.
+pub struct Pipes {
+    /// Give to the job as its stdout.
+    pub stdout: File,
+    /// Give to the job as its stderr.
+    pub stderr: File,
+    /// Wait on this once the job (and every copy of the write ends) is gone.
+    pub drain: Drain,
+}
+
+/// The reader threads of a run's pipes.
+pub struct Drain {
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl Drain {
+    /// Waits until both pipes reach end of file and every line is logged.
+    pub fn wait(self) {
+        for r in self.readers {
+            let _ = r.join();
+        }
+    }
+}
+
+/// Creates the stdout and stderr pipes of a run and starts draining them into `log`.
+pub fn pipes(log: &Arc<OutputLog>) -> io::Result<Pipes> {
+    let mut readers = Vec::new();
+    let mut ends = Vec::new();
+    for stream in [Stream::Stdout, Stream::Stderr] {
+        let (reader, writer) = io::pipe()?;
+        let log = log.clone();
+        readers.push(
+            std::thread::Builder::new()
+                .name(format!("capture-{stream:?}"))
+                .spawn(move || drain(reader, stream, &log))?,
+        );
+        ends.push(File::from(std::os::fd::OwnedFd::from(writer)));
+    }
+    let stderr = ends.pop().expect("two pipes");
+    let stdout = ends.pop().expect("two pipes");
+    Ok(Pipes {
+        stdout,
+        stderr,
+        drain: Drain { readers },
+    })
+}
+
+fn drain(mut reader: io::PipeReader, stream: Stream, log: &OutputLog) {
+    let mut splitter = LineSplitter::default();
+    let mut emit = |line: &[u8]| log.line(stream, &String::from_utf8_lossy(line));
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => splitter.feed(&buf[..n], &mut emit),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        }
+    }
+    splitter.finish(&mut emit);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(chunks: &[&[u8]]) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut s = LineSplitter::default();
+        let mut emit = |l: &[u8]| out.push(String::from_utf8_lossy(l).into_owned());
+        for c in chunks {
+            s.feed(c, &mut emit);
+        }
+        s.finish(&mut emit);
+        out
+    }
+
+    #[test]
+    fn splits_like_webjobs() {
+        assert_eq!(split(&[b"a\nb\r\nc\rd"]), ["a", "b", "c", "d"]);
+        assert_eq!(
+            split(&[b"a\r", b"\nb\n"]),
+            ["a", "b"],
+            "CRLF split across reads"
+        );
+        assert_eq!(split(&[b"\n\n"]), ["", ""], "empty lines are logged");
+        assert_eq!(
+            split(&[b"x".repeat(MAX_LINE_BYTES + 1).as_slice()]).len(),
+            2
+        );
+    }
+
+    #[test]
+    fn cap_keeps_head_and_tail() {
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join("log");
+        let log = OutputLog::open(&path, "inst", 100, None).unwrap();
+        for i in 0..100 {
+            log.line(Stream::Stdout, &format!("line{i:03}"));
+        }
+        log.finish();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("INFO] line000"));
+        assert!(text.contains("INFO] line099"));
+        assert!(!text.contains("line050"));
+        assert!(text.contains("were dropped"), "{text}");
+    }
+}

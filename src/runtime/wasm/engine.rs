@@ -1,0 +1,112 @@
+//! The shared wasmtime engines. One engine per code-generation variant:
+//! fuel metering changes the generated code (and costs ~45% on tight loops),
+//! so runs without a fuel limit use an engine without it, and the metered
+//! engine is only built when a job asks for fuel. Each engine has a pooling
+//! allocator (copy-on-write memory images, slots reused after a reset), an
+//! epoch ticker thread, and an `InstancePre` per guest, so starting a run
+//! never compiles or links.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Result;
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, OptLevel,
+    PoolingAllocationConfig,
+};
+use wasmtime_wasi::I32Exit;
+use wasmtime_wasi::p1::WasiP1Ctx;
+
+use super::limiter::JobLimiter;
+use super::{Guest, cache};
+
+/// How often the epoch advances; the granularity of timeouts and of the
+/// guest's cooperative yields.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// The wasm call stack a guest may use (CPython on WASI expects ~8 MiB).
+pub const MAX_WASM_STACK: usize = 8 << 20;
+
+/// Largest linear memory any guest may have (the ceiling of `memory_mb`).
+pub const MAX_MEMORY_BYTES: u64 = 4 << 30;
+
+/// Per-store state of a run.
+pub struct RunState {
+    /// The WASI preview 1 context.
+    pub wasi: WasiP1Ctx,
+    /// Memory and table limits.
+    pub limiter: JobLimiter,
+}
+
+/// An engine with its pre-linked guests.
+pub struct EngineSet {
+    /// The engine.
+    pub engine: Engine,
+    /// Whether it meters fuel.
+    pub metered: bool,
+    guests: HashMap<Guest, InstancePre<RunState>>,
+}
+
+impl EngineSet {
+    /// Builds the engine, loads (or compiles and caches) every guest and
+    /// starts the epoch ticker. `slots` bounds concurrent instances.
+    pub fn new(metered: bool, slots: u32, cache_dir: &Path) -> Result<EngineSet> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_core_instances(slots)
+            .total_memories(slots)
+            .total_tables(slots)
+            .total_stacks(slots)
+            .max_memories_per_module(1)
+            .max_tables_per_module(4)
+            .max_memory_size(MAX_MEMORY_BYTES as usize);
+        let mut config = Config::new();
+        config
+            .epoch_interruption(true)
+            .consume_fuel(metered)
+            .max_wasm_stack(MAX_WASM_STACK)
+            .async_stack_size(MAX_WASM_STACK + (1 << 20))
+            .memory_init_cow(true)
+            .cranelift_opt_level(OptLevel::Speed)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config)?;
+
+        let mut linker: Linker<RunState> = Linker::new(&engine);
+        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s: &mut RunState| &mut s.wasi)?;
+        // wasmtime-wasi's own proc_exit turns statuses >= 126 into a trap;
+        // ours passes every status through unchanged.
+        linker.allow_shadowing(true);
+        linker.func_wrap(
+            "wasi_snapshot_preview1",
+            "proc_exit",
+            |status: i32| -> wasmtime::Result<()> { Err(I32Exit(status).into()) },
+        )?;
+
+        let mut guests = HashMap::new();
+        for g in Guest::ALL {
+            let module = cache::load(cache_dir, &engine, g)?;
+            guests.insert(g, linker.instantiate_pre(&module)?);
+        }
+
+        let ticker = engine.weak();
+        std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || {
+                while let Some(engine) = ticker.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })?;
+        Ok(EngineSet {
+            engine,
+            metered,
+            guests,
+        })
+    }
+
+    /// The pre-linked guest.
+    pub fn guest(&self, g: Guest) -> &InstancePre<RunState> {
+        &self.guests[&g]
+    }
+}

@@ -1,0 +1,188 @@
+//! The WebAssembly executor: runs a script inside an interpreter guest
+//! under wasmtime with WASI preview 1, with fuel, an epoch-driven wall-clock
+//! deadline, an idle watchdog, and memory/table/instance caps, all enforced
+//! by the host.
+
+mod cache;
+pub mod engine;
+mod guest;
+mod limiter;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Result;
+use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime_wasi::cli::OutputFile;
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+
+pub use engine::EngineSet;
+use engine::RunState;
+pub use guest::Guest;
+use limiter::JobLimiter;
+
+use super::limits::LimitKind;
+use super::{Ending, Invocation, Outcome, guest_paths};
+
+/// Name of the environment variable telling the guest's entry point which
+/// directory to start in; it removes it before the script runs.
+const GUEST_CWD_VAR: &str = "WASMJOBS_GUEST_CWD";
+
+/// The wasm executor: shared engines (built on first use) and the module cache.
+pub struct WasmRuntime {
+    cache_dir: PathBuf,
+    slots: u32,
+    plain: Mutex<Option<Arc<EngineSet>>>,
+    metered: Mutex<Option<Arc<EngineSet>>>,
+}
+
+impl WasmRuntime {
+    /// A runtime caching compiled guests in `cache_dir`, with at most
+    /// `slots` guests running at once per engine.
+    pub fn new(cache_dir: PathBuf, slots: u32) -> WasmRuntime {
+        WasmRuntime {
+            cache_dir,
+            slots,
+            plain: Mutex::new(None),
+            metered: Mutex::new(None),
+        }
+    }
+
+    /// The engine for metered or unmetered runs, built on first use.
+    pub fn engines(&self, metered: bool) -> Result<Arc<EngineSet>> {
+        let cell = if metered { &self.metered } else { &self.plain };
+        let mut slot = cell.lock().expect("engine lock");
+        if let Some(set) = &*slot {
+            return Ok(set.clone());
+        }
+        let set = Arc::new(EngineSet::new(metered, self.slots, &self.cache_dir)?);
+        *slot = Some(set.clone());
+        Ok(set)
+    }
+
+    /// Runs one invocation to its end.
+    pub async fn run(&self, guest: Guest, inv: Invocation) -> Outcome {
+        let metered = inv.limits.fuel.is_some();
+        let set = match self.engines(metered) {
+            Ok(s) => s,
+            Err(e) => return crashed(format!("cannot prepare the WebAssembly engine: {e:#}")),
+        };
+        let wasi = match wasi_context(&inv) {
+            Ok(w) => w,
+            Err(e) => return crashed(format!("cannot prepare the guest's environment: {e:#}")),
+        };
+        let memory_bytes =
+            (inv.limits.memory_mb.min(engine::MAX_MEMORY_BYTES >> 20) << 20) as usize;
+        let mut store = Store::new(
+            &set.engine,
+            RunState {
+                wasi,
+                limiter: JobLimiter::new(memory_bytes),
+            },
+        );
+        store.limiter(|s| &mut s.limiter);
+        let fuel = inv.limits.fuel.unwrap_or(0);
+        if metered && let Err(e) = store.set_fuel(fuel) {
+            return crashed(format!("cannot set fuel: {e:#}"));
+        }
+        // Every epoch tick while wasm executes is CPU progress, and a chance
+        // for the runtime to preempt the guest (timeouts, stop requests).
+        let progress = inv.activity.clone();
+        store.epoch_deadline_callback(move |_| {
+            progress.touch();
+            Ok(UpdateDeadline::Yield(1))
+        });
+        store.set_epoch_deadline(1);
+
+        let pre = set.guest(guest);
+        let limits = inv.limits;
+        let activity = inv.activity.clone();
+        let stop = inv.stop.clone();
+        let result = {
+            let call = async {
+                let instance = pre.instantiate_async(&mut store).await?;
+                let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+                start.call_async(&mut store, ()).await
+            };
+            tokio::pin!(call);
+            tokio::select! {
+                r = &mut call => Ok(r),
+                _ = tokio::time::sleep(limits.timeout) => Err(Ending::Limit(LimitKind::Timeout)),
+                _ = idle(&activity, limits.idle_timeout) => Err(Ending::Limit(LimitKind::Idle)),
+                _ = stop.stopped() => Err(Ending::Stopped),
+            }
+        };
+        let fuel_consumed = metered.then(|| fuel.saturating_sub(store.get_fuel().unwrap_or(0)));
+        let memory_hit = store.data().limiter.memory_hit;
+        drop(store); // closes the guest's ends of the capture pipes
+        let ending = match result {
+            Err(ending) => ending,
+            Ok(Ok(())) => Ending::Exited(0),
+            Ok(Err(e)) => classify(e, memory_hit),
+        };
+        Outcome {
+            ending,
+            fuel_consumed,
+        }
+    }
+}
+
+fn crashed(msg: String) -> Outcome {
+    Outcome {
+        ending: Ending::Crashed(msg),
+        fuel_consumed: None,
+    }
+}
+
+/// Resolves when the job has shown no sign of life for `limit`.
+async fn idle(activity: &super::capture::Activity, limit: std::time::Duration) {
+    loop {
+        let quiet = activity.idle_for();
+        if quiet >= limit {
+            return;
+        }
+        tokio::time::sleep((limit - quiet).max(std::time::Duration::from_millis(100))).await;
+    }
+}
+
+fn classify(e: wasmtime::Error, memory_hit: bool) -> Ending {
+    if let Some(exit) = e.downcast_ref::<I32Exit>() {
+        return if exit.0 != 0 && memory_hit {
+            Ending::Limit(LimitKind::Memory)
+        } else {
+            Ending::Exited(exit.0)
+        };
+    }
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => Ending::Limit(LimitKind::Fuel),
+        _ if memory_hit => Ending::Limit(LimitKind::Memory),
+        Some(Trap::StackOverflow) => Ending::Crashed(
+            "the guest overflowed its call stack (wasm trap: call stack exhausted)".into(),
+        ),
+        Some(trap) => Ending::Crashed(format!("the guest trapped: {trap}")),
+        None => Ending::Crashed(format!("{e:#}")),
+    }
+}
+
+fn wasi_context(inv: &Invocation) -> Result<wasmtime_wasi::p1::WasiP1Ctx> {
+    let mut b = WasiCtxBuilder::new();
+    b.arg(&inv.script);
+    for a in &inv.args {
+        b.arg(a);
+    }
+    for (k, v) in &inv.env {
+        b.env(k, v);
+    }
+    let cwd = if inv.script_subdir.is_empty() {
+        guest_paths::JOB.to_string()
+    } else {
+        format!("{}/{}", guest_paths::JOB, inv.script_subdir)
+    };
+    b.env(GUEST_CWD_VAR, cwd);
+    b.stdout(OutputFile::new(inv.stdout.try_clone()?));
+    b.stderr(OutputFile::new(inv.stderr.try_clone()?));
+    b.preopened_dir(&inv.work_dir, guest_paths::JOB, FsPerms::ReadWrite)?;
+    b.preopened_dir(&inv.data_dir, guest_paths::DATA, FsPerms::ReadWrite)?;
+    b.preopened_dir(&inv.tmp_dir, guest_paths::TMP, FsPerms::ReadWrite)?;
+    Ok(b.build_p1())
+}

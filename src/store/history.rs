@@ -1,0 +1,118 @@
+//! A triggered job's run history: listing (newest first, with `Aborted`
+//! derived on read as WebJobs does) and pruning to `WEBJOBS_HISTORY_SIZE`.
+
+use std::path::Path;
+
+use super::lock::JobLock;
+use super::run::{OUTPUT_LOG, RunInfo, RunStatus, StatusFile, is_run_id};
+
+fn run_ids(data_dir: &Path) -> Vec<String> {
+    let mut ids: Vec<String> = std::fs::read_dir(data_dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| is_run_id(n))
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort_unstable_by(|a, b| b.cmp(a));
+    ids
+}
+
+/// Runs of a job, newest first. A run whose file says `Initializing` or
+/// `Running` reads as `Aborted` when it is not the latest run, or when no
+/// process holds the job's lock.
+pub fn list(data_dir: &Path) -> Vec<RunInfo> {
+    let held = JobLock::is_held(data_dir);
+    run_ids(data_dir)
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, id)| {
+            let dir = data_dir.join(&id);
+            let mut status = StatusFile::read(&dir)?;
+            if !status.status.is_final() && (i > 0 || !held) {
+                status.status = RunStatus::Aborted;
+            }
+            let has_output = dir.join(OUTPUT_LOG).exists();
+            Some(RunInfo {
+                id,
+                dir,
+                status,
+                has_output,
+            })
+        })
+        .collect()
+}
+
+/// One run by id.
+pub fn get(data_dir: &Path, run_id: &str) -> Option<RunInfo> {
+    if !is_run_id(run_id) {
+        return None;
+    }
+    list(data_dir).into_iter().find(|r| r.id == run_id)
+}
+
+/// Deletes the oldest runs so that, with the run about to start, at most
+/// `keep` remain.
+pub fn prune(data_dir: &Path, keep: usize) -> std::io::Result<()> {
+    for id in run_ids(data_dir).into_iter().skip(keep.saturating_sub(1)) {
+        std::fs::remove_dir_all(data_dir.join(id))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mk(dir: &Path, id: &str, status: RunStatus) {
+        let d = dir.join(id);
+        std::fs::create_dir_all(&d).unwrap();
+        StatusFile {
+            trigger: None,
+            status,
+            start_time: None,
+            end_time: None,
+            exit_code: None,
+            limit: None,
+            fuel_consumed: None,
+        }
+        .write(&d)
+        .unwrap();
+    }
+
+    #[test]
+    fn aborted_is_derived() {
+        let t = tempfile::tempdir().unwrap();
+        mk(t.path(), "201901010000000001", RunStatus::Running);
+        mk(t.path(), "201901010000000002", RunStatus::Running);
+        let runs = list(t.path());
+        assert_eq!(runs[0].id, "201901010000000002");
+        assert!(runs.iter().all(|r| r.status.status == RunStatus::Aborted));
+        let _lock = JobLock::try_acquire(t.path(), "x").unwrap().unwrap();
+        let runs = list(t.path());
+        assert_eq!(
+            runs[0].status.status,
+            RunStatus::Running,
+            "latest run with the lock held"
+        );
+        assert_eq!(runs[1].status.status, RunStatus::Aborted, "older run");
+    }
+
+    #[test]
+    fn prune_keeps_room_for_the_new_run() {
+        let t = tempfile::tempdir().unwrap();
+        for i in 0..5 {
+            mk(
+                t.path(),
+                &format!("2019010100000000{i:02}"),
+                RunStatus::Success,
+            );
+        }
+        std::fs::create_dir(t.path().join("job_data")).unwrap();
+        prune(t.path(), 3).unwrap();
+        let ids: Vec<_> = list(t.path()).into_iter().map(|r| r.id).collect();
+        assert_eq!(ids, ["201901010000000004", "201901010000000003"]);
+        assert!(t.path().join("job_data").exists());
+    }
+}

@@ -1,0 +1,9 @@
+//! On-disk state, kept exactly where WebJobs keeps it: job folders under
+//! `jobs/`, run history under `data/jobs/`, working copies under `temp/`.
+
+pub mod fsutil;
+pub mod history;
+pub mod layout;
+pub mod lock;
+pub mod logline;
+pub mod run;
