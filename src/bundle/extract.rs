@@ -175,6 +175,25 @@ pub fn unpack_zip(zip_path: &Path, dest: &Path, limits: ExtractLimits) -> Result
     if archive.len() > limits.max_entries {
         return Err(BundleError::TooManyEntries(limits.max_entries));
     }
+    // The zip crate indexes entries by name, silently keeping one of two
+    // entries with the same name; count the central directory's records
+    // ourselves so that duplicates are refused, not hidden.
+    let raw_names = central_directory_names(
+        zip_path,
+        archive.central_directory_start(),
+        limits.max_entries,
+    )?;
+    if raw_names.len() > limits.max_entries {
+        return Err(BundleError::TooManyEntries(limits.max_entries));
+    }
+    let mut seen = HashSet::new();
+    for n in &raw_names {
+        if !seen.insert(n.as_slice()) {
+            return Err(BundleError::DuplicateEntry(
+                String::from_utf8_lossy(n).into_owned(),
+            ));
+        }
+    }
     let root = Dir::open_ambient_dir(dest, ambient_authority())
         .map_err(|e| BundleError::Io(format!("opening {}", dest.display()), e))?;
     let mut budget = Budget::new(limits);
@@ -229,6 +248,39 @@ pub fn unpack_zip(zip_path: &Path, dest: &Path, limits: ExtractLimits) -> Result
         budget.copy(&path, &mut entry, &mut out)?;
     }
     Ok(())
+}
+
+/// Reads the raw names of the central directory's records, at most
+/// `max + 1` of them.
+fn central_directory_names(
+    zip_path: &Path,
+    start: u64,
+    max: usize,
+) -> Result<Vec<Vec<u8>>, BundleError> {
+    use std::io::{BufReader, Seek, SeekFrom};
+    let corrupt = |e: io::Error| BundleError::Corrupt(format!("central directory: {e}"));
+    let mut r = BufReader::new(File::open(zip_path).map_err(corrupt)?);
+    r.seek(SeekFrom::Start(start)).map_err(corrupt)?;
+    let mut names = Vec::new();
+    let mut header = [0u8; 46];
+    while names.len() <= max {
+        match r.read_exact(&mut header) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+            Err(e) => return Err(corrupt(e)),
+        }
+        if header[..4] != *b"PK\x01\x02" {
+            break;
+        }
+        let u16_at = |i: usize| u16::from_le_bytes([header[i], header[i + 1]]) as usize;
+        let (name_len, extra_len, comment_len) = (u16_at(28), u16_at(30), u16_at(32));
+        let mut name = vec![0u8; name_len];
+        r.read_exact(&mut name).map_err(corrupt)?;
+        r.seek_relative((extra_len + comment_len) as i64)
+            .map_err(corrupt)?;
+        names.push(name);
+    }
+    Ok(names)
 }
 
 /// Copies a directory tree into `dest` under the same rules as a zip:

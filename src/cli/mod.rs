@@ -293,13 +293,19 @@ fn run_job(host: HostConfig, job: Job, args: Vec<String>, trigger: &str) -> Resu
     let prepared = runner.prepare(req)?;
     let run_id = prepared.run_id().to_string();
     let report = rt.block_on(async move {
+        // Registered before the run starts, so no early signal is lost.
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut sigint = signal(SignalKind::interrupt())?;
+        let mut sigterm = signal(SignalKind::terminate())?;
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                stop.stop();
+            tokio::select! {
+                _ = sigint.recv() => {}
+                _ = sigterm.recv() => {}
             }
+            stop.stop();
         });
-        prepared.execute().await
-    });
+        anyhow::Ok(prepared.execute().await)
+    })?;
     eprintln!("run {run_id}: {}", report.status);
     Ok(match (report.status, report.exit_code) {
         (RunStatus::Success, _) => ExitCode::SUCCESS,

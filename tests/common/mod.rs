@@ -1,0 +1,171 @@
+//! Helpers for the integration tests: a scratch data root, the real
+//! `wasmjobs` binary, and bundles built on the fly.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A scratch data root and a place for bundles.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    /// A `wasmjobs` command on this root, with nothing from the caller's
+    /// WebJobs settings leaking in.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_wasmjobs"));
+        c.env("WASMJOBS_ROOT", self.root())
+            .env_remove("WEBJOBS_HISTORY_SIZE")
+            .env_remove("WEBJOBS_IDLE_TIMEOUT")
+            .env_remove("WASMJOBS_TIMEOUT_S")
+            .env_remove("WASMJOBS_MEMORY_MB")
+            .env_remove("WASMJOBS_FUEL")
+            .env_remove("WASMJOBS_OUTPUT_KB");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Out {
+        Out(self.cmd().args(args).output().expect("running wasmjobs"))
+    }
+
+    /// Writes a directory bundle from (path, content) pairs.
+    pub fn dir_bundle(&self, name: &str, files: &[(&str, &str)]) -> PathBuf {
+        let d = self.dir.path().join("src").join(name);
+        for (p, content) in files {
+            let f = d.join(p);
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(f, content).unwrap();
+        }
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// Writes a zip bundle from (entry name, content) pairs.
+    pub fn zip_bundle(&self, name: &str, files: &[(&str, &[u8])]) -> PathBuf {
+        let path = self.dir.path().join(format!("{name}.zip"));
+        std::fs::write(&path, zip_bytes(files)).unwrap();
+        path
+    }
+
+    /// Writes raw bytes as a zip file.
+    pub fn raw_zip(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.dir.path().join(format!("{name}.zip"));
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    /// Deploys a single-file JS job (plus optional settings.job) and checks it worked.
+    pub fn deploy_js(&self, name: &str, script: &str, settings: Option<&str>) {
+        let mut files = vec![("run.js", script)];
+        if let Some(s) = settings {
+            files.push(("settings.job", s));
+        }
+        let src = self.dir_bundle(name, &files);
+        self.run(&["deploy", src.to_str().unwrap(), "--name", name])
+            .ok();
+    }
+
+    pub fn job_dir(&self, name: &str) -> PathBuf {
+        self.root().join("jobs/triggered").join(name)
+    }
+
+    pub fn data_dir(&self, name: &str) -> PathBuf {
+        self.root().join("data/jobs/triggered").join(name)
+    }
+
+    /// `history --json` of a job, parsed.
+    pub fn history(&self, name: &str) -> Vec<serde_json::Value> {
+        let out = self.run(&["history", name, "--json"]).ok();
+        let v: serde_json::Value = serde_json::from_str(&out.stdout()).expect("history json");
+        v["runs"].as_array().expect("runs array").clone()
+    }
+
+    /// The latest run's output_log.txt.
+    pub fn latest_log(&self, name: &str) -> String {
+        self.run(&["logs", name]).ok().stdout()
+    }
+}
+
+/// Builds zip bytes (deflated entries; names ending in `/` are directories).
+pub fn zip_bytes(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, data) in files {
+        if name.ends_with('/') {
+            w.add_directory(*name, opts).unwrap();
+        } else {
+            w.start_file(*name, opts).unwrap();
+            w.write_all(data).unwrap();
+        }
+    }
+    w.finish().unwrap().into_inner()
+}
+
+/// A finished `wasmjobs` invocation.
+pub struct Out(pub Output);
+
+impl Out {
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).into_owned()
+    }
+    pub fn code(&self) -> Option<i32> {
+        self.0.status.code()
+    }
+    /// Asserts success and returns self.
+    #[track_caller]
+    pub fn ok(self) -> Out {
+        assert!(
+            self.0.status.success(),
+            "wasmjobs failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+            self.code(),
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+    /// Asserts failure and returns self.
+    #[track_caller]
+    pub fn fails(self) -> Out {
+        assert!(
+            !self.0.status.success(),
+            "wasmjobs unexpectedly succeeded\nstdout:\n{}\nstderr:\n{}",
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+}
+
+/// Lists a directory tree (relative paths), for "nothing was installed" checks.
+pub fn tree(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    fn walk(base: &Path, d: &Path, out: &mut Vec<String>) {
+        let Ok(rd) = std::fs::read_dir(d) else { return };
+        for e in rd.flatten() {
+            let p = e.path();
+            out.push(p.strip_prefix(base).unwrap().to_string_lossy().into_owned());
+            if p.is_dir() {
+                walk(base, &p, out);
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
