@@ -75,8 +75,10 @@ fn history_json_has_webjobs_run_fields() {
 }
 
 /// Starts `run` in the background and waits until the run is `Running`.
+/// The caller owns the child and waits for it.
+#[allow(clippy::zombie_processes)]
 fn start_running(env: &Env, name: &str) -> std::process::Child {
-    let child = env
+    let mut child = env
         .cmd()
         .args(["run", name])
         .stdout(std::process::Stdio::null())
@@ -89,10 +91,11 @@ fn start_running(env: &Env, name: &str) -> std::process::Child {
         if runs.first().is_some_and(|r| r["status"] == "Running") {
             return child;
         }
-        assert!(
-            Instant::now() < deadline,
-            "run never reached Running: {runs:?}"
-        );
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("run never reached Running: {runs:?}");
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
 }

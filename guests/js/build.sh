@@ -32,8 +32,8 @@ CACHED="$CACHE_ROOT/guests/js/$key/wasmjobs-js.wasm"
 if [ ! -f "$CACHED" ]; then
   # The pinned source, through cargo (the crate registry) only.
   cargo fetch --locked --manifest-path "$HERE/source/Cargo.toml" >&2
-  SRC="$(cargo metadata --locked --format-version 1 --manifest-path "$HERE/source/Cargo.toml" \
-        | python3 -c 'import json,sys,os; m=json.load(sys.stdin); print(next(os.path.dirname(p["manifest_path"]) for p in m["packages"] if p["name"]=="rquickjs-sys"))')/quickjs"
+  VER="$(grep -A1 '^name = "rquickjs-sys"' "$HERE/source/Cargo.lock" | sed -n 's/^version = "\(.*\)"/\1/p')"
+  SRC="$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/"rquickjs-sys-$VER"/quickjs 2>/dev/null | head -1)"
   [ -f "$SRC/quickjs.h" ] || { echo "guests/js/build.sh: QuickJS source not found at $SRC" >&2; exit 1; }
   echo "building the JS guest from $SRC (QuickJS-NG $(grep -E 'define QJS_VERSION_(MAJOR|MINOR|PATCH)' "$SRC/quickjs.h" | awk '{print $3}' | paste -sd.))" >&2
 

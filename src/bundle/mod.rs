@@ -102,7 +102,7 @@ pub fn install(
     // bundle; either way it goes.
     let _ = std::fs::remove_dir_all(&staging);
     result?;
-    read_job(layout, job_type, name).ok_or_else(|| BundleError::NoRunnableScript)
+    read_job(layout, job_type, name).ok_or(BundleError::NoRunnableScript)
 }
 
 fn unpack(source: &Path, dest: &Path, limits: ExtractLimits) -> Result<(), BundleError> {

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The main command: builds wasmjobs, deploys the example jobs in examples/
+# into a demo data root and runs them, then shows the jobs and their history.
+#   DEMO_ROOT=/some/dir scripts/demo.sh   (default: ~/.local/share/wasmjobs-demo)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+. scripts/env.sh
+cargo build --locked --bin wasmjobs
+W="$CARGO_TARGET_DIR/debug/wasmjobs"
+export WASMJOBS_ROOT="${DEMO_ROOT:-${XDG_DATA_HOME:-$HOME/.local/share}/wasmjobs-demo}"
+echo "== data root: $WASMJOBS_ROOT"
+for job in examples/*/; do
+  "$W" deploy "$job" --name "$(basename "$job")"
+done
+echo; echo "== wasmjobs run hello -- alpha beta"
+"$W" run hello -- alpha beta
+echo; echo "== wasmjobs run report"
+"$W" run report
+echo; echo "== wasmjobs run runaway   (stopped by its 2 s time limit)"
+"$W" run runaway || true
+echo; echo "== wasmjobs list"
+"$W" list
+echo; echo "== wasmjobs history report"
+"$W" history report
+echo; echo "== wasmjobs logs runaway"
+"$W" logs runaway

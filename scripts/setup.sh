@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what building wasmjobs needs on a fresh Debian machine: the
+# C toolchain for the WebAssembly guests (Debian's clang-19, lld-19, wasi-libc,
+# compiler-rt for wasm32) and the Rust target pinned in rust-toolchain.toml.
+# Idempotent: installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for p in clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32; do
+  dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "setup: installing ${need[*]}" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
+  rustup target add wasm32-wasip1 >&2 || echo "setup: warning: could not add the wasm32-wasip1 Rust target (not needed to build the guests)" >&2
+fi
