@@ -18,8 +18,17 @@ pub fn console_echo() -> Echo {
             let _ = writeln!(out, "{text}");
             let _ = out.flush();
         }
-        EchoLine::Output(Stream::Stderr, text) => eprintln!("{text}"),
-        EchoLine::Sys(level, text) => eprintln!("[SYS {}] {text}", level.label().trim_end()),
+        // Errors (a closed pipe) are ignored: the log on disk is the record.
+        EchoLine::Output(Stream::Stderr, text) => {
+            let _ = writeln!(std::io::stderr(), "{text}");
+        }
+        EchoLine::Sys(level, text) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "[SYS {}] {text}",
+                level.label().trim_end()
+            );
+        }
     })
 }
 

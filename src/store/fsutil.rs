@@ -6,14 +6,12 @@ use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-/// Writes `bytes` to `path` atomically (temporary file, then rename).
+/// Writes `bytes` to `path` atomically (temporary file, then rename):
+/// readers see the old content or the new, never a partial file. No fsync:
+/// after a power loss a run record may be stale, which reads as `Aborted`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_data()?;
-    }
+    std::fs::File::create(&tmp)?.write_all(bytes)?;
     std::fs::rename(&tmp, path)
 }
 
