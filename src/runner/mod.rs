@@ -35,7 +35,9 @@ pub enum RunError {
     #[error("Cannot start a new run since job is already running.")]
     AlreadyRunning,
     /// Continuous jobs are kept alive by the host, not run on demand.
-    #[error("job '{0}' is a continuous job; continuous jobs are run by `wasmjobs serve`")]
+    #[error(
+        "job '{0}' is a continuous job: the host keeps continuous jobs running, `run` starts triggered jobs only"
+    )]
     Continuous(String),
     /// The run record could not be created.
     #[error("cannot create the run record: {0}")]
