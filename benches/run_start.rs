@@ -29,7 +29,7 @@ fn run_start(c: &mut Criterion) {
     std::fs::write(src.join("hello.js"), HELLO).unwrap();
     let root = dir.path().join("root");
 
-    let mut host = HostConfig::new(root.clone());
+    let mut host = HostConfig::new(root.clone()).unwrap();
     host.history_size = 5;
     let job = bundle::install(
         &host.layout,

@@ -20,6 +20,8 @@ pub struct HostConfig {
     pub instance: String,
     /// Default limits for runs (a job's `limits` may override them).
     pub limits: Limits,
+    /// The most a job's `limits` may ask for (`--max-*`).
+    pub ceiling: Limits,
     /// Caps on unpacking bundles.
     pub extract: ExtractLimits,
     /// Runs kept per triggered job (`WEBJOBS_HISTORY_SIZE`, default 50).
@@ -35,21 +37,25 @@ pub struct HostConfig {
 }
 
 /// The default data root: `$XDG_DATA_HOME/wasmjobs` (`~/.local/share/wasmjobs`).
-pub fn default_root() -> PathBuf {
-    dirs::data_dir()
-        .unwrap_or_else(std::env::temp_dir)
-        .join("wasmjobs")
+/// Never a shared temporary folder: without a home, `--root` is required.
+pub fn default_root() -> Result<PathBuf> {
+    match dirs::data_dir() {
+        Some(d) => Ok(d.join("wasmjobs")),
+        None => bail!("no home directory to keep jobs in: pass --root or set WASMJOBS_ROOT"),
+    }
 }
 
 /// The cache directory: `$WASMJOBS_CACHE_DIR`, else `$XDG_CACHE_HOME/wasmjobs`.
-pub fn default_cache_dir() -> PathBuf {
-    std::env::var_os("WASMJOBS_CACHE_DIR")
+/// Compiled guests are loaded from it as native code, so it is never a
+/// shared temporary folder, and it is created private (0700).
+pub fn default_cache_dir() -> Result<PathBuf> {
+    let dir = std::env::var_os("WASMJOBS_CACHE_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            dirs::cache_dir()
-                .unwrap_or_else(std::env::temp_dir)
-                .join("wasmjobs")
-        })
+        .or_else(|| dirs::cache_dir().map(|d| d.join("wasmjobs")));
+    match dir {
+        Some(d) => Ok(d),
+        None => bail!("no home directory for the module cache: set WASMJOBS_CACHE_DIR"),
+    }
 }
 
 /// `WEBJOBS_HISTORY_SIZE` as Kudu reads it: an int > 0, otherwise 50.
@@ -104,7 +110,7 @@ pub fn read_app_settings(layout: &Layout) -> Result<Vec<(String, String)>> {
 
 impl HostConfig {
     /// A configuration for `root` with defaults read from the environment.
-    pub fn new(root: PathBuf) -> HostConfig {
+    pub fn new(root: PathBuf) -> Result<HostConfig> {
         let env = |k: &str| std::env::var(k).ok();
         let limits = Limits {
             idle_timeout: std::time::Duration::from_secs(idle_timeout_from(
@@ -115,17 +121,18 @@ impl HostConfig {
         let base_url = env("WASMJOBS_BASE_URL")
             .or_else(|| env("HTTP_HOST").map(|h| format!("https://{h}")))
             .unwrap_or_else(|| "http://localhost:8080".to_string());
-        HostConfig {
+        Ok(HostConfig {
             layout: Layout::new(root),
             instance: short_instance_id(env("WEBSITE_INSTANCE_ID").as_deref()),
             limits,
+            ceiling: crate::runtime::limits::CEILING,
             extract: ExtractLimits::default(),
             history_size: history_size_from(env("WEBJOBS_HISTORY_SIZE").as_deref()),
             app_settings: Vec::new(),
             base_url: base_url.trim_end_matches('/').to_string(),
-            cache_dir: default_cache_dir(),
+            cache_dir: default_cache_dir()?,
             max_concurrent_runs: 16,
-        }
+        })
     }
 }
 

@@ -92,6 +92,11 @@ fn symlink_entries_are_rejected() {
         .run(&["deploy", d.to_str().unwrap(), "--name", "victim"])
         .fails();
     assert!(out.stderr().contains("symbolic link"), "{}", out.stderr());
+    assert_eq!(
+        tree(&env.job_dir("victim")),
+        ["run.js"],
+        "existing job untouched"
+    );
 }
 
 #[test]

@@ -23,6 +23,10 @@ fn history_is_pruned_to_webjobs_history_size() {
     let mut sorted = ids.clone();
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(ids, sorted, "newest first");
+    // An app setting counts as it does in WebJobs.
+    env.run(&["--app-setting", "WEBJOBS_HISTORY_SIZE=2", "run", "counted"])
+        .ok();
+    assert_eq!(env.history("counted").len(), 2);
     // The flag wins over the variable; an invalid variable means 50.
     env.run(&["--history-size", "1", "run", "counted"]).ok();
     assert_eq!(env.history("counted").len(), 1);

@@ -146,6 +146,55 @@ fn output_flood_is_capped_keeping_head_and_tail() {
 }
 
 #[test]
+fn empty_lines_count_against_the_output_cap() {
+    let env = Env::new();
+    let script = "for (let i = 0; i < 2000000; i++) console.log('');";
+    env.deploy_js("blank", script, Some(r#"{"limits": {"output_kb": 1024}}"#));
+    env.run(&["run", "blank"]).ok();
+    let id = env.history("blank")[0]["id"].as_str().unwrap().to_string();
+    let size = std::fs::metadata(env.data_dir("blank").join(id).join("output_log.txt"))
+        .unwrap()
+        .len();
+    assert!(
+        size < 2 << 20,
+        "2 million empty lines are capped too: {size} bytes"
+    );
+}
+
+#[test]
+fn host_maximums_bind_what_a_job_asks_for() {
+    let env = Env::new();
+    let script = "const keep = []; for (let i = 0; i < 16; i++) keep.push(new Uint8Array(16 << 20).fill(1)); console.log('256 MiB');";
+    let settings = Some(r#"{"limits": {"memory_mb": 1024, "fuel": 18446744073709551615}}"#);
+    let line = "Job was stopped: memory limit 64 MiB reached (limits.memory_mb).";
+    assert_limit(
+        &env,
+        "greedy",
+        script,
+        settings,
+        &["--max-memory-mb", "64"],
+        "memory",
+        line,
+    );
+    let log = env.latest_log("greedy");
+    assert!(
+        log.contains("SYS WARN] limits.memory_mb = 1024 is above the host's maximum 64; using 64"),
+        "{log}"
+    );
+    // A host fuel maximum meters every run, whatever the job asks.
+    let line = "Job was stopped: fuel exhausted after 1000000 units (limits.fuel).";
+    assert_limit(
+        &env,
+        "greedy2",
+        "while (true) {}",
+        settings,
+        &["--max-fuel", "1000000"],
+        "fuel",
+        line,
+    );
+}
+
+#[test]
 fn fuel_exhaustion_ends_the_run() {
     let env = Env::new();
     let settings = Some(r#"{"limits": {"fuel": 50000000}}"#);

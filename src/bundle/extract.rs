@@ -66,23 +66,25 @@ impl Budget {
     }
 
     /// Registers a file or directory path, rejecting duplicates and names that
-    /// differ only in case, or a file that is also used as a directory.
+    /// differ only in case, or a file that is also used as a directory. Every
+    /// file and every directory (explicit or implied by a path) counts as an
+    /// entry, so deep paths cannot create folders beyond the entry cap.
     fn claim(&mut self, path: &str, is_dir: bool) -> Result<(), BundleError> {
-        let mut prefix = String::new();
-        for (i, part) in path.split('/').enumerate() {
-            if i > 0 {
-                prefix.push('/');
+        let parts: Vec<&str> = path.split('/').collect();
+        let dir_parts = if is_dir { parts.len() } else { parts.len() - 1 };
+        let mut end = 0;
+        for (i, part) in parts.iter().take(dir_parts).enumerate() {
+            end += part.len() + usize::from(i > 0);
+            let prefix = &path[..end];
+            if self.files.contains(prefix) {
+                return Err(BundleError::DuplicateEntry(prefix.to_string()));
             }
-            prefix.push_str(part);
-            let last = prefix.len() == path.len();
-            if last && !is_dir {
-                break;
-            }
-            if self.files.contains(&prefix) {
-                return Err(BundleError::DuplicateEntry(prefix));
-            }
-            if self.dirs.insert(prefix.clone()) && !self.folded.insert(prefix.to_lowercase()) {
-                return Err(BundleError::CaseCollision(prefix));
+            if !self.dirs.contains(prefix) {
+                self.count_entry()?;
+                if !self.folded.insert(prefix.to_lowercase()) {
+                    return Err(BundleError::CaseCollision(prefix.to_string()));
+                }
+                self.dirs.insert(prefix.to_string());
             }
         }
         if !is_dir {
@@ -92,6 +94,7 @@ impl Budget {
             if !self.folded.insert(path.to_lowercase()) {
                 return Err(BundleError::CaseCollision(path.to_string()));
             }
+            self.count_entry()?;
         }
         Ok(())
     }
@@ -132,6 +135,11 @@ impl Budget {
     }
 }
 
+/// Longest entry name accepted, in bytes.
+pub const MAX_NAME_BYTES: usize = 1024;
+/// Deepest entry path accepted, in components.
+pub const MAX_DEPTH: usize = 48;
+
 /// Turns an entry name into a safe relative path (`a/b/c`), or says why not.
 /// Rejects absolute names, drive letters, `..`, NUL and control characters;
 /// backslashes count as separators (zips made on Windows).
@@ -142,6 +150,15 @@ pub fn sanitize_entry_name(raw: &str) -> Result<Option<String>, BundleError> {
             why.to_string(),
         ))
     };
+    if raw.len() > MAX_NAME_BYTES {
+        return Err(BundleError::UnsafeEntry(
+            format!(
+                "{}...",
+                raw.chars().take(64).collect::<String>().escape_debug()
+            ),
+            format!("it is longer than {MAX_NAME_BYTES} bytes"),
+        ));
+    }
     if raw.chars().any(|c| c.is_control()) {
         return bad("it contains a NUL or control character");
     }
@@ -162,6 +179,9 @@ pub fn sanitize_entry_name(raw: &str) -> Result<Option<String>, BundleError> {
     }
     if parts.is_empty() {
         return Ok(None);
+    }
+    if parts.len() > MAX_DEPTH {
+        return bad(&format!("it is nested deeper than {MAX_DEPTH} levels"));
     }
     Ok(Some(parts.join("/")))
 }
@@ -198,7 +218,6 @@ pub fn unpack_zip(zip_path: &Path, dest: &Path, limits: ExtractLimits) -> Result
         .map_err(|e| BundleError::Io(format!("opening {}", dest.display()), e))?;
     let mut budget = Budget::new(limits);
     for i in 0..archive.len() {
-        budget.count_entry()?;
         // Inspect the entry without decompressing it first.
         let (name, is_dir, is_link, encrypted, declared) = {
             let raw = archive
@@ -284,22 +303,31 @@ fn central_directory_names(
 }
 
 /// Copies a directory tree into `dest` under the same rules as a zip:
-/// no symlinks or special files, safe names, the same caps.
+/// no symlinks or special files, safe names, the same caps. The source is
+/// read through `cap_std` directory handles, so even a tree changed while
+/// it is copied cannot lead the copy outside it, and files are opened with
+/// `O_NOFOLLOW | O_NONBLOCK` and checked after opening (no symlink, FIFO or
+/// device is ever read).
 pub fn copy_dir(src: &Path, dest: &Path, limits: ExtractLimits) -> Result<(), BundleError> {
     let root = Dir::open_ambient_dir(dest, ambient_authority())
         .map_err(|e| BundleError::Io(format!("opening {}", dest.display()), e))?;
+    let source = Dir::open_ambient_dir(src, ambient_authority())
+        .map_err(|e| BundleError::Io(format!("opening {}", src.display()), e))?;
     let mut budget = Budget::new(limits);
-    walk(src, "", &root, &mut budget)
+    walk(&source, "", &root, &mut budget)
 }
 
-fn walk(dir: &Path, rel: &str, root: &Dir, budget: &mut Budget) -> Result<(), BundleError> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| BundleError::Io(format!("reading {}", dir.display()), e))?
+fn walk(dir: &Dir, rel: &str, root: &Dir, budget: &mut Budget) -> Result<(), BundleError> {
+    use cap_std::fs::OpenOptionsExt;
+    let shown = if rel.is_empty() { "." } else { rel };
+    let read_err = |e| BundleError::Io(format!("reading '{shown}'"), e);
+    let mut entries: Vec<_> = dir
+        .entries()
+        .map_err(read_err)?
         .collect::<Result<_, _>>()
-        .map_err(|e| BundleError::Io(format!("reading {}", dir.display()), e))?;
+        .map_err(read_err)?;
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
-        budget.count_entry()?;
         let os_name = entry.file_name();
         let name = os_name.to_str().ok_or_else(|| {
             BundleError::UnsafeEntry(
@@ -315,26 +343,46 @@ fn walk(dir: &Path, rel: &str, root: &Dir, budget: &mut Budget) -> Result<(), Bu
         let Some(path) = sanitize_entry_name(&path)? else {
             continue;
         };
-        let meta = std::fs::symlink_metadata(entry.path())
-            .map_err(|e| BundleError::Io(format!("reading {}", entry.path().display()), e))?;
-        let ft = meta.file_type();
+        let ft = entry
+            .file_type()
+            .map_err(|e| BundleError::Io(format!("reading '{path}'"), e))?;
         if ft.is_symlink() {
             return Err(BundleError::Symlink(path));
         } else if ft.is_dir() {
             budget.claim(&path, true)?;
             root.create_dir_all(&path)
                 .map_err(|e| BundleError::Io(format!("creating '{path}'"), e))?;
-            walk(&entry.path(), &path, root, budget)?;
+            let sub = dir
+                .open_dir(name)
+                .map_err(|e| BundleError::Io(format!("opening '{path}'"), e))?;
+            walk(&sub, &path, root, budget)?;
         } else if ft.is_file() {
             budget.claim(&path, false)?;
+            let mut opts = cap_std::fs::OpenOptions::new();
+            opts.read(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+            let mut input = dir.open_with(name, &opts).map_err(|e| {
+                if e.raw_os_error() == Some(libc::ELOOP) {
+                    BundleError::Symlink(path.clone())
+                } else {
+                    BundleError::Io(format!("opening '{path}'"), e)
+                }
+            })?;
+            let meta = input
+                .metadata()
+                .map_err(|e| BundleError::Io(format!("reading '{path}'"), e))?;
+            if !meta.is_file() {
+                return Err(BundleError::UnsafeEntry(
+                    path,
+                    "it is not a regular file or directory".into(),
+                ));
+            }
             if meta.len() > budget.limits.max_entry_bytes {
                 return Err(BundleError::EntryTooLarge(
                     path,
                     budget.limits.max_entry_bytes,
                 ));
             }
-            let mut input = File::open(entry.path())
-                .map_err(|e| BundleError::Io(format!("opening {}", entry.path().display()), e))?;
             let mut out = root
                 .create(&path)
                 .map_err(|e| BundleError::Io(format!("creating '{path}'"), e))?;
@@ -379,6 +427,65 @@ mod tests {
         }
         // `..././x` is a plain (odd) name, not an escape: no stripping games.
         assert_eq!(sanitize_entry_name(".../x").unwrap().unwrap(), ".../x");
+    }
+
+    #[test]
+    fn copy_counts_actual_bytes_not_declared_ones() {
+        let mut b = Budget::new(ExtractLimits {
+            max_total_bytes: 10 << 20,
+            max_entry_bytes: 1 << 20,
+            max_entries: 10,
+        });
+        let mut liar = std::io::repeat(b'a').take(2 << 20);
+        let err = b
+            .copy("liar.txt", &mut liar, &mut std::io::sink())
+            .unwrap_err();
+        assert!(
+            matches!(err, BundleError::EntryTooLarge(_, 1048576)),
+            "{err}"
+        );
+        let mut b = Budget::new(ExtractLimits {
+            max_total_bytes: 1 << 20,
+            max_entry_bytes: 1 << 20,
+            max_entries: 10,
+        });
+        b.copy(
+            "a",
+            &mut std::io::repeat(1).take(1 << 19),
+            &mut std::io::sink(),
+        )
+        .unwrap();
+        b.copy(
+            "b",
+            &mut std::io::repeat(1).take(1 << 19),
+            &mut std::io::sink(),
+        )
+        .unwrap();
+        let err = b
+            .copy(
+                "c",
+                &mut std::io::repeat(1).take(1 << 19),
+                &mut std::io::sink(),
+            )
+            .unwrap_err();
+        assert!(matches!(err, BundleError::TooLarge(_)), "{err}");
+    }
+
+    #[test]
+    fn deep_and_long_names_are_bounded() {
+        let deep = vec!["a"; MAX_DEPTH + 1].join("/");
+        assert!(sanitize_entry_name(&deep).is_err());
+        assert!(sanitize_entry_name(&"x".repeat(MAX_NAME_BYTES + 1)).is_err());
+        // Implied folders count as entries.
+        let mut b = Budget::new(ExtractLimits {
+            max_entries: 5,
+            ..ExtractLimits::default()
+        });
+        let path = ["d"; 10].join("/") + "/f";
+        assert!(matches!(
+            b.claim(&path, false),
+            Err(BundleError::TooManyEntries(5))
+        ));
     }
 
     #[test]

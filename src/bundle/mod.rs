@@ -19,6 +19,7 @@ pub use extract::ExtractLimits;
 use crate::job::{Job, JobType};
 use crate::runtime;
 use crate::store::layout::Layout;
+use crate::store::lock::JobLock;
 use settings::Settings;
 
 /// Why a bundle was refused. Each message names what is wrong.
@@ -57,6 +58,10 @@ pub enum BundleError {
     /// The whole bundle is larger than the total cap (counted as written).
     #[error("the bundle unpacks to more than {0} bytes in total")]
     TooLarge(u64),
+    /// A run of the job is in progress; replacing or removing it would pull
+    /// the files from under it.
+    #[error("job '{0}' is running; deploy or remove it once the run has ended")]
+    Running(String),
     /// No script that WebJobs would run.
     #[error("{}", entry::NO_RUNNABLE_SCRIPT)]
     NoRunnableScript,
@@ -96,6 +101,7 @@ pub fn install(
         let target = layout.job_dir(job_type, name);
         std::fs::create_dir_all(target.parent().expect("job dir has a parent"))
             .map_err(io(format!("creating {}", layout.jobs_root().display())))?;
+        let _lock = lock_idle_job(layout, job_type, name)?;
         swap_into_place(&staging, &target)
     })();
     // `staging` now holds the old job (after an exchange) or the rejected
@@ -118,6 +124,27 @@ fn unpack(source: &Path, dest: &Path, limits: ExtractLimits) -> Result<(), Bundl
         extract::unpack_zip(source, dest, limits)
     } else {
         Err(BundleError::NotABundle(source.display().to_string()))
+    }
+}
+
+/// Takes a triggered job's run lock so that no run starts (or is in
+/// progress) while its files change; fails when a run holds it.
+fn lock_idle_job(
+    layout: &Layout,
+    job_type: JobType,
+    name: &str,
+) -> Result<Option<JobLock>, BundleError> {
+    if job_type != JobType::Triggered {
+        return Ok(None);
+    }
+    let data_dir = layout.data_dir(job_type, name);
+    match JobLock::try_acquire(&data_dir, "deploy") {
+        Ok(Some(lock)) => Ok(Some(lock)),
+        Ok(None) => Err(BundleError::Running(name.to_string())),
+        Err(e) => Err(BundleError::Io(
+            format!("locking {}", data_dir.display()),
+            e,
+        )),
     }
 }
 
@@ -241,6 +268,7 @@ pub fn list_jobs(layout: &Layout) -> Vec<Job> {
 /// anything was there.
 pub fn remove(layout: &Layout, job_type: JobType, name: &str) -> Result<bool, BundleError> {
     name::validate(name)?;
+    let _lock = lock_idle_job(layout, job_type, name)?;
     let mut existed = false;
     for dir in [
         layout.job_dir(job_type, name),

@@ -88,10 +88,11 @@ impl Settings {
             JobType::Continuous => 5,
             JobType::Triggered => 30,
         };
-        self.raw
-            .get("stopping_wait_time")
-            .and_then(Value::as_u64)
-            .unwrap_or(default)
+        // Kudu reads a long; a negative wait is no wait.
+        match self.raw.get("stopping_wait_time").and_then(Value::as_i64) {
+            Some(v) => v.max(0) as u64,
+            None => default,
+        }
     }
 
     /// The `limits` object: per-job overrides of the host's run limits.
@@ -167,14 +168,14 @@ impl Want {
         match self {
             Want::String => v.is_string(),
             Want::Bool => v.is_boolean(),
-            Want::Count => v.is_u64(),
+            Want::Count => v.is_i64(),
         }
     }
     fn describe(self) -> &'static str {
         match self {
             Want::String => "a string",
             Want::Bool => "a boolean (true or false, not a string)",
-            Want::Count => "a non-negative integer",
+            Want::Count => "an integer",
         }
     }
 }

@@ -45,9 +45,25 @@ struct HostArgs {
     /// Default output kept per run, in KiB (head and tail beyond it).
     #[arg(long, global = true, env = "WASMJOBS_OUTPUT_KB")]
     output_kb: Option<u64>,
-    /// Default idle timeout, in seconds (else WEBJOBS_IDLE_TIMEOUT, else 120).
+    /// Default idle timeout, in seconds; 0 disables it (else
+    /// WEBJOBS_IDLE_TIMEOUT, else 120).
     #[arg(long, global = true)]
     idle_timeout_s: Option<u64>,
+    /// Most a job's limits.timeout_s may ask for (default 7 days).
+    #[arg(long, global = true, env = "WASMJOBS_MAX_TIMEOUT_S")]
+    max_timeout_s: Option<u64>,
+    /// Most a job's limits.memory_mb may ask for (default 4096).
+    #[arg(long, global = true, env = "WASMJOBS_MAX_MEMORY_MB")]
+    max_memory_mb: Option<u64>,
+    /// Most fuel a run may have; when set, every run is metered.
+    #[arg(long, global = true, env = "WASMJOBS_MAX_FUEL")]
+    max_fuel: Option<u64>,
+    /// Most a job's limits.output_kb may ask for (default 1 GiB).
+    #[arg(long, global = true, env = "WASMJOBS_MAX_OUTPUT_KB")]
+    max_output_kb: Option<u64>,
+    /// Most a job's limits.idle_timeout_s may ask for (default 1 day).
+    #[arg(long, global = true, env = "WASMJOBS_MAX_IDLE_TIMEOUT_S")]
+    max_idle_timeout_s: Option<u64>,
     /// Runs kept per job (else WEBJOBS_HISTORY_SIZE, else 50).
     #[arg(long, global = true)]
     history_size: Option<usize>,
@@ -128,11 +144,36 @@ enum Command {
 
 impl HostArgs {
     fn config(&self) -> Result<HostConfig> {
-        let root = self.root.clone().unwrap_or_else(config::default_root);
-        let mut host = HostConfig::new(root);
+        use std::time::Duration;
+        let root = match &self.root {
+            Some(r) => r.clone(),
+            None => config::default_root()?,
+        };
+        let mut host = HostConfig::new(root)?;
+        // App settings first: WebJobs reads its own switches from them too.
+        host.app_settings = config::read_app_settings(&host.layout)?;
+        for s in &self.app_settings {
+            host.app_settings.push(config::parse_setting(s)?);
+        }
+        let app = |k: &str| {
+            host.app_settings
+                .iter()
+                .rev()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+        };
+        let app_history = app("WEBJOBS_HISTORY_SIZE");
+        let app_idle = app("WEBJOBS_IDLE_TIMEOUT");
+        if let Some(v) = app_history {
+            host.history_size = config::history_size_from(Some(&v));
+        }
+        if let Some(v) = app_idle {
+            host.limits.idle_timeout = Duration::from_secs(config::idle_timeout_from(Some(&v)));
+        }
+
         let l = &mut host.limits;
         if let Some(v) = self.timeout_s {
-            l.timeout = std::time::Duration::from_secs(v);
+            l.timeout = Duration::from_secs(v);
         }
         if let Some(v) = self.memory_mb {
             l.memory_mb = v;
@@ -144,17 +185,37 @@ impl HostArgs {
             l.output_kb = v;
         }
         if let Some(v) = self.idle_timeout_s {
-            l.idle_timeout = std::time::Duration::from_secs(v);
+            l.idle_timeout = Duration::from_secs(v);
         }
-        if l.memory_mb == 0 || l.output_kb == 0 || l.timeout.is_zero() {
-            bail!("--memory-mb, --output-kb and --timeout-s must be positive");
+        let c = &mut host.ceiling;
+        if let Some(v) = self.max_timeout_s {
+            c.timeout = Duration::from_secs(v);
         }
-        if l.memory_mb > crate::runtime::limits::CEILING.memory_mb {
-            bail!(
-                "--memory-mb {} is above the maximum of {} MiB",
-                l.memory_mb,
-                crate::runtime::limits::CEILING.memory_mb
-            );
+        if let Some(v) = self.max_memory_mb {
+            c.memory_mb = v;
+        }
+        if self.max_fuel.is_some() {
+            c.fuel = self.max_fuel;
+        }
+        if let Some(v) = self.max_output_kb {
+            c.output_kb = v;
+        }
+        if let Some(v) = self.max_idle_timeout_s {
+            c.idle_timeout = Duration::from_secs(v);
+        }
+        let (l, c) = (&host.limits, &host.ceiling);
+        if l.memory_mb == 0
+            || l.output_kb == 0
+            || l.timeout.is_zero()
+            || c.memory_mb == 0
+            || c.output_kb == 0
+            || c.timeout.is_zero()
+        {
+            bail!("memory, output and timeout limits must be positive");
+        }
+        let hard = crate::runtime::limits::CEILING.memory_mb;
+        if l.memory_mb > hard || c.memory_mb > hard {
+            bail!("memory limits cannot exceed {hard} MiB (the largest guest memory)");
         }
         if let Some(n) = self.history_size {
             if n == 0 {
@@ -167,10 +228,6 @@ impl HostArgs {
             max_entry_bytes: self.max_entry_mb << 20,
             max_entries: self.max_entries,
         };
-        host.app_settings = config::read_app_settings(&host.layout)?;
-        for s in &self.app_settings {
-            host.app_settings.push(config::parse_setting(s)?);
-        }
         Ok(host)
     }
 }
@@ -290,10 +347,9 @@ fn run_job(host: HostConfig, job: Job, args: Vec<String>, trigger: &str) -> Resu
         echo: Some(output::console_echo()),
         stop: stop.clone(),
     };
-    let prepared = runner.prepare(req)?;
-    let run_id = prepared.run_id().to_string();
-    let report = rt.block_on(async move {
-        // Registered before the run starts, so no early signal is lost.
+    let (run_id, report) = rt.block_on(async move {
+        // Registered before the run is created, so no signal is lost: an
+        // interrupt at any point ends the run as Stopped.
         use tokio::signal::unix::{SignalKind, signal};
         let mut sigint = signal(SignalKind::interrupt())?;
         let mut sigterm = signal(SignalKind::terminate())?;
@@ -304,12 +360,16 @@ fn run_job(host: HostConfig, job: Job, args: Vec<String>, trigger: &str) -> Resu
             }
             stop.stop();
         });
-        anyhow::Ok(prepared.execute().await)
+        let prepared = runner.prepare(req)?;
+        let run_id = prepared.run_id().to_string();
+        anyhow::Ok((run_id, prepared.execute().await))
     })?;
     eprintln!("run {run_id}: {}", report.status);
     Ok(match (report.status, report.exit_code) {
         (RunStatus::Success, _) => ExitCode::SUCCESS,
-        (_, Some(code)) if code & 0xff != 0 => ExitCode::from((code & 0xff) as u8),
+        (_, Some(code)) if report.limit.is_none() && code & 0xff != 0 => {
+            ExitCode::from((code & 0xff) as u8)
+        }
         _ => ExitCode::FAILURE,
     })
 }

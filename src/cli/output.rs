@@ -9,18 +9,36 @@ use crate::store::history;
 use crate::store::run::RunInfo;
 use crate::wire;
 
+/// Shows control characters (escape sequences, bells, backspaces) as
+/// escapes, so a job cannot drive the user's terminal.
+fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\t') {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
 /// Streams a run's lines to the console: job stdout to stdout, job stderr
 /// and engine messages to stderr.
 pub fn console_echo() -> Echo {
     Box::new(|line| match line {
         EchoLine::Output(Stream::Stdout, text) => {
             let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{text}");
+            let _ = writeln!(out, "{}", printable(text));
             let _ = out.flush();
         }
         // Errors (a closed pipe) are ignored: the log on disk is the record.
         EchoLine::Output(Stream::Stderr, text) => {
-            let _ = writeln!(std::io::stderr(), "{text}");
+            let _ = writeln!(std::io::stderr(), "{}", printable(text));
         }
         EchoLine::Sys(level, text) => {
             let _ = writeln!(
@@ -106,5 +124,14 @@ pub fn history(host: &HostConfig, job: &Job, runs: &[RunInfo], json: bool) {
             j.duration.unwrap_or_default(),
             j.trigger.unwrap_or_default()
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(super::printable("plain\ttext"), "plain\ttext");
+        assert_eq!(super::printable("\u{1b}[2Jgone"), "\\u{1b}[2Jgone");
     }
 }

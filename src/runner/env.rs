@@ -39,7 +39,7 @@ mod tests {
 
     #[test]
     fn webjobs_variables_win_over_app_settings() {
-        let mut host = HostConfig::new("/nonexistent".into());
+        let mut host = HostConfig::new("/nonexistent".into()).unwrap();
         host.app_settings = vec![
             ("WEBJOBS_NAME".into(), "spoof".into()),
             ("GREETING".into(), "hi".into()),

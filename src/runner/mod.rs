@@ -153,7 +153,10 @@ impl Runner {
             fuel_consumed: None,
         };
         status.write(&run_dir)?;
-        let (limits, limit_notes) = self.host.limits.with_overrides(job.settings.limits());
+        let (limits, limit_notes) = self
+            .host
+            .limits
+            .with_overrides(job.settings.limits(), &self.host.ceiling);
         let cap = limits.output_kb.saturating_mul(1024);
         let log = OutputLog::open(
             &run_dir.join(OUTPUT_LOG),
@@ -228,6 +231,7 @@ impl PreparedRun {
             Ok(o) => o,
             Err(e) => Outcome {
                 ending: Ending::Crashed(format!("{e:#}")),
+                exit_code: None,
                 fuel_consumed: None,
             },
         };
@@ -241,7 +245,7 @@ impl PreparedRun {
             }
             Ending::Limit(k) => {
                 log.sys(Level::Err, &k.message(&limits, &run_command));
-                (RunStatus::Failed, None, Some(*k))
+                (RunStatus::Failed, outcome.exit_code, Some(*k))
             }
             Ending::Stopped => {
                 log.sys(Level::Info, "WebJob was stopped on request");
@@ -259,6 +263,7 @@ impl PreparedRun {
         self.status.limit = limit.map(|k| k.key().to_string());
         self.status.fuel_consumed = outcome.fuel_consumed;
         self.set_status(status);
+        log.close_console();
         RunReport {
             run_id: self.run_id.clone(),
             status,

@@ -21,6 +21,16 @@ use crate::store::logline::{self, Level};
 /// Longest line kept whole; longer output is split into lines of this size.
 pub const MAX_LINE_BYTES: usize = 16 * 1024;
 
+/// What one output line costs against the output cap beyond its text: its
+/// log prefix and line end on disk (`[MM/dd/yyyy HH:mm:ss > inst: INFO] `,
+/// CRLF), and about as much bookkeeping when it is held in the tail. So a
+/// flood of empty lines is bounded like a flood of long ones.
+pub const LINE_OVERHEAD: u64 = 48;
+
+fn line_cost(text: &str) -> u64 {
+    text.len() as u64 + LINE_OVERHEAD
+}
+
 /// Which pipe a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
@@ -94,8 +104,67 @@ pub struct OutputLog {
     state: Mutex<State>,
     instance: String,
     activity: Arc<Activity>,
-    echo: Option<Echo>,
+    echo: Option<Console>,
     cap_bytes: u64,
+}
+
+/// An owned line on its way to the console.
+enum EchoMsg {
+    Output(Stream, String),
+    Sys(Level, String),
+}
+
+/// Most lines waiting for a slow console; beyond, lines are not shown (the
+/// log still has them), so a stalled terminal can never stall the job or
+/// the limits that watch it.
+const CONSOLE_BACKLOG: usize = 4096;
+
+/// The console echo: a thread fed through a bounded channel.
+struct Console {
+    tx: Mutex<Option<std::sync::mpsc::SyncSender<EchoMsg>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    skipped: Arc<AtomicU64>,
+}
+
+impl Console {
+    fn start(echo: Echo) -> io::Result<Console> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<EchoMsg>(CONSOLE_BACKLOG);
+        let skipped = Arc::new(AtomicU64::new(0));
+        let skipped2 = skipped.clone();
+        let thread = std::thread::Builder::new().name("console-echo".into()).spawn(move || {
+            for msg in rx {
+                match &msg {
+                    EchoMsg::Output(stream, text) => echo(EchoLine::Output(*stream, text)),
+                    EchoMsg::Sys(level, text) => echo(EchoLine::Sys(*level, text)),
+                }
+            }
+            let n = skipped2.load(Ordering::Relaxed);
+            if n > 0 {
+                let note = format!("{n} lines were not shown here because the console was too slow; the run's log has them.");
+                echo(EchoLine::Sys(Level::Warn, &note));
+            }
+        })?;
+        Ok(Console {
+            tx: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+            skipped,
+        })
+    }
+
+    fn send(&self, msg: EchoMsg) {
+        if let Some(tx) = &*self.tx.lock().expect("console lock")
+            && tx.try_send(msg).is_err()
+        {
+            self.skipped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn close(&self) {
+        drop(self.tx.lock().expect("console lock").take());
+        if let Some(t) = self.thread.lock().expect("console lock").take() {
+            let _ = t.join();
+        }
+    }
 }
 
 fn level_of(s: Stream) -> Level {
@@ -130,7 +199,7 @@ impl OutputLog {
             }),
             instance: instance.to_string(),
             activity: Arc::new(Activity::default()),
-            echo,
+            echo: echo.map(Console::start).transpose()?,
             cap_bytes,
         }))
     }
@@ -146,29 +215,39 @@ impl OutputLog {
         let _ = st.file.write_all(line.as_bytes());
     }
 
+    fn show(&self, msg: impl FnOnce() -> EchoMsg) {
+        if let Some(console) = &self.echo {
+            console.send(msg());
+        }
+    }
+
+    /// Waits until the console has shown every line sent to it. Lines
+    /// logged afterwards are written to the log only.
+    pub fn close_console(&self) {
+        if let Some(console) = &self.echo {
+            console.close();
+        }
+    }
+
     /// Writes an engine message (`SYS INFO`, `SYS WARN`, `SYS ERR `).
     pub fn sys(&self, level: Level, message: &str) {
         let mut st = self.state.lock().expect("log lock");
         self.write_line(&mut st, Utc::now(), true, level, message);
         drop(st);
-        if let Some(echo) = &self.echo {
-            echo(EchoLine::Sys(level, message));
-        }
+        self.show(|| EchoMsg::Sys(level, message.to_string()));
     }
 
     /// Records one line of process output.
     pub fn line(&self, stream: Stream, text: &str) {
         self.activity.touch();
-        let cost = text.len() as u64 + 1;
+        let cost = line_cost(text);
         let at = Utc::now();
         let mut st = self.state.lock().expect("log lock");
         if !st.capped && cost <= st.head_left {
             st.head_left -= cost;
             self.write_line(&mut st, at, false, level_of(stream), text);
             drop(st);
-            if let Some(echo) = &self.echo {
-                echo(EchoLine::Output(stream, text));
-            }
+            self.show(|| EchoMsg::Output(stream, text.to_string()));
             return;
         }
         if !st.capped {
@@ -179,9 +258,7 @@ impl OutputLog {
                 self.cap_bytes / 2048
             );
             self.write_line(&mut st, at, true, Level::Warn, &msg);
-            if let Some(echo) = &self.echo {
-                echo(EchoLine::Sys(Level::Warn, &msg));
-            }
+            self.show(|| EchoMsg::Sys(Level::Warn, msg));
         }
         st.tail.push_back(TailLine {
             at,
@@ -193,7 +270,7 @@ impl OutputLog {
             let Some(old) = st.tail.pop_front() else {
                 break;
             };
-            let c = old.text.len() as u64 + 1;
+            let c = line_cost(&old.text);
             st.tail_bytes -= c;
             st.dropped_bytes += c;
             st.dropped_lines += 1;
@@ -214,19 +291,15 @@ impl OutputLog {
             st.tail.len()
         );
         self.write_line(&mut st, Utc::now(), true, Level::Warn, &msg);
-        if let Some(echo) = &self.echo {
-            echo(EchoLine::Sys(Level::Warn, &msg));
-        }
+        self.show(|| EchoMsg::Sys(Level::Warn, msg));
         let tail = std::mem::take(&mut st.tail);
         for l in &tail {
             self.write_line(&mut st, l.at, false, level_of(l.stream), &l.text);
         }
         st.capped = false;
         drop(st);
-        if let Some(echo) = &self.echo {
-            for l in &tail {
-                echo(EchoLine::Output(l.stream, &l.text));
-            }
+        for l in tail {
+            self.show(|| EchoMsg::Output(l.stream, l.text));
         }
     }
 }
@@ -380,7 +453,8 @@ mod tests {
     fn cap_keeps_head_and_tail() {
         let t = tempfile::tempdir().unwrap();
         let path = t.path().join("log");
-        let log = OutputLog::open(&path, "inst", 100, None).unwrap();
+        // Each line costs 7 + LINE_OVERHEAD = 55 bytes: ten fit in each half.
+        let log = OutputLog::open(&path, "inst", 1100, None).unwrap();
         for i in 0..100 {
             log.line(Stream::Stdout, &format!("line{i:03}"));
         }

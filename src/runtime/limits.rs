@@ -21,8 +21,8 @@ pub struct Limits {
     pub idle_timeout: Duration,
 }
 
-/// Hard ceilings: a job's `limits` can raise a default up to these, never
-/// beyond.
+/// The default ceilings (host settable with `--max-*`): a job's `limits` can
+/// raise a default up to these, never beyond.
 pub const CEILING: Limits = Limits {
     timeout: Duration::from_secs(7 * 24 * 3600),
     fuel: None,
@@ -70,40 +70,50 @@ impl LimitOverrides {
 }
 
 impl Limits {
-    /// Applies a job's overrides, clamped to [`CEILING`]. Returns the limits
+    /// Applies a job's overrides, each clamped to the host's `ceiling`.
+    /// When the ceiling meters fuel, every run is metered: a job without a
+    /// fuel value gets the host default, or the ceiling. Returns the limits
     /// and a note for every value that was clamped.
-    pub fn with_overrides(&self, o: LimitOverrides) -> (Limits, Vec<String>) {
+    pub fn with_overrides(&self, o: LimitOverrides, ceiling: &Limits) -> (Limits, Vec<String>) {
         let mut notes = Vec::new();
         let mut clamp = |key: &str, v: u64, max: u64| {
             if v > max {
                 notes.push(format!(
-                    "limits.{key} = {v} is above the host ceiling {max}; using {max}"
+                    "limits.{key} = {v} is above the host's maximum {max}; using {max}"
                 ));
                 max
             } else {
                 v
             }
         };
+        let secs = |d: Duration| d.as_secs();
+        let fuel = match (o.fuel.or(self.fuel), ceiling.fuel) {
+            (Some(v), Some(max)) => Some(clamp("fuel", v, max)),
+            (None, Some(max)) => Some(max),
+            (v, None) => v,
+        };
         let l = Limits {
-            timeout: o
-                .timeout_s
-                .map(|v| Duration::from_secs(clamp("timeout_s", v, CEILING.timeout.as_secs())))
-                .unwrap_or(self.timeout),
-            fuel: o.fuel.or(self.fuel),
-            memory_mb: o
-                .memory_mb
-                .map(|v| clamp("memory_mb", v, CEILING.memory_mb))
-                .unwrap_or(self.memory_mb),
-            output_kb: o
-                .output_kb
-                .map(|v| clamp("output_kb", v, CEILING.output_kb))
-                .unwrap_or(self.output_kb),
-            idle_timeout: o
-                .idle_timeout_s
-                .map(|v| {
-                    Duration::from_secs(clamp("idle_timeout_s", v, CEILING.idle_timeout.as_secs()))
-                })
-                .unwrap_or(self.idle_timeout),
+            timeout: Duration::from_secs(clamp(
+                "timeout_s",
+                o.timeout_s.unwrap_or(secs(self.timeout)),
+                secs(ceiling.timeout),
+            )),
+            fuel,
+            memory_mb: clamp(
+                "memory_mb",
+                o.memory_mb.unwrap_or(self.memory_mb),
+                ceiling.memory_mb,
+            ),
+            output_kb: clamp(
+                "output_kb",
+                o.output_kb.unwrap_or(self.output_kb),
+                ceiling.output_kb,
+            ),
+            idle_timeout: Duration::from_secs(clamp(
+                "idle_timeout_s",
+                o.idle_timeout_s.unwrap_or(secs(self.idle_timeout)),
+                secs(ceiling.idle_timeout),
+            )),
         };
         (l, notes)
     }
@@ -173,16 +183,36 @@ mod tests {
     #[test]
     fn overrides_apply_and_clamp() {
         let d = Limits::default();
-        let (l, notes) = d.with_overrides(LimitOverrides {
+        let o = LimitOverrides {
             timeout_s: Some(5),
             memory_mb: Some(100_000),
             fuel: Some(1000),
             ..Default::default()
-        });
+        };
+        let (l, notes) = d.with_overrides(o, &CEILING);
         assert_eq!(l.timeout, Duration::from_secs(5));
         assert_eq!(l.memory_mb, CEILING.memory_mb);
         assert_eq!(l.fuel, Some(1000));
         assert_eq!(l.output_kb, d.output_kb);
         assert_eq!(notes.len(), 1);
+    }
+
+    #[test]
+    fn host_maximums_bind_jobs() {
+        let d = Limits::default();
+        let max = Limits {
+            fuel: Some(10_000),
+            memory_mb: 64,
+            ..CEILING
+        };
+        let (l, notes) = d.with_overrides(LimitOverrides::default(), &max);
+        assert_eq!(l.fuel, Some(10_000), "a fuel maximum meters every run");
+        assert_eq!(l.memory_mb, 64, "defaults are clamped too");
+        assert_eq!(notes.len(), 1);
+        let o = LimitOverrides {
+            fuel: Some(u64::MAX),
+            ..Default::default()
+        };
+        assert_eq!(d.with_overrides(o, &max).0.fuel, Some(10_000));
     }
 }

@@ -112,6 +112,8 @@ pub enum Ending {
 pub struct Outcome {
     /// How it ended.
     pub ending: Ending,
+    /// The job's exit status, when it exited (also when a limit is blamed).
+    pub exit_code: Option<i32>,
     /// Fuel consumed, when metered.
     pub fuel_consumed: Option<u64>,
 }

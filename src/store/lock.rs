@@ -1,6 +1,9 @@
 //! `triggeredJob.lock`: one run at a time per triggered job. An exclusive
-//! `flock` held for the run's lifetime; the kernel drops it when the holder
-//! dies, which is how a run left `Running` by a killed host is recognised.
+//! open-file-description lock (`F_OFD_SETLK`) held for the run's lifetime;
+//! the kernel drops it when the holder dies, which is how a run left
+//! `Running` by a killed host is recognised. Checking whether the lock is
+//! held (`F_OFD_GETLK`) never takes it, so readers of the history cannot
+//! make a run start fail.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -26,26 +29,26 @@ fn open(data_dir: &Path) -> io::Result<File> {
         .open(data_dir.join(LOCK_FILE))
 }
 
-fn try_flock(f: &File) -> io::Result<bool> {
-    // SAFETY: flock on a descriptor we own.
-    let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if r == 0 {
-        return Ok(true);
-    }
-    let e = io::Error::last_os_error();
-    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
-        Ok(false)
-    } else {
-        Err(e)
-    }
+fn whole_file(kind: libc::c_int) -> libc::flock {
+    // SAFETY: flock is a plain C struct; all-zero is a valid value.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = kind as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl
 }
 
 impl JobLock {
     /// Takes the lock, or returns `None` when a run already holds it.
     pub fn try_acquire(data_dir: &Path, instance: &str) -> io::Result<Option<JobLock>> {
         let mut f = open(data_dir)?;
-        if !try_flock(&f)? {
-            return Ok(None);
+        let fl = whole_file(libc::F_WRLCK);
+        // SAFETY: fcntl on a descriptor we own with a valid flock struct.
+        if unsafe { libc::fcntl(f.as_raw_fd(), libc::F_OFD_SETLK, &fl) } != 0 {
+            let e = io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::EAGAIN) | Some(libc::EACCES) => Ok(None),
+                _ => Err(e),
+            };
         }
         f.set_len(0)?;
         let info = serde_json::json!({"operationName": "run", "instanceId": instance, "pid": std::process::id()});
@@ -55,13 +58,15 @@ impl JobLock {
 
     /// Whether some process holds the lock right now.
     pub fn is_held(data_dir: &Path) -> bool {
-        if !data_dir.join(LOCK_FILE).exists() {
+        let Ok(f) = File::open(data_dir.join(LOCK_FILE)) else {
+            return false;
+        };
+        let mut fl = whole_file(libc::F_WRLCK);
+        // SAFETY: fcntl on a descriptor we own with a valid flock struct.
+        if unsafe { libc::fcntl(f.as_raw_fd(), libc::F_OFD_GETLK, &mut fl) } != 0 {
             return false;
         }
-        match open(data_dir) {
-            Ok(f) => !try_flock(&f).unwrap_or(false),
-            Err(_) => false,
-        }
+        fl.l_type != libc::F_UNLCK as libc::c_short
     }
 }
 
@@ -77,6 +82,10 @@ mod tests {
         assert!(JobLock::is_held(t.path()));
         assert!(JobLock::try_acquire(t.path(), "x").unwrap().is_none());
         drop(l);
+        assert!(!JobLock::is_held(t.path()));
+        let _l = JobLock::try_acquire(t.path(), "x").unwrap().unwrap();
+        // Checking never takes the lock, even while it is free.
+        drop(_l);
         assert!(!JobLock::is_held(t.path()));
         assert!(JobLock::try_acquire(t.path(), "x").unwrap().is_some());
     }

@@ -38,7 +38,7 @@ pub fn load(dir: &Path, engine: &Engine, guest: Guest) -> Result<Module> {
             Err(e) => tracing::warn!("discarding unusable module cache {}: {e:#}", path.display()),
         }
     }
-    std::fs::create_dir_all(dir)
+    crate::store::fsutil::create_private_dir(dir)
         .with_context(|| format!("creating module cache {}", dir.display()))?;
     tracing::info!(
         "compiling the {} guest (once; cached in {})",

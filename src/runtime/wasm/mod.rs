@@ -98,6 +98,8 @@ impl WasmRuntime {
         let limits = inv.limits;
         let activity = inv.activity.clone();
         let stop = inv.stop.clone();
+        // Preparing the run (copying, loading) is not the job's idleness.
+        inv.activity.touch();
         let result = {
             let call = async {
                 let instance = pre.instantiate_async(&mut store).await?;
@@ -115,13 +117,14 @@ impl WasmRuntime {
         let fuel_consumed = metered.then(|| fuel.saturating_sub(store.get_fuel().unwrap_or(0)));
         let memory_hit = store.data().limiter.memory_hit;
         drop(store); // closes the guest's ends of the capture pipes
-        let ending = match result {
-            Err(ending) => ending,
-            Ok(Ok(())) => Ending::Exited(0),
+        let (ending, exit_code) = match result {
+            Err(ending) => (ending, None),
+            Ok(Ok(())) => (Ending::Exited(0), Some(0)),
             Ok(Err(e)) => classify(e, memory_hit),
         };
         Outcome {
             ending,
+            exit_code,
             fuel_consumed,
         }
     }
@@ -130,12 +133,17 @@ impl WasmRuntime {
 fn crashed(msg: String) -> Outcome {
     Outcome {
         ending: Ending::Crashed(msg),
+        exit_code: None,
         fuel_consumed: None,
     }
 }
 
-/// Resolves when the job has shown no sign of life for `limit`.
+/// Resolves when the job has shown no sign of life for `limit`; never when
+/// `limit` is zero (idle timeout disabled).
 async fn idle(activity: &super::capture::Activity, limit: std::time::Duration) {
+    if limit.is_zero() {
+        return std::future::pending().await;
+    }
     loop {
         let quiet = activity.idle_for();
         if quiet >= limit {
@@ -145,15 +153,19 @@ async fn idle(activity: &super::capture::Activity, limit: std::time::Duration) {
     }
 }
 
-fn classify(e: wasmtime::Error, memory_hit: bool) -> Ending {
+/// How a guest's error ended the run, and the exit status it gave, if any.
+/// A failure after the memory cap refused a grow is blamed on the cap (the
+/// guest's own out-of-memory path), its exit status kept.
+fn classify(e: wasmtime::Error, memory_hit: bool) -> (Ending, Option<i32>) {
     if let Some(exit) = e.downcast_ref::<I32Exit>() {
-        return if exit.0 != 0 && memory_hit {
+        let ending = if exit.0 != 0 && memory_hit {
             Ending::Limit(LimitKind::Memory)
         } else {
             Ending::Exited(exit.0)
         };
+        return (ending, Some(exit.0));
     }
-    match e.downcast_ref::<Trap>() {
+    let ending = match e.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => Ending::Limit(LimitKind::Fuel),
         _ if memory_hit => Ending::Limit(LimitKind::Memory),
         Some(Trap::StackOverflow) => Ending::Crashed(
@@ -161,7 +173,8 @@ fn classify(e: wasmtime::Error, memory_hit: bool) -> Ending {
         ),
         Some(trap) => Ending::Crashed(format!("the guest trapped: {trap}")),
         None => Ending::Crashed(format!("{e:#}")),
-    }
+    };
+    (ending, None)
 }
 
 fn wasi_context(inv: &Invocation) -> Result<wasmtime_wasi::p1::WasiP1Ctx> {
