@@ -13,6 +13,7 @@ use crate::bundle::{self, ExtractLimits};
 use crate::config::{self, HostConfig};
 use crate::job::{Job, JobType};
 use crate::runner::{RunRequest, Runner};
+use crate::runtime::Guest;
 use crate::runtime::stop::StopSignal;
 use crate::store::history;
 use crate::store::run::{OUTPUT_LOG, RunStatus};
@@ -131,6 +132,13 @@ enum Command {
         /// Print WebJobs' JSON job objects.
         #[arg(long)]
         json: bool,
+    },
+    /// Compile and pre-initialise the interpreter guests now (otherwise the
+    /// first run of each does it, once), and say where each comes from.
+    Prepare {
+        /// Also prepare the fuel-metering variants.
+        #[arg(long)]
+        metered: bool,
     },
     /// Remove a job, its data and its history.
     Remove {
@@ -321,6 +329,34 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::List { json } => {
             output::list(&host, &bundle::list_jobs(&host.layout), json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Prepare { metered } => {
+            let runner = Runner::new(host);
+            let mut variants = vec![false];
+            if metered {
+                variants.push(true);
+            }
+            for m in variants {
+                let set = runner.wasm().engines(m)?;
+                for g in [Guest::Js, Guest::Python] {
+                    let what = if m { "metered" } else { "unmetered" };
+                    match g.files() {
+                        Err(e) if g == Guest::Python => {
+                            println!("{}: not available: {e:#}", g.host_name())
+                        }
+                        _ => {
+                            let started = std::time::Instant::now();
+                            set.guest(g)?;
+                            println!(
+                                "{} ({what}): ready in {:.1?}",
+                                g.host_name(),
+                                started.elapsed()
+                            );
+                        }
+                    }
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Remove { name, job_type } => {

@@ -55,10 +55,13 @@ pub fn executor_for(kind: ScriptKind) -> Result<ExecutorKind, NoExecutor> {
             kind,
             why: "Windows scripts cannot run on a Linux host",
         }),
-        ScriptKind::Py => Err(NoExecutor {
-            kind,
-            why: "the Python guest is not built into this wasmjobs yet",
-        }),
+        ScriptKind::Py => match Guest::Python.files() {
+            Ok(_) => Ok(ExecutorKind::Wasm(Guest::Python)),
+            Err(_) => Err(NoExecutor {
+                kind,
+                why: "the Python guest is not built (build it with guests/python/build.sh)",
+            }),
+        },
         ScriptKind::Sh | ScriptKind::Php | ScriptKind::Exe => Err(NoExecutor {
             kind,
             why: "the native sandbox executor is not built into this wasmjobs yet",

@@ -68,7 +68,17 @@ impl Env {
 
     /// Deploys a single-file JS job (plus optional settings.job) and checks it worked.
     pub fn deploy_js(&self, name: &str, script: &str, settings: Option<&str>) {
-        let mut files = vec![("run.js", script)];
+        self.deploy_script(name, "run.js", script, settings)
+    }
+
+    /// Deploys a single-file Python job (plus optional settings.job).
+    pub fn deploy_py(&self, name: &str, script: &str, settings: Option<&str>) {
+        self.deploy_script(name, "run.py", script, settings)
+    }
+
+    /// Deploys one script file (plus optional settings.job) and checks it worked.
+    pub fn deploy_script(&self, name: &str, file: &str, script: &str, settings: Option<&str>) {
+        let mut files = vec![(file, script)];
         if let Some(s) = settings {
             files.push(("settings.job", s));
         }

@@ -7,7 +7,8 @@
 //! never compiles or links.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -39,18 +40,20 @@ pub struct RunState {
     pub limiter: JobLimiter,
 }
 
-/// An engine with its pre-linked guests.
+/// An engine with its pre-linked guests (loaded on first use).
 pub struct EngineSet {
     /// The engine.
     pub engine: Engine,
     /// Whether it meters fuel.
     pub metered: bool,
-    guests: HashMap<Guest, InstancePre<RunState>>,
+    linker: Linker<RunState>,
+    cache_dir: PathBuf,
+    guests: Mutex<HashMap<Guest, Arc<InstancePre<RunState>>>>,
 }
 
 impl EngineSet {
-    /// Builds the engine, loads (or compiles and caches) every guest and
-    /// starts the epoch ticker. `slots` bounds concurrent instances.
+    /// Builds the engine and its WASI linker and starts the epoch ticker.
+    /// `slots` bounds concurrent instances.
     pub fn new(metered: bool, slots: u32, cache_dir: &Path) -> Result<EngineSet> {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_core_instances(slots)
@@ -82,12 +85,6 @@ impl EngineSet {
             |status: i32| -> wasmtime::Result<()> { Err(I32Exit(status).into()) },
         )?;
 
-        let mut guests = HashMap::new();
-        for g in Guest::ALL {
-            let module = cache::load(cache_dir, &engine, g)?;
-            guests.insert(g, linker.instantiate_pre(&module)?);
-        }
-
         let ticker = engine.weak();
         std::thread::Builder::new()
             .name("epoch-ticker".into())
@@ -101,12 +98,21 @@ impl EngineSet {
         Ok(EngineSet {
             engine,
             metered,
-            guests,
+            linker,
+            cache_dir: cache_dir.to_path_buf(),
+            guests: Mutex::new(HashMap::new()),
         })
     }
 
-    /// The pre-linked guest.
-    pub fn guest(&self, g: Guest) -> &InstancePre<RunState> {
-        &self.guests[&g]
+    /// The pre-linked guest, loading (or compiling and caching) it on first use.
+    pub fn guest(&self, g: Guest) -> Result<Arc<InstancePre<RunState>>> {
+        let mut guests = self.guests.lock().expect("guest lock");
+        if let Some(pre) = guests.get(&g) {
+            return Ok(pre.clone());
+        }
+        let module = cache::load(&self.cache_dir, &self.engine, g)?;
+        let pre = Arc::new(self.linker.instantiate_pre(&module)?);
+        guests.insert(g, pre.clone());
+        Ok(pre)
     }
 }

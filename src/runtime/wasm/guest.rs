@@ -1,25 +1,46 @@
-//! The interpreter guests built into this binary.
+//! The interpreter guests: which module, where its files are, how it is
+//! entered and what it sees besides the run's own directories.
 
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 
 /// QuickJS-NG built for wasm32-wasip1 by `guests/js/build.sh` (via build.rs).
 static JS_GUEST: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/wasmjobs-js.wasm"));
 
+/// Where the Python guest's stdlib is mounted, read-only (CPython's default
+/// prefix `/usr/local` finds `/usr/local/lib/python3.13` there).
+pub const PYTHON_STDLIB_MOUNT: &str = "/usr/local/lib";
+
 /// A WebAssembly interpreter guest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Guest {
-    /// QuickJS-NG, for `.js`.
+    /// QuickJS-NG, for `.js`; a command module embedded in the binary.
     Js,
+    /// CPython 3.13, for `.py`; a reactor module built by
+    /// `guests/python/build.sh`, pre-initialised (snapshotted) on first use.
+    Python,
+}
+
+/// The files of a guest that lives outside the binary.
+#[derive(Debug, Clone)]
+pub struct GuestFiles {
+    /// The guest's directory.
+    pub dir: PathBuf,
+    /// The module (before pre-initialisation).
+    pub wasm: PathBuf,
+    /// The read-only tree mounted at [`PYTHON_STDLIB_MOUNT`].
+    pub stdlib: PathBuf,
 }
 
 impl Guest {
-    /// Every guest.
-    pub const ALL: [Guest; 1] = [Guest::Js];
-
     /// Short identifier, used in cache file names.
     pub fn id(self) -> &'static str {
         match self {
             Guest::Js => "js",
+            Guest::Python => "python",
         }
     }
 
@@ -27,18 +48,93 @@ impl Guest {
     pub fn host_name(self) -> &'static str {
         match self {
             Guest::Js => "QuickJS-NG (wasm32-wasip1)",
+            Guest::Python => "CPython 3.13 (wasm32-wasip1)",
         }
     }
 
-    /// The guest's WebAssembly bytes.
-    pub fn wasm(self) -> &'static [u8] {
+    /// The export that runs a job.
+    pub fn entry(self) -> &'static str {
         match self {
-            Guest::Js => JS_GUEST,
+            Guest::Js => "_start",
+            Guest::Python => "wasmjobs-run",
         }
     }
 
-    /// SHA-256 of the guest's bytes, hex.
-    pub fn hash(self) -> String {
-        hex::encode(Sha256::digest(self.wasm()))
+    /// The export that pre-initialises the guest, if it has one.
+    pub fn init_export(self) -> Option<&'static str> {
+        match self {
+            Guest::Js => None,
+            Guest::Python => Some("wizer-initialize"),
+        }
     }
+
+    /// The guest's files on disk (`None` for embedded guests).
+    pub fn files(self) -> Result<Option<GuestFiles>> {
+        match self {
+            Guest::Js => Ok(None),
+            Guest::Python => python_files().map(Some),
+        }
+    }
+
+    /// The guest's module bytes.
+    pub fn wasm(self) -> Result<std::borrow::Cow<'static, [u8]>> {
+        match self.files()? {
+            None => Ok(JS_GUEST.into()),
+            Some(f) => {
+                let bytes = std::fs::read(&f.wasm)
+                    .with_context(|| format!("reading {}", f.wasm.display()))?;
+                Ok(bytes.into())
+            }
+        }
+    }
+
+    /// SHA-256 of the guest's module (and, for a guest with files, of the
+    /// path of its build, which is keyed by every build input), hex.
+    pub fn hash(self) -> Result<String> {
+        let mut h = Sha256::new();
+        h.update(self.wasm()?);
+        if let Some(f) = self.files()? {
+            h.update(
+                f.dir
+                    .canonicalize()
+                    .unwrap_or(f.dir)
+                    .as_os_str()
+                    .as_encoded_bytes(),
+            );
+        }
+        Ok(hex::encode(h.finalize()))
+    }
+}
+
+/// The Python guest's directory: `$WASMJOBS_PYTHON_GUEST`, else the current
+/// build in the cache (`<cache>/guests/python/current`).
+pub fn python_guest_dir() -> Option<PathBuf> {
+    static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
+    DIR.get_or_init(|| {
+        if let Some(d) = std::env::var_os("WASMJOBS_PYTHON_GUEST") {
+            return Some(PathBuf::from(d));
+        }
+        crate::config::default_cache_dir()
+            .ok()
+            .map(|c| c.join("guests/python/current"))
+    })
+    .clone()
+}
+
+fn python_files() -> Result<GuestFiles> {
+    let Some(dir) = python_guest_dir() else {
+        bail!("no cache directory to find the Python guest in")
+    };
+    let files = GuestFiles {
+        wasm: dir.join("python.wasm"),
+        stdlib: dir.join("lib"),
+        dir,
+    };
+    if !files.wasm.is_file() || !files.stdlib.join("python3.13").is_dir() {
+        bail!(
+            "the Python guest is not built (looked in {}); build it with guests/python/build.sh",
+            files.dir.display()
+        );
+    }
+    Ok(files)
 }

@@ -7,6 +7,7 @@ mod cache;
 pub mod engine;
 mod guest;
 mod limiter;
+mod snapshot;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -18,7 +19,7 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 pub use engine::EngineSet;
 use engine::RunState;
-pub use guest::Guest;
+pub use guest::{Guest, GuestFiles, PYTHON_STDLIB_MOUNT, python_guest_dir};
 use limiter::JobLimiter;
 
 use super::limits::LimitKind;
@@ -67,7 +68,11 @@ impl WasmRuntime {
             Ok(s) => s,
             Err(e) => return crashed(format!("cannot prepare the WebAssembly engine: {e:#}")),
         };
-        let wasi = match wasi_context(&inv) {
+        let pre = match set.guest(guest) {
+            Ok(p) => p,
+            Err(e) => return crashed(format!("cannot load the {} guest: {e:#}", guest.id())),
+        };
+        let wasi = match wasi_context(guest, &inv) {
             Ok(w) => w,
             Err(e) => return crashed(format!("cannot prepare the guest's environment: {e:#}")),
         };
@@ -94,7 +99,6 @@ impl WasmRuntime {
         });
         store.set_epoch_deadline(1);
 
-        let pre = set.guest(guest);
         let limits = inv.limits;
         let activity = inv.activity.clone();
         let stop = inv.stop.clone();
@@ -103,7 +107,7 @@ impl WasmRuntime {
         let result = {
             let call = async {
                 let instance = pre.instantiate_async(&mut store).await?;
-                let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+                let start = instance.get_typed_func::<(), ()>(&mut store, guest.entry())?;
                 start.call_async(&mut store, ()).await
             };
             tokio::pin!(call);
@@ -177,7 +181,27 @@ fn classify(e: wasmtime::Error, memory_hit: bool) -> (Ending, Option<i32>) {
     (ending, None)
 }
 
-fn wasi_context(inv: &Invocation) -> Result<wasmtime_wasi::p1::WasiP1Ctx> {
+/// The directories a guest sees, in the order they are preopened: the
+/// guest's read-only library tree (if any), then the run's working copy,
+/// data and tmp. Runs and pre-initialisation use this one list, so the
+/// preopen table a snapshot recorded matches every run's.
+pub(crate) fn preopens<'a>(
+    stdlib: Option<&'a std::path::Path>,
+    work: &'a std::path::Path,
+    data: &'a std::path::Path,
+    tmp: &'a std::path::Path,
+) -> Vec<(&'a std::path::Path, &'static str, FsPerms)> {
+    let mut v = Vec::with_capacity(4);
+    if let Some(lib) = stdlib {
+        v.push((lib, PYTHON_STDLIB_MOUNT, FsPerms::ReadOnly));
+    }
+    v.push((work, guest_paths::JOB, FsPerms::ReadWrite));
+    v.push((data, guest_paths::DATA, FsPerms::ReadWrite));
+    v.push((tmp, guest_paths::TMP, FsPerms::ReadWrite));
+    v
+}
+
+fn wasi_context(guest: Guest, inv: &Invocation) -> Result<wasmtime_wasi::p1::WasiP1Ctx> {
     let mut b = WasiCtxBuilder::new();
     b.arg(&inv.script);
     for a in &inv.args {
@@ -194,8 +218,10 @@ fn wasi_context(inv: &Invocation) -> Result<wasmtime_wasi::p1::WasiP1Ctx> {
     b.env(GUEST_CWD_VAR, cwd);
     b.stdout(OutputFile::new(inv.stdout.try_clone()?));
     b.stderr(OutputFile::new(inv.stderr.try_clone()?));
-    b.preopened_dir(&inv.work_dir, guest_paths::JOB, FsPerms::ReadWrite)?;
-    b.preopened_dir(&inv.data_dir, guest_paths::DATA, FsPerms::ReadWrite)?;
-    b.preopened_dir(&inv.tmp_dir, guest_paths::TMP, FsPerms::ReadWrite)?;
+    let files = guest.files()?;
+    let stdlib = files.as_ref().map(|f| f.stdlib.as_path());
+    for (host, guest_path, perms) in preopens(stdlib, &inv.work_dir, &inv.data_dir, &inv.tmp_dir) {
+        b.preopened_dir(host, guest_path, perms)?;
+    }
     Ok(b.build_p1())
 }

@@ -1,0 +1,148 @@
+//! Pre-initialisation (Wizer) of guests that export an init function: the
+//! guest is instantiated once with the same directory layout as a run, its
+//! init export runs (CPython starts and imports its common modules), and the
+//! initialised memory and globals are written out as a new module whose
+//! data segments are that heap. Runs then start from it through the usual
+//! copy-on-write instantiation, and re-read their own arguments,
+//! environment and directories in the guest's run export. Every run gets a
+//! fresh instance of the image, so nothing of one run reaches another.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use wasmtime::{Config, Engine, Instance, Linker, Module, Store, Val};
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
+
+use super::engine::MAX_WASM_STACK;
+use super::{Guest, preopens};
+use crate::store::fsutil::write_atomic;
+
+/// The pre-initialised module of `guest`, from the cache or made now.
+pub fn load_or_make(cache_dir: &Path, guest: Guest, guest_hash: &str) -> Result<Vec<u8>> {
+    let path = cache_dir.join(format!(
+        "{}-{}.snapshot.wasm",
+        guest.id(),
+        &guest_hash[..16]
+    ));
+    if let Ok(bytes) = std::fs::read(&path) {
+        return Ok(bytes);
+    }
+    tracing::info!(
+        "pre-initialising the {} guest (once; cached in {})",
+        guest.id(),
+        cache_dir.display()
+    );
+    // The snapshot runs its own small runtime; keep it off the caller's.
+    let bytes = std::thread::scope(|s| s.spawn(|| make(guest)).join())
+        .map_err(|_| anyhow::anyhow!("the pre-initialisation thread panicked"))??;
+    write_atomic(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+    Ok(bytes)
+}
+
+fn make(guest: Guest) -> Result<Vec<u8>> {
+    let init = guest.init_export().context("guest has no init export")?;
+    let files = guest.files()?.context("guest has no files")?;
+    let wasm = guest.wasm()?;
+    let mut wizer = Wizer::new();
+    wizer.init_func(init);
+    let (cx, instrumented) = wizer.instrument(&wasm).map_err(anyhow::Error::from)?;
+
+    let mut config = Config::new();
+    config
+        .max_wasm_stack(MAX_WASM_STACK)
+        .async_stack_size(MAX_WASM_STACK + (1 << 20));
+    let engine = Engine::new(&config).map_err(anyhow::Error::from)?;
+    let module = Module::new(&engine, &instrumented)
+        .map_err(anyhow::Error::from)
+        .context("compiling for pre-initialisation")?;
+    let mut linker: Linker<WasiP1Ctx> = Linker::new(&engine);
+    wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s| s)?;
+
+    // The same directories, in the same order, as every run will have: the
+    // guest's libc records its preopened directories during initialisation.
+    let scratch = tempfile_dir()?;
+    let dirs: Vec<_> = ["job", "data", "tmp"]
+        .iter()
+        .map(|d| scratch.join(d))
+        .collect();
+    for d in &dirs {
+        std::fs::create_dir_all(d)?;
+    }
+    let mut b = WasiCtxBuilder::new();
+    b.inherit_stderr();
+    for (host, guest_path, perms) in preopens(Some(&files.stdlib), &dirs[0], &dirs[1], &dirs[2]) {
+        b.preopened_dir(host, guest_path, perms)?;
+    }
+    let mut store = Store::new(&engine, b.build_p1());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let result = rt.block_on(async {
+        let instance = linker.instantiate_async(&mut store, &module).await?;
+        if let Some(f) = instance.get_func(&mut store, "_initialize") {
+            f.typed::<(), ()>(&store)?
+                .call_async(&mut store, ())
+                .await?;
+        }
+        instance
+            .get_typed_func::<(), ()>(&mut store, init)?
+            .call_async(&mut store, ())
+            .await?;
+        wizer
+            .snapshot(
+                &cx,
+                &mut Snapshotting {
+                    store: &mut store,
+                    instance,
+                },
+            )
+            .await
+    });
+    let _ = std::fs::remove_dir_all(&scratch);
+    result
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("pre-initialising the {} guest", guest.id()))
+}
+
+fn tempfile_dir() -> Result<std::path::PathBuf> {
+    let d = std::env::temp_dir().join(format!(
+        "wasmjobs-snapshot-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    crate::store::fsutil::create_private_dir(&d)?;
+    Ok(d)
+}
+
+struct Snapshotting<'a> {
+    store: &'a mut Store<WasiP1Ctx>,
+    instance: Instance,
+}
+
+impl InstanceState for Snapshotting<'_> {
+    async fn global_get(&mut self, name: &str, _: ValType) -> SnapshotVal {
+        let global = self
+            .instance
+            .get_global(&mut *self.store, name)
+            .expect("exported global");
+        match global.get(&mut *self.store) {
+            Val::I32(x) => SnapshotVal::I32(x),
+            Val::I64(x) => SnapshotVal::I64(x),
+            Val::F32(x) => SnapshotVal::F32(x),
+            Val::F64(x) => SnapshotVal::F64(x),
+            Val::V128(x) => SnapshotVal::V128(x.as_u128()),
+            _ => panic!("unsupported global value type"),
+        }
+    }
+
+    async fn memory_contents(&mut self, name: &str, contents: impl FnOnce(&[u8]) + Send) {
+        let memory = self
+            .instance
+            .get_memory(&mut *self.store, name)
+            .expect("exported memory");
+        contents(memory.data(&*self.store))
+    }
+}
