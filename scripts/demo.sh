@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 . scripts/env.sh
+guests/python/build.sh >/dev/null
 cargo build --locked --bin wasmjobs
 W="$CARGO_TARGET_DIR/debug/wasmjobs"
 export WASMJOBS_ROOT="${DEMO_ROOT:-${XDG_DATA_HOME:-$HOME/.local/share}/wasmjobs-demo}"
@@ -17,6 +18,8 @@ echo; echo "== wasmjobs run hello -- alpha beta"
 "$W" run hello -- alpha beta
 echo; echo "== wasmjobs run report"
 "$W" run report
+echo; echo "== wasmjobs run wordcount   (Python, CPython 3.13 in WebAssembly)"
+"$W" run wordcount
 echo; echo "== wasmjobs run runaway   (stopped by its 2 s time limit)"
 "$W" run runaway || true
 echo; echo "== wasmjobs list"

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs what building wasmjobs needs on a fresh Debian machine: the
-# C toolchain for the WebAssembly guests (Debian's clang-19, lld-19, wasi-libc,
-# compiler-rt for wasm32) and the Rust target pinned in rust-toolchain.toml.
+# C toolchain for the WebAssembly guests (Debian's clang-19, lld-19, llvm-19,
+# wasi-libc, compiler-rt for wasm32), what building CPython needs (a native
+# C compiler and make, tcl for SQLite's amalgamation, xz and bzip2 to unpack
+# sources) and the Rust target pinned in rust-toolchain.toml.
 # Idempotent: installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for p in clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32; do
+for p in clang-19 lld-19 llvm-19 wasi-libc libclang-rt-19-dev-wasm32 build-essential tcl xz-utils bzip2; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

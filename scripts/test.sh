@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds everything (the JS
-# guest included, cached by input hash), checks formatting and lints, and
-# runs the unit and integration tests against the real binary and guest.
+# and Python guests included, cached by input hash), checks formatting and
+# lints, and runs the unit and integration tests against the real binary
+# and guests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 . scripts/env.sh
+guests/python/build.sh >/dev/null
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
+# Compile and pre-initialise the guests once, before tests run in parallel.
+cargo run --locked --quiet -- --root "$(mktemp -d)" prepare
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 cargo test --locked --lib --bins --tests 2>&1 | tee "$log"

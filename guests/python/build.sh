@@ -191,6 +191,8 @@ layout() {
   mkdir -p "$tmp/lib/python3.13/lib-dynload"
   # .pyc files are platform-independent: compile them with the build Python
   "$W/native/python" -m compileall -q -j0 "$tmp/lib/python3.13" >/dev/null || true
+  # The same-version native interpreter, for benchmarks against the guest.
+  echo "$W/native/python" > "$tmp/native-python.txt"
   chmod -R a-w "$tmp/lib"
   rm -rf "$OUT" && mv "$tmp" "$OUT"
   ln -sfn "$key" "$CACHE_ROOT/guests/python/current"
