@@ -243,7 +243,8 @@ fn entry_priority_follows_webjobs() {
     ];
     for (name, files, _) in cases {
         let entries: Vec<(&str, &[u8])> =
-            files.iter().map(|f| (*f, &b"console.log(1)"[..])).collect();
+            // `print(1)` is valid JavaScript (QuickJS) and Python alike.
+            files.iter().map(|f| (*f, &b"print(1)"[..])).collect();
         let z = env.zip_bundle(name, &entries);
         env.run(&["deploy", z.to_str().unwrap(), "--name", name])
             .ok();
@@ -274,13 +275,13 @@ fn entry_priority_follows_webjobs() {
         "a rejected bundle installs nothing"
     );
 
-    // Kinds without an executor yet: deploy warns, run refuses clearly.
-    let out = env.run(&["run", "pyjs"]).fails();
+    // The bundle with run.py and run.js runs its run.py, in CPython.
+    env.run(&["run", "pyjs"]).ok();
     assert!(
-        out.stderr().contains("no executor for .py on this host"),
-        "{}",
-        out.stderr()
+        env.latest_log("pyjs")
+            .contains("Run script 'run.py' with script host - 'CPython 3.13")
     );
+    // Kinds without an executor yet: deploy warns, run refuses clearly.
     let out = env.run(&["run", "shjs"]).fails();
     assert!(
         out.stderr().contains("no executor for .sh on this host"),
@@ -294,7 +295,7 @@ fn entry_priority_follows_webjobs() {
         out.stderr()
     );
     assert!(
-        env.history("pyjs").is_empty(),
+        env.history("shjs").is_empty(),
         "nothing recorded for a run that cannot start"
     );
     // JS picked over nothing else runs.
