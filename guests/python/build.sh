@@ -81,11 +81,18 @@ fetch_sources() {
   mirror="${mirror:-http://deb.debian.org/debian}"
   printf 'Types: deb-src\nURIs: %s\nSuites: bookworm trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$mirror" \
     | $SUDO tee "$list" >/dev/null
-  trap '$SUDO rm -f "$list"' RETURN
-  $SUDO apt-get update -qq
-  (cd "$SOURCES" && apt-get source --download-only $SOURCE_PACKAGES >/dev/null 2>&1)
+  local rc=0
+  $SUDO apt-get update -qq || rc=$?
+  if [ $rc -eq 0 ]; then
+    (cd "$SOURCES" && apt-get source --download-only $SOURCE_PACKAGES >/dev/null 2>&1) || rc=$?
+  fi
+  # The deb-src entry exists only for the download.
   $SUDO rm -f "$list"
-  $SUDO apt-get update -qq
+  $SUDO apt-get update -qq || true
+  if [ $rc -ne 0 ]; then
+    echo "guests/python/build.sh: apt-get could not download the source packages ($SOURCE_PACKAGES)" >&2
+    exit 1
+  fi
   while read -r name sum; do
     [ -n "$name" ] || continue
     echo "$sum  $SOURCES/$name" | sha256sum -c --quiet - || { echo "guests/python/build.sh: $name does not have the pinned SHA-256" >&2; exit 1; }
@@ -198,16 +205,19 @@ layout() {
   ln -sfn "$key" "$CACHE_ROOT/guests/python/current"
 }
 
-# Runs a stage unless it already ran with this very definition (and every
-# stage before it did too).
+# Runs a build stage unless it already ran with this very definition (and
+# every stage before it did too).
 chain=""
 stage() {
   chain="$chain$(declare -f "$1" | sha256sum | cut -c1-16)"
-  if [ "$1" != fetch_sources ] && [ "$(cat "$W/.stage-$1" 2>/dev/null)" = "$chain" ]; then
+  if [ "$(cat "$W/.stage-$1" 2>/dev/null)" = "$chain" ]; then
     return 0
   fi
   "$1"
   echo "$chain" > "$W/.stage-$1"
 }
-for s in fetch_sources unpack native deps wasm link layout; do stage "$s"; done
+fetch_sources
+for s in unpack native deps wasm link; do stage "$s"; done
+# Reached only when this exact guest is not in the cache yet.
+layout
 echo "$OUT"

@@ -14,6 +14,7 @@ use crate::config::{self, HostConfig};
 use crate::job::{Job, JobType};
 use crate::runner::{RunRequest, Runner};
 use crate::runtime::Guest;
+use crate::runtime::limits::LimitOverrides;
 use crate::runtime::stop::StopSignal;
 use crate::store::history;
 use crate::store::run::{OUTPUT_LOG, RunStatus};
@@ -179,38 +180,20 @@ impl HostArgs {
             host.limits.idle_timeout = Duration::from_secs(config::idle_timeout_from(Some(&v)));
         }
 
-        let l = &mut host.limits;
-        if let Some(v) = self.timeout_s {
-            l.timeout = Duration::from_secs(v);
-        }
-        if let Some(v) = self.memory_mb {
-            l.memory_mb = v;
-        }
-        if self.fuel.is_some() {
-            l.fuel = self.fuel;
-        }
-        if let Some(v) = self.output_kb {
-            l.output_kb = v;
-        }
-        if let Some(v) = self.idle_timeout_s {
-            l.idle_timeout = Duration::from_secs(v);
-        }
-        let c = &mut host.ceiling;
-        if let Some(v) = self.max_timeout_s {
-            c.timeout = Duration::from_secs(v);
-        }
-        if let Some(v) = self.max_memory_mb {
-            c.memory_mb = v;
-        }
-        if self.max_fuel.is_some() {
-            c.fuel = self.max_fuel;
-        }
-        if let Some(v) = self.max_output_kb {
-            c.output_kb = v;
-        }
-        if let Some(v) = self.max_idle_timeout_s {
-            c.idle_timeout = Duration::from_secs(v);
-        }
+        host.limits = host.limits.overridden_by(LimitOverrides {
+            timeout_s: self.timeout_s,
+            fuel: self.fuel,
+            memory_mb: self.memory_mb,
+            output_kb: self.output_kb,
+            idle_timeout_s: self.idle_timeout_s,
+        });
+        host.ceiling = host.ceiling.overridden_by(LimitOverrides {
+            timeout_s: self.max_timeout_s,
+            fuel: self.max_fuel,
+            memory_mb: self.max_memory_mb,
+            output_kb: self.max_output_kb,
+            idle_timeout_s: self.max_idle_timeout_s,
+        });
         let (l, c) = (&host.limits, &host.ceiling);
         if l.memory_mb == 0
             || l.output_kb == 0

@@ -75,6 +75,7 @@ impl Limits {
     /// fuel value gets the host default, or the ceiling. Returns the limits
     /// and a note for every value that was clamped.
     pub fn with_overrides(&self, o: LimitOverrides, ceiling: &Limits) -> (Limits, Vec<String>) {
+        let asked = self.overridden_by(o);
         let mut notes = Vec::new();
         let mut clamp = |key: &str, v: u64, max: u64| {
             if v > max {
@@ -87,7 +88,7 @@ impl Limits {
             }
         };
         let secs = |d: Duration| d.as_secs();
-        let fuel = match (o.fuel.or(self.fuel), ceiling.fuel) {
+        let fuel = match (asked.fuel, ceiling.fuel) {
             (Some(v), Some(max)) => Some(clamp("fuel", v, max)),
             (None, Some(max)) => Some(max),
             (v, None) => v,
@@ -95,27 +96,34 @@ impl Limits {
         let l = Limits {
             timeout: Duration::from_secs(clamp(
                 "timeout_s",
-                o.timeout_s.unwrap_or(secs(self.timeout)),
+                secs(asked.timeout),
                 secs(ceiling.timeout),
             )),
             fuel,
-            memory_mb: clamp(
-                "memory_mb",
-                o.memory_mb.unwrap_or(self.memory_mb),
-                ceiling.memory_mb,
-            ),
-            output_kb: clamp(
-                "output_kb",
-                o.output_kb.unwrap_or(self.output_kb),
-                ceiling.output_kb,
-            ),
+            memory_mb: clamp("memory_mb", asked.memory_mb, ceiling.memory_mb),
+            output_kb: clamp("output_kb", asked.output_kb, ceiling.output_kb),
             idle_timeout: Duration::from_secs(clamp(
                 "idle_timeout_s",
-                o.idle_timeout_s.unwrap_or(secs(self.idle_timeout)),
+                secs(asked.idle_timeout),
                 secs(ceiling.idle_timeout),
             )),
         };
         (l, notes)
+    }
+
+    /// These limits with every value `o` sets replacing the current one
+    /// (no ceilings applied).
+    pub fn overridden_by(&self, o: LimitOverrides) -> Limits {
+        Limits {
+            timeout: o.timeout_s.map(Duration::from_secs).unwrap_or(self.timeout),
+            fuel: o.fuel.or(self.fuel),
+            memory_mb: o.memory_mb.unwrap_or(self.memory_mb),
+            output_kb: o.output_kb.unwrap_or(self.output_kb),
+            idle_timeout: o
+                .idle_timeout_s
+                .map(Duration::from_secs)
+                .unwrap_or(self.idle_timeout),
+        }
     }
 }
 
