@@ -233,11 +233,11 @@ fn limits_apply_to_python() {
 fn python_cannot_escape_or_change_the_stdlib() {
     let env = Env::new();
     let script = r#"
-import os, socket
-for p in ["/etc/passwd", "/proc/self/environ", "../secret.txt", "/job/../secret.txt", "/data/../../x"]:
+import hashlib, os, socket
+for p in ["/etc/passwd", "/proc/self/environ", "../planted.txt", "/job/../planted.txt", "/data/../../planted.txt",
+          "/tmp/../planted.txt"]:
     try:
-        open(p).read()
-        print("OPENED " + p)
+        print("OPENED " + p + " " + open(p).read())
     except OSError as e:
         print("denied " + p)
 try:
@@ -247,37 +247,166 @@ except OSError as e:
     print("socket denied")
 import json
 target = json.__file__
-try:
-    with open(target, "a") as f:
-        f.write("\nBROKEN = True\n")
-    print("STDLIB WRITTEN")
-except OSError:
-    print("stdlib read-only")
-try:
-    os.remove(target)
-    print("STDLIB REMOVED")
-except OSError:
-    print("stdlib kept")
+stdlib = os.path.dirname(os.path.dirname(target))
+attempts = {
+    "append": lambda: open(target, "a").write("\nBROKEN = True\n"),
+    "remove": lambda: os.remove(target),
+    "create": lambda: open(os.path.join(stdlib, "evil.py"), "w").write("x = 1"),
+    "mkdir": lambda: os.mkdir(os.path.join(stdlib, "evil")),
+    "pth": lambda: open(os.path.join(stdlib, "site-packages", "evil.pth"), "w").write("import os"),
+    "rename": lambda: os.rename("run.py", os.path.join(stdlib, "evil2.py")),
+}
+for name, attempt in attempts.items():
+    try:
+        attempt()
+        print("STDLIB CHANGED by " + name)
+    except OSError:
+        print("stdlib kept against " + name)
+print("digest " + hashlib.sha256(open(target, "rb").read()).hexdigest())
 "#;
     env.deploy_py("escape", script, None);
+    // Plant readable files where `..` would lead on the host if the
+    // sandbox let it: next to the working copy and above the data folder.
+    for dir in [
+        env.root().join("temp/jobs/triggered/escape"),
+        env.root().join("data/jobs/triggered"),
+        env.root().join("temp/jobs/triggered/escape/x"),
+    ] {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("planted.txt"), "PLANTED").unwrap();
+    }
     let out = env.run(&["run", "escape"]).ok().stdout();
-    assert_eq!(out.matches("denied ").count(), 5, "{out}");
+    assert_eq!(out.matches("denied ").count(), 6, "{out}");
+    assert!(!out.contains("PLANTED") && !out.contains("OPENED"), "{out}");
     assert!(out.contains("socket denied"), "{out}");
+    assert_eq!(out.matches("stdlib kept against").count(), 6, "{out}");
+    assert!(!out.contains("STDLIB CHANGED"), "{out}");
+    // The next run reads the stdlib file byte for byte as shipped.
+    let files = wasmjobs::runtime::Guest::Python.files().unwrap().unwrap();
+    let shipped = std::fs::read(files.stdlib.join("python3.13/json/__init__.py")).unwrap();
+    let want = format!(
+        "digest {}",
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&shipped))
+    );
+    let again = env.run(&["run", "escape"]).ok().stdout();
+    assert!(again.contains(&want), "{again}");
+    assert!(!files.stdlib.join("python3.13/evil.py").exists());
+}
+
+#[test]
+fn a_script_in_a_subfolder_runs_in_that_folder() {
+    let env = Env::new();
+    let z = env.zip_bundle(
+        "nestedpy",
+        &[
+            ("app/run.py", b"import os, helper\nprint('cwd=' + os.getcwd(), helper.X, open('sibling.txt').read())"),
+            ("app/helper.py", b"X = 'helper-imported'"),
+            ("app/sibling.txt", b"sibling-read"),
+        ],
+    );
+    env.run(&["deploy", z.to_str().unwrap(), "--name", "nestedpy"])
+        .ok();
+    let out = env.run(&["run", "nestedpy"]).ok().stdout();
     assert!(
-        out.contains("stdlib read-only") && out.contains("stdlib kept"),
+        out.contains("cwd=/job/app helper-imported sibling-read"),
         "{out}"
     );
-    assert!(!out.contains("OPENED") && !out.contains("STDLIB"), "{out}");
-    env.deploy_py(
-        "check",
-        "import json\nprint('intact', not hasattr(json, 'BROKEN'))\n",
-        None,
+}
+
+#[test]
+fn unclosed_files_and_atexit_handlers_are_flushed() {
+    let env = Env::new();
+    let script = r#"
+import atexit, os
+f = open(os.path.join(os.environ["WEBJOBS_DATA_PATH"], "out.txt"), "w")
+f.write("written but never closed")
+def helper():
+    return f
+atexit.register(lambda: print("atexit ran"))
+"#;
+    env.deploy_py("unclosed", script, None);
+    let out = env.run(&["run", "unclosed"]).ok().stdout();
+    assert!(out.contains("atexit ran"), "{out}");
+    let data = std::fs::read_to_string(env.data_dir("unclosed").join("job_data/out.txt")).unwrap();
+    assert_eq!(data, "written but never closed");
+}
+
+#[test]
+fn a_job_module_shadows_a_preloaded_stdlib_module() {
+    let env = Env::new();
+    let src = env.dir_bundle(
+        "shadow",
+        &[
+            ("run.py", "import statistics\nprint(statistics.WHO)"),
+            ("statistics.py", "WHO = 'the job s own statistics'"),
+        ],
     );
+    env.run(&["deploy", src.to_str().unwrap(), "--name", "shadow"])
+        .ok();
+    let out = env.run(&["run", "shadow"]).ok();
     assert!(
-        env.run(&["run", "check"])
-            .ok()
-            .stdout()
-            .contains("intact True")
+        out.stdout().contains("the job s own statistics"),
+        "{}\n{}",
+        out.stdout(),
+        out.stderr()
+    );
+}
+
+/// Two runs in one host with a single pooled instance slot: the second run
+/// reuses the slot the first one dirtied, and must see none of it.
+#[test]
+fn runs_share_nothing_through_a_reused_instance_slot() {
+    use wasmjobs::runner::{RunRequest, Runner};
+    let env = Env::new();
+    let script = "import json, os, sys\nprint('seen', getattr(json, 'MARK', None), os.environ.get('LEAK'), len(sys.path), flush=True)\njson.MARK = 1\nos.environ['LEAK'] = 'yes'\nsys.path.append('/tmp/x')\nbuf = bytearray(8 << 20)\nbuf[:5] = b'SECRET'\n";
+    env.deploy_py("slot", script, None);
+    let mut host = wasmjobs::config::HostConfig::new(env.root()).unwrap();
+    host.max_concurrent_runs = 1;
+    let job = wasmjobs::bundle::read_job(&host.layout, wasmjobs::job::JobType::Triggered, "slot")
+        .unwrap();
+    let runner = Runner::new(host);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    for _ in 0..2 {
+        let req = RunRequest {
+            job: job.clone(),
+            trigger: "External - test".into(),
+            args: Vec::new(),
+            echo: None,
+            stop: wasmjobs::runtime::stop::StopSignal::default(),
+        };
+        let report = rt.block_on(runner.run(req)).unwrap();
+        assert_eq!(report.status, wasmjobs::store::run::RunStatus::Success);
+    }
+    let runs = env.history("slot");
+    let logs: Vec<String> = runs
+        .iter()
+        .map(|r| {
+            std::fs::read_to_string(
+                env.data_dir("slot")
+                    .join(r["id"].as_str().unwrap())
+                    .join("output_log.txt"),
+            )
+            .unwrap()
+        })
+        .collect();
+    let seen = |log: &str| {
+        log.lines()
+            .find(|l| l.contains("] seen"))
+            .unwrap()
+            .split("] ")
+            .nth(1)
+            .unwrap()
+            .to_string()
+    };
+    assert!(seen(&logs[1]).starts_with("seen None None"), "{}", logs[1]);
+    assert_eq!(
+        seen(&logs[0]),
+        seen(&logs[1]),
+        "the second run starts from the same clean image"
     );
 }
 

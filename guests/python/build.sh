@@ -59,7 +59,7 @@ SRC="$W/src/Python-$PYVER"
 S="$W/sysroot"
 P="$W/deps"
 WCC="clang-19 --target=wasm32-wasi --sysroot=$S"
-mkdir -p "$SOURCES" "$W"
+mkdir -p "$SOURCES" "$W" "$CACHE_ROOT/guests/python"
 log() { echo "[python guest $(date -u +%T)] $*" >&2; }
 
 verify() {  # all tarballs present with the pinned hashes?
@@ -81,16 +81,20 @@ fetch_sources() {
   mirror="${mirror:-http://deb.debian.org/debian}"
   printf 'Types: deb-src\nURIs: %s\nSuites: bookworm trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$mirror" \
     | $SUDO tee "$list" >/dev/null
+  # Never leave the entry behind, even when interrupted.
+  trap "$SUDO rm -f $list" EXIT
   local rc=0
   $SUDO apt-get update -qq || rc=$?
   if [ $rc -eq 0 ]; then
-    (cd "$SOURCES" && apt-get source --download-only $SOURCE_PACKAGES >/dev/null 2>&1) || rc=$?
+    (cd "$SOURCES" && apt-get source --download-only $SOURCE_PACKAGES >"$W/apt-source.log" 2>&1) || rc=$?
   fi
   # The deb-src entry exists only for the download.
   $SUDO rm -f "$list"
+  trap - EXIT
   $SUDO apt-get update -qq || true
   if [ $rc -ne 0 ]; then
-    echo "guests/python/build.sh: apt-get could not download the source packages ($SOURCE_PACKAGES)" >&2
+    echo "guests/python/build.sh: apt-get could not download the source packages ($SOURCE_PACKAGES):" >&2
+    tail -5 "$W/apt-source.log" >&2 || true
     exit 1
   fi
   while read -r name sum; do
@@ -112,8 +116,8 @@ unpack() {
 native() {  # the build Python (same version, native) a cross build needs
   log "native build Python"
   mkdir -p "$W/native" && cd "$W/native"
-  "$SRC/configure" --prefix="$W/native-install" >configure.log 2>&1
-  make -j"$JOBS" all >make.log 2>&1
+  "$SRC/configure" --prefix="$W/native-install" >configure.log 2>&1 || { tail -20 configure.log >&2; exit 1; }
+  make -j"$JOBS" all >make.log 2>&1 || { tail -30 make.log >&2; exit 1; }
 }
 
 deps() {
@@ -168,7 +172,7 @@ wasm() {
   LIBLZMA_CFLAGS="-I$P/include" LIBLZMA_LIBS="-L$P/lib -llzma" \
   HOSTRUNNER=false \
   "$SRC/configure" --host=wasm32-wasip1 --build=x86_64-pc-linux-gnu \
-    --with-build-python="$W/native/python" >configure.log 2>&1
+    --with-build-python="$W/native/python" >configure.log 2>&1 || { tail -20 configure.log >&2; exit 1; }
   make -j"$JOBS" all >make.log 2>&1 || { tail -30 make.log >&2; exit 1; }
 }
 
@@ -197,7 +201,7 @@ layout() {
   cp "$W/wasi/build/lib.wasi-wasm32-3.13/"*.py "$tmp/lib/python3.13/"
   mkdir -p "$tmp/lib/python3.13/lib-dynload"
   # .pyc files are platform-independent: compile them with the build Python
-  "$W/native/python" -m compileall -q -j0 "$tmp/lib/python3.13" >/dev/null || true
+  "$W/native/python" -m compileall -q -j0 "$tmp/lib/python3.13" >/dev/null
   # The same-version native interpreter, for benchmarks against the guest.
   echo "$W/native/python" > "$tmp/native-python.txt"
   chmod -R a-w "$tmp/lib"
@@ -216,8 +220,19 @@ stage() {
   "$1"
   echo "$chain" > "$W/.stage-$1"
 }
+# One build at a time per cache (parallel builds would share $W).
+exec 9>"$CACHE_ROOT/build/python.lock"
+flock 9
+if [ -f "$OUT/python.wasm" ]; then  # another build made it meanwhile
+  ln -sfn "$key" "$CACHE_ROOT/guests/python/current"
+  echo "$OUT"
+  exit 0
+fi
 fetch_sources
-for s in unpack native deps wasm link; do stage "$s"; done
-# Reached only when this exact guest is not in the cache yet.
+for s in unpack native deps wasm; do stage "$s"; done
+# Reached only when this exact guest is not in the cache yet: the entry
+# point (whose source is in the key, not in the stage hashes) is always
+# compiled and linked anew.
+link
 layout
 echo "$OUT"

@@ -11,9 +11,13 @@
  *                     image: re-reads this run's environment and arguments
  *                     from WASI (nothing of the snapshot's is kept), enters
  *                     the script's folder (WASMJOBS_GUEST_CWD, then removed),
- *                     reseeds `random`, runs argv[0] as __main__ and exits
- *                     with Python's status (sys.exit code, 1 on an uncaught
- *                     exception with its traceback on stderr).
+ *                     reseeds `random`, runs argv[0] as __main__ (as
+ *                     `python run.py` does), runs the atexit handlers, clears
+ *                     __main__ as interpreter shutdown does, and exits with
+ *                     Python's status (sys.exit code, 1 on an uncaught
+ *                     exception with its traceback on stderr). A preloaded
+ *                     module the job shadows with its own file is dropped
+ *                     first, as `python run.py` would never have loaded it.
  *
  * The interpreter is never finalised: the instance is discarded after the
  * run. The per-process hash seed is fixed at snapshot time (documented).
@@ -37,15 +41,65 @@ static PyObject *bootstrap;
 static const char BOOTSTRAP[] =
     "import os, sys\n"
     "\n"
+    "PRELOADED = ()\n"
+    "\n"
     "def warm():\n"
+    "    global PRELOADED\n"
+    "    before = set(sys.modules)\n"
     "    import runpy, random, json, re, datetime, collections, itertools, functools\n"
     "    import pathlib, typing, dataclasses, enum, hashlib, base64, csv, decimal\n"
     "    import math, time, traceback, io, struct, string, textwrap, argparse\n"
     "    import logging, urllib.parse, tempfile, shutil, glob, copy, heapq, bisect\n"
-    "    import statistics, zlib, sqlite3, unicodedata\n"
+    "    import statistics, zlib, sqlite3, unicodedata, atexit, gc\n"
+    "    PRELOADED = tuple(sorted(set(sys.modules) - before))\n"
+    "\n"
+    "def unshadow(dirs):\n"
+    "    # `python run.py` lets a job's own module shadow a stdlib one it did not\n"
+    "    # import at start-up; forget the preloaded modules a job shadows.\n"
+    "    tops = {m.split('.')[0] for m in PRELOADED}\n"
+    "    shadowed = {t for t in tops for d in dirs\n"
+    "                if os.path.exists(os.path.join(d, t + '.py')) or os.path.isdir(os.path.join(d, t))}\n"
+    "    for m in PRELOADED:\n"
+    "        if m.split('.')[0] in shadowed:\n"
+    "            sys.modules.pop(m, None)\n"
+    "\n"
+    "def main_module(path):\n"
+    "    # What `python path` makes its __main__ module.\n"
+    "    import builtins, importlib.machinery, types\n"
+    "    main = types.ModuleType('__main__')\n"
+    "    main.__file__ = path\n"
+    "    main.__cached__ = None\n"
+    "    main.__loader__ = importlib.machinery.SourceFileLoader('__main__', path)\n"
+    "    main.__builtins__ = builtins\n"
+    "    sys.modules['__main__'] = main\n"
+    "    return main\n"
+    "\n"
+    "def clear_module_dict(d):\n"
+    "    # As _PyModule_ClearDict: names starting with one underscore first.\n"
+    "    for k in list(d):\n"
+    "        if k.startswith('_') and not k.startswith('__'):\n"
+    "            d[k] = None\n"
+    "    for k in list(d):\n"
+    "        if k != '__builtins__':\n"
+    "            d[k] = None\n"
+    "\n"
+    "def exit_code(f):\n"
+    "    try:\n"
+    "        f()\n"
+    "        return 0\n"
+    "    except SystemExit as e:\n"
+    "        if e.code is None:\n"
+    "            return 0\n"
+    "        if isinstance(e.code, int):\n"
+    "            return e.code\n"
+    "        print(e.code, file=sys.stderr)\n"
+    "        return 1\n"
+    "    except BaseException:\n"
+    "        sys.excepthook(*sys.exc_info())\n"
+    "        return 1\n"
     "\n"
     "def run(argv, env, cwd):\n"
-    "    import posix, random, runpy\n"
+    "    import posix, random\n"
     "    # This run's environment, in place: os.environ and os.environb share _data.\n"
     "    os.environ._data.clear()\n"
     "    posix.environ.clear()\n"
@@ -63,20 +117,19 @@ static const char BOOTSTRAP[] =
     "    # vendored-package folders a job may ship next to it.\n"
     "    extra = [cwd] + [os.path.join(cwd, d) for d in ('lib', 'site-packages') if os.path.isdir(os.path.join(cwd, d))]\n"
     "    sys.path[:0] = extra\n"
-    "    code = 0\n"
-    "    try:\n"
-    "        runpy.run_path(argv[0], run_name='__main__')\n"
-    "    except SystemExit as e:\n"
-    "        if e.code is None:\n"
-    "            code = 0\n"
-    "        elif isinstance(e.code, int):\n"
-    "            code = e.code\n"
-    "        else:\n"
-    "            print(e.code, file=sys.stderr)\n"
-    "            code = 1\n"
-    "    except BaseException:\n"
-    "        sys.excepthook(*sys.exc_info())\n"
-    "        code = 1\n"
+    "    unshadow(extra)\n"
+    "    import logging, time\n"
+    "    logging._startTime = time.time_ns()\n"
+    "    main = main_module(argv[0])\n"
+    "    code = exit_code(lambda: exec(compile(open(argv[0], 'rb').read(), argv[0], 'exec'), main.__dict__))\n"
+    "    # As at interpreter exit: atexit handlers (logging.shutdown among them),\n"
+    "    # then __main__'s globals are cleared the way CPython clears modules,\n"
+    "    # so what the script left open is finalised (unclosed files flush).\n"
+    "    import atexit, gc\n"
+    "    code = exit_code(atexit._run_exitfuncs) or code\n"
+    "    atexit._clear()\n"
+    "    clear_module_dict(main.__dict__)\n"
+    "    gc.collect()\n"
     "    for stream in (sys.stdout, sys.stderr):\n"
     "        try:\n"
     "            stream.flush()\n"
@@ -84,13 +137,15 @@ static const char BOOTSTRAP[] =
     "            pass\n"
     "    return code\n";
 
+/* A failure of the guest itself, not of the job: say why and trap, so the
+ * host reports a crash rather than an exit status the job could have set. */
 static void fail(const char *what)
 {
     if (PyErr_Occurred())
         PyErr_Print();
     fprintf(stderr, "wasmjobs: %s\n", what);
     fflush(stderr);
-    _Exit(2);
+    __builtin_trap();
 }
 
 __attribute__((export_name("wizer-initialize")))
@@ -176,7 +231,7 @@ void wasmjobs_run(void)
         snprintf(dir, sizeof dir, "%s", cwd);
         if (chdir(dir) != 0) {
             fprintf(stderr, "wasmjobs: cannot enter working directory '%s': %s\n", dir, strerror(errno));
-            _Exit(2);
+            __builtin_trap();
         }
     }
     unsetenv("WASMJOBS_GUEST_CWD");

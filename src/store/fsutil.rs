@@ -48,6 +48,27 @@ impl FileLock {
     }
 }
 
+/// Makes sure `path` is a directory only its owner, this user, can use:
+/// creates it 0700, tightens the mode of an existing one, and refuses one
+/// owned by someone else (its files would be trusted as native code).
+pub fn ensure_private_dir(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    create_private_dir(path)?;
+    let meta = std::fs::symlink_metadata(path)?;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if !meta.is_dir() || meta.uid() != me {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("{} is not a directory owned by this user", path.display()),
+        ));
+    }
+    if meta.mode() & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
 /// Creates a directory (and its parents) readable by its owner only.
 pub fn create_private_dir(path: &Path) -> io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;

@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use wasmtime::{Engine, Module};
 
 use super::{Guest, snapshot};
-use crate::store::fsutil::{FileLock, create_private_dir, write_atomic};
+use crate::store::fsutil::{FileLock, ensure_private_dir, write_atomic};
 
 /// The cache file a guest compiles to under `engine`.
 pub fn cache_path(dir: &Path, engine: &Engine, guest: Guest, guest_hash: &str) -> PathBuf {
@@ -32,26 +32,36 @@ pub fn cache_path(dir: &Path, engine: &Engine, guest: Guest, guest_hash: &str) -
 pub fn load(dir: &Path, engine: &Engine, guest: Guest) -> Result<Module> {
     let guest_hash = guest.hash()?;
     let path = cache_path(dir, engine, guest, &guest_hash);
+    ensure_private_dir(dir).with_context(|| format!("module cache {}", dir.display()))?;
     if let Some(m) = deserialize(engine, &path) {
         return Ok(m);
     }
-    create_private_dir(dir).with_context(|| format!("creating module cache {}", dir.display()))?;
     let _lock = FileLock::exclusive(&dir.join(format!("{}.lock", guest.id())))?;
     if let Some(m) = deserialize(engine, &path) {
         return Ok(m); // another process compiled it meanwhile
     }
-    let wasm = match guest.init_export() {
-        None => guest.wasm()?.into_owned(),
-        Some(_) => snapshot::load_or_make(dir, guest, &guest_hash)?,
-    };
     tracing::info!(
         "compiling the {} guest (once; cached in {})",
         guest.id(),
         dir.display()
     );
-    let module = Module::new(engine, &wasm)
-        .map_err(anyhow::Error::from)
-        .with_context(|| format!("compiling the {} guest", guest.id()))?;
+    let compile = |wasm: &[u8]| {
+        Module::new(engine, wasm)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("compiling the {} guest", guest.id()))
+    };
+    let module = match guest.init_export() {
+        None => compile(&guest.wasm()?)?,
+        Some(_) => match compile(&snapshot::load_or_make(dir, guest, &guest_hash)?) {
+            Ok(m) => m,
+            Err(e) => {
+                // A damaged cached snapshot: make it again, once.
+                tracing::warn!("discarding the cached {} snapshot: {e:#}", guest.id());
+                snapshot::discard(dir, guest, &guest_hash);
+                compile(&snapshot::load_or_make(dir, guest, &guest_hash)?)?
+            }
+        },
+    };
     let bytes = module.serialize()?;
     write_atomic(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
     // SAFETY: as in `deserialize`; the file was just written from `serialize`.

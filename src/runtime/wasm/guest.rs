@@ -88,22 +88,33 @@ impl Guest {
         }
     }
 
-    /// SHA-256 of the guest's module (and, for a guest with files, of the
-    /// path of its build, which is keyed by every build input), hex.
+    /// SHA-256 of everything a compiled guest depends on: its module, the
+    /// (resolved) directory of its build, which is keyed by every build
+    /// input, and for pre-initialised guests the recipe of the snapshot (the
+    /// directories it records and the Wizer version), hex.
     pub fn hash(self) -> Result<String> {
         let mut h = Sha256::new();
         h.update(self.wasm()?);
         if let Some(f) = self.files()? {
-            h.update(
-                f.dir
-                    .canonicalize()
-                    .unwrap_or(f.dir)
-                    .as_os_str()
-                    .as_encoded_bytes(),
-            );
+            h.update(f.dir.as_os_str().as_encoded_bytes());
+        }
+        if self.init_export().is_some() {
+            h.update(snapshot_recipe().as_bytes());
         }
         Ok(hex::encode(h.finalize()))
     }
+}
+
+/// What a snapshot records besides the module: the preopened directories
+/// (the guest's libc keeps their table in memory) and the snapshotter.
+fn snapshot_recipe() -> String {
+    format!(
+        "wizer 48.0.8; preopens {} {} {} {}",
+        PYTHON_STDLIB_MOUNT,
+        super::super::guest_paths::JOB,
+        super::super::guest_paths::DATA,
+        super::super::guest_paths::TMP
+    )
 }
 
 /// The Python guest's directory: `$WASMJOBS_PYTHON_GUEST`, else the current

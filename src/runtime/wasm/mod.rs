@@ -68,9 +68,19 @@ impl WasmRuntime {
             Ok(s) => s,
             Err(e) => return crashed(format!("cannot prepare the WebAssembly engine: {e:#}")),
         };
-        let pre = match set.guest(guest) {
-            Ok(p) => p,
-            Err(e) => return crashed(format!("cannot load the {} guest: {e:#}", guest.id())),
+        // The first use of a guest compiles (and may pre-initialise) it:
+        // off the async workers, and a stop request does not wait for it.
+        let loading = {
+            let set = set.clone();
+            tokio::task::spawn_blocking(move || set.guest(guest))
+        };
+        let pre = tokio::select! {
+            r = loading => match r {
+                Ok(Ok(pre)) => pre,
+                Ok(Err(e)) => return crashed(format!("cannot load the {} guest: {e:#}", guest.id())),
+                Err(e) => return crashed(format!("loading the {} guest failed: {e}", guest.id())),
+            },
+            _ = inv.stop.stopped() => return Outcome { ending: Ending::Stopped, exit_code: None, fuel_consumed: None },
         };
         let wasi = match wasi_context(guest, &inv) {
             Ok(w) => w,

@@ -19,13 +19,22 @@ use super::engine::MAX_WASM_STACK;
 use super::{Guest, preopens};
 use crate::store::fsutil::write_atomic;
 
-/// The pre-initialised module of `guest`, from the cache or made now.
-pub fn load_or_make(cache_dir: &Path, guest: Guest, guest_hash: &str) -> Result<Vec<u8>> {
-    let path = cache_dir.join(format!(
+fn snapshot_path(cache_dir: &Path, guest: Guest, guest_hash: &str) -> std::path::PathBuf {
+    cache_dir.join(format!(
         "{}-{}.snapshot.wasm",
         guest.id(),
         &guest_hash[..16]
-    ));
+    ))
+}
+
+/// Forgets a cached snapshot (it will be made again).
+pub fn discard(cache_dir: &Path, guest: Guest, guest_hash: &str) {
+    let _ = std::fs::remove_file(snapshot_path(cache_dir, guest, guest_hash));
+}
+
+/// The pre-initialised module of `guest`, from the cache or made now.
+pub fn load_or_make(cache_dir: &Path, guest: Guest, guest_hash: &str) -> Result<Vec<u8>> {
+    let path = snapshot_path(cache_dir, guest, guest_hash);
     if let Ok(bytes) = std::fs::read(&path) {
         return Ok(bytes);
     }
