@@ -7,11 +7,13 @@
 //!   `settings.job`, entry-script discovery);
 //! - [`store`]: the on-disk layout, run records, history and locks, exactly as
 //!   WebJobs keeps them;
-//! - [`runtime`]: executors (today the wasm guests) and the capture and limits
-//!   path they share;
+//! - [`runtime`]: executors (today the wasm guests: QuickJS-NG and CPython)
+//!   and the capture and limits path they share;
 //! - [`runner`]: the one API through which every run starts;
 //! - [`wire`]: WebJobs' JSON shapes;
 //! - [`cli`]: the `wasmjobs` command, a thin layer over the above.
+
+#![warn(missing_docs)]
 
 pub mod bundle;
 pub mod cli;
