@@ -7,8 +7,8 @@
 //!   `settings.job`, entry-script discovery);
 //! - [`store`]: the on-disk layout, run records, history and locks, exactly as
 //!   WebJobs keeps them;
-//! - [`runtime`]: executors (today the wasm guests: QuickJS-NG and CPython)
-//!   and the capture and limits path they share;
+//! - [`runtime`]: the executors, today the wasm guests QuickJS-NG and
+//!   CPython, and the capture and limits path they share;
 //! - [`runner`]: the one API through which every run starts;
 //! - [`wire`]: WebJobs' JSON shapes;
 //! - [`cli`]: the `wasmjobs` command, a thin layer over the above.
