@@ -11,6 +11,8 @@ cargo build --locked --bin wasmjobs
 W="$CARGO_TARGET_DIR/debug/wasmjobs"
 export WASMJOBS_ROOT="${DEMO_ROOT:-${XDG_DATA_HOME:-$HOME/.local/share}/wasmjobs-demo}"
 echo "== data root: $WASMJOBS_ROOT"
+echo "== wasmjobs prepare   (compiles and pre-initialises the guests once per host)"
+"$W" prepare
 for job in examples/*/; do
   "$W" deploy "$job" --name "$(basename "$job")"
 done
