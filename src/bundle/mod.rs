@@ -18,6 +18,7 @@ pub use extract::ExtractLimits;
 
 use crate::job::{Job, JobType};
 use crate::runtime;
+use crate::store::fsutil;
 use crate::store::layout::Layout;
 use crate::store::lock::JobLock;
 use settings::Settings;
@@ -88,7 +89,10 @@ pub fn install(
     let staging_root = layout.staging_dir();
     std::fs::create_dir_all(&staging_root)
         .map_err(io(format!("creating {}", staging_root.display())))?;
-    let staging = tempdir_in(&staging_root, name)?;
+    let staging = fsutil::fresh_dir(&staging_root, name).map_err(io(format!(
+        "creating a staging directory in {}",
+        staging_root.display()
+    )))?;
     let result = (|| {
         unpack(source, &staging, limits)?;
         let script_dir = script_dir(&staging).map_err(io("reading the bundle"))?;
@@ -148,39 +152,11 @@ fn lock_idle_job(
     }
 }
 
-/// Makes a fresh private directory under `parent`.
-fn tempdir_in(parent: &Path, hint: &str) -> Result<PathBuf, BundleError> {
-    for attempt in 0..100u32 {
-        let p = parent.join(format!(
-            ".{hint}.{}.{}.{attempt}",
-            std::process::id(),
-            nanos()
-        ));
-        match std::fs::create_dir(&p) {
-            Ok(()) => return Ok(p),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(BundleError::Io(format!("creating {}", p.display()), e)),
-        }
-    }
-    Err(BundleError::Io(
-        format!("creating a staging directory in {}", parent.display()),
-        std::io::Error::other("too many attempts"),
-    ))
-}
-
-fn nanos() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0)
-}
-
 /// Puts `staging` at `target`: an atomic exchange when a job is already
 /// there (the old tree ends up at `staging`), a rename otherwise.
 fn swap_into_place(staging: &Path, target: &Path) -> Result<(), BundleError> {
     if target.exists() {
-        crate::store::fsutil::exchange(staging, target)
-            .map_err(io(format!("replacing {}", target.display())))
+        fsutil::exchange(staging, target).map_err(io(format!("replacing {}", target.display())))
     } else {
         std::fs::rename(staging, target).map_err(io(format!("installing {}", target.display())))
     }

@@ -16,8 +16,8 @@ use crate::runner::{RunRequest, Runner};
 use crate::runtime::Guest;
 use crate::runtime::limits::LimitOverrides;
 use crate::runtime::stop::StopSignal;
-use crate::store::history;
 use crate::store::run::{OUTPUT_LOG, RunStatus};
+use crate::store::{fsutil, history};
 
 /// Runs other people's background jobs, WebJobs-compatible, inside WebAssembly.
 #[derive(Debug, Parser)]
@@ -272,8 +272,9 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             run_job(host, job, args, "External - wasmjobs-cli")
         }
         Command::Exec { source, args } => {
-            let tmp_root = scratch_root()?;
-            let _cleanup = RemoveDir(tmp_root.clone());
+            let tmp_root = fsutil::fresh_dir(&std::env::temp_dir(), "wasmjobs-exec")
+                .context("creating a scratch directory")?;
+            let _cleanup = fsutil::RemoveOnDrop(vec![tmp_root.clone()]);
             let mut scratch = host.clone();
             scratch.layout = crate::store::layout::Layout::new(&tmp_root);
             let name = default_name(&source).unwrap_or_else(|_| "exec".to_string());
@@ -426,23 +427,4 @@ fn default_name(source: &std::path::Path) -> Result<String> {
         })?;
     bundle::name::validate(stem).with_context(|| "pass --name to choose a valid one")?;
     Ok(stem.to_string())
-}
-
-fn scratch_root() -> Result<PathBuf> {
-    let base = std::env::temp_dir();
-    for i in 0..100 {
-        let p = base.join(format!("wasmjobs-exec-{}-{i}", std::process::id()));
-        if std::fs::create_dir(&p).is_ok() {
-            return Ok(p);
-        }
-    }
-    bail!("cannot create a scratch directory in {}", base.display())
-}
-
-struct RemoveDir(PathBuf);
-
-impl Drop for RemoveDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }

@@ -20,10 +20,10 @@ use crate::runtime::limits::{LimitKind, Limits};
 use crate::runtime::stop::StopSignal;
 use crate::runtime::wasm::WasmRuntime;
 use crate::runtime::{self, Ending, ExecutorKind, Invocation, Outcome};
-use crate::store::history;
 use crate::store::lock::JobLock;
 use crate::store::logline::Level;
 use crate::store::run::{OUTPUT_LOG, RunStatus, StatusFile, unique_run_id};
+use crate::store::{fsutil, history};
 
 /// Why a run could not be started. Nothing is recorded for these.
 #[derive(Debug, Error)]
@@ -284,8 +284,8 @@ impl PreparedRun {
         let work_dir = work_root.join(&self.run_id);
         let tmp_dir = work_root.join(format!("{}.tmp", self.run_id));
         let data_dir = layout.job_data_dir(job.job_type, &job.name);
-        let _cleanup = RemoveOnDrop(vec![work_dir.clone(), tmp_dir.clone()]);
-        crate::store::fsutil::copy_tree(&job.dir, &work_dir).with_context(|| {
+        let _cleanup = fsutil::RemoveOnDrop(vec![work_dir.clone(), tmp_dir.clone()]);
+        fsutil::copy_tree(&job.dir, &work_dir).with_context(|| {
             format!(
                 "Missing working directory: cannot copy the job to {}",
                 work_dir.display()
@@ -324,15 +324,5 @@ impl PreparedRun {
             .await
             .context("draining the output")?;
         Ok(outcome)
-    }
-}
-
-struct RemoveOnDrop(Vec<PathBuf>);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        for p in &self.0 {
-            let _ = std::fs::remove_dir_all(p);
-        }
     }
 }

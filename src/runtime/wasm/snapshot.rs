@@ -17,7 +17,7 @@ use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
 
 use super::engine::MAX_WASM_STACK;
 use super::{Guest, preopens};
-use crate::store::fsutil::write_atomic;
+use crate::store::fsutil::{RemoveOnDrop, fresh_dir, write_atomic};
 
 fn snapshot_path(cache_dir: &Path, guest: Guest, guest_hash: &str) -> std::path::PathBuf {
     cache_dir.join(format!(
@@ -71,7 +71,8 @@ fn make(guest: Guest) -> Result<Vec<u8>> {
 
     // The same directories, in the same order, as every run will have: the
     // guest's libc records its preopened directories during initialisation.
-    let scratch = tempfile_dir()?;
+    let scratch = fresh_dir(&std::env::temp_dir(), "wasmjobs-snapshot")?;
+    let _cleanup = RemoveOnDrop(vec![scratch.clone()]);
     let dirs: Vec<_> = ["job", "data", "tmp"]
         .iter()
         .map(|d| scratch.join(d))
@@ -109,21 +110,9 @@ fn make(guest: Guest) -> Result<Vec<u8>> {
             )
             .await
     });
-    let _ = std::fs::remove_dir_all(&scratch);
     result
         .map_err(anyhow::Error::from)
         .with_context(|| format!("pre-initialising the {} guest", guest.id()))
-}
-
-fn tempfile_dir() -> Result<std::path::PathBuf> {
-    let d = std::env::temp_dir().join(format!(
-        "wasmjobs-snapshot-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    crate::store::fsutil::create_private_dir(&d)?;
-    Ok(d)
 }
 
 struct Snapshotting<'a> {
