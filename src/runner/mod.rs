@@ -231,31 +231,31 @@ impl PreparedRun {
             Ok(o) => o,
             Err(e) => Outcome {
                 ending: Ending::Crashed(format!("{e:#}")),
-                exit_code: None,
                 fuel_consumed: None,
             },
         };
         log.finish();
 
-        let (status, exit_code, limit) = match &outcome.ending {
-            Ending::Exited(0) => (RunStatus::Success, Some(0), None),
+        let (status, limit) = match &outcome.ending {
+            Ending::Exited(0) => (RunStatus::Success, None),
             Ending::Exited(n) => {
                 log.sys(Level::Err, &format!("Job failed due to exit code {n}"));
-                (RunStatus::Failed, Some(*n), None)
+                (RunStatus::Failed, None)
             }
-            Ending::Limit(k) => {
+            Ending::Limit(k, _) => {
                 log.sys(Level::Err, &k.message(&limits, &run_command));
-                (RunStatus::Failed, outcome.exit_code, Some(*k))
+                (RunStatus::Failed, Some(*k))
             }
             Ending::Stopped => {
                 log.sys(Level::Info, "WebJob was stopped on request");
-                (RunStatus::Stopped, None, None)
+                (RunStatus::Stopped, None)
             }
             Ending::Crashed(m) => {
                 log.sys(Level::Err, m);
-                (RunStatus::Failed, None, None)
+                (RunStatus::Failed, None)
             }
         };
+        let exit_code = outcome.ending.exit_code();
         if let Some(f) = outcome.fuel_consumed {
             log.sys(Level::Info, &format!("Fuel consumed: {f}"));
         }

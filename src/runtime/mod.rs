@@ -102,12 +102,23 @@ pub struct Invocation {
 pub enum Ending {
     /// The job exited with this status.
     Exited(i32),
-    /// A limit ended it.
-    Limit(LimitKind),
+    /// A limit ended it; the exit status, if the job exited on hitting it
+    /// (its own out-of-memory path, say).
+    Limit(LimitKind, Option<i32>),
     /// It was stopped on request.
     Stopped,
     /// It could not start or crashed (trap, host error); the message says how.
     Crashed(String),
+}
+
+impl Ending {
+    /// The job's exit status, when it exited.
+    pub fn exit_code(&self) -> Option<i32> {
+        match self {
+            Ending::Exited(n) | Ending::Limit(_, Some(n)) => Some(*n),
+            _ => None,
+        }
+    }
 }
 
 /// What an executor reports.
@@ -115,8 +126,6 @@ pub enum Ending {
 pub struct Outcome {
     /// How it ended.
     pub ending: Ending,
-    /// The job's exit status, when it exited (also when a limit is blamed).
-    pub exit_code: Option<i32>,
     /// Fuel consumed, when metered.
     pub fuel_consumed: Option<u64>,
 }

@@ -80,7 +80,7 @@ impl WasmRuntime {
                 Ok(Err(e)) => return crashed(format!("cannot load the {} guest: {e:#}", guest.id())),
                 Err(e) => return crashed(format!("loading the {} guest failed: {e}", guest.id())),
             },
-            _ = inv.stop.stopped() => return Outcome { ending: Ending::Stopped, exit_code: None, fuel_consumed: None },
+            _ = inv.stop.stopped() => return Outcome { ending: Ending::Stopped, fuel_consumed: None },
         };
         let wasi = match wasi_context(guest, &inv) {
             Ok(w) => w,
@@ -123,22 +123,21 @@ impl WasmRuntime {
             tokio::pin!(call);
             tokio::select! {
                 r = &mut call => Ok(r),
-                _ = tokio::time::sleep(limits.timeout) => Err(Ending::Limit(LimitKind::Timeout)),
-                _ = idle(&activity, limits.idle_timeout) => Err(Ending::Limit(LimitKind::Idle)),
+                _ = tokio::time::sleep(limits.timeout) => Err(Ending::Limit(LimitKind::Timeout, None)),
+                _ = idle(&activity, limits.idle_timeout) => Err(Ending::Limit(LimitKind::Idle, None)),
                 _ = stop.stopped() => Err(Ending::Stopped),
             }
         };
         let fuel_consumed = metered.then(|| fuel.saturating_sub(store.get_fuel().unwrap_or(0)));
         let memory_hit = store.data().limiter.memory_hit;
         drop(store); // closes the guest's ends of the capture pipes
-        let (ending, exit_code) = match result {
-            Err(ending) => (ending, None),
-            Ok(Ok(())) => (Ending::Exited(0), Some(0)),
+        let ending = match result {
+            Err(ending) => ending,
+            Ok(Ok(())) => Ending::Exited(0),
             Ok(Err(e)) => classify(e, memory_hit),
         };
         Outcome {
             ending,
-            exit_code,
             fuel_consumed,
         }
     }
@@ -147,7 +146,6 @@ impl WasmRuntime {
 fn crashed(msg: String) -> Outcome {
     Outcome {
         ending: Ending::Crashed(msg),
-        exit_code: None,
         fuel_consumed: None,
     }
 }
@@ -167,28 +165,26 @@ async fn idle(activity: &super::capture::Activity, limit: std::time::Duration) {
     }
 }
 
-/// How a guest's error ended the run, and the exit status it gave, if any.
+/// How a guest's error ended the run.
 /// A failure after the memory cap refused a grow is blamed on the cap (the
 /// guest's own out-of-memory path), its exit status kept.
-fn classify(e: wasmtime::Error, memory_hit: bool) -> (Ending, Option<i32>) {
+fn classify(e: wasmtime::Error, memory_hit: bool) -> Ending {
     if let Some(exit) = e.downcast_ref::<I32Exit>() {
-        let ending = if exit.0 != 0 && memory_hit {
-            Ending::Limit(LimitKind::Memory)
+        return if exit.0 != 0 && memory_hit {
+            Ending::Limit(LimitKind::Memory, Some(exit.0))
         } else {
             Ending::Exited(exit.0)
         };
-        return (ending, Some(exit.0));
     }
-    let ending = match e.downcast_ref::<Trap>() {
-        Some(Trap::OutOfFuel) => Ending::Limit(LimitKind::Fuel),
-        _ if memory_hit => Ending::Limit(LimitKind::Memory),
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => Ending::Limit(LimitKind::Fuel, None),
+        _ if memory_hit => Ending::Limit(LimitKind::Memory, None),
         Some(Trap::StackOverflow) => Ending::Crashed(
             "the guest overflowed its call stack (wasm trap: call stack exhausted)".into(),
         ),
         Some(trap) => Ending::Crashed(format!("the guest trapped: {trap}")),
         None => Ending::Crashed(format!("{e:#}")),
-    };
-    (ending, None)
+    }
 }
 
 /// The directories a guest sees, in the order they are preopened: the
