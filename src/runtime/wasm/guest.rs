@@ -119,23 +119,28 @@ fn snapshot_recipe() -> String {
 
 /// The Python guest's directory: `$WASMJOBS_PYTHON_GUEST`, else the current
 /// build in the cache (`<cache>/guests/python/current`).
-pub fn python_guest_dir() -> Option<PathBuf> {
-    static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
-    DIR.get_or_init(|| {
-        if let Some(d) = std::env::var_os("WASMJOBS_PYTHON_GUEST") {
-            return Some(PathBuf::from(d));
-        }
-        crate::config::default_cache_dir()
+fn python_guest_dir() -> Option<PathBuf> {
+    match std::env::var_os("WASMJOBS_PYTHON_GUEST") {
+        Some(d) => Some(PathBuf::from(d)),
+        None => crate::config::default_cache_dir()
             .ok()
-            .map(|c| c.join("guests/python/current"))
-    })
-    .clone()
+            .map(|c| c.join("guests/python/current")),
+    }
 }
 
+/// The Python guest's files, found once per process and resolved through
+/// `current`: later calls (one per run) cost nothing, and a rebuild that
+/// repoints `current` cannot pair a running host's snapshot with another
+/// build's stdlib. A guest that is missing is looked for again next time.
 fn python_files() -> Result<GuestFiles> {
+    static FOUND: OnceLock<GuestFiles> = OnceLock::new();
+    if let Some(files) = FOUND.get() {
+        return Ok(files.clone());
+    }
     let Some(dir) = python_guest_dir() else {
         bail!("no cache directory to find the Python guest in")
     };
+    let dir = dir.canonicalize().unwrap_or(dir);
     let files = GuestFiles {
         wasm: dir.join("python.wasm"),
         stdlib: dir.join("lib"),
@@ -147,5 +152,5 @@ fn python_files() -> Result<GuestFiles> {
             files.dir.display()
         );
     }
-    Ok(files)
+    Ok(FOUND.get_or_init(|| files).clone())
 }

@@ -19,7 +19,8 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 pub use engine::EngineSet;
 use engine::RunState;
-pub use guest::{Guest, GuestFiles, PYTHON_STDLIB_MOUNT, python_guest_dir};
+use guest::PYTHON_STDLIB_MOUNT;
+pub use guest::{Guest, GuestFiles};
 use limiter::JobLimiter;
 
 use super::limits::LimitKind;
