@@ -18,7 +18,6 @@ use wasmjobs::config::HostConfig;
 use wasmjobs::job::{Job, JobType};
 use wasmjobs::runner::{RunRequest, Runner};
 use wasmjobs::runtime::Guest;
-use wasmjobs::runtime::stop::StopSignal;
 use wasmjobs::store::run::RunStatus;
 
 /// A deployed one-file job in a scratch root, and a warm runner for it.
@@ -64,13 +63,7 @@ impl JobBench {
     }
 
     fn run_in_process(&self) {
-        let req = RunRequest {
-            job: self.job.clone(),
-            trigger: "External - bench".into(),
-            args: Vec::new(),
-            echo: None,
-            stop: StopSignal::default(),
-        };
+        let req = RunRequest::new(self.job.clone(), "External - bench");
         let report = self.rt.block_on(self.runner.run(req)).unwrap();
         assert_eq!(report.status, RunStatus::Success);
     }

@@ -371,13 +371,7 @@ fn runs_share_nothing_through_a_reused_instance_slot() {
         .build()
         .unwrap();
     for _ in 0..2 {
-        let req = RunRequest {
-            job: job.clone(),
-            trigger: "External - test".into(),
-            args: Vec::new(),
-            echo: None,
-            stop: wasmjobs::runtime::stop::StopSignal::default(),
-        };
+        let req = RunRequest::new(job.clone(), "External - test");
         let report = rt.block_on(runner.run(req)).unwrap();
         assert_eq!(report.status, wasmjobs::store::run::RunStatus::Success);
     }

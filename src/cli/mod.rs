@@ -15,7 +15,6 @@ use crate::job::{Job, JobType};
 use crate::runner::{RunRequest, Runner};
 use crate::runtime::Guest;
 use crate::runtime::limits::LimitOverrides;
-use crate::runtime::stop::StopSignal;
 use crate::store::run::{OUTPUT_LOG, RunStatus};
 use crate::store::{fsutil, history};
 
@@ -359,14 +358,12 @@ fn run_job(host: HostConfig, job: Job, args: Vec<String>, trigger: &str) -> Resu
         .enable_all()
         .build()?;
     let runner = Runner::new(host);
-    let stop = StopSignal::default();
     let req = RunRequest {
-        job,
-        trigger: trigger.to_string(),
         args,
         echo: Some(output::console_echo()),
-        stop: stop.clone(),
+        ..RunRequest::new(job, trigger)
     };
+    let stop = req.stop.clone();
     let (run_id, report) = rt.block_on(async move {
         // Registered before the run is created, so no signal is lost: an
         // interrupt at any point ends the run as Stopped.

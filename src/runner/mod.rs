@@ -58,6 +58,20 @@ pub struct RunRequest {
     pub stop: StopSignal,
 }
 
+impl RunRequest {
+    /// A request to run `job` without arguments or console, with its own
+    /// stop signal; set the public fields for more.
+    pub fn new(job: Job, trigger: impl Into<String>) -> RunRequest {
+        RunRequest {
+            job,
+            trigger: trigger.into(),
+            args: Vec::new(),
+            echo: None,
+            stop: StopSignal::default(),
+        }
+    }
+}
+
 /// The result of a finished run.
 #[derive(Debug, Clone)]
 pub struct RunReport {
