@@ -4,12 +4,6 @@
 mod common;
 use common::*;
 
-fn status_of(env: &Env, name: &str) -> serde_json::Value {
-    let id = env.history(name)[0]["id"].as_str().unwrap().to_string();
-    serde_json::from_slice(&std::fs::read(env.data_dir(name).join(id).join("status")).unwrap())
-        .unwrap()
-}
-
 /// Deploys `script` as `name`, runs it with extra host `flags`, and checks
 /// that the run failed, was ended by `limit`, and logged `line`. Returns
 /// the CLI's stdout.
@@ -37,7 +31,7 @@ fn assert_limit(
         log.trim_end().ends_with("Status changed to Failed"),
         "{log}"
     );
-    let st = status_of(env, name);
+    let st = env.latest_status(name);
     assert_eq!(st["Status"], "Failed");
     assert_eq!(st["Limit"], limit);
     out.stdout()
@@ -116,8 +110,7 @@ fn output_flood_is_capped_keeping_head_and_tail() {
     env.deploy_js("flood", script, Some(r#"{"limits": {"output_kb": 2048}}"#));
     let out = env.run(&["run", "flood"]).ok();
     assert!(out.stdout().len() < 3 << 20);
-    let id = env.history("flood")[0]["id"].as_str().unwrap().to_string();
-    let log_path = env.data_dir("flood").join(id).join("output_log.txt");
+    let log_path = env.latest_run_dir("flood").join("output_log.txt");
     let size = std::fs::metadata(&log_path).unwrap().len();
     assert!(size < 4 << 20, "log is capped: {size} bytes");
     let log = std::fs::read_to_string(&log_path).unwrap();
@@ -151,8 +144,7 @@ fn empty_lines_count_against_the_output_cap() {
     let script = "for (let i = 0; i < 2000000; i++) console.log('');";
     env.deploy_js("blank", script, Some(r#"{"limits": {"output_kb": 1024}}"#));
     env.run(&["run", "blank"]).ok();
-    let id = env.history("blank")[0]["id"].as_str().unwrap().to_string();
-    let size = std::fs::metadata(env.data_dir("blank").join(id).join("output_log.txt"))
+    let size = std::fs::metadata(env.latest_run_dir("blank").join("output_log.txt"))
         .unwrap()
         .len();
     assert!(
@@ -208,12 +200,14 @@ fn fuel_exhaustion_ends_the_run() {
         "fuel",
         line,
     );
-    assert_eq!(status_of(&env, "burner")["FuelConsumed"], 50_000_000);
+    assert_eq!(env.latest_status("burner")["FuelConsumed"], 50_000_000);
     // Enough fuel: the same engine path succeeds and reports what it used.
     let script = "let s = 0; for (let i = 0; i < 1000; i++) s += i; console.log(s);";
     env.deploy_js("frugal", script, Some(r#"{"limits": {"fuel": 500000000}}"#));
     env.run(&["run", "frugal"]).ok();
-    let used = status_of(&env, "frugal")["FuelConsumed"].as_u64().unwrap();
+    let used = env.latest_status("frugal")["FuelConsumed"]
+        .as_u64()
+        .unwrap();
     assert!(used > 0 && used < 500_000_000);
 }
 

@@ -117,9 +117,7 @@ fn exit_status_reaches_the_record_unchanged() {
             log.contains(&format!("SYS ERR ] Job failed due to exit code {code}")),
             "{log}"
         );
-        let status: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(run_dir(&env, name).join("status")).unwrap())
-                .unwrap();
+        let status = env.latest_status(name);
         assert_eq!(status["ExitCode"], code);
         assert_eq!(status["Status"], "Failed");
     }
@@ -271,9 +269,4 @@ fn remove_deletes_job_and_history() {
         "{}",
         out.stderr()
     );
-}
-
-fn run_dir(env: &Env, name: &str) -> std::path::PathBuf {
-    let id = env.history(name)[0]["id"].as_str().unwrap().to_string();
-    env.data_dir(name).join(id)
 }

@@ -5,12 +5,6 @@
 mod common;
 use common::*;
 
-fn status_of(env: &Env, name: &str) -> serde_json::Value {
-    let id = env.history(name)[0]["id"].as_str().unwrap().to_string();
-    serde_json::from_slice(&std::fs::read(env.data_dir(name).join(id).join("status")).unwrap())
-        .unwrap()
-}
-
 #[test]
 fn run_py_prints_args_env_reads_its_bundle_and_keeps_data() {
     let env = Env::new();
@@ -28,12 +22,10 @@ open(counter, "w").write(str(n))
 print("count=%d" % n)
 print("to stderr", file=sys.stderr)
 "#;
-    let src = env.dir_bundle(
+    env.deploy_files(
         "pyhello",
         &[("run.py", script), ("data.txt", "from the bundle\n")],
     );
-    env.run(&["deploy", src.to_str().unwrap(), "--name", "pyhello"])
-        .ok();
     let out = env
         .run(&[
             "--app-setting",
@@ -97,9 +89,7 @@ assert db.execute("select sum(x) from t").fetchone()[0] == 3
 db.close()
 print("stdlib ok", sqlite3.sqlite_version, math.pi)
 "#;
-    let src = env.dir_bundle("stdlib", &[("run.py", script), ("data.csv", "a,b\n1,2\n")]);
-    env.run(&["deploy", src.to_str().unwrap(), "--name", "stdlib"])
-        .ok();
+    env.deploy_files("stdlib", &[("run.py", script), ("data.csv", "a,b\n1,2\n")]);
     let out = env.run(&["run", "stdlib"]).ok();
     assert!(
         out.stdout().contains("stdlib ok 3.46.1"),
@@ -112,7 +102,7 @@ print("stdlib ok", sqlite3.sqlite_version, math.pi)
 #[test]
 fn vendored_pure_python_packages_import() {
     let env = Env::new();
-    let src = env.dir_bundle(
+    env.deploy_files(
         "vendored",
         &[
             (
@@ -130,8 +120,6 @@ fn vendored_pure_python_packages_import() {
             ),
         ],
     );
-    env.run(&["deploy", src.to_str().unwrap(), "--name", "vendored"])
-        .ok();
     let out = env.run(&["run", "vendored"]).ok();
     assert!(
         out.stdout().contains("hello pkg ***"),
@@ -169,7 +157,7 @@ fn exceptions_and_exit_codes() {
         env.latest_log("three")
             .contains("SYS ERR ] Job failed due to exit code 3")
     );
-    assert_eq!(status_of(&env, "three")["ExitCode"], 3);
+    assert_eq!(env.latest_status("three")["ExitCode"], 3);
 
     env.deploy_py("big", "import sys\nsys.exit(200)\n", None);
     assert_eq!(env.run(&["run", "big"]).fails().code(), Some(200));
@@ -191,7 +179,7 @@ fn limits_apply_to_python() {
         env.latest_log("spin")
             .contains("SYS ERR ] Job was stopped: timeout after 2 s (limits.timeout_s).")
     );
-    assert_eq!(status_of(&env, "spin")["Limit"], "timeout");
+    assert_eq!(env.latest_status("spin")["Limit"], "timeout");
 
     // 10**10 bytes does not even fit a wasm32 size: a clean Python error.
     env.deploy_py("hog", "b = bytearray(10**10)\nprint('got it')\n", None);
@@ -202,7 +190,7 @@ fn limits_apply_to_python() {
         log.contains("ERR ] OverflowError") || log.contains("ERR ] MemoryError"),
         "{log}"
     );
-    assert_eq!(status_of(&env, "hog")["Status"], "Failed");
+    assert_eq!(env.latest_status("hog")["Status"], "Failed");
     // Allocations that do fit are stopped by the memory cap.
     env.deploy_py(
         "hog2",
@@ -217,7 +205,7 @@ fn limits_apply_to_python() {
         log.contains("SYS ERR ] Job was stopped: memory limit 128 MiB reached (limits.memory_mb)."),
         "{log}"
     );
-    assert_eq!(status_of(&env, "hog2")["Limit"], "memory");
+    assert_eq!(env.latest_status("hog2")["Limit"], "memory");
 
     let deep = "import sys\ndef f(n):\n    return f(n + 1)\ntry:\n    f(0)\nexcept RecursionError:\n    print('RecursionError raised')\n";
     env.deploy_py("deep", deep, None);
@@ -334,15 +322,13 @@ atexit.register(lambda: print("atexit ran"))
 #[test]
 fn a_job_module_shadows_a_preloaded_stdlib_module() {
     let env = Env::new();
-    let src = env.dir_bundle(
+    env.deploy_files(
         "shadow",
         &[
             ("run.py", "import statistics\nprint(statistics.WHO)"),
             ("statistics.py", "WHO = 'the job s own statistics'"),
         ],
     );
-    env.run(&["deploy", src.to_str().unwrap(), "--name", "shadow"])
-        .ok();
     let out = env.run(&["run", "shadow"]).ok();
     assert!(
         out.stdout().contains("the job s own statistics"),

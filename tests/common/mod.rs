@@ -82,9 +82,7 @@ impl Env {
         if let Some(s) = settings {
             files.push(("settings.job", s));
         }
-        let src = self.dir_bundle(name, &files);
-        self.run(&["deploy", src.to_str().unwrap(), "--name", name])
-            .ok();
+        self.deploy_files(name, &files);
     }
 
     pub fn job_dir(&self, name: &str) -> PathBuf {
@@ -93,6 +91,25 @@ impl Env {
 
     pub fn data_dir(&self, name: &str) -> PathBuf {
         self.root().join("data/jobs/triggered").join(name)
+    }
+
+    /// Writes a directory bundle and deploys it as `name` (must succeed).
+    pub fn deploy_files(&self, name: &str, files: &[(&str, &str)]) {
+        let src = self.dir_bundle(name, files);
+        self.run(&["deploy", src.to_str().unwrap(), "--name", name])
+            .ok();
+    }
+
+    /// The latest run's folder (`data/jobs/triggered/<name>/<run id>`).
+    pub fn latest_run_dir(&self, name: &str) -> PathBuf {
+        let id = self.history(name)[0]["id"].as_str().unwrap().to_string();
+        self.data_dir(name).join(id)
+    }
+
+    /// The latest run's `status` file, parsed.
+    pub fn latest_status(&self, name: &str) -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(self.latest_run_dir(name).join("status")).unwrap())
+            .unwrap()
     }
 
     /// `history --json` of a job, parsed.
