@@ -39,6 +39,7 @@ impl JobBench {
         host.history_size = 5;
         let job = bundle::install(
             &host.layout,
+            host.executors,
             &src,
             "hello",
             JobType::Triggered,

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 
 use crate::bundle::ExtractLimits;
+use crate::runtime::ExecutorChoice;
 use crate::runtime::limits::Limits;
+use crate::runtime::native::SandboxConfig;
 use crate::store::layout::Layout;
 use crate::store::logline::short_instance_id;
 
@@ -34,6 +36,10 @@ pub struct HostConfig {
     pub cache_dir: PathBuf,
     /// Guest instances that may run at once (per engine).
     pub max_concurrent_runs: u32,
+    /// Which executors jobs may use (`--executor`).
+    pub executors: ExecutorChoice,
+    /// The native sandbox's settings.
+    pub sandbox: SandboxConfig,
 }
 
 /// The default data root: `$XDG_DATA_HOME/wasmjobs` (`~/.local/share/wasmjobs`).
@@ -132,6 +138,8 @@ impl HostConfig {
             base_url: base_url.trim_end_matches('/').to_string(),
             cache_dir: default_cache_dir()?,
             max_concurrent_runs: 16,
+            executors: ExecutorChoice::Auto,
+            sandbox: SandboxConfig::default(),
         })
     }
 }

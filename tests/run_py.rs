@@ -348,8 +348,13 @@ fn runs_share_nothing_through_a_reused_instance_slot() {
     env.deploy_py("slot", script, None);
     let mut host = wasmjobs::config::HostConfig::new(env.root()).unwrap();
     host.max_concurrent_runs = 1;
-    let job = wasmjobs::bundle::read_job(&host.layout, wasmjobs::job::JobType::Triggered, "slot")
-        .unwrap();
+    let job = wasmjobs::bundle::read_job(
+        &host.layout,
+        host.executors,
+        wasmjobs::job::JobType::Triggered,
+        "slot",
+    )
+    .unwrap();
     let runner = Runner::new(host);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

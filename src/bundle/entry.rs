@@ -25,12 +25,14 @@ pub enum ScriptKind {
     Php,
     /// `.js` (JavaScript; WebJobs runs it with Node).
     Js,
+    /// `.jar` (Java; listed by the WebJobs docs, not in Kudu's host table).
+    Jar,
 }
 
 impl ScriptKind {
     /// Discovery order: `run.cmd > run.bat > run.exe > run.ps1 > run.sh >
-    /// run.py > run.php > run.js`.
-    pub const PRIORITY: [ScriptKind; 8] = [
+    /// run.py > run.php > run.js > run.jar`.
+    pub const PRIORITY: [ScriptKind; 9] = [
         ScriptKind::Cmd,
         ScriptKind::Bat,
         ScriptKind::Exe,
@@ -39,6 +41,7 @@ impl ScriptKind {
         ScriptKind::Py,
         ScriptKind::Php,
         ScriptKind::Js,
+        ScriptKind::Jar,
     ];
 
     /// The file extension, without the dot.
@@ -52,6 +55,7 @@ impl ScriptKind {
             ScriptKind::Py => "py",
             ScriptKind::Php => "php",
             ScriptKind::Js => "js",
+            ScriptKind::Jar => "jar",
         }
     }
 
@@ -73,24 +77,31 @@ impl fmt::Display for ScriptKind {
 /// WebJobs' message for a job without a runnable script.
 pub const NO_RUNNABLE_SCRIPT: &str = "No runnable script file was found.";
 
-/// Picks the entry script among top-level file names. Where several files
-/// share the winning extension and none is `run.<ext>`, the first in
-/// case-insensitive name order wins (WebJobs uses file-system order, which
-/// is not stable; we make it deterministic).
+/// Picks the entry script among top-level file names. `native_exe` says
+/// whether an extensionless file is an ELF executable with its exec bit:
+/// such a file counts as an `.exe` (`run` as `run.exe`), which is how
+/// WebJobs' `.exe` maps to Linux. Where several files share the winning
+/// extension and none is `run.<ext>`, the first in case-insensitive name
+/// order wins (WebJobs uses file-system order, which is not stable; we
+/// make it deterministic).
 pub fn find_entry<'a>(
     file_names: impl IntoIterator<Item = &'a str>,
+    native_exe: impl Fn(&str) -> bool,
 ) -> Option<(String, ScriptKind)> {
     let mut names: Vec<&str> = file_names.into_iter().collect();
     names.sort_by_key(|n| (n.to_ascii_lowercase(), n.to_string()));
+    let kind_of = |n: &str| {
+        ScriptKind::of_file(n)
+            .or_else(|| (!n.contains('.') && native_exe(n)).then_some(ScriptKind::Exe))
+    };
     let mut fallback = None;
     for kind in ScriptKind::PRIORITY {
-        let mut of_kind = names
-            .iter()
-            .filter(|n| ScriptKind::of_file(n) == Some(kind));
-        if let Some(run) = names
-            .iter()
-            .find(|n| n.eq_ignore_ascii_case(&format!("run.{}", kind.extension())))
-        {
+        let mut of_kind = names.iter().filter(|n| kind_of(n) == Some(kind));
+        let run_name = format!("run.{}", kind.extension());
+        if let Some(run) = names.iter().find(|n| {
+            n.eq_ignore_ascii_case(&run_name)
+                || (kind == ScriptKind::Exe && **n == "run" && kind_of(n) == Some(kind))
+        }) {
             return Some((run.to_string(), kind));
         }
         if fallback.is_none() {
@@ -103,6 +114,7 @@ pub fn find_entry<'a>(
 /// Lists the top-level regular files of a script directory and picks the
 /// entry script.
 pub fn find_entry_in(dir: &Path) -> std::io::Result<Option<(String, ScriptKind)>> {
+    use std::os::unix::fs::PermissionsExt;
     let mut names = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
@@ -112,7 +124,13 @@ pub fn find_entry_in(dir: &Path) -> std::io::Result<Option<(String, ScriptKind)>
             names.push(name);
         }
     }
-    Ok(find_entry(names.iter().map(String::as_str)))
+    let native_exe = |n: &str| {
+        let p = dir.join(n);
+        std::fs::metadata(&p).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+            && crate::runtime::native::program::sniff(&p)
+                .is_ok_and(|e| e == crate::runtime::native::program::Executable::Elf)
+    };
+    Ok(find_entry(names.iter().map(String::as_str), native_exe))
 }
 
 #[cfg(test)]
@@ -120,7 +138,7 @@ mod tests {
     use super::*;
 
     fn pick(names: &[&str]) -> Option<String> {
-        find_entry(names.iter().copied()).map(|(n, _)| n)
+        find_entry(names.iter().copied(), |n| n.starts_with("elf")).map(|(n, _)| n)
     }
 
     #[test]
@@ -141,6 +159,15 @@ mod tests {
     fn fallback_is_first_file_of_first_extension() {
         assert_eq!(pick(&["b.sh", "a.js"]).unwrap(), "b.sh");
         assert_eq!(pick(&["z.js", "b.js", "notes.md"]).unwrap(), "b.js");
+    }
+
+    #[test]
+    fn jar_comes_after_js_and_elf_counts_as_exe() {
+        assert_eq!(pick(&["run.jar", "run.js"]).unwrap(), "run.js");
+        assert_eq!(pick(&["run.jar", "a.js"]).unwrap(), "run.jar");
+        assert_eq!(pick(&["elfrun", "run.sh"]).unwrap(), "run.sh");
+        assert_eq!(pick(&["elfbin", "a.sh"]).unwrap(), "elfbin");
+        assert_eq!(pick(&["notelf", "a.jar"]).unwrap(), "a.jar");
     }
 
     #[test]

@@ -219,7 +219,7 @@ pub fn unpack_zip(zip_path: &Path, dest: &Path, limits: ExtractLimits) -> Result
     let mut budget = Budget::new(limits);
     for i in 0..archive.len() {
         // Inspect the entry without decompressing it first.
-        let (name, is_dir, is_link, encrypted, declared) = {
+        let (name, is_dir, is_link, encrypted, declared, executable) = {
             let raw = archive
                 .by_index_raw(i)
                 .map_err(|e| BundleError::Corrupt(format!("entry #{i}: {e}")))?;
@@ -231,6 +231,7 @@ pub fn unpack_zip(zip_path: &Path, dest: &Path, limits: ExtractLimits) -> Result
                 is_link,
                 raw.encrypted(),
                 raw.size(),
+                mode & 0o111 != 0,
             )
         };
         if encrypted {
@@ -265,6 +266,15 @@ pub fn unpack_zip(zip_path: &Path, dest: &Path, limits: ExtractLimits) -> Result
             .create(&path)
             .map_err(|e| BundleError::Io(format!("creating '{path}'"), e))?;
         budget.copy(&path, &mut entry, &mut out)?;
+        if executable {
+            // Keep the exec bit (native executables need it), never more:
+            // setuid and setgid bits are not carried over.
+            use std::os::unix::fs::PermissionsExt;
+            out.set_permissions(cap_std::fs::Permissions::from_std(
+                std::fs::Permissions::from_mode(0o755),
+            ))
+            .map_err(|e| BundleError::Io(format!("setting the mode of '{path}'"), e))?;
+        }
     }
     Ok(())
 }

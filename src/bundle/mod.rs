@@ -77,9 +77,11 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BundleError {
 }
 
 /// Installs a bundle as job `name` of kind `job_type`, replacing any job of
-/// that name and kind atomically. Returns the installed job.
+/// that name and kind atomically. Returns the installed job (its `error`
+/// says if it cannot run on this host, given the host's `executors`).
 pub fn install(
     layout: &Layout,
+    executors: runtime::ExecutorChoice,
     source: &Path,
     name: &str,
     job_type: JobType,
@@ -112,7 +114,7 @@ pub fn install(
     // bundle; either way it goes.
     let _ = std::fs::remove_dir_all(&staging);
     result?;
-    read_job(layout, job_type, name).ok_or(BundleError::NoRunnableScript)
+    read_job(layout, executors, job_type, name).ok_or(BundleError::NoRunnableScript)
 }
 
 fn unpack(source: &Path, dest: &Path, limits: ExtractLimits) -> Result<(), BundleError> {
@@ -179,7 +181,14 @@ pub fn script_dir(job_dir: &Path) -> std::io::Result<PathBuf> {
 }
 
 /// Reads a deployed job from its folder; `None` if there is no such job.
-pub fn read_job(layout: &Layout, job_type: JobType, name: &str) -> Option<Job> {
+/// `executors` is the host's `--executor`: whether the job can run here
+/// goes into its `error`.
+pub fn read_job(
+    layout: &Layout,
+    executors: runtime::ExecutorChoice,
+    job_type: JobType,
+    name: &str,
+) -> Option<Job> {
     let dir = layout.job_dir(job_type, name);
     if name::validate(name).is_err() || !dir.is_dir() {
         return None;
@@ -195,7 +204,9 @@ pub fn read_job(layout: &Layout, job_type: JobType, name: &str) -> Option<Job> {
     let (run_command, script) = match found {
         Some((file, kind)) => {
             let rel = sdir.strip_prefix(&dir).unwrap_or(Path::new("")).join(&file);
-            if let Err(e) = runtime::executor_for(kind) {
+            if let Some(e) = exe_problem(&sdir.join(&file), kind) {
+                errors.push(e);
+            } else if let Err(e) = runtime::executor_for(kind, settings.executor(), executors) {
                 errors.push(e.to_string());
             }
             (Some(rel.to_string_lossy().into_owned()), Some(kind))
@@ -221,8 +232,29 @@ pub fn read_job(layout: &Layout, job_type: JobType, name: &str) -> Option<Job> {
     })
 }
 
+/// Why an `.exe` entry cannot run on this Linux host, if it cannot: it
+/// must be an ELF executable for this machine.
+fn exe_problem(path: &Path, kind: entry::ScriptKind) -> Option<String> {
+    use runtime::native::program::{Executable, sniff};
+    if kind != entry::ScriptKind::Exe {
+        return None;
+    }
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    match sniff(path) {
+        Ok(Executable::Elf) => None,
+        Ok(Executable::Windows) => Some(format!(
+            "cannot run .exe on a Linux host: {name} is a Windows executable (ship a Linux ELF executable named run.exe or run)"
+        )),
+        Ok(Executable::ElfOtherMachine(m)) => Some(format!(
+            "cannot run {name}: it is an ELF executable for another machine (e_machine {m})"
+        )),
+        Ok(Executable::Other) => Some(format!("cannot run {name}: it is not an ELF executable")),
+        Err(e) => Some(format!("cannot read {name}: {e}")),
+    }
+}
+
 /// Lists every deployed job, triggered first, each kind by name.
-pub fn list_jobs(layout: &Layout) -> Vec<Job> {
+pub fn list_jobs(layout: &Layout, executors: runtime::ExecutorChoice) -> Vec<Job> {
     let mut jobs = Vec::new();
     for t in JobType::ALL {
         let Ok(rd) = std::fs::read_dir(layout.jobs_dir(t)) else {
@@ -235,7 +267,11 @@ pub fn list_jobs(layout: &Layout) -> Vec<Job> {
             .filter(|n| name::validate(n).is_ok())
             .collect();
         names.sort();
-        jobs.extend(names.iter().filter_map(|n| read_job(layout, t, n)));
+        jobs.extend(
+            names
+                .iter()
+                .filter_map(|n| read_job(layout, executors, t, n)),
+        );
     }
     jobs
 }

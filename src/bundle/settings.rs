@@ -95,6 +95,24 @@ impl Settings {
         }
     }
 
+    /// `executor` (string: `auto`, `wasm` or `native`; default `auto`).
+    pub fn executor(&self) -> crate::runtime::ExecutorChoice {
+        self.raw
+            .get("executor")
+            .and_then(Value::as_str)
+            .and_then(crate::runtime::ExecutorChoice::parse)
+            .unwrap_or_default()
+    }
+
+    /// `network` (bool, default false): a native job may open network
+    /// sockets (only where the host gives runs no network namespace).
+    pub fn network(&self) -> bool {
+        self.raw
+            .get("network")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+
     /// The `limits` object: per-job overrides of the host's run limits.
     pub fn limits(&self) -> LimitOverrides {
         let mut o = LimitOverrides::default();
@@ -125,11 +143,22 @@ impl Settings {
         expect("schedule", Want::String, "no schedule");
         expect("is_singleton", Want::Bool, "false");
         expect("is_in_place", Want::Bool, "true for .js, else false");
+        expect("network", Want::Bool, "false");
         expect(
             "stopping_wait_time",
             Want::Count,
             "5 s continuous, 30 s triggered",
         );
+        if let Some(v) = self.raw.get("executor")
+            && v.as_str()
+                .and_then(crate::runtime::ExecutorChoice::parse)
+                .is_none()
+        {
+            w.push(format!(
+                "{FILE_NAME}: 'executor' must be \"auto\", \"wasm\" or \"native\", found {} {v}; using the default (auto)",
+                kind(v)
+            ));
+        }
         match self.raw.get("limits") {
             None => {}
             Some(Value::Object(l)) => {

@@ -13,8 +13,9 @@ use crate::bundle::{self, ExtractLimits};
 use crate::config::{self, HostConfig};
 use crate::job::{Job, JobType};
 use crate::runner::{RunRequest, Runner};
-use crate::runtime::Guest;
 use crate::runtime::limits::LimitOverrides;
+use crate::runtime::native::{SandboxMode, layers};
+use crate::runtime::{ExecutorChoice, Guest};
 use crate::store::run::{OUTPUT_LOG, RunStatus};
 use crate::store::{fsutil, history};
 
@@ -81,6 +82,33 @@ struct HostArgs {
     /// (repeatable; also read from <root>/app_settings.json).
     #[arg(long = "app-setting", global = true, value_name = "KEY=VALUE")]
     app_settings: Vec<String>,
+    /// Which executors jobs may use: the wasm guest where one exists
+    /// (auto), only wasm guests, or only the native sandbox.
+    #[arg(long, global = true, value_enum, env = "WASMJOBS_EXECUTOR", default_value_t = ExecutorChoice::Auto)]
+    executor: ExecutorChoice,
+    /// How strictly native runs need every sandbox layer: strict refuses
+    /// to run with fewer, best-effort names what is missing in the run log,
+    /// off isolates nothing (resource limits only).
+    #[arg(long, global = true, value_enum, env = "WASMJOBS_NATIVE_SANDBOX", default_value_t = SandboxMode::Strict)]
+    native_sandbox: SandboxMode,
+    /// Give native runs no network namespace (saves ~2 ms per start; the
+    /// socket filter and Landlock still deny networking).
+    #[arg(long, global = true)]
+    no_net_namespace: bool,
+    /// The uids native runs get when the host is root, FIRST-LAST.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FIRST-LAST",
+        default_value = "2000000000-2000065535"
+    )]
+    native_uids: String,
+    /// Largest file a native run may write, in MiB.
+    #[arg(long, global = true, default_value_t = 1024)]
+    native_max_file_mb: u64,
+    /// Most processes a native run may have at once.
+    #[arg(long, global = true, default_value_t = 256)]
+    native_max_processes: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -140,6 +168,9 @@ enum Command {
         #[arg(long)]
         metered: bool,
     },
+    /// Report which native sandbox layers this kernel and user allow, and
+    /// what native runs would get.
+    Doctor,
     /// Remove a job, its data and its history.
     Remove {
         /// Job name.
@@ -213,6 +244,12 @@ impl HostArgs {
             }
             host.history_size = n;
         }
+        host.executors = self.executor;
+        host.sandbox.mode = self.native_sandbox;
+        host.sandbox.net_namespace = !self.no_net_namespace;
+        host.sandbox.uids = parse_uid_range(&self.native_uids)?;
+        host.sandbox.max_file_mb = self.native_max_file_mb;
+        host.sandbox.max_processes = self.native_max_processes;
         host.extract = ExtractLimits {
             max_total_bytes: self.max_bundle_mb << 20,
             max_entry_bytes: self.max_entry_mb << 20,
@@ -253,8 +290,15 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 Some(n) => n,
                 None => default_name(&source)?,
             };
-            let job = bundle::install(&host.layout, &source, &name, job_type, host.extract)
-                .with_context(|| format!("cannot deploy {}", source.display()))?;
+            let job = bundle::install(
+                &host.layout,
+                host.executors,
+                &source,
+                &name,
+                job_type,
+                host.extract,
+            )
+            .with_context(|| format!("cannot deploy {}", source.display()))?;
             println!(
                 "deployed {} job '{}' (run_command: {})",
                 job.job_type,
@@ -279,6 +323,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let name = default_name(&source).unwrap_or_else(|_| "exec".to_string());
             let job = bundle::install(
                 &scratch.layout,
+                host.executors,
                 &source,
                 &name,
                 JobType::Triggered,
@@ -311,7 +356,11 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::List { json } => {
-            output::list(&host, &bundle::list_jobs(&host.layout), json);
+            output::list(
+                &host,
+                &bundle::list_jobs(&host.layout, host.executors),
+                json,
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Prepare { metered } => {
@@ -340,6 +389,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                     }
                 }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Doctor => {
+            print!("{}", layers::report(&host.sandbox));
             Ok(ExitCode::SUCCESS)
         }
         Command::Remove { name, job_type } => {
@@ -398,7 +451,7 @@ fn find_job(host: &HostConfig, name: &str, only: Option<JobType>) -> Result<Job>
         None => JobType::ALL.to_vec(),
     };
     for t in kinds {
-        if let Some(job) = bundle::read_job(&host.layout, t, name) {
+        if let Some(job) = bundle::read_job(&host.layout, host.executors, t, name) {
             return Ok(job);
         }
     }
@@ -408,6 +461,17 @@ fn find_job(host: &HostConfig, name: &str, only: Option<JobType>) -> Result<Job>
             host.layout.root().display()
         ),
         None => bail!("no job named '{name}' in {}", host.layout.root().display()),
+    }
+}
+
+/// Parses `FIRST-LAST` (a non-root uid range).
+fn parse_uid_range(s: &str) -> Result<(u32, u32)> {
+    let parsed = s
+        .split_once('-')
+        .and_then(|(a, b)| Some((a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?)));
+    match parsed {
+        Some((a, b)) if a > 0 && a <= b && b < u32::MAX => Ok((a, b)),
+        _ => bail!("--native-uids must be FIRST-LAST with 0 < FIRST <= LAST, got '{s}'"),
     }
 }
 

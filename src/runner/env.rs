@@ -3,14 +3,21 @@
 
 use crate::config::HostConfig;
 use crate::job::Job;
-use crate::runtime::guest_paths;
+use crate::job::JobType;
+use crate::runtime::native::sandbox::Dirs;
 
-/// Builds the job's environment for one run.
+/// The shutdown file's name in the run's private tmp (it does not exist
+/// until the host asks the job to stop).
+pub const SHUTDOWN_FILE_NAME: &str = "webjobs-shutdown";
+
+/// Builds the job's environment for one run; `seen` is how the job sees
+/// its folders (the executor's view).
 pub fn job_env(
     host: &HostConfig,
     job: &Job,
     run_id: &str,
     args: &[String],
+    seen: &Dirs,
 ) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = Vec::new();
     let mut set = |k: &str, v: String| {
@@ -22,8 +29,15 @@ pub fn job_env(
     }
     set("WEBJOBS_NAME", job.name.clone());
     set("WEBJOBS_TYPE", job.job_type.as_str().to_string());
-    set("WEBJOBS_PATH", guest_paths::JOB.to_string());
-    set("WEBJOBS_DATA_PATH", guest_paths::DATA.to_string());
+    let path = |p: &std::path::Path| p.to_string_lossy().into_owned();
+    set("WEBJOBS_PATH", path(&seen.work));
+    set("WEBJOBS_DATA_PATH", path(&seen.data));
+    if job.job_type == JobType::Continuous {
+        set(
+            "WEBJOBS_SHUTDOWN_FILE",
+            path(&seen.tmp.join(SHUTDOWN_FILE_NAME)),
+        );
+    }
     set("WEBJOBS_RUN_ID", run_id.to_string());
     if !args.is_empty() {
         set("WEBJOBS_COMMAND_ARGUMENTS", args.join(" "));
@@ -35,7 +49,6 @@ pub fn job_env(
 mod tests {
     use super::*;
     use crate::bundle::settings::Settings;
-    use crate::job::JobType;
 
     #[test]
     fn webjobs_variables_win_over_app_settings() {
@@ -53,9 +66,26 @@ mod tests {
             error: None,
             settings: Settings::default(),
         };
-        let env = job_env(&host, &job, "201901010000000000", &["a".into(), "b".into()]);
+        let seen = Dirs {
+            work: "/job".into(),
+            data: "/data".into(),
+            tmp: "/tmp".into(),
+        };
+        let env = job_env(
+            &host,
+            &job,
+            "201901010000000000",
+            &["a".into(), "b".into()],
+            &seen,
+        );
         let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         assert_eq!(get("WEBJOBS_NAME"), Some("hello"));
+        assert_eq!(get("WEBJOBS_PATH"), Some("/job"));
+        assert_eq!(
+            get("WEBJOBS_SHUTDOWN_FILE"),
+            None,
+            "triggered jobs get none"
+        );
         assert_eq!(get("GREETING"), Some("hi"));
         assert_eq!(get("WEBJOBS_COMMAND_ARGUMENTS"), Some("a b"));
         assert_eq!(get("PATH"), None);

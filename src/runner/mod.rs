@@ -17,8 +17,11 @@ use crate::config::HostConfig;
 use crate::job::{Job, JobType};
 use crate::runtime::capture::{self, Echo, OutputLog};
 use crate::runtime::limits::{LimitKind, Limits};
+use crate::runtime::native::NativeRuntime;
+use crate::runtime::native::sandbox::Dirs;
 use crate::runtime::stop::StopSignal;
 use crate::runtime::wasm::WasmRuntime;
+use crate::runtime::watch::Shutdown;
 use crate::runtime::{self, Ending, ExecutorKind, Invocation, Outcome};
 use crate::store::lock::JobLock;
 use crate::store::logline::Level;
@@ -92,6 +95,7 @@ pub struct RunReport {
 pub struct Runner {
     host: Arc<HostConfig>,
     wasm: Arc<WasmRuntime>,
+    native: Arc<NativeRuntime>,
 }
 
 /// A run whose record exists (status `Initializing`) and whose job lock is
@@ -118,9 +122,11 @@ impl Runner {
             host.cache_dir.join("modules"),
             host.max_concurrent_runs,
         ));
+        let native = Arc::new(NativeRuntime::new(host.sandbox.clone()));
         Runner {
             host: Arc::new(host),
             wasm,
+            native,
         }
     }
 
@@ -132,6 +138,11 @@ impl Runner {
     /// The wasm executor (shared engines).
     pub fn wasm(&self) -> &Arc<WasmRuntime> {
         &self.wasm
+    }
+
+    /// The native executor.
+    pub fn native(&self) -> &Arc<NativeRuntime> {
+        &self.native
     }
 
     /// Takes the job's lock, prunes its history and creates the run record.
@@ -146,7 +157,7 @@ impl Runner {
                 crate::bundle::entry::NO_RUNNABLE_SCRIPT.into(),
             ));
         };
-        let executor = runtime::executor_for(kind)
+        let executor = runtime::executor_for(kind, job.settings.executor(), self.host.executors)
             .map_err(|e| RunError::NotRunnable(job.name.clone(), e.to_string()))?;
         let layout = &self.host.layout;
         let data_dir = layout.data_dir(job.job_type, &job.name);
@@ -239,6 +250,18 @@ impl PreparedRun {
                 self.executor.host_name()
             ),
         );
+        // (A refused plan is the executor's to report: it fails the run.)
+        if let ExecutorKind::Native(_) = self.executor
+            && let Ok((layers, notes)) = self.runner.native.plan()
+        {
+            log.sys(
+                Level::Info,
+                &format!("Native sandbox: {}", layers.describe()),
+            );
+            for n in notes {
+                log.sys(Level::Warn, &n);
+            }
+        }
         self.set_status(RunStatus::Running);
 
         let outcome = match self.launch(&limits).await {
@@ -315,12 +338,29 @@ impl PreparedRun {
             Some((dir, file)) => (dir.to_string(), file.to_string()),
             None => (String::new(), run_command.clone()),
         };
+        let host_dirs = Dirs {
+            work: work_dir.clone(),
+            data: data_dir.clone(),
+            tmp: tmp_dir.clone(),
+        };
+        let seen = match self.executor {
+            ExecutorKind::Wasm(_) => Dirs {
+                work: runtime::guest_paths::JOB.into(),
+                data: runtime::guest_paths::DATA.into(),
+                tmp: runtime::guest_paths::TMP.into(),
+            },
+            ExecutorKind::Native(_) => self.runner.native.view(&host_dirs),
+        };
+        let shutdown = (job.job_type == JobType::Continuous).then(|| Shutdown {
+            file: tmp_dir.join(env::SHUTDOWN_FILE_NAME),
+            wait: std::time::Duration::from_secs(job.settings.stopping_wait_time(job.job_type)),
+        });
         let pipes = capture::pipes(&self.log).context("creating the output pipes")?;
         let inv = Invocation {
             script,
             script_subdir,
             args: self.args.clone(),
-            env: env::job_env(host, job, &self.run_id, &self.args),
+            env: env::job_env(host, job, &self.run_id, &self.args, &seen),
             work_dir,
             data_dir,
             tmp_dir,
@@ -329,9 +369,13 @@ impl PreparedRun {
             stdout: pipes.stdout,
             stderr: pipes.stderr,
             stop: self.stop.clone(),
+            shutdown,
+            network: job.settings.network(),
+            run_name: format!("{}-{}", job.name, self.run_id),
         };
         let outcome = match self.executor {
             ExecutorKind::Wasm(guest) => self.runner.wasm.run(guest, inv).await,
+            ExecutorKind::Native(interp) => self.runner.native.run(interp, inv).await,
         };
         let drain = pipes.drain;
         tokio::task::spawn_blocking(move || drain.wait())

@@ -138,6 +138,10 @@ pub enum LimitKind {
     Fuel,
     /// No output and no progress.
     Idle,
+    /// CPU time used up (native runs: `RLIMIT_CPU`, set to `timeout_s`).
+    Cpu,
+    /// A file grew past the host's per-file cap (native runs: `RLIMIT_FSIZE`).
+    FileSize,
 }
 
 impl LimitKind {
@@ -148,6 +152,8 @@ impl LimitKind {
             LimitKind::Memory => "memory",
             LimitKind::Fuel => "fuel",
             LimitKind::Idle => "idle",
+            LimitKind::Cpu => "cpu",
+            LimitKind::FileSize => "file_size",
         }
     }
 
@@ -168,6 +174,13 @@ impl LimitKind {
                 "Job was stopped: fuel exhausted after {} units (limits.fuel).",
                 l.fuel.unwrap_or(0)
             ),
+            LimitKind::Cpu => format!(
+                "Job was stopped: CPU time limit {} s reached (limits.timeout_s).",
+                l.timeout.as_secs()
+            ),
+            LimitKind::FileSize => {
+                "Job was stopped: a file it wrote reached the host's file size limit.".to_string()
+            }
             LimitKind::Idle => format!(
                 "Command '{script}' was aborted due to no output nor CPU activity for {} seconds (idle {} s). \
                  You can increase the WEBJOBS_IDLE_TIMEOUT app setting (or limits.idle_timeout_s in settings.job) if needed.",

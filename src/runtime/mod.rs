@@ -6,8 +6,10 @@
 
 pub mod capture;
 pub mod limits;
+pub mod native;
 pub mod stop;
 pub mod wasm;
+pub mod watch;
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -23,12 +25,37 @@ pub use wasm::Guest;
 
 /// No executor can run this kind of script on this host.
 #[derive(Debug, Error)]
-#[error("no executor for {kind} on this host: {why}")]
+#[error("{why}")]
 pub struct NoExecutor {
     /// The script kind.
     pub kind: ScriptKind,
     /// Why, and what would help.
-    pub why: &'static str,
+    pub why: String,
+}
+
+/// Which executor a host (`--executor`) or a job (`settings.job`
+/// `"executor"`) wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ExecutorChoice {
+    /// The wasm guest wherever one exists, the native sandbox otherwise.
+    #[default]
+    Auto,
+    /// Only WebAssembly guests.
+    Wasm,
+    /// Only the native sandbox.
+    Native,
+}
+
+impl ExecutorChoice {
+    /// Parses a `settings.job` value.
+    pub fn parse(s: &str) -> Option<ExecutorChoice> {
+        match s {
+            "auto" => Some(ExecutorChoice::Auto),
+            "wasm" => Some(ExecutorChoice::Wasm),
+            "native" => Some(ExecutorChoice::Native),
+            _ => None,
+        }
+    }
 }
 
 /// How a kind of script is executed.
@@ -36,6 +63,8 @@ pub struct NoExecutor {
 pub enum ExecutorKind {
     /// In a WebAssembly guest interpreter.
     Wasm(Guest),
+    /// As a native process in the sandbox.
+    Native(native::Interpreter),
 }
 
 impl ExecutorKind {
@@ -43,29 +72,71 @@ impl ExecutorKind {
     pub fn host_name(self) -> &'static str {
         match self {
             ExecutorKind::Wasm(g) => g.host_name(),
+            ExecutorKind::Native(i) => i.host_name(),
         }
     }
 }
 
-/// Picks the executor for a script kind.
-pub fn executor_for(kind: ScriptKind) -> Result<ExecutorKind, NoExecutor> {
+/// The wasm guest for a script kind, if this host has it.
+fn guest_for(kind: ScriptKind) -> Result<Guest, String> {
     match kind {
-        ScriptKind::Js => Ok(ExecutorKind::Wasm(Guest::Js)),
-        ScriptKind::Cmd | ScriptKind::Bat | ScriptKind::Ps1 => Err(NoExecutor {
-            kind,
-            why: "Windows scripts cannot run on a Linux host",
+        ScriptKind::Js => Ok(Guest::Js),
+        ScriptKind::Py => Guest::Python.files().map(|_| Guest::Python).map_err(|_| {
+            "the Python guest is not built (build it with guests/python/build.sh)".into()
         }),
-        ScriptKind::Py => match Guest::Python.files() {
-            Ok(_) => Ok(ExecutorKind::Wasm(Guest::Python)),
-            Err(_) => Err(NoExecutor {
-                kind,
-                why: "the Python guest is not built (build it with guests/python/build.sh)",
+        other => Err(format!("there is no WebAssembly guest for {other}")),
+    }
+}
+
+/// Picks the executor for a script kind: the host's choice binds, a job's
+/// choice applies within it, and `auto` prefers a wasm guest.
+pub fn executor_for(
+    kind: ScriptKind,
+    job: ExecutorChoice,
+    host: ExecutorChoice,
+) -> Result<ExecutorKind, NoExecutor> {
+    let fail = |why: String| NoExecutor { kind, why };
+    if matches!(kind, ScriptKind::Cmd | ScriptKind::Bat) {
+        return Err(fail(format!(
+            "cannot run {kind} on a Linux host (Windows command scripts need cmd.exe)"
+        )));
+    }
+    let choice = match (host, job) {
+        (ExecutorChoice::Auto, j) => j,
+        (h, ExecutorChoice::Auto) => h,
+        (h, j) if h == j => h,
+        (h, j) => {
+            return Err(fail(format!(
+                "settings.job asks for the {j:?} executor but this host runs {h:?} only (--executor)"
+            )
+            .to_lowercase()));
+        }
+    };
+    let native = || -> Result<ExecutorKind, NoExecutor> {
+        let Some(interp) = native::Interpreter::for_kind(kind) else {
+            return Err(fail(format!("cannot run {kind} on a Linux host")));
+        };
+        match interp.locate() {
+            Ok(_) => Ok(ExecutorKind::Native(interp)),
+            Err(e) if kind == ScriptKind::Ps1 => Err(fail(format!(
+                "cannot run .ps1 on a Linux host without PowerShell: {e}"
+            ))),
+            Err(e) => Err(fail(format!("cannot run {kind}: {e}"))),
+        }
+    };
+    match choice {
+        ExecutorChoice::Wasm => guest_for(kind).map(ExecutorKind::Wasm).map_err(fail),
+        ExecutorChoice::Native => native(),
+        ExecutorChoice::Auto => match guest_for(kind) {
+            Ok(g) => Ok(ExecutorKind::Wasm(g)),
+            Err(why) => native().map_err(|e| {
+                if matches!(kind, ScriptKind::Js | ScriptKind::Py) {
+                    fail(format!("{why}, and natively: {}", e.why))
+                } else {
+                    e
+                }
             }),
         },
-        ScriptKind::Sh | ScriptKind::Php | ScriptKind::Exe => Err(NoExecutor {
-            kind,
-            why: "the native sandbox executor is not built into this wasmjobs yet",
-        }),
     }
 }
 
@@ -95,6 +166,12 @@ pub struct Invocation {
     pub stderr: File,
     /// Fires when the run is asked to stop.
     pub stop: StopSignal,
+    /// The graceful-stop contract (continuous jobs).
+    pub shutdown: Option<watch::Shutdown>,
+    /// The job opted into network access (`settings.job` `"network"`).
+    pub network: bool,
+    /// A name for the run's host resources (its cgroup): `<job>-<run id>`.
+    pub run_name: String,
 }
 
 /// How a run ended, as far as the executor can tell.

@@ -24,6 +24,7 @@ pub use guest::{Guest, GuestFiles};
 use limiter::JobLimiter;
 
 use super::limits::LimitKind;
+use super::watch::watch;
 use super::{Ending, Invocation, Outcome, guest_paths};
 
 /// Name of the environment variable telling the guest's entry point which
@@ -124,9 +125,7 @@ impl WasmRuntime {
             tokio::pin!(call);
             tokio::select! {
                 r = &mut call => Ok(r),
-                _ = tokio::time::sleep(limits.timeout) => Err(Ending::Limit(LimitKind::Timeout, None)),
-                _ = idle(&activity, limits.idle_timeout) => Err(Ending::Limit(LimitKind::Idle, None)),
-                _ = stop.stopped() => Err(Ending::Stopped),
+                e = watch(&limits, &activity, &stop, inv.shutdown.as_ref()) => Err(e),
             }
         };
         let fuel_consumed = metered.then(|| fuel.saturating_sub(store.get_fuel().unwrap_or(0)));
@@ -148,21 +147,6 @@ fn crashed(msg: String) -> Outcome {
     Outcome {
         ending: Ending::Crashed(msg),
         fuel_consumed: None,
-    }
-}
-
-/// Resolves when the job has shown no sign of life for `limit`; never when
-/// `limit` is zero (idle timeout disabled).
-async fn idle(activity: &super::capture::Activity, limit: std::time::Duration) {
-    if limit.is_zero() {
-        return std::future::pending().await;
-    }
-    loop {
-        let quiet = activity.idle_for();
-        if quiet >= limit {
-            return;
-        }
-        tokio::time::sleep((limit - quiet).max(std::time::Duration::from_millis(100))).await;
     }
 }
 

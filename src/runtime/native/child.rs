@@ -1,0 +1,382 @@
+//! The child side of a sandboxed spawn. Everything is prepared by the
+//! parent ([`ChildPlan`]); between fork and exec the child only makes raw
+//! system calls on that data: no allocation, no locks, no std I/O (the
+//! parent is multi-threaded, so anything else could deadlock).
+//!
+//! With namespaces there are three processes:
+//! - the spawned child (outside the new PID namespace) joins the cgroup,
+//!   sets the rlimits, unshares the namespaces, forks the init and mirrors
+//!   its exit status;
+//! - the init (PID 1 inside) mounts a fresh `/proc`, the job's folders and
+//!   its private `/tmp`, forks the job, reaps every orphan and, when the job
+//!   ends, reports its wait status and CPU time on the status pipe and exits
+//!   (which kills whatever the job left running);
+//! - the job (PID 2) drops to its uid, applies Landlock and seccomp (last:
+//!   it forbids the calls used before) and returns to std, which execs.
+//!
+//! Without namespaces the spawned child is the job and does the same
+//! setup minus the namespace steps.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::RawFd;
+
+use seccompiler::BpfProgram;
+
+/// Namespace setup, prepared in the parent.
+pub struct NsPlan {
+    /// `unshare` flags.
+    pub flags: libc::c_int,
+    /// `uid_map` and `gid_map` contents, when a user namespace is made.
+    pub maps: Option<(Vec<u8>, Vec<u8>)>,
+    /// Bind mounts made by the init: host source, target in the view, and
+    /// the remount flags (nosuid, nodev, plus the source's own flags, which
+    /// a user namespace may not clear).
+    pub binds: Vec<(CString, CString, libc::c_ulong)>,
+    /// Folders to make in the fresh tmpfs before binding.
+    pub mountpoints: Vec<CString>,
+    /// Where the small tmpfs holding the mountpoints goes.
+    pub tmpfs_at: CString,
+    /// Write end of the status pipe (the init reports the job's end on it).
+    pub status_fd: RawFd,
+}
+
+/// Everything the child needs, owned by the closure std runs after fork.
+pub struct ChildPlan {
+    /// The host process's pid (the parent-death check without namespaces).
+    pub host_pid: libc::pid_t,
+    /// `cgroup.procs` descriptors to write "0" to.
+    pub cgroup_fds: Vec<RawFd>,
+    /// (resource, value) with soft = hard.
+    pub rlimits: Vec<(libc::__rlimit_resource_t, u64)>,
+    /// The uid (and gid) to run as, when the host is root.
+    pub uid: Option<u32>,
+    /// Namespaces, if used.
+    pub ns: Option<NsPlan>,
+    /// The Landlock ruleset, if used.
+    pub landlock_fd: Option<RawFd>,
+    /// Seccomp filters, installed in order.
+    pub seccomp: Vec<BpfProgram>,
+    /// The job's working directory, as it sees it.
+    pub cwd: CString,
+}
+
+/// The job's end as the init reports it on the status pipe.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JobEnd {
+    /// Raw wait status.
+    pub status: i32,
+    /// User plus system CPU time, in microseconds.
+    pub cpu_us: i64,
+}
+
+const PROC: &[u8] = b"/proc\0";
+const PROC_FS: &[u8] = b"proc\0";
+const TMPFS: &[u8] = b"tmpfs\0";
+const TMPFS_OPTS: &[u8] = b"size=64k,mode=755\0";
+const ROOT: &[u8] = b"/\0";
+const SETGROUPS: &[u8] = b"/proc/self/setgroups\0";
+const UID_MAP: &[u8] = b"/proc/self/uid_map\0";
+const GID_MAP: &[u8] = b"/proc/self/gid_map\0";
+const DENY: &[u8] = b"deny";
+const HOSTNAME: &[u8] = b"wasmjobs";
+
+fn err() -> io::Error {
+    io::Error::last_os_error()
+}
+
+fn check(r: libc::c_int) -> io::Result<()> {
+    if r < 0 { Err(err()) } else { Ok(()) }
+}
+
+fn cstr(b: &[u8]) -> *const libc::c_char {
+    b.as_ptr().cast()
+}
+
+/// Runs in the forked child. Async-signal-safe only.
+///
+/// # Safety
+/// Must be called between fork and exec, with a plan built in the parent.
+pub unsafe fn setup(plan: &ChildPlan) -> io::Result<()> {
+    unsafe {
+        check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0))?;
+        if libc::getppid() != plan.host_pid {
+            libc::_exit(125);
+        }
+        for fd in &plan.cgroup_fds {
+            if libc::write(*fd, b"0".as_ptr().cast(), 1) != 1 {
+                return Err(err());
+            }
+        }
+        for (res, v) in &plan.rlimits {
+            let rl = libc::rlimit {
+                rlim_cur: *v,
+                rlim_max: *v,
+            };
+            check(libc::setrlimit(*res, &rl))?;
+        }
+        if let Some(ns) = &plan.ns {
+            enter_namespaces(plan, ns)?;
+        } else {
+            check(libc::chdir(plan.cwd.as_ptr()))?;
+            drop_uid(plan)?;
+        }
+        restrict(plan)
+    }
+}
+
+/// Drops to the run's uid (root host only), then re-arms the parent-death
+/// signal, which a uid change clears.
+unsafe fn drop_uid(plan: &ChildPlan) -> io::Result<()> {
+    unsafe {
+        if let Some(uid) = plan.uid {
+            check(libc::setgroups(0, std::ptr::null()))?;
+            check(libc::setresgid(uid, uid, uid))?;
+            check(libc::setresuid(uid, uid, uid))?;
+            check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0))?;
+        }
+        Ok(())
+    }
+}
+
+/// Landlock, then seccomp, in the process that will exec the job.
+unsafe fn restrict(plan: &ChildPlan) -> io::Result<()> {
+    unsafe {
+        check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))?;
+        if let Some(fd) = plan.landlock_fd {
+            if plan.ns.is_some() {
+                // The parent's /proc rule names the host procfs; allow the
+                // fresh one instead.
+                let proc_fd = libc::open(cstr(PROC), libc::O_PATH | libc::O_CLOEXEC);
+                if proc_fd < 0 {
+                    return Err(err());
+                }
+                #[repr(C, packed)]
+                struct PathBeneath {
+                    allowed: u64,
+                    fd: i32,
+                }
+                let attr = PathBeneath {
+                    allowed: super::landlock::PROC_READ_ACCESS,
+                    fd: proc_fd,
+                };
+                let r = libc::syscall(
+                    libc::SYS_landlock_add_rule,
+                    fd,
+                    1, // LANDLOCK_RULE_PATH_BENEATH
+                    &attr as *const PathBeneath,
+                    0,
+                );
+                libc::close(proc_fd);
+                if r != 0 {
+                    return Err(err());
+                }
+            }
+            if libc::syscall(libc::SYS_landlock_restrict_self, fd, 0u32) != 0 {
+                return Err(err());
+            }
+        }
+        for prog in &plan.seccomp {
+            seccompiler::apply_filter(prog).map_err(|_| err())?;
+        }
+        Ok(())
+    }
+}
+
+unsafe fn write_file(path: &[u8], data: &[u8]) -> io::Result<()> {
+    unsafe {
+        let fd = libc::open(cstr(path), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return Err(err());
+        }
+        let n = libc::write(fd, data.as_ptr().cast(), data.len());
+        let e = err();
+        libc::close(fd);
+        if n != data.len() as isize {
+            return Err(e);
+        }
+        Ok(())
+    }
+}
+
+/// Closes every descriptor but `keep` (std's exec-error pipe, the stdio
+/// pipes and other runs' descriptors must not be held by the helpers).
+unsafe fn close_all_but(keep: RawFd) {
+    unsafe {
+        let keep = keep.max(0) as u32;
+        if keep > 0 {
+            libc::close_range(0, keep - 1, 0);
+        }
+        libc::close_range(keep + 1, u32::MAX, 0);
+    }
+}
+
+/// Exits the way `status` says a process ended (same code or signal).
+unsafe fn mirror(status: libc::c_int) -> ! {
+    unsafe {
+        if libc::WIFSIGNALED(status) {
+            let sig = libc::WTERMSIG(status);
+            let none = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            libc::setrlimit(libc::RLIMIT_CORE, &none);
+            libc::signal(sig, libc::SIG_DFL);
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, sig);
+            libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+            libc::kill(libc::getpid(), sig);
+            libc::_exit(128 + sig);
+        }
+        libc::_exit(libc::WEXITSTATUS(status))
+    }
+}
+
+unsafe fn enter_namespaces(plan: &ChildPlan, ns: &NsPlan) -> io::Result<()> {
+    unsafe {
+        check(libc::unshare(ns.flags))?;
+        if let Some((uid_map, gid_map)) = &ns.maps {
+            write_file(SETGROUPS, DENY)?;
+            write_file(UID_MAP, uid_map)?;
+            write_file(GID_MAP, gid_map)?;
+        }
+        let mut alive = [0; 2];
+        check(libc::pipe2(alive.as_mut_ptr(), libc::O_CLOEXEC))?;
+        let init = libc::fork();
+        if init < 0 {
+            return Err(err());
+        }
+        if init > 0 {
+            // The spawned child: wait for the init and end the same way.
+            close_all_but(alive[1]);
+            let mut st = 0;
+            loop {
+                let r = libc::waitpid(init, &mut st, 0);
+                if r == init {
+                    mirror(st);
+                }
+                if r < 0 && *libc::__errno_location() != libc::EINTR {
+                    libc::_exit(126);
+                }
+            }
+        }
+        // The init, PID 1 of the new namespace.
+        libc::close(alive[1]);
+        check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0))?;
+        let mut pfd = libc::pollfd {
+            fd: alive[0],
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        if libc::poll(&mut pfd, 1, 0) > 0 && pfd.revents & libc::POLLHUP != 0 {
+            libc::_exit(125);
+        }
+        mount_view(ns)?;
+        libc::sethostname(HOSTNAME.as_ptr().cast(), HOSTNAME.len());
+        let job = libc::fork();
+        if job < 0 {
+            return Err(err());
+        }
+        if job > 0 {
+            init_loop(plan, ns, job);
+        }
+        // The job, PID 2.
+        check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0))?;
+        if libc::getppid() != 1 {
+            libc::_exit(125);
+        }
+        check(libc::chdir(plan.cwd.as_ptr()))?;
+        drop_uid(plan)?;
+        Ok(())
+    }
+}
+
+/// Mounts the job's view: private propagation, a fresh `/proc`, a small
+/// tmpfs holding the mountpoints, and the bind mounts (nosuid, nodev).
+unsafe fn mount_view(ns: &NsPlan) -> io::Result<()> {
+    unsafe {
+        let null = std::ptr::null();
+        check(libc::mount(
+            null,
+            cstr(ROOT),
+            null,
+            libc::MS_REC | libc::MS_PRIVATE,
+            null.cast(),
+        ))?;
+        check(libc::mount(
+            cstr(PROC_FS),
+            cstr(PROC),
+            cstr(PROC_FS),
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            null.cast(),
+        ))?;
+        check(libc::mount(
+            cstr(TMPFS),
+            ns.tmpfs_at.as_ptr(),
+            cstr(TMPFS),
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            TMPFS_OPTS.as_ptr().cast(),
+        ))?;
+        for dir in &ns.mountpoints {
+            check(libc::mkdir(dir.as_ptr(), 0o755))?;
+        }
+        for (src, dst, flags) in &ns.binds {
+            check(libc::mount(
+                src.as_ptr(),
+                dst.as_ptr(),
+                null,
+                libc::MS_BIND | libc::MS_REC,
+                null.cast(),
+            ))?;
+            check(libc::mount(
+                null,
+                dst.as_ptr(),
+                null,
+                libc::MS_REMOUNT | libc::MS_BIND | *flags,
+                null.cast(),
+            ))?;
+        }
+        Ok(())
+    }
+}
+
+/// The init's life after forking the job: drop privileges, reap every
+/// process, and when the job ends report it and exit.
+unsafe fn init_loop(plan: &ChildPlan, ns: &NsPlan, job: libc::pid_t) -> ! {
+    unsafe {
+        close_all_but(ns.status_fd);
+        if let Some(uid) = plan.uid {
+            libc::setgroups(0, std::ptr::null());
+            libc::setresgid(uid, uid, uid);
+            libc::setresuid(uid, uid, uid);
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+        }
+        loop {
+            let mut st = 0;
+            let mut ru: libc::rusage = std::mem::zeroed();
+            let r = libc::wait4(-1, &mut st, 0, &mut ru);
+            if r == job {
+                let tv = |t: libc::timeval| t.tv_sec * 1_000_000 + t.tv_usec;
+                let end = JobEnd {
+                    status: st,
+                    cpu_us: tv(ru.ru_utime) + tv(ru.ru_stime),
+                };
+                libc::write(
+                    ns.status_fd,
+                    (&end as *const JobEnd).cast(),
+                    std::mem::size_of::<JobEnd>(),
+                );
+                // Exiting as PID 1 kills everything left in the namespace.
+                if libc::WIFSIGNALED(st) {
+                    libc::_exit(128 + libc::WTERMSIG(st));
+                }
+                libc::_exit(libc::WEXITSTATUS(st));
+            }
+            if r < 0 && *libc::__errno_location() == libc::ECHILD {
+                libc::_exit(126);
+            }
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! The Landlock layer: the ruleset is built in the parent (it allocates and
+//! opens a path fd per rule); the child only calls `landlock_restrict_self`.
+//! Landlock is an allow-list, so system folders are listed one by one
+//! (never `/etc` whole: that would allow `/etc/shadow` too).
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use landlock::{
+    ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset,
+    RulesetAttr, RulesetCreatedAttr, Scope,
+};
+
+/// The newest ABI this module asks for (6: TCP rules and scoping).
+pub const ABI_WANTED: i32 = 6;
+
+/// Read and execute access: system folders and files every interpreter
+/// needs, and nothing else of the host.
+const SYSTEM_READ: &[&str] = &[
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/etc/alternatives",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/localtime",
+    "/etc/timezone",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/nsswitch.conf",
+    "/etc/hosts",
+    "/etc/ssl",
+    "/etc/php",
+    "/etc/java-17-openjdk",
+    "/etc/java-21-openjdk",
+    "/etc/python3",
+    "/etc/python3.11",
+    "/etc/mime.types",
+    "/dev/urandom",
+    "/dev/random",
+    "/dev/zero",
+    "/dev/full",
+    "/sys/devices/system/cpu",
+    "/sys/fs/cgroup",
+];
+
+/// The Landlock ABI this kernel offers (0 when it has none).
+pub fn kernel_abi() -> i32 {
+    // landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)
+    let v = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<u8>(),
+            0usize,
+            1u32,
+        )
+    };
+    v.max(0) as i32
+}
+
+/// What one run may touch.
+pub struct Rules<'a> {
+    /// Extra read-only paths (the interpreter's own files outside `/usr`).
+    pub read: &'a [PathBuf],
+    /// Full access beneath: working copy, data folder, private tmp.
+    pub write: &'a [&'a Path],
+    /// Also give `/proc` of the host (when there is no fresh `/proc`).
+    pub host_proc: bool,
+    /// Deny TCP bind and connect.
+    pub deny_tcp: bool,
+    /// Fail instead of silently applying less than asked.
+    pub strict: bool,
+}
+
+/// Builds the ruleset; the returned fd is close-on-exec.
+pub fn build(rules: &Rules<'_>) -> Result<OwnedFd> {
+    let abi = ABI::V6;
+    let level = if rules.strict {
+        CompatLevel::HardRequirement
+    } else {
+        CompatLevel::BestEffort
+    };
+    let mut ruleset = Ruleset::default()
+        .set_compatibility(level)
+        .handle_access(AccessFs::from_all(abi))?;
+    if rules.deny_tcp {
+        ruleset = ruleset.handle_access(AccessNet::BindTcp | AccessNet::ConnectTcp)?;
+    }
+    ruleset = ruleset.scope(Scope::AbstractUnixSocket | Scope::Signal)?;
+    let mut created = ruleset.create()?;
+    let read = AccessFs::from_read(abi);
+    let mut read_paths: Vec<PathBuf> = SYSTEM_READ.iter().map(PathBuf::from).collect();
+    read_paths.extend(rules.read.iter().cloned());
+    if rules.host_proc {
+        read_paths.push("/proc".into());
+    }
+    for p in read_paths.iter().filter(|p| p.exists()) {
+        created = add(created, p, read)?;
+    }
+    created = add(created, Path::new("/dev/null"), read | AccessFs::WriteFile)?;
+    for p in rules.write {
+        created = add(created, p, AccessFs::from_all(abi))?;
+    }
+    let fd: Option<OwnedFd> = created.into();
+    match fd {
+        Some(fd) => Ok(fd),
+        None => bail!("this kernel does not enforce Landlock"),
+    }
+}
+
+fn add(
+    created: landlock::RulesetCreated,
+    path: &Path,
+    access: landlock::BitFlags<AccessFs>,
+) -> Result<landlock::RulesetCreated> {
+    let fd =
+        PathFd::new(path).with_context(|| format!("opening {} for Landlock", path.display()))?;
+    // A file (not a folder) only takes the file rights.
+    let access = if path.is_dir() {
+        access
+    } else {
+        access & AccessFs::from_file(ABI::V6)
+    };
+    Ok(created.add_rule(PathBeneath::new(fd, access))?)
+}
+
+/// Read-file and read-dir rights, for the fresh `/proc` the child mounts
+/// (a rule made in the parent names the host's procfs inode, not it).
+pub const PROC_READ_ACCESS: u64 = (1 << 2) | (1 << 3);

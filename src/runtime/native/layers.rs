@@ -1,0 +1,342 @@
+//! Which isolation layers a native run gets: what the host asks for
+//! (`--native-sandbox strict|best-effort|off`), what this kernel and user
+//! allow (probed once per process), and the plan that follows. Strict
+//! refuses to run with less than the full set rather than silently
+//! weakening.
+
+use std::fmt::Write as _;
+use std::sync::OnceLock;
+
+use super::cgroup::{self, Version};
+use super::{landlock, seccomp};
+
+/// How strictly the native sandbox is required.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum SandboxMode {
+    /// Every layer, or the run is refused (cgroups: where writable).
+    #[default]
+    Strict,
+    /// Every layer this host allows; missing ones are named in the run log.
+    BestEffort,
+    /// No isolation, only the resource limits (rlimits, cgroup). For
+    /// trusted jobs and for measuring what isolation costs.
+    Off,
+}
+
+/// Host settings for native runs.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// How strictly the layers are required.
+    pub mode: SandboxMode,
+    /// Give each run its own network namespace (no network at all, costs
+    /// about 2 ms per start).
+    pub net_namespace: bool,
+    /// The uids runs get when the host is root (inclusive).
+    pub uids: (u32, u32),
+    /// Largest file a run may write, in MiB (`RLIMIT_FSIZE`).
+    pub max_file_mb: u64,
+    /// Most processes a run may have (cgroup `pids.max`, `RLIMIT_NPROC`).
+    pub max_processes: u64,
+    /// Most open files per process (`RLIMIT_NOFILE`).
+    pub max_open_files: u64,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            mode: SandboxMode::Strict,
+            net_namespace: true,
+            uids: (2_000_000_000, 2_000_065_535),
+            max_file_mb: 1024,
+            max_processes: 256,
+            max_open_files: 1024,
+        }
+    }
+}
+
+/// What this kernel and user allow, probed once.
+#[derive(Debug, Clone)]
+pub struct Support {
+    /// The host runs as root (uid drop, namespaces without a user namespace).
+    pub root: bool,
+    /// Landlock ABI (0: none).
+    pub landlock_abi: i32,
+    /// seccomp filters.
+    pub seccomp: bool,
+    /// PID, mount, IPC and UTS namespaces (plus a user namespace when not
+    /// root): empty when they work, else why not.
+    pub namespaces: Result<(), String>,
+    /// A network namespace on top.
+    pub net_namespace: Result<(), String>,
+    /// A writable cgroup interface.
+    pub cgroup: Result<Version, String>,
+}
+
+impl Support {
+    /// The host's support, probed on first use.
+    pub fn get() -> &'static Support {
+        static SUPPORT: OnceLock<Support> = OnceLock::new();
+        SUPPORT.get_or_init(Support::probe)
+    }
+
+    fn probe() -> Support {
+        let root = unsafe { libc::geteuid() } == 0;
+        let base = namespace_flags(root, false);
+        let namespaces = try_unshare(base);
+        let net_namespace = match &namespaces {
+            Ok(()) => try_unshare(base | libc::CLONE_NEWNET),
+            Err(e) => Err(e.clone()),
+        };
+        let cgroup = match cgroup::version() {
+            None => Err("no cgroup memory and pids controllers".to_string()),
+            Some(v) => cgroup::writable(v).map(|()| v),
+        };
+        if let Ok(v) = cgroup {
+            let swept = cgroup::sweep_stale(v);
+            if swept > 0 {
+                tracing::info!("removed {swept} run cgroups left by hosts that are gone");
+            }
+        }
+        Support {
+            root,
+            landlock_abi: landlock::kernel_abi(),
+            seccomp: seccomp::available(),
+            namespaces,
+            net_namespace,
+            cgroup,
+        }
+    }
+}
+
+/// `unshare` flags for a run's namespaces.
+pub fn namespace_flags(root: bool, net: bool) -> libc::c_int {
+    let mut f = libc::CLONE_NEWNS
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWUTS
+        | libc::CLONE_NEWCGROUP;
+    if !root {
+        f |= libc::CLONE_NEWUSER;
+    }
+    if net {
+        f |= libc::CLONE_NEWNET;
+    }
+    f
+}
+
+/// Tries the namespaces in a throwaway child (`/bin/true`).
+fn try_unshare(flags: libc::c_int) -> Result<(), String> {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new("/bin/true");
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::unshare(flags) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    match cmd.status() {
+        Ok(s) if s.success() => Ok(()),
+        Ok(s) => Err(format!("the probe exited with {s}")),
+        Err(e) => Err(format!("unshare: {e}")),
+    }
+}
+
+/// The layers a run gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Layers {
+    /// CPU, address space, file size, open files and process rlimits.
+    pub rlimits: bool,
+    /// A uid of its own (root host).
+    pub own_uid: bool,
+    /// Landlock: files, TCP, signal and abstract-socket scoping.
+    pub landlock: bool,
+    /// The seccomp deny-list.
+    pub seccomp: bool,
+    /// PID (with an init), mount, IPC, UTS and cgroup namespaces, plus a
+    /// user namespace when the host is not root.
+    pub namespaces: bool,
+    /// A network namespace.
+    pub net_namespace: bool,
+    /// A per-run cgroup.
+    pub cgroup: Option<Version>,
+}
+
+impl Layers {
+    /// Every layer, as far as the host's `support` goes (the benchmark
+    /// switches them one by one from here).
+    pub fn all(support: &Support) -> Layers {
+        Layers {
+            rlimits: true,
+            own_uid: support.root,
+            landlock: support.landlock_abi >= 1,
+            seccomp: support.seccomp,
+            namespaces: support.namespaces.is_ok(),
+            net_namespace: support.net_namespace.is_ok(),
+            cgroup: support.cgroup.as_ref().ok().copied(),
+        }
+    }
+
+    /// Only the resource limits.
+    pub fn limits_only(support: &Support) -> Layers {
+        Layers {
+            rlimits: true,
+            cgroup: support.cgroup.as_ref().ok().copied(),
+            ..Layers::default()
+        }
+    }
+
+    /// The plan for `config` on a host with `support`: the layers, and a
+    /// note per layer left out. Strict mode refuses with the list of what
+    /// is missing.
+    pub fn plan(
+        config: &SandboxConfig,
+        support: &Support,
+    ) -> Result<(Layers, Vec<String>), String> {
+        if config.mode == SandboxMode::Off {
+            return Ok((
+                Layers::limits_only(support),
+                vec!["the native sandbox is off (--native-sandbox off): the job runs with resource limits only".into()],
+            ));
+        }
+        let mut layers = Layers::all(support);
+        let mut missing = Vec::new();
+        if support.landlock_abi < landlock::ABI_WANTED {
+            missing.push(format!(
+                "Landlock ABI {} (this kernel has {})",
+                landlock::ABI_WANTED,
+                support.landlock_abi
+            ));
+        }
+        if !support.seccomp {
+            missing.push("seccomp filters".to_string());
+        }
+        if let Err(e) = &support.namespaces {
+            missing.push(format!("namespaces ({e})"));
+        }
+        if config.net_namespace {
+            if let (Ok(()), Err(e)) = (&support.namespaces, &support.net_namespace) {
+                missing.push(format!("a network namespace ({e})"));
+            }
+        } else {
+            layers.net_namespace = false;
+        }
+        let mut notes = Vec::new();
+        if let Err(e) = &support.cgroup {
+            notes.push(format!(
+                "no per-run cgroup ({e}): memory is capped by RLIMIT_AS only"
+            ));
+        }
+        if !missing.is_empty() {
+            if config.mode == SandboxMode::Strict {
+                return Err(format!(
+                    "the native sandbox is strict and this host lacks: {}. Use --native-sandbox best-effort to run with fewer layers",
+                    missing.join("; ")
+                ));
+            }
+            notes.extend(
+                missing
+                    .into_iter()
+                    .map(|m| format!("sandbox layer missing: {m}")),
+            );
+        }
+        Ok((layers, notes))
+    }
+
+    /// One line naming the layers.
+    pub fn describe(&self) -> String {
+        let mut s = String::new();
+        let mut add = |on: bool, name: &str| {
+            if on {
+                if !s.is_empty() {
+                    s.push_str(", ");
+                }
+                s.push_str(name);
+            }
+        };
+        add(self.rlimits, "rlimits");
+        add(self.own_uid, "own uid");
+        add(self.landlock, "landlock");
+        add(self.seccomp, "seccomp");
+        add(self.namespaces, "namespaces (pid, mount, ipc, uts)");
+        add(self.net_namespace, "network namespace");
+        add(self.cgroup.is_some(), "cgroup");
+        if s.is_empty() {
+            s.push_str("none");
+        }
+        s
+    }
+}
+
+/// A report of what this host allows, one layer per line (`doctor`).
+pub fn report(config: &SandboxConfig) -> String {
+    let s = Support::get();
+    let mut r = String::new();
+    let ok = |b: bool| if b { "yes" } else { "NO" };
+    let _ = writeln!(r, "running as root       : {}", ok(s.root));
+    let _ = writeln!(
+        r,
+        "own uid per run       : {}",
+        if s.root {
+            format!("yes (uids {}-{})", config.uids.0, config.uids.1)
+        } else {
+            "no (not root: runs use the host's uid)".into()
+        }
+    );
+    let _ = writeln!(
+        r,
+        "landlock              : {} (ABI {}, want {})",
+        ok(s.landlock_abi >= landlock::ABI_WANTED),
+        s.landlock_abi,
+        landlock::ABI_WANTED
+    );
+    let _ = writeln!(r, "seccomp               : {}", ok(s.seccomp));
+    let res = |x: &Result<(), String>| match x {
+        Ok(()) => "yes".to_string(),
+        Err(e) => format!("NO ({e})"),
+    };
+    let _ = writeln!(
+        r,
+        "namespaces            : {}{}",
+        res(&s.namespaces),
+        if s.root {
+            ""
+        } else {
+            " (with a user namespace)"
+        }
+    );
+    let _ = writeln!(
+        r,
+        "network namespace     : {}{}",
+        res(&s.net_namespace),
+        if config.net_namespace {
+            ""
+        } else {
+            " (disabled by --no-net-namespace)"
+        }
+    );
+    let _ = writeln!(
+        r,
+        "cgroup                : {}",
+        match &s.cgroup {
+            Ok(v) => format!("yes ({v:?})"),
+            Err(e) => format!("NO ({e})"),
+        }
+    );
+    let plan = match Layers::plan(config, s) {
+        Ok((l, notes)) => {
+            let mut p = format!("native runs get: {}", l.describe());
+            for n in notes {
+                let _ = write!(p, "\n  note: {n}");
+            }
+            p
+        }
+        Err(e) => format!("native runs are REFUSED: {e}"),
+    };
+    let _ = writeln!(r, "mode                  : {:?}\n{plan}", config.mode);
+    r
+}

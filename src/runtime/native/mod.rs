@@ -1,0 +1,227 @@
+//! The native executor: scripts with no WebAssembly guest (`.sh`, `.php`,
+//! `.jar`, ELF executables; `.py` and `.js` when asked) run as ordinary
+//! processes inside a capability-restricted sandbox: their own uid,
+//! Landlock, seccomp, namespaces, rlimits and a per-run cgroup. The
+//! timeouts, stop requests, output capture, environment and working copy
+//! are the same as the wasm executor's (see [`super::watch`] and the
+//! runner).
+
+mod cgroup;
+mod child;
+mod landlock;
+pub mod layers;
+pub mod program;
+pub mod sandbox;
+mod seccomp;
+mod uid;
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+use std::time::Duration;
+
+pub use layers::{Layers, SandboxConfig, SandboxMode, Support};
+pub use program::Interpreter;
+use sandbox::{CpuProbe, Dirs, Rlimits, Spawner, Spec};
+
+use super::capture::Activity;
+use super::limits::{LimitKind, Limits};
+use super::watch::watch;
+use super::{Ending, Invocation, Outcome};
+
+/// Runs native jobs under the host's sandbox configuration.
+pub struct NativeRuntime {
+    config: SandboxConfig,
+    spawner: Spawner,
+}
+
+impl NativeRuntime {
+    /// A runtime with this configuration.
+    pub fn new(config: SandboxConfig) -> NativeRuntime {
+        NativeRuntime {
+            config,
+            spawner: Spawner::new(),
+        }
+    }
+
+    /// The sandbox configuration.
+    pub fn config(&self) -> &SandboxConfig {
+        &self.config
+    }
+
+    /// The layers native runs get on this host and a note per layer left
+    /// out, or why native runs are refused.
+    pub fn plan(&self) -> Result<(Layers, Vec<String>), String> {
+        Layers::plan(&self.config, Support::get())
+    }
+
+    /// How a native job sees the run's host folders.
+    pub fn view(&self, host: &Dirs) -> Dirs {
+        match self.plan() {
+            Ok((layers, _)) => Dirs::seen_with(&layers, host),
+            Err(_) => host.clone(),
+        }
+    }
+
+    /// Runs one invocation to its end.
+    pub async fn run(&self, interpreter: Interpreter, inv: Invocation) -> Outcome {
+        let (layers, _) = match self.plan() {
+            Ok(p) => p,
+            Err(e) => return crashed(e),
+        };
+        match self.run_with(interpreter, inv, layers).await {
+            Ok(o) => o,
+            Err(e) => crashed(format!("{e:#}")),
+        }
+    }
+
+    /// Runs one invocation with explicit layers (the benchmark's entry).
+    pub async fn run_with(
+        &self,
+        interpreter: Interpreter,
+        inv: Invocation,
+        layers: Layers,
+    ) -> anyhow::Result<Outcome> {
+        let exe = interpreter.locate().map_err(anyhow::Error::msg)?;
+        let host = Dirs {
+            work: inv.work_dir.clone(),
+            data: inv.data_dir.clone(),
+            tmp: inv.tmp_dir.clone(),
+        };
+        let seen = Dirs::seen_with(&layers, &host);
+        let cwd = seen.work.join(&inv.script_subdir);
+        let script = cwd.join(&inv.script);
+        if interpreter == Interpreter::Direct {
+            // Zips made on Windows carry no exec bit: the working copy of an
+            // ELF entry gets one.
+            use std::os::unix::fs::PermissionsExt;
+            let host_script = host.work.join(&inv.script_subdir).join(&inv.script);
+            std::fs::set_permissions(&host_script, std::fs::Permissions::from_mode(0o755))?;
+        }
+        let limits = inv.limits;
+        let (program, args) =
+            interpreter.command(exe.as_deref(), &script, &inv.args, limits.memory_mb);
+        let mut env = inv.env.clone();
+        let tmp = seen.tmp.to_string_lossy().into_owned();
+        for (k, v) in [
+            ("PATH", "/usr/local/bin:/usr/bin:/bin".to_string()),
+            ("HOME", tmp.clone()),
+            ("TMPDIR", tmp),
+            ("LANG", "C.UTF-8".to_string()),
+        ] {
+            if !env.iter().any(|(n, _)| n == k) {
+                env.push((k.to_string(), v));
+            }
+        }
+        let cfg = &self.config;
+        let spec = Spec {
+            extra_read: exe
+                .as_deref()
+                .map(|e| interpreter.extra_read(e))
+                .unwrap_or_default(),
+            program,
+            args,
+            env,
+            cwd,
+            dirs: host,
+            layers,
+            rlimits: Rlimits {
+                cpu_s: limits.timeout.as_secs().max(1),
+                address_space_mb: interpreter.address_space_mb(limits.memory_mb),
+                file_mb: cfg.max_file_mb,
+                open_files: cfg.max_open_files,
+                processes: cfg.max_processes,
+            },
+            memory_mb: limits.memory_mb,
+            network: inv.network,
+            uid_range: cfg.uids,
+            run_name: inv.run_name.clone(),
+            strict: cfg.mode == SandboxMode::Strict,
+            stdout: inv.stdout.into(),
+            stderr: inv.stderr.into(),
+        };
+        inv.activity.touch();
+        let mut job = sandbox::spawn(spec, &self.spawner).await?;
+        let probe = job.cpu_probe();
+        let stopped = tokio::select! {
+            st = job.wait() => Err(st),
+            e = watch(&limits, &inv.activity, &inv.stop, inv.shutdown.as_ref()) => Ok(e),
+            _ = sample_cpu(probe, &inv.activity, limits.idle_timeout) => unreachable!(),
+        };
+        let (ending, status) = match stopped {
+            Ok(ending) => {
+                job.kill();
+                (Some(ending), job.wait().await?)
+            }
+            Err(status) => (None, status?),
+        };
+        let ended = job.finish(status);
+        if ended.leftovers > 0 {
+            tracing::debug!("killed {} processes the job left behind", ended.leftovers);
+        }
+        Ok(Outcome {
+            ending: ending.unwrap_or_else(|| classify(&ended, &limits)),
+            fuel_consumed: None,
+        })
+    }
+}
+
+fn crashed(msg: String) -> Outcome {
+    Outcome {
+        ending: Ending::Crashed(msg),
+        fuel_consumed: None,
+    }
+}
+
+/// Touches `activity` whenever the job's processes used CPU since the last
+/// look; never resolves. Idle means no output *and* no CPU, as in WebJobs.
+async fn sample_cpu(probe: CpuProbe, activity: &Activity, idle: Duration) {
+    if idle.is_zero() {
+        return std::future::pending().await;
+    }
+    let every = (idle / 8).clamp(Duration::from_millis(250), Duration::from_secs(5));
+    let mut last = 0;
+    loop {
+        tokio::time::sleep(every).await;
+        let now = probe.ticks();
+        if now > last {
+            activity.touch();
+        }
+        last = now;
+    }
+}
+
+/// How the job's own end maps to a run ending.
+fn classify(ended: &sandbox::Ended, limits: &Limits) -> Ending {
+    let status: ExitStatus = ended.status;
+    if let Some(code) = status.code() {
+        return if code != 0 && ended.oom_killed {
+            Ending::Limit(LimitKind::Memory, Some(code))
+        } else {
+            Ending::Exited(code)
+        };
+    }
+    let sig = status.signal().unwrap_or(0);
+    let cpu_spent = ended
+        .cpu_us
+        .is_some_and(|us| us as u128 + 50_000 >= limits.timeout.as_micros());
+    match sig {
+        libc::SIGXCPU => Ending::Limit(LimitKind::Cpu, None),
+        libc::SIGXFSZ => Ending::Limit(LimitKind::FileSize, None),
+        libc::SIGKILL if ended.oom_killed => Ending::Limit(LimitKind::Memory, None),
+        libc::SIGKILL if cpu_spent => Ending::Limit(LimitKind::Cpu, None),
+        _ => Ending::Crashed(format!(
+            "the job was killed by signal {sig} ({})",
+            signal_name(sig)
+        )),
+    }
+}
+
+fn signal_name(sig: i32) -> String {
+    let p = unsafe { libc::strsignal(sig) };
+    if p.is_null() {
+        return format!("signal {sig}");
+    }
+    unsafe { std::ffi::CStr::from_ptr(p) }
+        .to_string_lossy()
+        .into_owned()
+}

@@ -1,0 +1,507 @@
+//! The parent side of a sandboxed spawn: prepares every layer (cgroup,
+//! Landlock ruleset, seccomp BPF, uid lease, mount plan), forks from one
+//! long-lived thread (a parent-death signal fires when the *thread* that
+//! forked exits), and afterwards waits, kills the whole tree and says how
+//! the job ended.
+
+use std::ffi::{CString, OsString};
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+
+use anyhow::{Context, Result};
+use tokio::io::unix::AsyncFd;
+
+use super::cgroup::RunCgroup;
+use super::child::{self, ChildPlan, JobEnd, NsPlan};
+use super::landlock;
+use super::layers::Layers;
+use super::seccomp;
+use super::uid::{self, UidLease};
+
+/// Where a job inside namespaces sees its folders. The small tmpfs that
+/// holds the mountpoints covers the host's `/home`.
+pub mod view {
+    /// The tmpfs holding the mountpoints.
+    pub const ROOT: &str = "/home";
+    /// The working copy (`WEBJOBS_PATH`).
+    pub const JOB: &str = "/home/job";
+    /// The persistent data folder (`WEBJOBS_DATA_PATH`).
+    pub const DATA: &str = "/home/data";
+    /// The private temporary folder.
+    pub const TMP: &str = "/tmp";
+}
+
+/// A run's folders: on the host, or as the job sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dirs {
+    /// The working copy.
+    pub work: PathBuf,
+    /// The persistent data folder.
+    pub data: PathBuf,
+    /// The private temporary folder.
+    pub tmp: PathBuf,
+}
+
+impl Dirs {
+    /// How a job with `layers` sees the host folders `host`: the fixed
+    /// view inside namespaces, the host paths otherwise.
+    pub fn seen_with(layers: &Layers, host: &Dirs) -> Dirs {
+        if layers.namespaces {
+            Dirs {
+                work: view::JOB.into(),
+                data: view::DATA.into(),
+                tmp: view::TMP.into(),
+            }
+        } else {
+            host.clone()
+        }
+    }
+}
+
+/// Per-process resource limits (soft = hard).
+#[derive(Debug, Clone, Copy)]
+pub struct Rlimits {
+    /// CPU seconds.
+    pub cpu_s: u64,
+    /// Address space, MiB.
+    pub address_space_mb: u64,
+    /// Largest file, MiB.
+    pub file_mb: u64,
+    /// Open files.
+    pub open_files: u64,
+    /// Processes of the run's uid.
+    pub processes: u64,
+}
+
+/// One sandboxed process to start.
+pub struct Spec {
+    /// The program, as the job sees it.
+    pub program: PathBuf,
+    /// Its arguments (after argv\[0\]).
+    pub args: Vec<OsString>,
+    /// The complete environment.
+    pub env: Vec<(String, String)>,
+    /// The working directory, as the job sees it.
+    pub cwd: PathBuf,
+    /// The run's folders on the host.
+    pub dirs: Dirs,
+    /// The layers to apply.
+    pub layers: Layers,
+    /// Process limits.
+    pub rlimits: Rlimits,
+    /// The cgroup memory cap, MiB.
+    pub memory_mb: u64,
+    /// Let the job use the network (no socket filter, no TCP rules).
+    pub network: bool,
+    /// Extra read-only paths (the interpreter's home outside `/usr`).
+    pub extra_read: Vec<PathBuf>,
+    /// The uid range of a root host.
+    pub uid_range: (u32, u32),
+    /// Names the run's cgroup.
+    pub run_name: String,
+    /// Refuse rather than weaken a layer the kernel only partly supports.
+    pub strict: bool,
+    /// Standard output.
+    pub stdout: Stdio,
+    /// Standard error.
+    pub stderr: Stdio,
+}
+
+/// The one thread every sandboxed process is forked from.
+pub struct Spawner {
+    tx: mpsc::Sender<Box<dyn FnOnce() + Send>>,
+}
+
+impl Spawner {
+    /// Starts the thread.
+    pub fn new() -> Spawner {
+        let (tx, rx) = mpsc::channel::<Box<dyn FnOnce() + Send>>();
+        std::thread::Builder::new()
+            .name("wasmjobs-spawner".into())
+            .spawn(move || {
+                for job in rx {
+                    job();
+                }
+            })
+            .expect("starting the spawner thread");
+        Spawner { tx }
+    }
+
+    async fn spawn(&self, cmd: Command) -> io::Result<Child> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let mut cmd = cmd;
+        self.tx
+            .send(Box::new(move || {
+                let _ = tx.send(cmd.spawn());
+            }))
+            .map_err(|_| io::Error::other("the spawner thread is gone"))?;
+        rx.await
+            .map_err(|_| io::Error::other("the spawner thread dropped a request"))?
+    }
+}
+
+impl Default for Spawner {
+    fn default() -> Self {
+        Spawner::new()
+    }
+}
+
+/// A running sandboxed job.
+pub struct Sandboxed {
+    child: Child,
+    pid: i32,
+    pidfd: AsyncFd<OwnedFd>,
+    cgroup: Option<RunCgroup>,
+    status: Option<File>,
+    uid: Option<UidLease>,
+}
+
+/// How a sandboxed job ended.
+#[derive(Debug, Clone, Copy)]
+pub struct Ended {
+    /// The job's own wait status (from its init, or the process itself).
+    pub status: ExitStatus,
+    /// The job's CPU time in microseconds, when known.
+    pub cpu_us: Option<i64>,
+    /// The cgroup's out-of-memory killer fired.
+    pub oom_killed: bool,
+    /// Processes still alive after the job ended, killed by the sweep.
+    pub leftovers: usize,
+}
+
+fn cstring(p: &Path) -> Result<CString> {
+    CString::new(p.as_os_str().as_bytes())
+        .with_context(|| format!("path {} has a NUL byte", p.display()))
+}
+
+/// The mount flags a bind of `p` must keep (a user namespace may not clear
+/// them), plus nosuid and nodev.
+fn bind_flags(p: &Path) -> Result<libc::c_ulong> {
+    let c = cstring(p)?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error()).context(format!("statvfs {}", p.display()));
+    }
+    let mut flags = libc::MS_NOSUID | libc::MS_NODEV;
+    for (st_flag, ms_flag) in [
+        (libc::ST_RDONLY, libc::MS_RDONLY),
+        (libc::ST_NOEXEC, libc::MS_NOEXEC),
+        (libc::ST_NOATIME, libc::MS_NOATIME),
+        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
+        (libc::ST_RELATIME, libc::MS_RELATIME),
+    ] {
+        if st.f_flag & st_flag != 0 {
+            flags |= ms_flag;
+        }
+    }
+    Ok(flags)
+}
+
+/// Prepares every layer and starts the job.
+pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
+    let l = spec.layers;
+    let uid = if l.own_uid {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)
+            ^ u64::from(std::process::id());
+        let lease = uid::lease(spec.uid_range.0, spec.uid_range.1, seed)
+            .context("leasing a sandbox uid")?;
+        for d in [&spec.dirs.work, &spec.dirs.data, &spec.dirs.tmp] {
+            uid::give_tree(d, lease.uid, spec.uid_range)
+                .with_context(|| format!("giving {} to the run's uid", d.display()))?;
+        }
+        Some(lease)
+    } else {
+        None
+    };
+    let cgroup = match l.cgroup {
+        Some(v) => Some(
+            RunCgroup::create(
+                v,
+                &spec.run_name,
+                spec.memory_mb << 20,
+                spec.rlimits.processes,
+            )
+            .context("creating the run's cgroup")?,
+        ),
+        None => None,
+    };
+    let ruleset = if l.landlock {
+        let write = [
+            spec.dirs.work.as_path(),
+            spec.dirs.data.as_path(),
+            spec.dirs.tmp.as_path(),
+        ];
+        Some(
+            landlock::build(&landlock::Rules {
+                read: &spec.extra_read,
+                write: &write,
+                host_proc: !l.namespaces,
+                deny_tcp: !spec.network,
+                strict: spec.strict,
+            })
+            .context("building the Landlock ruleset")?,
+        )
+    } else {
+        None
+    };
+    let filters = if l.seccomp {
+        seccomp::build(!spec.network).context("compiling the seccomp filter")?
+    } else {
+        Vec::new()
+    };
+    let mut status_pipe = [0; 2];
+    if unsafe { libc::pipe2(status_pipe.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+        return Err(io::Error::last_os_error()).context("creating the status pipe");
+    }
+    let status_read = unsafe { File::from_raw_fd(status_pipe[0]) };
+    let status_write = unsafe { OwnedFd::from_raw_fd(status_pipe[1]) };
+    let root = unsafe { libc::geteuid() } == 0;
+    let ns = if l.namespaces {
+        let mut flags = super::layers::namespace_flags(root, l.net_namespace);
+        if root {
+            flags &= !libc::CLONE_NEWUSER;
+        }
+        let maps = (!root).then(|| {
+            let (u, g) = unsafe { (libc::geteuid(), libc::getegid()) };
+            (
+                format!("{u} {u} 1").into_bytes(),
+                format!("{g} {g} 1").into_bytes(),
+            )
+        });
+        let mut binds = Vec::new();
+        for (src, dst) in [(&spec.dirs.work, view::JOB), (&spec.dirs.data, view::DATA)] {
+            binds.push((cstring(src)?, CString::new(dst)?, bind_flags(src)?));
+        }
+        // /tmp last: a job folder under the host's /tmp stays reachable.
+        binds.push((
+            cstring(&spec.dirs.tmp)?,
+            CString::new(view::TMP)?,
+            bind_flags(&spec.dirs.tmp)?,
+        ));
+        Some(NsPlan {
+            flags,
+            maps,
+            binds,
+            mountpoints: vec![CString::new(view::JOB)?, CString::new(view::DATA)?],
+            tmpfs_at: CString::new(view::ROOT)?,
+            status_fd: status_write.as_raw_fd(),
+        })
+    } else {
+        None
+    };
+    let r = spec.rlimits;
+    let rlimits = if l.rlimits {
+        vec![
+            (libc::RLIMIT_CPU, r.cpu_s.max(1)),
+            (libc::RLIMIT_AS, r.address_space_mb << 20),
+            (libc::RLIMIT_FSIZE, r.file_mb << 20),
+            (libc::RLIMIT_NOFILE, r.open_files),
+            (libc::RLIMIT_NPROC, r.processes),
+            (libc::RLIMIT_CORE, 0),
+        ]
+    } else {
+        Vec::new()
+    };
+    let plan = ChildPlan {
+        host_pid: std::process::id() as i32,
+        cgroup_fds: cgroup
+            .as_ref()
+            .map(RunCgroup::procs_fds)
+            .unwrap_or_default(),
+        rlimits,
+        uid: uid.as_ref().map(|u| u.uid),
+        ns,
+        landlock_fd: ruleset.as_ref().map(|f| f.as_raw_fd()),
+        seccomp: filters,
+        cwd: cstring(&spec.cwd)?,
+    };
+    let mut cmd = Command::new(&spec.program);
+    cmd.args(&spec.args)
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(spec.stdout)
+        .stderr(spec.stderr)
+        .process_group(0);
+    unsafe {
+        cmd.pre_exec(move || child::setup(&plan));
+    }
+    let child = spawner
+        .spawn(cmd)
+        .await
+        .with_context(|| format!("starting {} in the sandbox", spec.program.display()))?;
+    drop(status_write);
+    drop(ruleset);
+    let pid = child.id() as i32;
+    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+    if raw < 0 {
+        let e = io::Error::last_os_error();
+        unsafe { libc::kill(-pid, libc::SIGKILL) };
+        return Err(e).context("pidfd_open");
+    }
+    // SAFETY: the descriptor was just opened and is owned by the AsyncFd.
+    let pidfd = unsafe { AsyncFd::register(OwnedFd::from_raw_fd(raw)) }
+        .map_err(|e| anyhow::anyhow!("watching the job: {e}"))?;
+    Ok(Sandboxed {
+        child,
+        pid,
+        pidfd,
+        cgroup,
+        status: Some(status_read),
+        uid,
+    })
+}
+
+impl Sandboxed {
+    /// The spawned process's pid (on the host).
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// The run's uid, when it has its own.
+    pub fn uid(&self) -> Option<u32> {
+        self.uid.as_ref().map(|u| u.uid)
+    }
+
+    /// Waits for the spawned process to exit.
+    pub async fn wait(&mut self) -> io::Result<ExitStatus> {
+        loop {
+            if let Some(st) = self.child.try_wait()? {
+                return Ok(st);
+            }
+            let mut guard = self.pidfd.readable().await?;
+            guard.clear_ready();
+        }
+    }
+
+    /// Kills the whole tree now: the process group, the spawned process
+    /// (its init and namespace die with it) and the cgroup.
+    pub fn kill(&self) {
+        unsafe {
+            libc::kill(-self.pid, libc::SIGKILL);
+            libc::kill(self.pid, libc::SIGKILL);
+        }
+        if let Some(cg) = &self.cgroup {
+            cg.kill_all();
+        }
+    }
+
+    /// A probe of the job's CPU time, for the idle timeout.
+    pub fn cpu_probe(&self) -> CpuProbe {
+        CpuProbe {
+            pgid: self.pid,
+            cgroup_procs: self
+                .cgroup
+                .as_ref()
+                .map(RunCgroup::procs_files)
+                .unwrap_or_default(),
+        }
+    }
+
+    /// After the spawned process exited: reads the job's own end from its
+    /// init, kills whatever is left and releases the cgroup and uid.
+    pub fn finish(mut self, spawned: ExitStatus) -> Ended {
+        let mut end = JobEnd::default();
+        let reported = self.status.take().is_some_and(|mut f| {
+            let buf = unsafe {
+                std::slice::from_raw_parts_mut(
+                    (&mut end as *mut JobEnd).cast::<u8>(),
+                    std::mem::size_of::<JobEnd>(),
+                )
+            };
+            matches!(f.read(buf), Ok(n) if n == buf.len())
+        });
+        let mut leftovers = 0;
+        if unsafe { libc::kill(-self.pid, 0) } == 0 {
+            leftovers += process_group_members(self.pid).len();
+            unsafe { libc::kill(-self.pid, libc::SIGKILL) };
+        }
+        let oom_killed = self
+            .cgroup
+            .as_ref()
+            .is_some_and(|cg| cg.oom_kills_since_start() > 0);
+        if let Some(cg) = self.cgroup.take() {
+            leftovers += cg.kill_all();
+        }
+        Ended {
+            status: if reported {
+                ExitStatus::from_raw(end.status)
+            } else {
+                spawned
+            },
+            cpu_us: reported.then_some(end.cpu_us),
+            oom_killed,
+            leftovers,
+        }
+    }
+}
+
+impl Drop for Sandboxed {
+    fn drop(&mut self) {
+        // A run dropped mid-way (its future cancelled) leaves nothing.
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Reads the CPU time of a job's processes: the cgroup's members, or the
+/// process group's.
+pub struct CpuProbe {
+    pgid: i32,
+    cgroup_procs: Vec<PathBuf>,
+}
+
+impl CpuProbe {
+    /// utime + stime of the job's processes now, in clock ticks.
+    pub fn ticks(&self) -> u64 {
+        let pids: Vec<i32> = if self.cgroup_procs.is_empty() {
+            process_group_members(self.pgid)
+        } else {
+            let mut v: Vec<i32> = self
+                .cgroup_procs
+                .iter()
+                .filter_map(|f| std::fs::read_to_string(f).ok())
+                .flat_map(|s| {
+                    s.lines()
+                        .filter_map(|l| l.trim().parse().ok())
+                        .collect::<Vec<i32>>()
+                })
+                .collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        pids.into_iter().filter_map(stat_cpu_ticks).sum()
+    }
+}
+
+/// Pids whose process group is `pgid` (a scan of /proc).
+fn process_group_members(pgid: i32) -> Vec<i32> {
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| unsafe { libc::getpgid(*pid) } == pgid)
+        .collect()
+}
+
+/// utime + stime of one process, in clock ticks.
+fn stat_cpu_ticks(pid: i32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which may hold spaces: ") S ppid ...".
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}

@@ -1,0 +1,119 @@
+//! The host-side watch every executor keeps beside a running job: the
+//! wall-clock timeout, the idle timeout and stop requests (with WebJobs'
+//! graceful-stop contract). Executors race their job against [`watch`] and
+//! end the job when it resolves.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::Ending;
+use super::capture::Activity;
+use super::limits::{LimitKind, Limits};
+use super::stop::StopSignal;
+
+/// WebJobs' graceful stop for continuous jobs: on a stop request the host
+/// creates `file` (the job watches `WEBJOBS_SHUTDOWN_FILE`), waits `wait`
+/// for the job to exit on its own, and only then kills it.
+#[derive(Debug, Clone)]
+pub struct Shutdown {
+    /// Host path of the shutdown file (it does not exist until a stop).
+    pub file: PathBuf,
+    /// `stopping_wait_time`.
+    pub wait: Duration,
+}
+
+/// Resolves with how the run must end now: its timeout passed, it went
+/// idle, or it was asked to stop (after the graceful-stop wait, if any).
+/// Never resolves while the job is within its limits.
+pub async fn watch(
+    limits: &Limits,
+    activity: &Activity,
+    stop: &StopSignal,
+    shutdown: Option<&Shutdown>,
+) -> Ending {
+    tokio::select! {
+        _ = tokio::time::sleep(limits.timeout) => Ending::Limit(LimitKind::Timeout, None),
+        _ = idle(activity, limits.idle_timeout) => Ending::Limit(LimitKind::Idle, None),
+        _ = stop.stopped() => {
+            if let Some(s) = shutdown {
+                signal_shutdown(s);
+                tokio::time::sleep(s.wait).await;
+            }
+            Ending::Stopped
+        }
+    }
+}
+
+/// Creates the shutdown file (and its folder). A failure is not fatal: the
+/// job is killed after the wait either way.
+fn signal_shutdown(s: &Shutdown) {
+    if let Some(dir) = s.file.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if let Err(e) = std::fs::write(&s.file, b"") {
+        tracing::warn!("cannot create the shutdown file {}: {e}", s.file.display());
+    }
+}
+
+/// Resolves when the job has shown no sign of life for `limit`; never when
+/// `limit` is zero (idle timeout disabled).
+async fn idle(activity: &Activity, limit: Duration) {
+    if limit.is_zero() {
+        return std::future::pending().await;
+    }
+    loop {
+        let quiet = activity.idle_for();
+        if quiet >= limit {
+            return;
+        }
+        tokio::time::sleep((limit - quiet).max(Duration::from_millis(100))).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn graceful_stop_writes_the_file_then_waits() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("shutdown/now");
+        let limits = Limits {
+            idle_timeout: Duration::ZERO,
+            ..Limits::default()
+        };
+        let activity = Activity::default();
+        let stop = StopSignal::default();
+        let shutdown = Shutdown {
+            file: file.clone(),
+            wait: Duration::from_secs(5),
+        };
+        let watching = watch(&limits, &activity, &stop, Some(&shutdown));
+        tokio::pin!(watching);
+        tokio::select! {
+            _ = &mut watching => panic!("resolved before any stop"),
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+        }
+        assert!(!file.exists(), "the shutdown file exists only after a stop");
+        stop.stop();
+        let started = tokio::time::Instant::now();
+        tokio::select! {
+            _ = &mut watching => panic!("no grace period"),
+            _ = tokio::time::sleep(Duration::from_secs(4)) => {}
+        }
+        assert!(file.exists(), "a stop creates the shutdown file at once");
+        assert_eq!(watching.await, Ending::Stopped);
+        assert!(started.elapsed() >= Duration::from_secs(5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn timeout_wins_without_a_stop() {
+        let limits = Limits {
+            timeout: Duration::from_secs(3),
+            idle_timeout: Duration::ZERO,
+            ..Limits::default()
+        };
+        let ending = watch(&limits, &Activity::default(), &StopSignal::default(), None).await;
+        assert_eq!(ending, Ending::Limit(LimitKind::Timeout, None));
+    }
+}
