@@ -266,15 +266,7 @@ pub fn unpack_zip(zip_path: &Path, dest: &Path, limits: ExtractLimits) -> Result
             .create(&path)
             .map_err(|e| BundleError::Io(format!("creating '{path}'"), e))?;
         budget.copy(&path, &mut entry, &mut out)?;
-        if executable {
-            // Keep the exec bit (native executables need it), never more:
-            // setuid and setgid bits are not carried over.
-            use std::os::unix::fs::PermissionsExt;
-            out.set_permissions(cap_std::fs::Permissions::from_std(
-                std::fs::Permissions::from_mode(0o755),
-            ))
-            .map_err(|e| BundleError::Io(format!("setting the mode of '{path}'"), e))?;
-        }
+        keep_exec_bit(&out, &path, executable)?;
     }
     Ok(())
 }
@@ -397,6 +389,8 @@ fn walk(dir: &Dir, rel: &str, root: &Dir, budget: &mut Budget) -> Result<(), Bun
                 .create(&path)
                 .map_err(|e| BundleError::Io(format!("creating '{path}'"), e))?;
             budget.copy(&path, &mut input, &mut out)?;
+            use cap_std::fs::PermissionsExt as _;
+            keep_exec_bit(&out, &path, meta.permissions().mode() & 0o111 != 0)?;
         } else {
             return Err(BundleError::UnsafeEntry(
                 path,
@@ -405,6 +399,20 @@ fn walk(dir: &Dir, rel: &str, root: &Dir, budget: &mut Budget) -> Result<(), Bun
         }
     }
     Ok(())
+}
+
+/// Marks an unpacked file executable (0755) when its source was: native
+/// executables need the bit. Nothing more is carried over (no setuid or
+/// setgid bits, no odd modes).
+fn keep_exec_bit(out: &cap_std::fs::File, path: &str, executable: bool) -> Result<(), BundleError> {
+    if !executable {
+        return Ok(());
+    }
+    use std::os::unix::fs::PermissionsExt;
+    out.set_permissions(cap_std::fs::Permissions::from_std(
+        std::fs::Permissions::from_mode(0o755),
+    ))
+    .map_err(|e| BundleError::Io(format!("setting the mode of '{path}'"), e))
 }
 
 #[cfg(test)]

@@ -18,6 +18,14 @@ impl Env {
         }
     }
 
+    /// A scratch root under `parent` (for tests whose host paths must be
+    /// visible inside a sandbox's own `/tmp`).
+    pub fn new_in(parent: &str) -> Env {
+        Env {
+            dir: tempfile::tempdir_in(parent).expect("tempdir"),
+        }
+    }
+
     pub fn root(&self) -> PathBuf {
         self.dir.path().join("root")
     }
