@@ -391,12 +391,10 @@ fn attack(env: &Env, t: &Targets, job: &str, case: &str) -> String {
     for f in ["heartbeat", "big.bin", "suid"] {
         let _ = std::fs::remove_file(data.join(f));
     }
-    let verdict = log
-        .lines()
+    log.lines()
         .find_map(|l| l.split(&format!("RESULT {case} ")).nth(1))
         .map(|r| r.split_whitespace().next().unwrap_or("").to_string())
-        .unwrap_or_else(|| format!("ended {}", status["Status"]));
-    verdict
+        .unwrap_or_else(|| format!("ended {}", status["Status"]))
 }
 
 fn battery(lang: &str, files: &[(&str, &[u8])]) {
