@@ -1,0 +1,267 @@
+//! The native executor through the real binary: script hosts, the job's
+//! view and environment, limits that end the run and its whole process
+//! tree, executor choice, and the errors a job that cannot run here gets.
+//! Tests that need the sandbox skip loudly where `doctor` refuses it.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::Env;
+
+fn skip(why: &str) {
+    eprintln!("SKIPPED (not passed): {why}");
+}
+
+/// The native sandbox runs here, else why not.
+fn sandbox(env: &Env) -> Result<(), String> {
+    let out = env.run(&["doctor"]).ok().stdout();
+    if out.contains("REFUSED") {
+        return Err(format!("the native sandbox is refused here:\n{out}"));
+    }
+    Ok(())
+}
+
+fn job_error(env: &Env, name: &str) -> String {
+    let out = env.run(&["list", "--json"]).ok().stdout();
+    let jobs: serde_json::Value = serde_json::from_str(&out).unwrap();
+    jobs.as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["name"] == name)
+        .map(|j| j["error"].as_str().unwrap_or("").to_string())
+        .unwrap()
+}
+
+#[test]
+fn bash_job_runs_in_its_own_view_with_webjobs_variables() {
+    let env = Env::new();
+    if let Err(why) = sandbox(&env) {
+        return skip(&why);
+    }
+    env.deploy_files(
+        "sh",
+        &[
+            (
+                "run.sh",
+                "echo \"args=$*\"\necho \"path=$WEBJOBS_PATH data=$WEBJOBS_DATA_PATH name=$WEBJOBS_NAME\"\n\
+                 echo \"pid=$$ host=$(hostname) cwd=$(pwd)\"\ncat data.txt\necho persisted >> \"$WEBJOBS_DATA_PATH/n\"\n\
+                 echo oops >&2\nexit 3\n",
+            ),
+            ("data.txt", "bundled file"),
+        ],
+    );
+    let out = env.run(&["run", "sh", "--", "a", "b"]);
+    assert_eq!(out.code(), Some(3));
+    let log = env.latest_log("sh");
+    assert!(log.contains("with script host - 'BashScriptHost'"), "{log}");
+    assert!(log.contains("SYS INFO] Native sandbox: rlimits"), "{log}");
+    assert!(log.contains("] args=a b"), "{log}");
+    assert!(
+        log.contains("] path=/home/job data=/home/data name=sh"),
+        "{log}"
+    );
+    assert!(log.contains("] pid=2 host=wasmjobs cwd=/home/job"), "{log}");
+    assert!(log.contains("] bundled file"), "{log}");
+    assert!(log.contains("ERR ] oops"), "{log}");
+    assert!(log.contains("Job failed due to exit code 3"), "{log}");
+    assert_eq!(env.latest_status("sh")["ExitCode"], 3);
+    env.run(&["run", "sh"]);
+    let persisted = env.data_dir("sh").join("job_data/n");
+    assert_eq!(
+        std::fs::read_to_string(persisted).unwrap(),
+        "persisted\npersisted\n"
+    );
+}
+
+#[test]
+fn timeout_kills_the_whole_tree() {
+    let env = Env::new();
+    if let Err(why) = sandbox(&env) {
+        return skip(&why);
+    }
+    env.deploy_files(
+        "hang",
+        &[
+            (
+                "run.sh",
+                "(setsid sleep 300 &) ; sleep 300 & echo started; wait",
+            ),
+            ("settings.job", r#"{"limits": {"timeout_s": 2}}"#),
+        ],
+    );
+    let started = Instant::now();
+    env.run(&["run", "hang"]).fails();
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let status = env.latest_status("hang");
+    assert_eq!(status["Status"], "Failed");
+    assert_eq!(status["Limit"], "timeout");
+    let log = env.latest_log("hang");
+    assert!(log.contains("timeout after 2 s"), "{log}");
+    let run_id = env.history("hang")[0]["id"].as_str().unwrap().to_string();
+    assert!(
+        processes_with_env(&format!("WEBJOBS_RUN_ID={run_id}")).is_empty(),
+        "processes of the run survived it"
+    );
+}
+
+#[test]
+fn idle_native_job_is_stopped_but_a_busy_one_is_not() {
+    let env = Env::new();
+    if let Err(why) = sandbox(&env) {
+        return skip(&why);
+    }
+    env.deploy_files(
+        "quiet",
+        &[
+            ("run.sh", "sleep 30"),
+            (
+                "settings.job",
+                r#"{"limits": {"idle_timeout_s": 2, "timeout_s": 20}}"#,
+            ),
+        ],
+    );
+    env.run(&["run", "quiet"]).fails();
+    assert_eq!(env.latest_status("quiet")["Limit"], "idle");
+    // Silent but computing: CPU use is a sign of life.
+    env.deploy_files(
+        "busy",
+        &[
+            (
+                "run.sh",
+                "end=$((SECONDS+4)); while [ $SECONDS -lt $end ]; do :; done; echo done",
+            ),
+            (
+                "settings.job",
+                r#"{"limits": {"idle_timeout_s": 2, "timeout_s": 20}}"#,
+            ),
+        ],
+    );
+    env.run(&["run", "busy"]).ok();
+}
+
+#[test]
+fn cmd_and_windows_exe_get_clear_errors_at_deploy() {
+    let env = Env::new();
+    let out = env
+        .run(&[
+            "deploy",
+            env.dir_bundle("wincmd", &[("run.cmd", "echo hi")])
+                .to_str()
+                .unwrap(),
+        ])
+        .ok();
+    assert!(
+        out.stderr().contains("cannot run .cmd on a Linux host"),
+        "{}",
+        out.stderr()
+    );
+    assert!(job_error(&env, "wincmd").contains("cannot run .cmd on a Linux host"));
+    env.deploy_files("winexe", &[("run.exe", "MZ\u{90}\0not really")]);
+    let err = job_error(&env, "winexe");
+    assert!(err.contains("cannot run .exe on a Linux host"), "{err}");
+    assert!(err.contains("Windows executable"), "{err}");
+    env.run(&["run", "winexe"]).fails();
+    if !Path::new("/usr/bin/pwsh").exists() {
+        env.deploy_files("ps", &[("run.ps1", "Write-Host hi")]);
+        let err = job_error(&env, "ps");
+        assert!(err.contains("cannot run .ps1 on a Linux host"), "{err}");
+        assert!(err.contains("install"), "{err}");
+    }
+}
+
+#[test]
+fn elf_executables_run_as_exe_or_extensionless_run() {
+    let env = Env::new();
+    if let Err(why) = sandbox(&env) {
+        return skip(&why);
+    }
+    let bin = env.dir.path().join("hello");
+    let src = env.dir.path().join("hello.c");
+    std::fs::write(
+        &src,
+        "#include <stdio.h>\nint main(int c, char **v) { printf(\"elf says %s\\n\", c > 1 ? v[1] : \"-\"); return 0; }\n",
+    )
+    .unwrap();
+    assert!(
+        Command::new("cc")
+            .arg("-o")
+            .arg(&bin)
+            .arg(&src)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let elf = std::fs::read(&bin).unwrap();
+    // A zip made on Windows carries no exec bit: run.exe still runs.
+    let zip = env.zip_bundle("elfexe", &[("run.exe", &elf)]);
+    env.run(&["deploy", zip.to_str().unwrap()]).ok();
+    env.run(&["run", "elfexe", "--", "hi"]).ok();
+    let log = env.latest_log("elfexe");
+    assert!(log.contains("] elf says hi"), "{log}");
+    // An extensionless ELF with its exec bit counts as run.exe.
+    let dir = env.dir.path().join("src/elfrun");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(&bin, dir.join("run")).unwrap();
+    env.run(&["deploy", dir.to_str().unwrap()]).ok();
+    env.run(&["run", "elfrun"]).ok();
+    assert!(env.latest_log("elfrun").contains("] elf says -"));
+}
+
+#[test]
+fn python_and_js_run_natively_when_asked() {
+    let env = Env::new();
+    if let Err(why) = sandbox(&env) {
+        return skip(&why);
+    }
+    env.deploy_files(
+        "pynative",
+        &[
+            ("run.py", "import sys, os\nprint('native', sys.implementation.name, os.getcwd())"),
+            ("settings.job", r#"{"executor": "native"}"#),
+        ],
+    );
+    env.run(&["run", "pynative"]).ok();
+    let log = env.latest_log("pynative");
+    assert!(log.contains("script host - 'PythonScriptHost'"), "{log}");
+    assert!(log.contains("] native cpython /home/job"), "{log}");
+    if Path::new("/usr/bin/node").exists() {
+        env.deploy_js("jsnative", "console.log('node', process.version)", None);
+        env.run(&["--executor", "native", "run", "jsnative"]).ok();
+        let log = env.latest_log("jsnative");
+        assert!(log.contains("script host - 'NodeScriptHost'"), "{log}");
+        assert!(log.contains("] node v"), "{log}");
+    } else {
+        skip("node is not installed: the native .js case is not run");
+    }
+    // A host that allows wasm only refuses a job that asks for native.
+    let out = env.run(&["--executor", "wasm", "run", "pynative"]).fails();
+    assert!(out.stderr().contains("executor"), "{}", out.stderr());
+}
+
+#[test]
+fn sandbox_off_is_named_in_the_log() {
+    let env = Env::new();
+    env.deploy_files("plain", &[("run.sh", "echo \"path=$WEBJOBS_PATH\"")]);
+    env.run(&["--native-sandbox", "off", "run", "plain"]).ok();
+    let log = env.latest_log("plain");
+    assert!(log.contains("the native sandbox is off"), "{log}");
+    // Without namespaces the job sees the host's paths.
+    assert!(log.contains(&format!("path={}", env.root().display())), "{log}");
+}
+
+/// Host pids whose environment holds `needle` (`KEY=VALUE`).
+fn processes_with_env(needle: &str) -> Vec<i32> {
+    let needle = format!("{needle}\0");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        })
+        .collect()
+}
