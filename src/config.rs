@@ -117,6 +117,10 @@ pub fn read_app_settings(layout: &Layout) -> Result<Vec<(String, String)>> {
 impl HostConfig {
     /// A configuration for `root` with defaults read from the environment.
     pub fn new(root: PathBuf) -> Result<HostConfig> {
+        // Absolute, so that paths handed to jobs and processes do not
+        // depend on a working directory.
+        let root = std::path::absolute(&root)
+            .with_context(|| format!("resolving the data root {}", root.display()))?;
         let env = |k: &str| std::env::var(k).ok();
         let limits = Limits {
             idle_timeout: std::time::Duration::from_secs(idle_timeout_from(

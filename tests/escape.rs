@@ -1,4 +1,4 @@
-//! The native sandbox's escape battery: 24 attacks, each run as its own job
+//! The native sandbox's escape battery: 25 attacks, each run as its own job
 //! run (`wasmjobs run`), bounded, for a bash, a PHP and a Java job. Each
 //! job attempts the attack in its own language where it can and runs the
 //! probe it ships (`tests/escape/probe.c`) where it cannot. Containment is
@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use common::Env;
 
-/// The 24 cases of the proof of concept.
-const CASES: [&str; 24] = [
+/// The 24 cases of the proof of concept, and clone3 (which must be ENOSYS).
+const CASES: [&str; 25] = [
     "read_shadow",
     "list_root",
     "list_outside",
@@ -47,6 +47,7 @@ const CASES: [&str; 24] = [
     "daemonize",
     "unshare_userns",
     "dangerous_syscalls",
+    "clone3_namespace",
 ];
 
 const SETTINGS: &str = r#"{"limits": {"timeout_s": 6, "memory_mb": 256}}"#;

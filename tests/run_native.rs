@@ -219,7 +219,10 @@ fn python_and_js_run_natively_when_asked() {
     env.deploy_files(
         "pynative",
         &[
-            ("run.py", "import sys, os\nprint('native', sys.implementation.name, os.getcwd())"),
+            (
+                "run.py",
+                "import sys, os\nprint('native', sys.implementation.name, os.getcwd())",
+            ),
             ("settings.job", r#"{"executor": "native"}"#),
         ],
     );
@@ -249,7 +252,10 @@ fn sandbox_off_is_named_in_the_log() {
     let log = env.latest_log("plain");
     assert!(log.contains("the native sandbox is off"), "{log}");
     // Without namespaces the job sees the host's paths.
-    assert!(log.contains(&format!("path={}", env.root().display())), "{log}");
+    assert!(
+        log.contains(&format!("path={}", env.root().display())),
+        "{log}"
+    );
 }
 
 /// Host pids whose environment holds `needle` (`KEY=VALUE`).

@@ -256,6 +256,18 @@ int main(int argc, char **argv) {
         if (unshare(CLONE_NEWUSER) == 0) ESCAPED("created a user namespace");
         BLOCKED("unshare(CLONE_NEWUSER): %s", strerror(errno));
     }
+    if (!strcmp(tc, "clone3_namespace")) {
+        /* clone3's flags are out of the filter's sight: it must be ENOSYS
+         * (libc then falls back to clone, whose flags are checked). */
+        struct { unsigned long long flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls; } args = {0};
+        args.flags = CLONE_NEWUSER;
+        args.exit_signal = SIGCHLD;
+        long r = syscall(SYS_clone3, &args, sizeof args);
+        if (r == 0) _exit(0);
+        if (r > 0) { waitpid(r, 0, 0); ESCAPED("clone3(CLONE_NEWUSER) made a child in a new user namespace"); }
+        if (errno == ENOSYS) BLOCKED("clone3: ENOSYS");
+        ESCAPED("clone3 reached the kernel: %s", strerror(errno));
+    }
     if (!strcmp(tc, "dangerous_syscalls")) {
         struct { const char *name; long nr; long a, b, c, d, e; } sc[] = {
             {"bpf", SYS_bpf, 0, 0, 0, 0, 0},

@@ -5,6 +5,7 @@
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use anyhow::{Context, Result, bail};
 use landlock::{
@@ -94,8 +95,10 @@ pub fn build(rules: &Rules<'_>) -> Result<OwnedFd> {
     ruleset = ruleset.scope(Scope::AbstractUnixSocket | Scope::Signal)?;
     let mut created = ruleset.create()?;
     let read = AccessFs::from_read(abi);
-    let mut read_paths: Vec<PathBuf> = SYSTEM_READ.iter().map(PathBuf::from).collect();
-    read_paths.extend(rules.read.iter().cloned());
+    for (fd, is_dir) in system_paths() {
+        created = created.add_rule(PathBeneath::new(fd, fit(read, *is_dir)))?;
+    }
+    let mut read_paths: Vec<PathBuf> = rules.read.to_vec();
     if rules.host_proc {
         read_paths.push("/proc".into());
     }
@@ -113,6 +116,29 @@ pub fn build(rules: &Rules<'_>) -> Result<OwnedFd> {
     }
 }
 
+/// The system paths that exist on this host, opened once per process
+/// (every run's ruleset gets its rules from these descriptors).
+fn system_paths() -> &'static [(PathFd, bool)] {
+    static PATHS: OnceLock<Vec<(PathFd, bool)>> = OnceLock::new();
+    PATHS.get_or_init(|| {
+        SYSTEM_READ
+            .iter()
+            .map(Path::new)
+            .filter(|p| p.exists())
+            .filter_map(|p| Some((PathFd::new(p).ok()?, p.is_dir())))
+            .collect()
+    })
+}
+
+/// A file (not a folder) only takes the file rights.
+fn fit(access: landlock::BitFlags<AccessFs>, is_dir: bool) -> landlock::BitFlags<AccessFs> {
+    if is_dir {
+        access
+    } else {
+        access & AccessFs::from_file(ABI::V6)
+    }
+}
+
 fn add(
     created: landlock::RulesetCreated,
     path: &Path,
@@ -120,13 +146,7 @@ fn add(
 ) -> Result<landlock::RulesetCreated> {
     let fd =
         PathFd::new(path).with_context(|| format!("opening {} for Landlock", path.display()))?;
-    // A file (not a folder) only takes the file rights.
-    let access = if path.is_dir() {
-        access
-    } else {
-        access & AccessFs::from_file(ABI::V6)
-    };
-    Ok(created.add_rule(PathBeneath::new(fd, access))?)
+    Ok(created.add_rule(PathBeneath::new(fd, fit(access, path.is_dir())))?)
 }
 
 /// Read-file and read-dir rights, for the fresh `/proc` the child mounts

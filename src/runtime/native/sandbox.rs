@@ -254,7 +254,7 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
         None
     };
     let filters = if l.seccomp {
-        seccomp::build(!spec.network).context("compiling the seccomp filter")?
+        seccomp::cached(!spec.network).context("compiling the seccomp filter")?
     } else {
         Vec::new()
     };

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use seccompiler::{
     BpfProgram, SeccompAction, SeccompCmpArgLen as Len, SeccompCmpOp as Op, SeccompCondition,
-    SeccompFilter, SeccompRule, TargetArch,
+    SeccompFilter, SeccompRule, TargetArch, sock_filter,
 };
 
 /// Syscalls no job may make (they fail with EPERM): kernel attack surface
@@ -92,10 +92,21 @@ fn cond(arg: u8, len: Len, op: Op, v: u64) -> Result<SeccompCondition> {
     Ok(SeccompCondition::new(arg, len, op, v)?)
 }
 
-/// The filters to install, in order: the deny-list, then `clone3` →
-/// ENOSYS (its flags live in memory the filter cannot read, so libc falls
-/// back to `clone`, whose flags it can). `deny_inet` also refuses sockets
-/// of any family but AF_UNIX.
+/// [`build`], compiled once per process for each `deny_inet`.
+pub fn cached(deny_inet: bool) -> Result<Vec<BpfProgram>> {
+    static CACHE: std::sync::OnceLock<[Vec<BpfProgram>; 2]> = std::sync::OnceLock::new();
+    if let Some(c) = CACHE.get() {
+        return Ok(c[usize::from(deny_inet)].clone());
+    }
+    let both = [build(false)?, build(true)?];
+    let _ = CACHE.set(both);
+    Ok(CACHE.get().expect("set above")[usize::from(deny_inet)].clone())
+}
+
+/// The filter to install: the deny-list, and `clone3` → ENOSYS (its flags
+/// live in memory the filter cannot read, so libc falls back to `clone`,
+/// whose flags it can). `deny_inet` also refuses sockets of any family but
+/// AF_UNIX.
 pub fn build(deny_inet: bool) -> Result<Vec<BpfProgram>> {
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     for nr in DENIED {
@@ -156,14 +167,49 @@ pub fn build(deny_inet: bool) -> Result<Vec<BpfProgram>> {
         arch(),
     )?
     .try_into()?;
-    let clone3: BpfProgram = SeccompFilter::new(
-        BTreeMap::from([(libc::SYS_clone3, vec![])]),
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::ENOSYS as u32),
-        arch(),
-    )?
-    .try_into()?;
-    Ok(vec![main, clone3])
+    Ok(vec![with_clone3_enosys(main)?])
+}
+
+/// Puts `clone3` → ENOSYS into the filter, right after its arch check.
+/// (seccompiler gives a filter one match action; a second filter for this
+/// one rule would double the per-spawn cost of loading and JIT-compiling.)
+fn with_clone3_enosys(mut prog: BpfProgram) -> Result<BpfProgram> {
+    const LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
+    const JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+    const RET_K: u16 = 0x06; // BPF_RET | BPF_K
+    let kill = sock_filter {
+        code: RET_K,
+        jt: 0,
+        jf: 0,
+        k: libc::SECCOMP_RET_KILL_PROCESS,
+    };
+    // seccompiler starts with: load arch, jump over the kill if it matches, kill.
+    anyhow::ensure!(
+        prog.len() > 3 && prog[0].code == LD_W_ABS && prog[0].k == 4 && prog[2] == kill,
+        "unexpected seccomp program layout"
+    );
+    let insert = [
+        sock_filter {
+            code: LD_W_ABS,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        }, // seccomp_data.nr
+        sock_filter {
+            code: JEQ_K,
+            jt: 0,
+            jf: 1,
+            k: libc::SYS_clone3 as u32,
+        },
+        sock_filter {
+            code: RET_K,
+            jt: 0,
+            jf: 0,
+            k: libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
+        },
+    ];
+    prog.splice(3..3, insert);
+    Ok(prog)
 }
 
 fn arch() -> TargetArch {
@@ -183,7 +229,7 @@ pub fn available() -> bool {
 mod tests {
     #[test]
     fn filters_compile() {
-        assert_eq!(super::build(true).unwrap().len(), 2);
-        assert_eq!(super::build(false).unwrap().len(), 2);
+        assert_eq!(super::build(true).unwrap().len(), 1);
+        assert_eq!(super::build(false).unwrap().len(), 1);
     }
 }
