@@ -3,7 +3,8 @@
 # C toolchain for the WebAssembly guests (Debian's clang-19, lld-19, llvm-19,
 # wasi-libc, compiler-rt for wasm32), what building CPython needs (a native
 # C compiler and make, tcl for SQLite's amalgamation, xz and bzip2 to unpack
-# sources) and the Rust target pinned in rust-toolchain.toml.
+# sources), the interpreters native jobs run with (php-cli, a JDK, python3)
+# and the Rust target pinned in rust-toolchain.toml.
 # Idempotent: installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,22 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# Native jobs and their tests: php-cli and a JDK (the escape battery builds
+# a jar), python3 for native .py runs. Checked by binary: a host may have
+# them from elsewhere.
+native=()
+command -v php >/dev/null 2>&1 || native+=(php-cli)
+{ command -v javac && command -v jar; } >/dev/null 2>&1 || native+=(default-jdk-headless)
+[ -x /usr/bin/python3 ] || native+=(python3)
+command -v node >/dev/null 2>&1 || native+=(nodejs)
+if [ ${#native[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "setup: installing ${native[*]}" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${native[@]}" >/dev/null
 fi
 
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then

@@ -48,9 +48,9 @@ fn bash_job_runs_in_its_own_view_with_webjobs_variables() {
                 "run.sh",
                 "echo \"args=$*\"\necho \"path=$WEBJOBS_PATH data=$WEBJOBS_DATA_PATH name=$WEBJOBS_NAME\"\n\
                  echo \"pid=$$ host=$(hostname) cwd=$(pwd)\"\ncat data.txt\necho persisted >> \"$WEBJOBS_DATA_PATH/n\"\n\
-                 echo oops >&2\nexit 3\n",
+                 echo \"init=[$(tr -d '\\0' < /proc/1/cmdline)]\"\necho oops >&2\nexit 3\n",
             ),
-            ("data.txt", "bundled file"),
+            ("data.txt", "bundled file\n"),
         ],
     );
     let out = env.run(&["run", "sh", "--", "a", "b"]);
@@ -65,6 +65,8 @@ fn bash_job_runs_in_its_own_view_with_webjobs_variables() {
     );
     assert!(log.contains("] pid=2 host=wasmjobs cwd=/home/job"), "{log}");
     assert!(log.contains("] bundled file"), "{log}");
+    // The init is a fork of the host: its command line is blanked.
+    assert!(log.contains("] init=[]"), "{log}");
     assert!(log.contains("ERR ] oops"), "{log}");
     assert!(log.contains("Job failed due to exit code 3"), "{log}");
     assert_eq!(env.latest_status("sh")["ExitCode"], 3);

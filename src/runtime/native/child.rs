@@ -264,6 +264,7 @@ unsafe fn enter_namespaces(plan: &ChildPlan, ns: &NsPlan) -> io::Result<()> {
         }
         // The init, PID 1 of the new namespace.
         libc::close(alive[1]);
+        scrub_cmdline();
         check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0))?;
         let mut pfd = libc::pollfd {
             fd: alive[0],
@@ -290,6 +291,53 @@ unsafe fn enter_namespaces(plan: &ChildPlan, ns: &NsPlan) -> io::Result<()> {
         check(libc::chdir(plan.cwd.as_ptr()))?;
         drop_uid(plan)?;
         Ok(())
+    }
+}
+
+/// Blanks the init's copy of the host's command line (the job can read
+/// `/proc/1/cmdline`, and the host's flags are none of its business). The
+/// argument area's bounds come from `/proc/self/stat`, parsed in place.
+unsafe fn scrub_cmdline() {
+    unsafe {
+        let mut buf = [0u8; 2048];
+        let fd = libc::open(
+            c"/proc/self/stat".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        );
+        if fd < 0 {
+            return;
+        }
+        let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+        libc::close(fd);
+        if n <= 0 {
+            return;
+        }
+        let text = &buf[..n as usize];
+        // Fields after the command name: state is field 3; arg_start and
+        // arg_end are fields 48 and 49.
+        let Some(close) = text.iter().rposition(|&b| b == b')') else {
+            return;
+        };
+        let (mut field, mut value, mut start) = (2usize, 0u64, 0u64);
+        for &b in &text[close + 1..] {
+            if b.is_ascii_digit() {
+                value = value * 10 + u64::from(b - b'0');
+                continue;
+            }
+            if b != b' ' && b != b'\n' {
+                continue; // the state letter, a minus sign
+            }
+            if field == 48 {
+                start = value;
+            } else if field == 49 {
+                if start > 0 && value > start {
+                    std::ptr::write_bytes(start as *mut u8, 0, (value - start) as usize);
+                }
+                return;
+            }
+            field += 1;
+            value = 0;
+        }
     }
 }
 
