@@ -240,6 +240,8 @@ fn entry_priority_follows_webjobs() {
         ("cmdfirst", &["run.js", "run.cmd"], "run.cmd"),
         ("firstjs", &["zeta.js", "alpha.js", "notes.txt"], "alpha.js"),
         ("upper", &["RUN.JS"], "RUN.JS"),
+        ("jarjs", &["run.jar", "run.js"], "run.js"),
+        ("jaronly", &["run.jar", "a.js"], "run.jar"),
     ];
     for (name, files, _) in cases {
         let entries: Vec<(&str, &[u8])> =
@@ -281,21 +283,15 @@ fn entry_priority_follows_webjobs() {
         env.latest_log("pyjs")
             .contains("Run script 'run.py' with script host - 'CPython 3.13")
     );
-    // Kinds without an executor yet: deploy warns, run refuses clearly.
-    let out = env.run(&["run", "shjs"]).fails();
-    assert!(
-        out.stderr().contains("no executor for .sh on this host"),
-        "{}",
-        out.stderr()
-    );
+    // A kind no executor can run here: deploy warns, run refuses clearly.
     let out = env.run(&["run", "cmdfirst"]).fails();
     assert!(
-        out.stderr().contains("cannot run on a Linux host"),
+        out.stderr().contains("cannot run .cmd on a Linux host"),
         "{}",
         out.stderr()
     );
     assert!(
-        env.history("shjs").is_empty(),
+        env.history("cmdfirst").is_empty(),
         "nothing recorded for a run that cannot start"
     );
     // JS picked over nothing else runs.
