@@ -260,6 +260,61 @@ fn sandbox_off_is_named_in_the_log() {
     );
 }
 
+/// A host whose kernel refuses namespaces (here: a seccomp filter on the
+/// host process denying `unshare`, as container runtimes often do): strict
+/// mode refuses native runs, best-effort runs them and says what is
+/// missing.
+#[test]
+fn strict_refuses_a_host_without_namespaces() {
+    use std::os::unix::process::CommandExt;
+    let env = Env::new();
+    env.deploy_files("nons", &[("run.sh", "echo ran")]);
+    let no_unshare = || {
+        let mut cmd = env.cmd();
+        let filter: seccompiler::BpfProgram = seccompiler::SeccompFilter::new(
+            [(libc::SYS_unshare, vec![])].into_iter().collect(),
+            seccompiler::SeccompAction::Allow,
+            seccompiler::SeccompAction::Errno(libc::EPERM as u32),
+            seccompiler::TargetArch::x86_64,
+        )
+        .unwrap()
+        .try_into()
+        .unwrap();
+        // SAFETY: installs a prepared filter, no allocation after fork.
+        unsafe {
+            cmd.pre_exec(move || seccompiler::apply_filter(&filter).map_err(std::io::Error::other));
+        }
+        cmd
+    };
+    let doctor = common::Out(no_unshare().arg("doctor").output().unwrap()).ok();
+    assert!(
+        doctor.stdout().contains("namespaces            : NO"),
+        "{}",
+        doctor.stdout()
+    );
+    assert!(doctor.stdout().contains("REFUSED"), "{}", doctor.stdout());
+    let out = common::Out(no_unshare().args(["run", "nons"]).output().unwrap()).fails();
+    let log = env.latest_log("nons");
+    assert!(
+        log.contains("the native sandbox is strict and this host lacks"),
+        "{log}"
+    );
+    assert!(!log.contains("] ran"), "{log}\n{}", out.stderr());
+    common::Out(
+        no_unshare()
+            .args(["--native-sandbox", "best-effort", "run", "nons"])
+            .output()
+            .unwrap(),
+    )
+    .ok();
+    let log = env.latest_log("nons");
+    assert!(
+        log.contains("SYS WARN] sandbox layer missing: namespaces"),
+        "{log}"
+    );
+    assert!(log.contains("] ran"), "{log}");
+}
+
 /// Host pids whose environment holds `needle` (`KEY=VALUE`).
 fn processes_with_env(needle: &str) -> Vec<i32> {
     let needle = format!("{needle}\0");

@@ -340,3 +340,71 @@ pub fn report(config: &SandboxConfig) -> String {
     let _ = writeln!(r, "mode                  : {:?}\n{plan}", config.mode);
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn full() -> Support {
+        Support {
+            root: true,
+            landlock_abi: 7,
+            seccomp: true,
+            namespaces: Ok(()),
+            net_namespace: Ok(()),
+            cgroup: Ok(Version::V1),
+        }
+    }
+
+    fn config(mode: SandboxMode) -> SandboxConfig {
+        SandboxConfig {
+            mode,
+            ..SandboxConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_full_host_gets_every_layer() {
+        let (l, notes) = Layers::plan(&config(SandboxMode::Strict), &full()).unwrap();
+        assert!(l.rlimits && l.own_uid && l.landlock && l.seccomp && l.namespaces);
+        assert!(l.net_namespace && l.cgroup.is_some());
+        assert!(notes.is_empty(), "{notes:?}");
+    }
+
+    #[test]
+    fn strict_refuses_what_best_effort_names() {
+        let weak = Support {
+            landlock_abi: 3,
+            namespaces: Err("unshare: EPERM".into()),
+            net_namespace: Err("unshare: EPERM".into()),
+            ..full()
+        };
+        let err = Layers::plan(&config(SandboxMode::Strict), &weak).unwrap_err();
+        assert!(err.contains("Landlock ABI 6 (this kernel has 3)"), "{err}");
+        assert!(err.contains("namespaces (unshare: EPERM)"), "{err}");
+        let (l, notes) = Layers::plan(&config(SandboxMode::BestEffort), &weak).unwrap();
+        assert!(!l.namespaces && !l.net_namespace && l.seccomp && l.landlock);
+        assert_eq!(notes.len(), 2, "{notes:?}");
+    }
+
+    #[test]
+    fn net_namespace_can_be_turned_off_and_cgroups_are_optional() {
+        let mut c = config(SandboxMode::Strict);
+        c.net_namespace = false;
+        let no_cg = Support {
+            cgroup: Err("EACCES".into()),
+            net_namespace: Err("no".into()),
+            ..full()
+        };
+        let (l, notes) = Layers::plan(&c, &no_cg).unwrap();
+        assert!(!l.net_namespace && l.cgroup.is_none() && l.namespaces);
+        assert!(notes[0].contains("no per-run cgroup"), "{notes:?}");
+    }
+
+    #[test]
+    fn off_keeps_only_resource_limits() {
+        let (l, notes) = Layers::plan(&config(SandboxMode::Off), &full()).unwrap();
+        assert_eq!(l, Layers::limits_only(&full()));
+        assert!(notes[0].contains("off"));
+    }
+}
