@@ -21,5 +21,6 @@ pub mod config;
 pub mod job;
 pub mod runner;
 pub mod runtime;
+pub mod schedule;
 pub mod store;
 pub mod wire;

@@ -171,6 +171,9 @@ enum Command {
     /// Report which native sandbox layers this kernel and user allow, and
     /// what native runs would get.
     Doctor,
+    /// Check schedules before deploying them.
+    #[command(subcommand)]
+    Cron(CronCommand),
     /// Remove a job, its data and its history.
     Remove {
         /// Job name.
@@ -178,6 +181,25 @@ enum Command {
         /// Job type (when both kinds have a job of that name).
         #[arg(long = "type", value_enum)]
         job_type: Option<JobType>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CronCommand {
+    /// Print the next occurrences of a 6-field NCRONTAB expression, one RFC
+    /// 3339 time a line.
+    Next {
+        /// The expression, e.g. "0 */5 * * * *".
+        expr: String,
+        /// Start after this instant (RFC 3339; default: now).
+        #[arg(long)]
+        from: Option<String>,
+        /// IANA time zone (default: WEBSITE_TIME_ZONE, else UTC).
+        #[arg(long, env = "WEBSITE_TIME_ZONE")]
+        tz: Option<String>,
+        /// How many occurrences.
+        #[arg(short = 'n', default_value_t = 5)]
+        count: usize,
     },
 }
 
@@ -388,6 +410,34 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                         }
                     }
                 }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Cron(CronCommand::Next {
+            expr,
+            from,
+            tz,
+            count,
+        }) => {
+            use crate::schedule::{Cron, zone};
+            let cron: Cron = expr.parse()?;
+            let tz =
+                zone::parse_zone(tz.as_deref().unwrap_or("UTC")).map_err(anyhow::Error::msg)?;
+            let mut t = match from {
+                Some(f) => f
+                    .parse::<jiff::Timestamp>()
+                    .with_context(|| format!("--from '{f}' is not an RFC 3339 time"))?,
+                None => jiff::Timestamp::now(),
+            };
+            for _ in 0..count {
+                let Some(next) = zone::next_instant(&cron, &tz, t) else {
+                    bail!("the schedule '{cron}' never fires");
+                };
+                println!(
+                    "{}",
+                    next.to_zoned(tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z")
+                );
+                t = next;
             }
             Ok(ExitCode::SUCCESS)
         }
