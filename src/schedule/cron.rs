@@ -132,10 +132,11 @@ impl Field {
             return Ok(n);
         }
         let lower = s.to_ascii_lowercase();
-        if !self.names.is_empty() && !lower.is_empty() {
-            if let Some(i) = self.names.iter().position(|n| n.starts_with(&lower)) {
-                return Ok(self.min + i as u32);
-            }
+        if !self.names.is_empty()
+            && !lower.is_empty()
+            && let Some(i) = self.names.iter().position(|n| n.starts_with(&lower))
+        {
+            return Ok(self.min + i as u32);
         }
         Err(format!("'{s}' is not a valid {} value", self.name))
     }
