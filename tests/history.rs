@@ -155,16 +155,43 @@ fn one_run_at_a_time_and_killed_host_reads_as_aborted() {
 #[test]
 fn interrupt_stops_the_run_gracefully() {
     let env = Env::new();
+    // The job watches WEBJOBS_SHUTDOWN_FILE and exits cleanly when it appears.
     env.deploy_js(
         "stoppable",
-        "import * as os from 'os'; os.sleep(60000);",
-        None,
+        "import * as os from 'os'; import * as std from 'std';\n\
+         const f = std.getenv('WEBJOBS_SHUTDOWN_FILE');\n\
+         for (let i = 0; i < 600; i++) { if (os.stat(f)[1] === 0) { print('saw the shutdown file'); std.exit(0); } os.sleep(100); }",
+        Some(r#"{"stopping_wait_time": 20}"#),
     );
     let child = start_running(&env, "stoppable");
+    let started = std::time::Instant::now();
     // SAFETY: sending SIGINT to our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
     assert!(!out.status.success());
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
     let runs = env.history("stoppable");
     assert_eq!(runs[0]["status"], "Stopped");
+    let log = env.latest_log("stoppable");
+    assert!(log.contains("saw the shutdown file"), "{log}");
+}
+
+#[test]
+fn a_second_interrupt_kills_a_job_that_ignores_the_shutdown_file() {
+    let env = Env::new();
+    env.deploy_js(
+        "stubborn",
+        "import * as os from 'os'; os.sleep(60000);",
+        Some(r#"{"stopping_wait_time": 60}"#),
+    );
+    let child = start_running(&env, "stubborn");
+    let started = std::time::Instant::now();
+    // SAFETY: signals to our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert_eq!(env.history("stubborn")[0]["status"], "Stopped");
 }

@@ -260,6 +260,50 @@ fn sandbox_off_is_named_in_the_log() {
     );
 }
 
+#[test]
+fn a_native_job_sees_its_shutdown_file_on_stop() {
+    let env = Env::new();
+    if let Err(why) = sandbox(&env) {
+        return skip(&why);
+    }
+    env.deploy_files(
+        "graceful",
+        &[
+            (
+                "run.sh",
+                "echo started; while [ ! -e \"$WEBJOBS_SHUTDOWN_FILE\" ]; do sleep 0.1; done; echo \"saw $WEBJOBS_SHUTDOWN_FILE\"",
+            ),
+            ("settings.job", r#"{"stopping_wait_time": 20}"#),
+        ],
+    );
+    let child = env
+        .cmd()
+        .args(["run", "graceful"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !env.data_dir("graceful").exists()
+        || env
+            .history("graceful")
+            .first()
+            .is_none_or(|r| r["status"] != "Running")
+    {
+        assert!(Instant::now() < deadline, "the run never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    child.wait_with_output().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let log = env.latest_log("graceful");
+    assert!(log.contains("] saw /tmp/webjobs-shutdown"), "{log}");
+    assert_eq!(env.history("graceful")[0]["status"], "Stopped");
+}
+
 /// A host whose kernel refuses namespaces (here: a seccomp filter on the
 /// host process denying `unshare`, as container runtimes often do): strict
 /// mode refuses native runs, best-effort runs them and says what is

@@ -474,11 +474,20 @@ fn run_job(host: HostConfig, job: Job, args: Vec<String>, trigger: &str) -> Resu
         let mut sigint = signal(SignalKind::interrupt())?;
         let mut sigterm = signal(SignalKind::terminate())?;
         tokio::spawn(async move {
-            tokio::select! {
-                _ = sigint.recv() => {}
-                _ = sigterm.recv() => {}
+            for round in 0..2 {
+                tokio::select! {
+                    _ = sigint.recv() => {}
+                    _ = sigterm.recv() => {}
+                }
+                if round == 0 {
+                    eprintln!(
+                        "stopping: the job's shutdown file is created and it has its stopping_wait_time to exit (interrupt again to kill it now)"
+                    );
+                    stop.stop();
+                } else {
+                    stop.kill();
+                }
             }
-            stop.stop();
         });
         let prepared = runner.prepare(req)?;
         let run_id = prepared.run_id().to_string();

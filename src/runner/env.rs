@@ -3,7 +3,6 @@
 
 use crate::config::HostConfig;
 use crate::job::Job;
-use crate::job::JobType;
 use crate::runtime::native::sandbox::Dirs;
 
 /// The shutdown file's name in the run's private tmp (it does not exist
@@ -32,12 +31,12 @@ pub fn job_env(
     let path = |p: &std::path::Path| p.to_string_lossy().into_owned();
     set("WEBJOBS_PATH", path(&seen.work));
     set("WEBJOBS_DATA_PATH", path(&seen.data));
-    if job.job_type == JobType::Continuous {
-        set(
-            "WEBJOBS_SHUTDOWN_FILE",
-            path(&seen.tmp.join(SHUTDOWN_FILE_NAME)),
-        );
-    }
+    // WebJobs gives continuous jobs a shutdown file; here triggered runs
+    // get one too (a stop request is graceful for them as well).
+    set(
+        "WEBJOBS_SHUTDOWN_FILE",
+        path(&seen.tmp.join(SHUTDOWN_FILE_NAME)),
+    );
     set("WEBJOBS_RUN_ID", run_id.to_string());
     if !args.is_empty() {
         set("WEBJOBS_COMMAND_ARGUMENTS", args.join(" "));

@@ -6,6 +6,10 @@
 //! private working copy, the environment and the limits.
 
 mod env;
+mod launch;
+
+pub use launch::ContinuousEnd;
+use launch::Launch;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,18 +19,16 @@ use thiserror::Error;
 
 use crate::config::HostConfig;
 use crate::job::{Job, JobType};
-use crate::runtime::capture::{self, Echo, OutputLog};
+use crate::runtime::capture::{Echo, OutputLog};
 use crate::runtime::limits::{LimitKind, Limits};
 use crate::runtime::native::NativeRuntime;
-use crate::runtime::native::sandbox::Dirs;
 use crate::runtime::stop::StopSignal;
 use crate::runtime::wasm::WasmRuntime;
-use crate::runtime::watch::Shutdown;
-use crate::runtime::{self, Ending, ExecutorKind, Invocation, Outcome};
+use crate::runtime::{self, ExecutorKind};
+use crate::store::history;
 use crate::store::lock::JobLock;
 use crate::store::logline::Level;
 use crate::store::run::{OUTPUT_LOG, RunStatus, StatusFile, unique_run_id};
-use crate::store::{fsutil, history};
 
 /// Why a run could not be started. Nothing is recorded for these.
 #[derive(Debug, Error)]
@@ -242,56 +244,22 @@ impl PreparedRun {
         if let Some(err) = &self.job.error {
             log.sys(Level::Warn, err);
         }
-        let run_command = self.job.run_command.clone().unwrap_or_default();
-        log.sys(
-            Level::Info,
-            &format!(
-                "Run script '{run_command}' with script host - '{}'",
-                self.executor.host_name()
-            ),
-        );
-        // (A refused plan is the executor's to report: it fails the run.)
-        if let ExecutorKind::Native(_) = self.executor
-            && let Ok((layers, notes)) = self.runner.native.plan()
-        {
-            log.sys(
-                Level::Info,
-                &format!("Native sandbox: {}", layers.describe()),
-            );
-            for n in notes {
-                log.sys(Level::Warn, &n);
-            }
-        }
+        let (runner, job) = (self.runner.clone(), self.job.clone());
+        let (run_id, args, stop) = (self.run_id.clone(), self.args.clone(), self.stop.clone());
+        let launch = Launch {
+            runner: &runner,
+            job: &job,
+            executor: self.executor,
+            run_id: &run_id,
+            args: &args,
+            limits,
+            log: &log,
+            stop: &stop,
+        };
+        launch.preamble();
         self.set_status(RunStatus::Running);
-
-        let outcome = match self.launch(&limits).await {
-            Ok(o) => o,
-            Err(e) => Outcome {
-                ending: Ending::Crashed(format!("{e:#}")),
-                fuel_consumed: None,
-            },
-        };
-        log.finish();
-
-        let (status, limit) = match &outcome.ending {
-            Ending::Exited(0) => (RunStatus::Success, None),
-            Ending::Exited(n) => {
-                log.sys(Level::Err, &format!("Job failed due to exit code {n}"));
-                (RunStatus::Failed, None)
-            }
-            Ending::Limit(k, _) => {
-                log.sys(Level::Err, &k.message(&limits, &run_command));
-                (RunStatus::Failed, Some(*k))
-            }
-            Ending::Stopped => {
-                log.sys(Level::Info, "WebJob was stopped on request");
-                (RunStatus::Stopped, None)
-            }
-            Ending::Crashed(m) => {
-                log.sys(Level::Err, m);
-                (RunStatus::Failed, None)
-            }
-        };
+        let outcome = launch.run().await;
+        let (status, limit) = launch.report(&outcome);
         let exit_code = outcome.ending.exit_code();
         if let Some(f) = outcome.fuel_consumed {
             log.sys(Level::Info, &format!("Fuel consumed: {f}"));
@@ -308,79 +276,5 @@ impl PreparedRun {
             limit,
             fuel_consumed: outcome.fuel_consumed,
         }
-    }
-
-    /// Makes the working copy and private tmp, runs the executor, waits for
-    /// the output to drain and cleans up.
-    async fn launch(&self, limits: &Limits) -> anyhow::Result<Outcome> {
-        use anyhow::Context;
-        let host = &self.runner.host;
-        let layout = &host.layout;
-        let job = &self.job;
-        let work_root = layout.work_root(job.job_type, &job.name);
-        let work_dir = work_root.join(&self.run_id);
-        let tmp_dir = work_root.join(format!("{}.tmp", self.run_id));
-        let data_dir = layout.job_data_dir(job.job_type, &job.name);
-        let _cleanup = fsutil::RemoveOnDrop(vec![work_dir.clone(), tmp_dir.clone()]);
-        fsutil::copy_tree(&job.dir, &work_dir).with_context(|| {
-            format!(
-                "Missing working directory: cannot copy the job to {}",
-                work_dir.display()
-            )
-        })?;
-        std::fs::create_dir_all(&tmp_dir)
-            .with_context(|| format!("creating {}", tmp_dir.display()))?;
-        std::fs::create_dir_all(&data_dir)
-            .with_context(|| format!("creating {}", data_dir.display()))?;
-
-        let run_command = job.run_command.clone().unwrap_or_default();
-        let (script_subdir, script) = match run_command.rsplit_once('/') {
-            Some((dir, file)) => (dir.to_string(), file.to_string()),
-            None => (String::new(), run_command.clone()),
-        };
-        let host_dirs = Dirs {
-            work: work_dir.clone(),
-            data: data_dir.clone(),
-            tmp: tmp_dir.clone(),
-        };
-        let seen = match self.executor {
-            ExecutorKind::Wasm(_) => Dirs {
-                work: runtime::guest_paths::JOB.into(),
-                data: runtime::guest_paths::DATA.into(),
-                tmp: runtime::guest_paths::TMP.into(),
-            },
-            ExecutorKind::Native(_) => self.runner.native.view(&host_dirs),
-        };
-        let shutdown = (job.job_type == JobType::Continuous).then(|| Shutdown {
-            file: tmp_dir.join(env::SHUTDOWN_FILE_NAME),
-            wait: std::time::Duration::from_secs(job.settings.stopping_wait_time(job.job_type)),
-        });
-        let pipes = capture::pipes(&self.log).context("creating the output pipes")?;
-        let inv = Invocation {
-            script,
-            script_subdir,
-            args: self.args.clone(),
-            env: env::job_env(host, job, &self.run_id, &self.args, &seen),
-            work_dir,
-            data_dir,
-            tmp_dir,
-            limits: *limits,
-            activity: self.log.activity(),
-            stdout: pipes.stdout,
-            stderr: pipes.stderr,
-            stop: self.stop.clone(),
-            shutdown,
-            network: job.settings.network(),
-            run_name: format!("{}-{}", job.name, self.run_id),
-        };
-        let outcome = match self.executor {
-            ExecutorKind::Wasm(guest) => self.runner.wasm.run(guest, inv).await,
-            ExecutorKind::Native(interp) => self.runner.native.run(interp, inv).await,
-        };
-        let drain = pipes.drain;
-        tokio::task::spawn_blocking(move || drain.wait())
-            .await
-            .context("draining the output")?;
-        Ok(outcome)
     }
 }

@@ -6,10 +6,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::Notify;
 
-/// A one-shot, clonable stop signal.
+/// A clonable stop signal with two levels: a stop (graceful: the job is
+/// told through its shutdown file and given its `stopping_wait_time`) and a
+/// kill (now).
 #[derive(Debug, Clone, Default)]
 pub struct StopSignal {
     inner: Arc<(AtomicBool, Notify)>,
+    kill: Arc<(AtomicBool, Notify)>,
 }
 
 impl StopSignal {
@@ -26,12 +29,28 @@ impl StopSignal {
 
     /// Resolves once a stop is asked for.
     pub async fn stopped(&self) {
-        loop {
-            let notified = self.inner.1.notified();
-            if self.is_stopped() {
-                return;
-            }
-            notified.await;
+        wait(&self.inner).await
+    }
+
+    /// Asks the run to end now, without the graceful wait (a stop too).
+    pub fn kill(&self) {
+        self.kill.0.store(true, Ordering::SeqCst);
+        self.kill.1.notify_waiters();
+        self.stop();
+    }
+
+    /// Resolves once a kill is asked for.
+    pub async fn killed(&self) {
+        wait(&self.kill).await
+    }
+}
+
+async fn wait(flag: &(AtomicBool, Notify)) {
+    loop {
+        let notified = flag.1.notified();
+        if flag.0.load(Ordering::SeqCst) {
+            return;
         }
+        notified.await;
     }
 }

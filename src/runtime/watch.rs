@@ -37,7 +37,10 @@ pub async fn watch(
         _ = stop.stopped() => {
             if let Some(s) = shutdown {
                 signal_shutdown(s);
-                tokio::time::sleep(s.wait).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(s.wait) => {}
+                    _ = stop.killed() => {}
+                }
             }
             Ending::Stopped
         }

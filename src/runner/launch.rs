@@ -1,0 +1,258 @@
+//! One execution of a job, shared by triggered runs (with their run record)
+//! and continuous starts (with the job's rolling log): the log preamble, the
+//! private working copy and tmp, the environment, the executor, draining the
+//! output, and the log lines that say how it ended.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use super::{Runner, env};
+use crate::job::{Job, JobType};
+use crate::runtime::capture::{self, OutputLog};
+use crate::runtime::limits::{LimitKind, Limits};
+use crate::runtime::native::sandbox::Dirs;
+use crate::runtime::stop::StopSignal;
+use crate::runtime::watch::Shutdown;
+use crate::runtime::{self, Ending, ExecutorKind, Invocation, Outcome};
+use crate::store::fsutil;
+use crate::store::logline::Level;
+use crate::store::run::RunStatus;
+
+/// Everything one execution needs.
+pub(super) struct Launch<'a> {
+    pub runner: &'a Runner,
+    pub job: &'a Job,
+    pub executor: ExecutorKind,
+    /// Names the working copy (and is `WEBJOBS_RUN_ID` for triggered runs).
+    pub run_id: &'a str,
+    pub args: &'a [String],
+    pub limits: Limits,
+    pub log: &'a Arc<OutputLog>,
+    pub stop: &'a StopSignal,
+}
+
+/// How a continuous start ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContinuousEnd {
+    /// `Success` (exit 0), `Failed` or `Stopped`.
+    pub status: RunStatus,
+    /// How it ended.
+    pub ending: Ending,
+}
+
+impl Launch<'_> {
+    fn run_command(&self) -> String {
+        self.job.run_command.clone().unwrap_or_default()
+    }
+
+    /// The `Run script` line and, for native runs, the sandbox's layers.
+    pub fn preamble(&self) {
+        let log = self.log;
+        if let Some(err) = &self.job.error {
+            log.sys(Level::Warn, err);
+        }
+        log.sys(
+            Level::Info,
+            &format!(
+                "Run script '{}' with script host - '{}'",
+                self.run_command(),
+                self.executor.host_name()
+            ),
+        );
+        // (A refused plan is the executor's to report: it fails the run.)
+        if let ExecutorKind::Native(_) = self.executor
+            && let Ok((layers, notes)) = self.runner.native.plan()
+        {
+            log.sys(
+                Level::Info,
+                &format!("Native sandbox: {}", layers.describe()),
+            );
+            for n in notes {
+                log.sys(Level::Warn, &n);
+            }
+        }
+    }
+
+    /// Runs it to its end; never fails (a failure to start is a `Crashed`
+    /// ending).
+    pub async fn run(&self) -> Outcome {
+        let mut outcome = match self.launch().await {
+            Ok(o) => o,
+            Err(e) => Outcome {
+                ending: Ending::Crashed(format!("{e:#}")),
+                fuel_consumed: None,
+            },
+        };
+        self.log.finish();
+        // A job that exits on its own after a stop request (it saw its
+        // shutdown file) was stopped.
+        if self.stop.is_stopped() && matches!(outcome.ending, Ending::Exited(_)) {
+            outcome.ending = Ending::Stopped;
+        }
+        outcome
+    }
+
+    /// Logs how it ended; returns the run status and the limit that ended it.
+    pub fn report(&self, outcome: &Outcome) -> (RunStatus, Option<LimitKind>) {
+        let log = self.log;
+        let r = match &outcome.ending {
+            Ending::Exited(0) => (RunStatus::Success, None),
+            Ending::Exited(n) => {
+                log.sys(Level::Err, &format!("Job failed due to exit code {n}"));
+                (RunStatus::Failed, None)
+            }
+            Ending::Limit(k, _) => {
+                log.sys(Level::Err, &k.message(&self.limits, &self.run_command()));
+                (RunStatus::Failed, Some(*k))
+            }
+            Ending::Stopped => {
+                log.sys(Level::Info, "WebJob was stopped on request");
+                (RunStatus::Stopped, None)
+            }
+            Ending::Crashed(m) => {
+                log.sys(Level::Err, m);
+                (RunStatus::Failed, None)
+            }
+        };
+        if let Some(f) = outcome.fuel_consumed {
+            log.sys(Level::Info, &format!("Fuel consumed: {f}"));
+        }
+        r
+    }
+
+    /// Makes the working copy and private tmp, runs the executor, waits for
+    /// the output to drain and cleans up.
+    async fn launch(&self) -> anyhow::Result<Outcome> {
+        let host = &self.runner.host;
+        let layout = &host.layout;
+        let job = self.job;
+        let work_root = layout.work_root(job.job_type, &job.name);
+        let work_dir = work_root.join(self.run_id);
+        let tmp_dir = work_root.join(format!("{}.tmp", self.run_id));
+        let data_dir = layout.job_data_dir(job.job_type, &job.name);
+        let _cleanup = fsutil::RemoveOnDrop(vec![work_dir.clone(), tmp_dir.clone()]);
+        fsutil::copy_tree(&job.dir, &work_dir).with_context(|| {
+            format!(
+                "Missing working directory: cannot copy the job to {}",
+                work_dir.display()
+            )
+        })?;
+        std::fs::create_dir_all(&tmp_dir)
+            .with_context(|| format!("creating {}", tmp_dir.display()))?;
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("creating {}", data_dir.display()))?;
+
+        let run_command = self.run_command();
+        let (script_subdir, script) = match run_command.rsplit_once('/') {
+            Some((dir, file)) => (dir.to_string(), file.to_string()),
+            None => (String::new(), run_command.clone()),
+        };
+        let host_dirs = Dirs {
+            work: work_dir.clone(),
+            data: data_dir.clone(),
+            tmp: tmp_dir.clone(),
+        };
+        let seen = match self.executor {
+            ExecutorKind::Wasm(_) => Dirs {
+                work: runtime::guest_paths::JOB.into(),
+                data: runtime::guest_paths::DATA.into(),
+                tmp: runtime::guest_paths::TMP.into(),
+            },
+            ExecutorKind::Native(_) => self.runner.native.view(&host_dirs),
+        };
+        let shutdown = Shutdown {
+            file: tmp_dir.join(env::SHUTDOWN_FILE_NAME),
+            wait: std::time::Duration::from_secs(job.settings.stopping_wait_time(job.job_type)),
+        };
+        let pipes = capture::pipes(self.log).context("creating the output pipes")?;
+        let inv = Invocation {
+            script,
+            script_subdir,
+            args: self.args.to_vec(),
+            env: env::job_env(host, job, self.run_id, self.args, &seen),
+            work_dir,
+            data_dir,
+            tmp_dir,
+            limits: self.limits,
+            activity: self.log.activity(),
+            stdout: pipes.stdout,
+            stderr: pipes.stderr,
+            stop: self.stop.clone(),
+            shutdown: Some(shutdown),
+            network: job.settings.network(),
+            run_name: format!("{}-{}", job.name, self.run_id),
+        };
+        let outcome = match self.executor {
+            ExecutorKind::Wasm(guest) => self.runner.wasm.run(guest, inv).await,
+            ExecutorKind::Native(interp) => self.runner.native.run(interp, inv).await,
+        };
+        let drain = pipes.drain;
+        tokio::task::spawn_blocking(move || drain.wait())
+            .await
+            .context("draining the output")?;
+        Ok(outcome)
+    }
+}
+
+impl Runner {
+    /// Runs one start of a continuous job to its end, its output going to
+    /// `log` (the job's rolling `job_log.txt`). No wall-clock or idle limit
+    /// applies unless the job's `limits` sets one; `stop` ends it with the
+    /// graceful-stop contract.
+    pub async fn run_continuous(
+        &self,
+        job: &Job,
+        start_id: &str,
+        log: &Arc<OutputLog>,
+        stop: &StopSignal,
+    ) -> ContinuousEnd {
+        debug_assert_eq!(job.job_type, JobType::Continuous);
+        let executor = match job
+            .script
+            .ok_or_else(|| crate::bundle::entry::NO_RUNNABLE_SCRIPT.to_string())
+            .and_then(|kind| {
+                runtime::executor_for(kind, job.settings.executor(), self.host.executors)
+                    .map_err(|e| e.to_string())
+            }) {
+            Ok(e) => e,
+            Err(why) => {
+                log.sys(Level::Err, &why);
+                return ContinuousEnd {
+                    status: RunStatus::Failed,
+                    ending: Ending::Crashed(why),
+                };
+            }
+        };
+        let asked = job.settings.limits();
+        let (mut limits, notes) = self.host.limits.with_overrides(asked, &self.host.ceiling);
+        for n in notes {
+            log.sys(Level::Warn, &n);
+        }
+        // Continuous jobs run until stopped: no default wall-clock or idle
+        // limit (WebJobs has none for them); a job's own `limits` still binds.
+        if asked.timeout_s.is_none() {
+            limits.timeout = std::time::Duration::from_secs(100 * 365 * 24 * 3600);
+        }
+        if asked.idle_timeout_s.is_none() {
+            limits.idle_timeout = std::time::Duration::ZERO;
+        }
+        let launch = Launch {
+            runner: self,
+            job,
+            executor,
+            run_id: start_id,
+            args: &[],
+            limits,
+            log,
+            stop,
+        };
+        launch.preamble();
+        let outcome = launch.run().await;
+        let (status, _) = launch.report(&outcome);
+        ContinuousEnd {
+            status,
+            ending: outcome.ending,
+        }
+    }
+}
