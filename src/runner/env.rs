@@ -48,6 +48,7 @@ pub fn job_env(
 mod tests {
     use super::*;
     use crate::bundle::settings::Settings;
+    use crate::job::JobType;
 
     #[test]
     fn webjobs_variables_win_over_app_settings() {
