@@ -81,11 +81,7 @@ mod tests {
         let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         assert_eq!(get("WEBJOBS_NAME"), Some("hello"));
         assert_eq!(get("WEBJOBS_PATH"), Some("/job"));
-        assert_eq!(
-            get("WEBJOBS_SHUTDOWN_FILE"),
-            None,
-            "triggered jobs get none"
-        );
+        assert_eq!(get("WEBJOBS_SHUTDOWN_FILE"), Some("/tmp/webjobs-shutdown"));
         assert_eq!(get("GREETING"), Some("hi"));
         assert_eq!(get("WEBJOBS_COMMAND_ARGUMENTS"), Some("a b"));
         assert_eq!(get("PATH"), None);
