@@ -40,6 +40,26 @@ pub struct HostConfig {
     pub executors: ExecutorChoice,
     /// The native sandbox's settings.
     pub sandbox: SandboxConfig,
+    /// The zone schedules are read in (`WEBSITE_TIME_ZONE`, IANA name;
+    /// `None` is UTC).
+    pub time_zone: Option<String>,
+    /// `WEBJOBS_RESTART_TIME`: wait before restarting a continuous job that
+    /// ran less than `restart_warmup` (default 60 s).
+    pub restart_time: std::time::Duration,
+    /// A continuous job that ran at least this long restarts at once
+    /// (WebJobs: 2 minutes).
+    pub restart_warmup: std::time::Duration,
+    /// How long changes to deployed jobs settle before the host acts.
+    pub change_debounce: std::time::Duration,
+    /// `WEBJOBS_DISABLE_SCHEDULE`: no scheduled runs.
+    pub schedule_disabled: bool,
+    /// `WEBJOBS_STOPPED`: no runs at all (continuous jobs stay stopped).
+    pub jobs_stopped: bool,
+}
+
+/// WebJobs' truthy app setting values: `1` or `true` (any case).
+pub fn is_true(value: Option<&str>) -> bool {
+    value.is_some_and(|v| v.trim() == "1" || v.trim().eq_ignore_ascii_case("true"))
 }
 
 /// The default data root: `$XDG_DATA_HOME/wasmjobs` (`~/.local/share/wasmjobs`).
@@ -144,6 +164,16 @@ impl HostConfig {
             max_concurrent_runs: 16,
             executors: ExecutorChoice::Auto,
             sandbox: SandboxConfig::default(),
+            time_zone: env("WEBSITE_TIME_ZONE").filter(|z| !z.is_empty()),
+            restart_time: std::time::Duration::from_secs(
+                env("WEBJOBS_RESTART_TIME")
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(60),
+            ),
+            restart_warmup: std::time::Duration::from_secs(120),
+            change_debounce: std::time::Duration::from_secs(2),
+            schedule_disabled: is_true(env("WEBJOBS_DISABLE_SCHEDULE").as_deref()),
+            jobs_stopped: is_true(env("WEBJOBS_STOPPED").as_deref()),
         })
     }
 }

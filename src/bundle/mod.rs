@@ -66,6 +66,9 @@ pub enum BundleError {
     /// No script that WebJobs would run.
     #[error("{}", entry::NO_RUNNABLE_SCRIPT)]
     NoRunnableScript,
+    /// `settings.job` has a schedule (or time zone) that cannot be used.
+    #[error("{0}")]
+    InvalidSchedule(String),
     /// A file-system operation failed.
     #[error("{0}: {1}")]
     Io(String, #[source] std::io::Error),
@@ -103,6 +106,15 @@ pub fn install(
             .is_none()
         {
             return Err(BundleError::NoRunnableScript);
+        }
+        if job_type == JobType::Triggered {
+            let settings = match std::fs::read_to_string(script_dir.join(settings::FILE_NAME)) {
+                Ok(text) => Settings::parse(&text),
+                Err(_) => Settings::default(),
+            };
+            if let Some(problem) = settings.schedule_problem() {
+                return Err(BundleError::InvalidSchedule(problem));
+            }
         }
         let target = layout.job_dir(job_type, name);
         std::fs::create_dir_all(target.parent().expect("job dir has a parent"))

@@ -113,6 +113,65 @@ impl Settings {
             .unwrap_or(false)
     }
 
+    /// `time_zone` (string, IANA name): the zone the schedule is read in,
+    /// instead of the host's `WEBSITE_TIME_ZONE`.
+    pub fn time_zone(&self) -> Option<&str> {
+        self.raw.get("time_zone").and_then(Value::as_str)
+    }
+
+    /// `catch_up_s` (integer, default 600): a scheduled occurrence missed by
+    /// at most this long (host down, clock jump) still runs, once.
+    pub fn catch_up_s(&self) -> u64 {
+        self.raw
+            .get("catch_up_s")
+            .and_then(Value::as_u64)
+            .unwrap_or(600)
+    }
+
+    /// `overlap` (string: `skip`, `queue` or `replace`; default `skip`):
+    /// what a schedule tick does while the previous run is still running.
+    pub fn overlap(&self) -> Overlap {
+        self.raw
+            .get("overlap")
+            .and_then(Value::as_str)
+            .and_then(Overlap::parse)
+            .unwrap_or_default()
+    }
+
+    /// `restart_backoff` (`true`, or an object with `initial_s` and
+    /// `max_s`): restart a continuous job that keeps failing after
+    /// exponentially growing waits instead of WebJobs' fixed wait.
+    pub fn restart_backoff(&self) -> Option<Backoff> {
+        match self.raw.get("restart_backoff") {
+            Some(Value::Bool(true)) => Some(Backoff::default()),
+            Some(Value::Object(o)) => {
+                let d = Backoff::default();
+                let get = |k: &str| o.get(k).and_then(Value::as_u64).filter(|v| *v > 0);
+                let initial_s = get("initial_s").unwrap_or(d.initial_s);
+                Some(Backoff {
+                    initial_s,
+                    max_s: get("max_s").unwrap_or(d.max_s).max(initial_s),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// Why `schedule` or `time_zone` cannot be used, if they cannot.
+    pub fn schedule_problem(&self) -> Option<String> {
+        if let Some(expr) = self.schedule()
+            && let Err(e) = expr.parse::<crate::schedule::Cron>()
+        {
+            return Some(e.to_string());
+        }
+        if let Some(tz) = self.time_zone()
+            && let Err(e) = crate::schedule::zone::parse_zone(tz)
+        {
+            return Some(format!("{FILE_NAME}: 'time_zone': {e}"));
+        }
+        None
+    }
+
     /// The `limits` object: per-job overrides of the host's run limits.
     pub fn limits(&self) -> LimitOverrides {
         let mut o = LimitOverrides::default();
@@ -144,11 +203,29 @@ impl Settings {
         expect("is_singleton", Want::Bool, "false");
         expect("is_in_place", Want::Bool, "true for .js, else false");
         expect("network", Want::Bool, "false");
+        expect("time_zone", Want::String, "the host's WEBSITE_TIME_ZONE");
+        expect("catch_up_s", Want::Count, "600");
         expect(
             "stopping_wait_time",
             Want::Count,
             "5 s continuous, 30 s triggered",
         );
+        if let Some(v) = self.raw.get("overlap")
+            && v.as_str().and_then(Overlap::parse).is_none()
+        {
+            w.push(format!(
+                "{FILE_NAME}: 'overlap' must be \"skip\", \"queue\" or \"replace\", found {} {v}; using the default (skip)",
+                kind(v)
+            ));
+        }
+        if let Some(v) = self.raw.get("restart_backoff")
+            && !matches!(v, Value::Bool(_) | Value::Object(_))
+        {
+            w.push(format!(
+                "{FILE_NAME}: 'restart_backoff' must be true or an object {{\"initial_s\", \"max_s\"}}, found {} {v}; using WebJobs' fixed restart wait",
+                kind(v)
+            ));
+        }
         if let Some(v) = self.raw.get("executor")
             && v.as_str()
                 .and_then(crate::runtime::ExecutorChoice::parse)
@@ -182,6 +259,48 @@ impl Settings {
             )),
         }
         self.warnings.extend(w);
+    }
+}
+
+/// What a schedule tick does while the previous run is still running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Overlap {
+    /// Skip the tick, and log it (WebJobs skips silently).
+    #[default]
+    Skip,
+    /// Run once the current run ends (at most one pending run).
+    Queue,
+    /// Stop the current run gracefully, then start.
+    Replace,
+}
+
+impl Overlap {
+    /// Parses a `settings.job` value.
+    pub fn parse(s: &str) -> Option<Overlap> {
+        match s {
+            "skip" => Some(Overlap::Skip),
+            "queue" => Some(Overlap::Queue),
+            "replace" => Some(Overlap::Replace),
+            _ => None,
+        }
+    }
+}
+
+/// Exponential restart back-off for continuous jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// The first wait, in seconds (doubles after each quick failure).
+    pub initial_s: u64,
+    /// The longest wait, in seconds.
+    pub max_s: u64,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial_s: 5,
+            max_s: 300,
+        }
     }
 }
 

@@ -109,6 +109,13 @@ struct HostArgs {
     /// Most processes a native run may have at once.
     #[arg(long, global = true, default_value_t = 256)]
     native_max_processes: u64,
+    /// A continuous job that ran at least this long restarts at once;
+    /// sooner, it waits WEBJOBS_RESTART_TIME (WebJobs: 120).
+    #[arg(long, global = true)]
+    restart_warmup_s: Option<u64>,
+    /// How long changes to deployed jobs settle before `serve` acts on them.
+    #[arg(long, global = true, default_value_t = 2000)]
+    change_debounce_ms: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -225,6 +232,29 @@ impl HostArgs {
         };
         let app_history = app("WEBJOBS_HISTORY_SIZE");
         let app_idle = app("WEBJOBS_IDLE_TIMEOUT");
+        if let Some(tz) = app("WEBSITE_TIME_ZONE") {
+            host.time_zone = Some(tz).filter(|z| !z.is_empty());
+        }
+        if let Some(v) = app("WEBJOBS_RESTART_TIME") {
+            let secs: u64 = v.trim().parse().with_context(|| {
+                format!("WEBJOBS_RESTART_TIME '{v}' is not a number of seconds")
+            })?;
+            host.restart_time = Duration::from_secs(secs);
+        }
+        if let Some(v) = app("WEBJOBS_DISABLE_SCHEDULE") {
+            host.schedule_disabled = config::is_true(Some(&v));
+        }
+        if let Some(v) = app("WEBJOBS_STOPPED") {
+            host.jobs_stopped = config::is_true(Some(&v));
+        }
+        if let Some(s) = self.restart_warmup_s {
+            host.restart_warmup = Duration::from_secs(s);
+        }
+        host.change_debounce = Duration::from_millis(self.change_debounce_ms);
+        if let Some(tz) = &host.time_zone {
+            crate::schedule::zone::parse_zone(tz)
+                .map_err(|e| anyhow::anyhow!("WEBSITE_TIME_ZONE: {e}"))?;
+        }
         if let Some(v) = app_history {
             host.history_size = config::history_size_from(Some(&v));
         }

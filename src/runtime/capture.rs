@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -90,6 +90,7 @@ struct TailLine {
 
 struct State {
     file: File,
+    roll: Option<Roll>,
     head_left: u64,
     tail_budget: u64,
     tail: VecDeque<TailLine>,
@@ -97,6 +98,33 @@ struct State {
     dropped_bytes: u64,
     dropped_lines: u64,
     capped: bool,
+}
+
+/// A log that rolls: past `at` bytes the file becomes `prev` (replacing
+/// it) and a new one starts, as WebJobs' continuous and scheduler logs.
+struct Roll {
+    path: PathBuf,
+    prev: PathBuf,
+    at: u64,
+    written: u64,
+}
+
+impl Roll {
+    fn after_write(&mut self, file: &mut File, n: u64) {
+        self.written += n;
+        if self.written < self.at {
+            return;
+        }
+        if std::fs::rename(&self.path, &self.prev).is_ok()
+            && let Ok(f) = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+        {
+            *file = f;
+            self.written = 0;
+        }
+    }
 }
 
 /// A run's `output_log.txt`, written line by line.
@@ -189,6 +217,7 @@ impl OutputLog {
         Ok(Arc::new(OutputLog {
             state: Mutex::new(State {
                 file,
+                roll: None,
                 head_left: cap_bytes / 2,
                 tail_budget: cap_bytes - cap_bytes / 2,
                 tail: VecDeque::new(),
@@ -204,6 +233,27 @@ impl OutputLog {
         }))
     }
 
+    /// Opens (appending) a rolling log: past `roll_at` bytes `path` becomes
+    /// `prev` and a new file starts. No output cap: the roll bounds it.
+    pub fn open_rolling(
+        path: &Path,
+        prev: &Path,
+        roll_at: u64,
+        instance: &str,
+    ) -> io::Result<Arc<OutputLog>> {
+        let log = OutputLog::open(path, instance, u64::MAX, None)?;
+        {
+            let mut st = log.state.lock().expect("log lock");
+            st.roll = Some(Roll {
+                path: path.to_path_buf(),
+                prev: prev.to_path_buf(),
+                at: roll_at,
+                written: st.file.metadata().map(|m| m.len()).unwrap_or(0),
+            });
+        }
+        Ok(log)
+    }
+
     /// The run's activity tracker (touched by every output line).
     pub fn activity(&self) -> Arc<Activity> {
         self.activity.clone()
@@ -213,6 +263,10 @@ impl OutputLog {
         let line = logline::format(at, &self.instance, sys, level, text);
         // Best effort, as WebJobs: a failed log write must not kill the run.
         let _ = st.file.write_all(line.as_bytes());
+        let State { file, roll, .. } = st;
+        if let Some(roll) = roll {
+            roll.after_write(file, line.len() as u64);
+        }
     }
 
     fn show(&self, msg: impl FnOnce() -> EchoMsg) {

@@ -39,6 +39,11 @@ impl StopSignal {
         self.stop();
     }
 
+    /// Whether a kill was asked for.
+    pub fn is_killed(&self) -> bool {
+        self.kill.0.load(Ordering::SeqCst)
+    }
+
     /// Resolves once a kill is asked for.
     pub async fn killed(&self) {
         wait(&self.kill).await

@@ -13,20 +13,23 @@ use std::path::Path;
 /// Name of the lock file in the job's data directory.
 pub const LOCK_FILE: &str = "triggeredJob.lock";
 
+/// The lock an `is_singleton` continuous job holds while it runs.
+pub const SINGLETON_LOCK_FILE: &str = "singleton.job.lock";
+
 /// A held job lock; released on drop.
 #[derive(Debug)]
 pub struct JobLock {
     _file: File,
 }
 
-fn open(data_dir: &Path) -> io::Result<File> {
+fn open(data_dir: &Path, name: &str) -> io::Result<File> {
     std::fs::create_dir_all(data_dir)?;
     OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
-        .open(data_dir.join(LOCK_FILE))
+        .open(data_dir.join(name))
 }
 
 fn whole_file(kind: libc::c_int) -> libc::flock {
@@ -40,7 +43,16 @@ fn whole_file(kind: libc::c_int) -> libc::flock {
 impl JobLock {
     /// Takes the lock, or returns `None` when a run already holds it.
     pub fn try_acquire(data_dir: &Path, instance: &str) -> io::Result<Option<JobLock>> {
-        let mut f = open(data_dir)?;
+        JobLock::try_acquire_file(data_dir, LOCK_FILE, instance)
+    }
+
+    /// Takes the lock in file `name` of `data_dir`, or `None` when it is held.
+    pub fn try_acquire_file(
+        data_dir: &Path,
+        name: &str,
+        instance: &str,
+    ) -> io::Result<Option<JobLock>> {
+        let mut f = open(data_dir, name)?;
         let fl = whole_file(libc::F_WRLCK);
         // SAFETY: fcntl on a descriptor we own with a valid flock struct.
         if unsafe { libc::fcntl(f.as_raw_fd(), libc::F_OFD_SETLK, &fl) } != 0 {
