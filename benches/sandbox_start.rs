@@ -159,8 +159,8 @@ fn main() {
                 let mut job = sandbox::spawn(spec(&dirs, *layers, i), &spawner)
                     .await
                     .unwrap();
-                let st = job.wait().await.unwrap();
-                job.finish(st).status
+                job.wait().await.unwrap();
+                job.finish().unwrap().status
             });
             assert!(status.success(), "{name}: /bin/true failed: {status:?}");
             if round >= 10 {

@@ -78,6 +78,24 @@ fn bash_job_runs_in_its_own_view_with_webjobs_variables() {
     );
 }
 
+/// The view's tmpfs covers the host's `/home`: a data root under `/home`
+/// (a non-root user's default) must still be reachable.
+#[test]
+fn a_data_root_under_home_works() {
+    if !Path::new("/home").is_dir() {
+        return skip("there is no /home on this host");
+    }
+    let env = Env::new_in("/home");
+    if let Err(why) = sandbox(&env) {
+        return skip(&why);
+    }
+    env.deploy_files("athome", &[("run.sh", "echo \"home ok in $(pwd)\"; ls")]);
+    env.run(&["run", "athome"]).ok();
+    let log = env.latest_log("athome");
+    assert!(log.contains("] home ok in /home/job"), "{log}");
+    assert!(log.contains("] run.sh"), "{log}");
+}
+
 #[test]
 fn timeout_kills_the_whole_tree() {
     let env = Env::new();

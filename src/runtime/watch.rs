@@ -47,13 +47,19 @@ pub async fn watch(
     }
 }
 
-/// Creates the shutdown file (and its folder). A failure is not fatal: the
-/// job is killed after the wait either way.
+/// Creates the shutdown file. It lives in a folder the job can write, so
+/// it is opened without following a symlink the job may have planted there
+/// (the host must never write through it). A failure is not fatal: the job
+/// is killed after the wait either way.
 fn signal_shutdown(s: &Shutdown) {
-    if let Some(dir) = s.file.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    if let Err(e) = std::fs::write(&s.file, b"") {
+    use std::os::unix::fs::OpenOptionsExt;
+    let made = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(&s.file);
+    if let Err(e) = made {
         tracing::warn!("cannot create the shutdown file {}: {e}", s.file.display());
     }
 }
@@ -80,7 +86,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn graceful_stop_writes_the_file_then_waits() {
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("shutdown/now");
+        let file = dir.path().join("now");
         let limits = Limits {
             idle_timeout: Duration::ZERO,
             ..Limits::default()

@@ -224,15 +224,49 @@ int main(int argc, char **argv) {
         res(!strcmp(comm, "wasmjobs") ? "CONTAINED" : "ESCAPED", "read /proc/1/environ of '%s'", comm);
     }
     if (!strcmp(tc, "setuid_file")) {
-        snprintf(path, sizeof path, "%s/suid", arg(argc, argv, 2));
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0755);
-        if (fd < 0) BLOCKED("create: %s", strerror(errno));
-        close(fd);
-        if (chmod(path, 04755)) BLOCKED("chmod 4755: %s", strerror(errno));
+        /* Every way to make a setuid or setgid file: chmod, open(O_CREAT)
+         * and creat with the bits in the mode, mknod, openat2. */
+        const char *dir = arg(argc, argv, 2);
+        char what[512] = "";
         struct stat st;
-        stat(path, &st);
-        if (!(st.st_mode & S_ISUID)) BLOCKED("the setuid bit did not stick");
-        ESCAPED("created a setuid file owned by uid %d", st.st_uid);
+        snprintf(path, sizeof path, "%s/suid-chmod", dir);
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0755);
+        if (fd >= 0) { close(fd); chmod(path, 04755); }
+        snprintf(path, sizeof path, "%s/suid-open", dir);
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 04755);
+        if (fd >= 0) close(fd);
+        snprintf(path, sizeof path, "%s/sgid-creat", dir);
+        fd = creat(path, 02755);
+        if (fd >= 0) close(fd);
+        snprintf(path, sizeof path, "%s/suid-mknod", dir);
+        mknod(path, S_IFREG | 06755, 0);
+        snprintf(path, sizeof path, "%s/suid-openat2", dir);
+        struct { unsigned long long flags, mode, resolve; } how = { O_WRONLY | O_CREAT, 04755, 0 };
+        fd = syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+        if (fd >= 0) close(fd);
+        const char *names[] = {"suid-chmod", "suid-open", "sgid-creat", "suid-mknod", "suid-openat2"};
+        for (int i = 0; i < 5; i++) {
+            snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+            if (stat(path, &st) == 0 && (st.st_mode & (S_ISUID | S_ISGID))) {
+                strncat(what, names[i], sizeof what - strlen(what) - 2);
+                strcat(what, " ");
+            }
+        }
+        if (what[0]) ESCAPED("made setuid/setgid files: %s", what);
+        BLOCKED("no setuid or setgid file could be made");
+    }
+    if (!strcmp(tc, "daemon_holds_stdout")) {
+        /* A daemon that keeps the run's output open: the run must still end. */
+        pid_t p = fork();
+        if (p < 0) BLOCKED("fork: %s", strerror(errno));
+        if (p == 0) {
+            setsid();
+            if (fork()) _exit(0);
+            sleep(30);
+            _exit(0);
+        }
+        waitpid(p, 0, 0);
+        res("INFO", "left a setsid daemon holding stdout");
     }
     if (!strcmp(tc, "daemonize")) {
         snprintf(path, sizeof path, "%s/heartbeat", arg(argc, argv, 2));

@@ -16,7 +16,8 @@ case "$c" in
   cpu_loop) while :; do :; done ;;
   kill_victim) for p; do kill -9 "$p" 2>/dev/null && r ESCAPED "killed $p"; done; r BLOCKED "kill -9 failed for $*" ;;
   victim_environ) for p; do grep -q WASMJOBS_VICTIM_SECRET "/proc/$p/environ" 2>/dev/null && r ESCAPED "read the secret of $p"; done; r BLOCKED "no environ readable" ;;
-  setuid_file) f="$1/suid"; : > "$f"; out=$(chmod 4755 "$f" 2>&1) && [ -u "$f" ] && r ESCAPED "made a setuid file" || r BLOCKED "chmod 4755: $out" ;;
+  setuid_file) f="$1/suid"; : > "$f"; out=$(chmod 4755 "$f" 2>&1) && [ -u "$f" ] && r ESCAPED "made a setuid file"; exec ./probe "$c" "$@" ;;
+  daemon_holds_stdout) setsid sleep 30 & r INFO "left a setsid sleep holding stdout" ;;
   unshare_userns) out=$(unshare -U true 2>&1) && r ESCAPED "unshare -U worked" || r BLOCKED "$out" ;;
   daemonize)
     setsid bash -c 'for i in $(seq 40); do echo $i > "$0/heartbeat"; sleep 0.25; done' "$1" </dev/null >/dev/null 2>&1 &

@@ -47,8 +47,11 @@ pub struct ChildPlan {
     pub host_pid: libc::pid_t,
     /// `cgroup.procs` descriptors to write "0" to.
     pub cgroup_fds: Vec<RawFd>,
-    /// (resource, value) with soft = hard.
+    /// (resource, value) with soft = hard, set in the spawned child.
     pub rlimits: Vec<(libc::__rlimit_resource_t, u64)>,
+    /// The open-files limit, set only in the process that execs (the
+    /// helpers need descriptors of their own first).
+    pub open_files: Option<u64>,
     /// The uid (and gid) to run as, when the host is root.
     pub uid: Option<u32>,
     /// Namespaces, if used.
@@ -81,6 +84,8 @@ const UID_MAP: &[u8] = b"/proc/self/uid_map\0";
 const GID_MAP: &[u8] = b"/proc/self/gid_map\0";
 const DENY: &[u8] = b"deny";
 const HOSTNAME: &[u8] = b"wasmjobs";
+/// Most bind mounts a view has (working copy, data, tmp).
+pub const MAX_BINDS: usize = 4;
 
 fn err() -> io::Error {
     io::Error::last_os_error()
@@ -140,9 +145,17 @@ unsafe fn drop_uid(plan: &ChildPlan) -> io::Result<()> {
     }
 }
 
-/// Landlock, then seccomp, in the process that will exec the job.
+/// The open-files limit, then Landlock, then seccomp, in the process that
+/// will exec the job.
 unsafe fn restrict(plan: &ChildPlan) -> io::Result<()> {
     unsafe {
+        if let Some(n) = plan.open_files {
+            let rl = libc::rlimit {
+                rlim_cur: n,
+                rlim_max: n,
+            };
+            check(libc::setrlimit(libc::RLIMIT_NOFILE, &rl))?;
+        }
         check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))?;
         if let Some(fd) = plan.landlock_fd {
             if plan.ns.is_some() {
@@ -342,7 +355,9 @@ unsafe fn scrub_cmdline() {
 }
 
 /// Mounts the job's view: private propagation, a fresh `/proc`, a small
-/// tmpfs holding the mountpoints, and the bind mounts (nosuid, nodev).
+/// tmpfs holding the mountpoints, and the run's folders (nosuid, nodev).
+/// The folders are cloned as detached mounts (`open_tree`) *before* the
+/// tmpfs goes up, so a data root under the covered `/home` still works.
 unsafe fn mount_view(ns: &NsPlan) -> io::Result<()> {
     unsafe {
         let null = std::ptr::null();
@@ -360,6 +375,22 @@ unsafe fn mount_view(ns: &NsPlan) -> io::Result<()> {
             libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
             null.cast(),
         ))?;
+        const OPEN_TREE_CLONE: libc::c_uint = 1;
+        const AT_RECURSIVE: libc::c_uint = 0x8000;
+        const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
+        let mut trees = [-1 as RawFd; MAX_BINDS];
+        for (i, (src, _, _)) in ns.binds.iter().enumerate().take(MAX_BINDS) {
+            let fd = libc::syscall(
+                libc::SYS_open_tree,
+                libc::AT_FDCWD,
+                src.as_ptr(),
+                OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | AT_RECURSIVE,
+            );
+            if fd < 0 {
+                return Err(err());
+            }
+            trees[i] = fd as RawFd;
+        }
         check(libc::mount(
             cstr(TMPFS),
             ns.tmpfs_at.as_ptr(),
@@ -370,14 +401,19 @@ unsafe fn mount_view(ns: &NsPlan) -> io::Result<()> {
         for dir in &ns.mountpoints {
             check(libc::mkdir(dir.as_ptr(), 0o755))?;
         }
-        for (src, dst, flags) in &ns.binds {
-            check(libc::mount(
-                src.as_ptr(),
+        for (i, (_, dst, flags)) in ns.binds.iter().enumerate().take(MAX_BINDS) {
+            let r = libc::syscall(
+                libc::SYS_move_mount,
+                trees[i],
+                c"".as_ptr(),
+                libc::AT_FDCWD,
                 dst.as_ptr(),
-                null,
-                libc::MS_BIND | libc::MS_REC,
-                null.cast(),
-            ))?;
+                MOVE_MOUNT_F_EMPTY_PATH,
+            );
+            libc::close(trees[i]);
+            if r != 0 {
+                return Err(err());
+            }
             check(libc::mount(
                 null,
                 dst.as_ptr(),

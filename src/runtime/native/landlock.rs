@@ -35,7 +35,8 @@ const SYSTEM_READ: &[&str] = &[
     "/etc/group",
     "/etc/nsswitch.conf",
     "/etc/hosts",
-    "/etc/ssl",
+    "/etc/ssl/certs",
+    "/etc/ssl/openssl.cnf",
     "/etc/php",
     "/etc/java-17-openjdk",
     "/etc/java-21-openjdk",
@@ -47,7 +48,6 @@ const SYSTEM_READ: &[&str] = &[
     "/dev/zero",
     "/dev/full",
     "/sys/devices/system/cpu",
-    "/sys/fs/cgroup",
 ];
 
 /// The Landlock ABI this kernel offers (0 when it has none).

@@ -143,18 +143,16 @@ impl NativeRuntime {
         let mut job = sandbox::spawn(spec, &self.spawner).await?;
         let probe = job.cpu_probe();
         let stopped = tokio::select! {
-            st = job.wait() => Err(st),
-            e = watch(&limits, &inv.activity, &inv.stop, inv.shutdown.as_ref()) => Ok(e),
+            r = job.wait() => { r?; None }
+            e = watch(&limits, &inv.activity, &inv.stop, inv.shutdown.as_ref()) => Some(e),
             _ = sample_cpu(probe, &inv.activity, limits.idle_timeout) => unreachable!(),
         };
-        let (ending, status) = match stopped {
-            Ok(ending) => {
-                job.kill();
-                (Some(ending), job.wait().await?)
-            }
-            Err(status) => (None, status?),
-        };
-        let ended = job.finish(status);
+        if stopped.is_some() {
+            job.kill();
+            job.wait().await?;
+        }
+        let ending = stopped;
+        let ended = job.finish()?;
         if ended.leftovers > 0 {
             tracing::debug!("killed {} processes the job left behind", ended.leftovers);
         }

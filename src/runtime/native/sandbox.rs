@@ -138,7 +138,12 @@ impl Spawner {
         let mut cmd = cmd;
         self.tx
             .send(Box::new(move || {
-                let _ = tx.send(cmd.spawn());
+                // Nobody waits any more (the run was cancelled): end it.
+                if let Err(Ok(mut orphan)) = tx.send(cmd.spawn()) {
+                    unsafe { libc::kill(-(orphan.id() as i32), libc::SIGKILL) };
+                    let _ = orphan.kill();
+                    let _ = orphan.wait();
+                }
             }))
             .map_err(|_| io::Error::other("the spawner thread is gone"))?;
         rx.await
@@ -156,6 +161,7 @@ impl Default for Spawner {
 pub struct Sandboxed {
     child: Child,
     pid: i32,
+    namespaces: bool,
     pidfd: AsyncFd<OwnedFd>,
     cgroup: Option<RunCgroup>,
     status: Option<File>,
@@ -304,7 +310,6 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
             (libc::RLIMIT_CPU, r.cpu_s.max(1)),
             (libc::RLIMIT_AS, r.address_space_mb << 20),
             (libc::RLIMIT_FSIZE, r.file_mb << 20),
-            (libc::RLIMIT_NOFILE, r.open_files),
             (libc::RLIMIT_NPROC, r.processes),
             (libc::RLIMIT_CORE, 0),
         ]
@@ -318,6 +323,7 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
             .map(RunCgroup::procs_fds)
             .unwrap_or_default(),
         rlimits,
+        open_files: l.rlimits.then_some(r.open_files),
         uid: uid.as_ref().map(|u| u.uid),
         ns,
         landlock_fd: ruleset.as_ref().map(|f| f.as_raw_fd()),
@@ -335,25 +341,36 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
     unsafe {
         cmd.pre_exec(move || child::setup(&plan));
     }
-    let child = spawner
+    let mut child = spawner
         .spawn(cmd)
         .await
         .with_context(|| format!("starting {} in the sandbox", spec.program.display()))?;
     drop(status_write);
     drop(ruleset);
     let pid = child.id() as i32;
+    let give_up = |child: &mut Child| {
+        unsafe { libc::kill(-pid, libc::SIGKILL) };
+        let _ = child.kill();
+        let _ = child.wait();
+    };
     let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
     if raw < 0 {
         let e = io::Error::last_os_error();
-        unsafe { libc::kill(-pid, libc::SIGKILL) };
+        give_up(&mut child);
         return Err(e).context("pidfd_open");
     }
     // SAFETY: the descriptor was just opened and is owned by the AsyncFd.
-    let pidfd = unsafe { AsyncFd::register(OwnedFd::from_raw_fd(raw)) }
-        .map_err(|e| anyhow::anyhow!("watching the job: {e}"))?;
+    let pidfd = match unsafe { AsyncFd::register(OwnedFd::from_raw_fd(raw)) } {
+        Ok(fd) => fd,
+        Err(e) => {
+            give_up(&mut child);
+            anyhow::bail!("watching the job: {e}");
+        }
+    };
     Ok(Sandboxed {
         child,
         pid,
+        namespaces: l.namespaces,
         pidfd,
         cgroup,
         status: Some(status_read),
@@ -372,11 +389,25 @@ impl Sandboxed {
         self.uid.as_ref().map(|u| u.uid)
     }
 
-    /// Waits for the spawned process to exit.
-    pub async fn wait(&mut self) -> io::Result<ExitStatus> {
+    /// Waits for the spawned process to exit, without reaping it: its pid
+    /// (and process group) stay reserved until [`Sandboxed::finish`] has
+    /// swept the tree, so no signal can reach a recycled pid.
+    pub async fn wait(&mut self) -> io::Result<()> {
         loop {
-            if let Some(st) = self.child.try_wait()? {
-                return Ok(st);
+            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+            let r = unsafe {
+                libc::waitid(
+                    libc::P_PIDFD,
+                    self.pidfd.get_ref().as_raw_fd() as libc::id_t,
+                    &mut info,
+                    libc::WEXITED | libc::WNOWAIT | libc::WNOHANG,
+                )
+            };
+            if r != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if unsafe { info.si_pid() } != 0 {
+                return Ok(());
             }
             let mut guard = self.pidfd.readable().await?;
             guard.clear_ready();
@@ -407,19 +438,12 @@ impl Sandboxed {
         }
     }
 
-    /// After the spawned process exited: reads the job's own end from its
-    /// init, kills whatever is left and releases the cgroup and uid.
-    pub fn finish(mut self, spawned: ExitStatus) -> Ended {
-        let mut end = JobEnd::default();
-        let reported = self.status.take().is_some_and(|mut f| {
-            let buf = unsafe {
-                std::slice::from_raw_parts_mut(
-                    (&mut end as *mut JobEnd).cast::<u8>(),
-                    std::mem::size_of::<JobEnd>(),
-                )
-            };
-            matches!(f.read(buf), Ok(n) if n == buf.len())
-        });
+    /// After the spawned process exited ([`Sandboxed::wait`]): kills
+    /// whatever the job left (process group, cgroup, and for a run with its
+    /// own uid but no PID namespace, every process of that uid), reaps the
+    /// spawned process, reads the job's own end from its init, and releases
+    /// the cgroup and the uid.
+    pub fn finish(mut self) -> io::Result<Ended> {
         let mut leftovers = 0;
         if unsafe { libc::kill(-self.pid, 0) } == 0 {
             leftovers += process_group_members(self.pid).len();
@@ -432,7 +456,21 @@ impl Sandboxed {
         if let Some(cg) = self.cgroup.take() {
             leftovers += cg.kill_all();
         }
-        Ended {
+        if let (Some(lease), false) = (&self.uid, self.namespaces) {
+            kill_uid(lease.uid);
+        }
+        let spawned = self.child.wait()?;
+        let mut end = JobEnd::default();
+        let reported = self.status.take().is_some_and(|mut f| {
+            let buf = unsafe {
+                std::slice::from_raw_parts_mut(
+                    (&mut end as *mut JobEnd).cast::<u8>(),
+                    std::mem::size_of::<JobEnd>(),
+                )
+            };
+            matches!(f.read(buf), Ok(n) if n == buf.len())
+        });
+        Ok(Ended {
             status: if reported {
                 ExitStatus::from_raw(end.status)
             } else {
@@ -441,8 +479,27 @@ impl Sandboxed {
             cpu_us: reported.then_some(end.cpu_us),
             oom_killed,
             leftovers,
-        }
+        })
     }
+}
+
+/// Kills every process of `uid` (a helper that becomes `uid` and signals
+/// everything it may: `kill(-1)` spares only itself and init).
+fn kill_uid(uid: u32) {
+    use std::os::unix::process::CommandExt as _;
+    let mut cmd = Command::new("/bin/true");
+    cmd.uid(uid)
+        .gid(uid)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::kill(-1, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let _ = cmd.status();
 }
 
 impl Drop for Sandboxed {

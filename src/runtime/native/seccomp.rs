@@ -133,6 +133,26 @@ pub fn build(deny_inet: bool) -> Result<Vec<BpfProgram>> {
     rules.insert(libc::SYS_fchmod, special_bits(1)?);
     rules.insert(libc::SYS_fchmodat, special_bits(2)?);
     rules.insert(SYS_FCHMODAT2, special_bits(2)?);
+    rules.insert(libc::SYS_creat, special_bits(1)?);
+    rules.insert(libc::SYS_mknod, special_bits(1)?);
+    rules.insert(libc::SYS_mknodat, special_bits(2)?);
+    // Files created setuid/setgid through open: the mode counts only with
+    // O_CREAT or O_TMPFILE. (openat2 keeps its mode in memory the filter
+    // cannot read: it gets ENOSYS, see below.)
+    let creating = |flags: u8, mode: u8| -> Result<Vec<SeccompRule>> {
+        let mut v = Vec::new();
+        for create in [libc::O_CREAT as u64, libc::O_TMPFILE as u64] {
+            for bit in [0o4000u64, 0o2000] {
+                v.push(SeccompRule::new(vec![
+                    cond(flags, Len::Dword, Op::MaskedEq(create), create)?,
+                    cond(mode, Len::Dword, Op::MaskedEq(bit), bit)?,
+                ])?);
+            }
+        }
+        Ok(v)
+    };
+    rules.insert(libc::SYS_open, creating(1, 2)?);
+    rules.insert(libc::SYS_openat, creating(2, 3)?);
     // personality(): only the query and PER_LINUX.
     rules.insert(
         libc::SYS_personality,
@@ -170,47 +190,40 @@ pub fn build(deny_inet: bool) -> Result<Vec<BpfProgram>> {
     Ok(vec![with_clone3_enosys(main)?])
 }
 
-/// Puts `clone3` → ENOSYS into the filter, right after its arch check.
-/// (seccompiler gives a filter one match action; a second filter for this
-/// one rule would double the per-spawn cost of loading and JIT-compiling.)
+/// Puts three checks right after the filter's arch check: x32 system
+/// calls (numbers with bit 30 set, which pass the x86_64 arch check) kill
+/// the process; `clone3` and `openat2` return ENOSYS (their flags and mode
+/// live in memory the filter cannot read, so libc falls back to `clone` and
+/// `openat`, which it can). One filter, not three: each filter costs a
+/// load and a JIT compile at every spawn.
 fn with_clone3_enosys(mut prog: BpfProgram) -> Result<BpfProgram> {
     const LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
     const JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+    const JGE_K: u16 = 0x35; // BPF_JMP | BPF_JGE | BPF_K
+    const JA: u16 = 0x05; // BPF_JMP | BPF_JA
     const RET_K: u16 = 0x06; // BPF_RET | BPF_K
-    let kill = sock_filter {
-        code: RET_K,
-        jt: 0,
-        jf: 0,
-        k: libc::SECCOMP_RET_KILL_PROCESS,
-    };
+    let op = |code, jt, jf, k| sock_filter { code, jt, jf, k };
+    let kill = op(RET_K, 0, 0, libc::SECCOMP_RET_KILL_PROCESS);
     // seccompiler starts with: load arch, jump over the kill if it matches, kill.
     anyhow::ensure!(
         prog.len() > 3 && prog[0].code == LD_W_ABS && prog[0].k == 4 && prog[2] == kill,
         "unexpected seccomp program layout"
     );
     let insert = [
-        sock_filter {
-            code: LD_W_ABS,
-            jt: 0,
-            jf: 0,
-            k: 0,
-        }, // seccomp_data.nr
-        sock_filter {
-            code: JEQ_K,
-            jt: 0,
-            jf: 1,
-            k: libc::SYS_clone3 as u32,
-        },
-        sock_filter {
-            code: RET_K,
-            jt: 0,
-            jf: 0,
-            k: libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
-        },
+        op(LD_W_ABS, 0, 0, 0),                     // i0: seccomp_data.nr
+        op(JGE_K, 4, 0, X32_SYSCALL_BIT),          // i1: x32 → i6
+        op(JEQ_K, 2, 0, libc::SYS_clone3 as u32),  // i2: → i5
+        op(JEQ_K, 1, 0, libc::SYS_openat2 as u32), // i3: → i5
+        op(JA, 0, 0, 2),                           // i4: → the original program
+        op(RET_K, 0, 0, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32), // i5
+        kill,                                      // i6
     ];
     prog.splice(3..3, insert);
     Ok(prog)
 }
+
+/// x32 system call numbers have this bit set.
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
 fn arch() -> TargetArch {
     #[cfg(target_arch = "aarch64")]

@@ -6,8 +6,8 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// Where the leases live.
@@ -50,35 +50,152 @@ pub fn lease(first: u32, last: u32, seed: u64) -> io::Result<UidLease> {
     )))
 }
 
-/// Gives a run's folder tree to its uid, without following symlinks and
-/// without touching what a job may have planted: only entries owned by
-/// root (made by the host) or by a uid of the sandbox range are changed,
-/// and a root-owned file with other hard links is left alone.
+/// Deepest folder level [`give_tree`] descends to; deeper entries keep
+/// their owner (the job can still run; it cannot write there).
+pub const MAX_DEPTH: usize = 64;
+
+/// Gives a run's folder tree to its uid. Safe against a job that rewrites
+/// the tree meanwhile: every step is relative to an open folder
+/// (`openat`/`fstatat`/`fchownat` with no symlink following), and only
+/// entries owned by root (made by the host) or by a uid of the sandbox
+/// range are changed; a root-owned file with other hard links is left
+/// alone. At most [`MAX_DEPTH`] levels, one open folder per level.
 pub fn give_tree(dir: &Path, uid: u32, range: (u32, u32)) -> io::Result<()> {
-    let meta = std::fs::symlink_metadata(dir)?;
-    give(dir, &meta, uid, range)?;
-    if !meta.is_dir() {
-        return Ok(());
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())?;
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
     }
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let path = entry.path();
-        let m = std::fs::symlink_metadata(&path)?;
-        if m.is_dir() {
-            give_tree(&path, uid, range)?;
-        } else {
-            give(&path, &m, uid, range)?;
-        }
+    // SAFETY: just opened, owned here.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
     }
-    Ok(())
+    if should_give(&st, uid, range) && unsafe { libc::fchown(fd.as_raw_fd(), uid, uid) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    give_entries(fd, uid, range, 1)
 }
 
-fn give(path: &Path, m: &std::fs::Metadata, uid: u32, range: (u32, u32)) -> io::Result<()> {
-    let owner = m.uid();
+fn should_give(st: &libc::stat, uid: u32, range: (u32, u32)) -> bool {
+    let owner = st.st_uid;
     let ours = (range.0..=range.1).contains(&owner);
-    let host_made = owner == 0 && (m.is_dir() || m.nlink() == 1);
-    if (ours || host_made) && (owner != uid || m.gid() != uid) {
-        std::os::unix::fs::lchown(path, Some(uid), Some(uid))?;
+    let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+    let host_made = owner == 0 && (is_dir || st.st_nlink == 1);
+    (ours || host_made) && (owner != uid || st.st_gid != uid)
+}
+
+fn give_entries(dir: OwnedFd, uid: u32, range: (u32, u32), depth: usize) -> io::Result<()> {
+    // fdopendir takes the descriptor; keep our own for the *at calls.
+    let listing = unsafe { libc::dup(dir.as_raw_fd()) };
+    if listing < 0 {
+        return Err(io::Error::last_os_error());
     }
-    Ok(())
+    let stream = unsafe { libc::fdopendir(listing) };
+    if stream.is_null() {
+        let e = io::Error::last_os_error();
+        unsafe { libc::close(listing) };
+        return Err(e);
+    }
+    struct Stream(*mut libc::DIR);
+    impl Drop for Stream {
+        fn drop(&mut self) {
+            unsafe { libc::closedir(self.0) };
+        }
+    }
+    let stream = Stream(stream);
+    loop {
+        let ent = unsafe { libc::readdir(stream.0) };
+        if ent.is_null() {
+            return Ok(());
+        }
+        let name = unsafe { std::ffi::CStr::from_ptr((*ent).d_name.as_ptr()) };
+        if name == c"." || name == c".." {
+            continue;
+        }
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe {
+            libc::fstatat(
+                dir.as_raw_fd(),
+                name.as_ptr(),
+                &mut st,
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        } != 0
+        {
+            continue; // gone meanwhile
+        }
+        if should_give(&st, uid, range)
+            && unsafe {
+                libc::fchownat(
+                    dir.as_raw_fd(),
+                    name.as_ptr(),
+                    uid,
+                    uid,
+                    libc::AT_SYMLINK_NOFOLLOW,
+                )
+            } != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        if st.st_mode & libc::S_IFMT == libc::S_IFDIR && depth < MAX_DEPTH {
+            let sub = unsafe {
+                libc::openat(
+                    dir.as_raw_fd(),
+                    name.as_ptr(),
+                    libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                )
+            };
+            if sub >= 0 {
+                // SAFETY: just opened, owned here.
+                give_entries(unsafe { OwnedFd::from_raw_fd(sub) }, uid, range, depth + 1)?;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gives_host_made_entries_never_follows_links_and_stops_at_depth() {
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("SKIPPED (not passed): chown needs root");
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("data");
+        std::fs::create_dir_all(root.join("a/b")).unwrap();
+        std::fs::write(root.join("a/b/f"), "x").unwrap();
+        let victim = t.path().join("victim");
+        std::fs::write(&victim, "host file").unwrap();
+        std::os::unix::fs::symlink(&victim, root.join("link")).unwrap();
+        // A hard link to a host file is not given away.
+        std::fs::hard_link(&victim, root.join("hard")).unwrap();
+        let mut deep = root.clone();
+        for _ in 0..(MAX_DEPTH + 5) {
+            deep = deep.join("d");
+        }
+        std::fs::create_dir_all(&deep).unwrap();
+        let uid = 2_000_000_123;
+        give_tree(&root, uid, (2_000_000_000, 2_000_065_535)).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        let owner = |p: &Path| std::fs::symlink_metadata(p).unwrap().uid();
+        assert_eq!(owner(&root.join("a/b/f")), uid);
+        assert_eq!(owner(&victim), 0, "a symlink was followed");
+        assert_eq!(
+            owner(&root.join("hard")),
+            0,
+            "a hard-linked host file was given away"
+        );
+        assert_eq!(owner(&deep), 0, "deeper than MAX_DEPTH is left alone");
+    }
 }
