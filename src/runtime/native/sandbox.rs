@@ -449,6 +449,10 @@ impl Sandboxed {
             leftovers += process_group_members(self.pid).len();
             unsafe { libc::kill(-self.pid, libc::SIGKILL) };
         }
+        // Reaped only now, after the group kill: until then its pid and
+        // process group cannot be recycled. (It leaves its cgroup when
+        // reaped, so the cgroup sweep comes after.)
+        let spawned = self.child.wait()?;
         let oom_killed = self
             .cgroup
             .as_ref()
@@ -459,7 +463,6 @@ impl Sandboxed {
         if let (Some(lease), false) = (&self.uid, self.namespaces) {
             kill_uid(lease.uid);
         }
-        let spawned = self.child.wait()?;
         let mut end = JobEnd::default();
         let reported = self.status.take().is_some_and(|mut f| {
             let buf = unsafe {
@@ -483,23 +486,26 @@ impl Sandboxed {
     }
 }
 
-/// Kills every process of `uid` (a helper that becomes `uid` and signals
-/// everything it may: `kill(-1)` spares only itself and init).
+/// Kills every process of `uid`: a forked helper becomes `uid` and signals
+/// everything it may (`kill(-1)` spares only itself and init). No exec:
+/// between fork and exit it makes raw system calls only.
 fn kill_uid(uid: u32) {
-    use std::os::unix::process::CommandExt as _;
-    let mut cmd = Command::new("/bin/true");
-    cmd.uid(uid)
-        .gid(uid)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
     unsafe {
-        cmd.pre_exec(|| {
-            libc::kill(-1, libc::SIGKILL);
-            Ok(())
-        });
+        let pid = libc::fork();
+        if pid == 0 {
+            if libc::setgroups(0, std::ptr::null()) == 0
+                && libc::setresgid(uid, uid, uid) == 0
+                && libc::setresuid(uid, uid, uid) == 0
+            {
+                libc::kill(-1, libc::SIGKILL);
+            }
+            libc::_exit(0);
+        }
+        if pid > 0 {
+            let mut st = 0;
+            while libc::waitpid(pid, &mut st, 0) < 0 && *libc::__errno_location() == libc::EINTR {}
+        }
     }
-    let _ = cmd.status();
 }
 
 impl Drop for Sandboxed {
