@@ -23,4 +23,5 @@ pub mod runner;
 pub mod runtime;
 pub mod schedule;
 pub mod store;
+pub mod supervise;
 pub mod wire;

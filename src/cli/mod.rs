@@ -175,6 +175,20 @@ enum Command {
         #[arg(long)]
         metered: bool,
     },
+    /// Run the host: scheduled triggered jobs on their schedules and
+    /// continuous jobs kept running, until SIGTERM or Ctrl-C (a second one
+    /// kills the jobs still stopping).
+    Serve,
+    /// Stop a continuous job and keep it stopped (writes its disable.job).
+    Stop {
+        /// Job name.
+        name: String,
+    },
+    /// Start a stopped continuous job again (removes its disable.job).
+    Start {
+        /// Job name.
+        name: String,
+    },
     /// Report which native sandbox layers this kernel and user allow, and
     /// what native runs would get.
     Doctor,
@@ -468,6 +482,64 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                     next.to_zoned(tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z")
                 );
                 t = next;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            eprint!("{}", layers::report(&host.sandbox));
+            let runner = Runner::new(host);
+            rt.block_on(async move {
+                use tokio::signal::unix::{SignalKind, signal};
+                let mut sigint = signal(SignalKind::interrupt())?;
+                let mut sigterm = signal(SignalKind::terminate())?;
+                let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
+                let (second_tx, second_rx) = tokio::sync::oneshot::channel::<()>();
+                tokio::spawn(async move {
+                    for tx in [first_tx, second_tx] {
+                        tokio::select! {
+                            _ = sigint.recv() => {}
+                            _ = sigterm.recv() => {}
+                        }
+                        let _ = tx.send(());
+                    }
+                });
+                crate::supervise::serve(
+                    runner,
+                    async {
+                        let _ = first_rx.await;
+                    },
+                    async {
+                        let _ = second_rx.await;
+                    },
+                )
+                .await
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Stop { name } => {
+            let job = find_job(&host, &name, Some(JobType::Continuous))?;
+            let flag = job.dir.join(crate::supervise::continuous::DISABLE_FILE);
+            std::fs::write(&flag, b"").with_context(|| format!("writing {}", flag.display()))?;
+            println!(
+                "stopped continuous job '{name}' (a running host stops it now and keeps it stopped)"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Start { name } => {
+            let job = find_job(&host, &name, Some(JobType::Continuous))?;
+            let flag = job.dir.join(crate::supervise::continuous::DISABLE_FILE);
+            match std::fs::remove_file(&flag) {
+                Ok(()) => {
+                    println!("started continuous job '{name}' (a running host starts it now)")
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    println!("continuous job '{name}' was not stopped")
+                }
+                Err(e) => return Err(e).with_context(|| format!("removing {}", flag.display())),
             }
             Ok(ExitCode::SUCCESS)
         }

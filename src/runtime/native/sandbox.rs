@@ -394,24 +394,29 @@ impl Sandboxed {
     /// swept the tree, so no signal can reach a recycled pid.
     pub async fn wait(&mut self) -> io::Result<()> {
         loop {
-            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-            let r = unsafe {
-                libc::waitid(
-                    libc::P_PIDFD,
-                    self.pidfd.get_ref().as_raw_fd() as libc::id_t,
-                    &mut info,
-                    libc::WEXITED | libc::WNOWAIT | libc::WNOHANG,
-                )
-            };
-            if r != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            if unsafe { info.si_pid() } != 0 {
+            if self.exited()? {
                 return Ok(());
             }
             let mut guard = self.pidfd.readable().await?;
             guard.clear_ready();
         }
+    }
+
+    /// Whether the spawned process has exited (it is not reaped).
+    fn exited(&self) -> io::Result<bool> {
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PIDFD,
+                self.pidfd.get_ref().as_raw_fd() as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT | libc::WNOHANG,
+            )
+        };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(unsafe { info.si_pid() } != 0)
     }
 
     /// Kills the whole tree now: the process group, the spawned process

@@ -1,0 +1,247 @@
+//! The supervisor of one continuous job, WebJobs' state machine: stopped
+//! while `disable.job` exists (or `WEBJOBS_STOPPED`); for `is_singleton`
+//! jobs, inactive while another holder has `singleton.job.lock`; otherwise
+//! Starting → Running, and when the process ends, PendingRestart for
+//! `WEBJOBS_RESTART_TIME` if it ran less than the warm-up (2 minutes), at
+//! once otherwise, or after an exponential back-off when the job asks for
+//! one. Its output goes to `job_log.txt`, rolled at 1 MiB to
+//! `job_prev_log.txt`; its status to `status_<instance>`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::job::Job;
+use crate::runner::Runner;
+use crate::runtime::capture::OutputLog;
+use crate::runtime::stop::StopSignal;
+use crate::store::fsutil;
+use crate::store::lock::{JobLock, SINGLETON_LOCK_FILE};
+use crate::store::logline::Level;
+use crate::store::run::RunStatus;
+
+/// The file that keeps a continuous job stopped (in the job's folder).
+pub const DISABLE_FILE: &str = "disable.job";
+/// The continuous log, and its rolled predecessor.
+pub const JOB_LOG: &str = "job_log.txt";
+/// Where `job_log.txt` rolls to.
+pub const JOB_PREV_LOG: &str = "job_prev_log.txt";
+/// Size at which the continuous and scheduler logs roll (WebJobs: 1 MiB).
+pub const ROLL_BYTES: u64 = 1 << 20;
+
+/// A continuous job's status, as WebJobs spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// About to start the process.
+    Starting,
+    /// The process is running.
+    Running,
+    /// The process ended; waiting before the restart.
+    PendingRestart,
+    /// A stop is in progress.
+    Stopping,
+    /// Stopped (`disable.job`, `WEBJOBS_STOPPED`, or the host stopping).
+    Stopped,
+    /// An `is_singleton` job whose lock another host holds.
+    InactiveInstance,
+}
+
+impl Status {
+    /// The status string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Starting => "Starting",
+            Status::Running => "Running",
+            Status::PendingRestart => "PendingRestart",
+            Status::Stopping => "Stopping",
+            Status::Stopped => "Stopped",
+            Status::InactiveInstance => "InactiveInstance",
+        }
+    }
+}
+
+/// Where a continuous job's records live.
+struct Records {
+    status_file: PathBuf,
+    log: Arc<OutputLog>,
+}
+
+impl Records {
+    fn set(&self, status: Status) {
+        let body = serde_json::json!({ "Status": status.as_str() }).to_string();
+        if let Err(e) = fsutil::write_atomic(&self.status_file, body.as_bytes()) {
+            self.log
+                .sys(Level::Err, &format!("Cannot write the status file: {e}"));
+        }
+        self.log.sys(
+            Level::Info,
+            &format!("Status changed to {}", status.as_str()),
+        );
+    }
+}
+
+/// The wait before restarting a process that ran `ran`, after `quick_fails`
+/// quick failures in a row.
+pub fn restart_wait(
+    ran: Duration,
+    warmup: Duration,
+    restart_time: Duration,
+    backoff: Option<crate::bundle::settings::Backoff>,
+    quick_fails: u32,
+) -> Duration {
+    if ran >= warmup {
+        return Duration::ZERO;
+    }
+    match backoff {
+        None => restart_time,
+        Some(b) => {
+            let factor = 1u64 << quick_fails.saturating_sub(1).min(30);
+            Duration::from_secs(b.initial_s.saturating_mul(factor).min(b.max_s))
+        }
+    }
+}
+
+/// Opens a continuous job's rolling log.
+pub fn open_job_log(runner: &Runner, job: &Job) -> std::io::Result<Arc<OutputLog>> {
+    let host = runner.host();
+    let dir = host.layout.data_dir(job.job_type, &job.name);
+    std::fs::create_dir_all(&dir)?;
+    OutputLog::open_rolling(
+        &dir.join(JOB_LOG),
+        &dir.join(JOB_PREV_LOG),
+        ROLL_BYTES,
+        &host.instance,
+    )
+}
+
+/// Keeps `job` running until `quit` fires, then stops it gracefully.
+pub async fn run(runner: Runner, job: Job, log: Arc<OutputLog>, quit: StopSignal) {
+    let host = runner.host().clone();
+    let data_dir = host.layout.data_dir(job.job_type, &job.name);
+    let rec = Records {
+        status_file: data_dir.join(format!("status_{}", host.instance)),
+        log: log.clone(),
+    };
+    if job.dir.join(DISABLE_FILE).exists() || host.jobs_stopped {
+        let why = if host.jobs_stopped {
+            "WEBJOBS_STOPPED is set"
+        } else {
+            "disable.job exists (wasmjobs start clears it)"
+        };
+        log.sys(Level::Info, &format!("WebJob is stopped: {why}"));
+        rec.set(Status::Stopped);
+        return;
+    }
+    let mut quick_fails = 0u32;
+    let mut starts = 0u64;
+    loop {
+        let _singleton = if job.settings.is_singleton() {
+            let mut announced = false;
+            loop {
+                match JobLock::try_acquire_file(&data_dir, SINGLETON_LOCK_FILE, &host.instance) {
+                    Ok(Some(l)) => break Some(l),
+                    Ok(None) => {
+                        if !announced {
+                            rec.set(Status::InactiveInstance);
+                            announced = true;
+                        }
+                    }
+                    Err(e) => log.sys(Level::Err, &format!("Cannot take the singleton lock: {e}")),
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                    _ = quit.stopped() => {
+                        rec.set(Status::Stopped);
+                        return;
+                    }
+                }
+            }
+        } else {
+            None
+        };
+        rec.set(Status::Starting);
+        starts += 1;
+        let start_id = format!("{}-{starts}", std::process::id());
+        let run_stop = StopSignal::default();
+        rec.set(Status::Running);
+        let started = Instant::now();
+        let run = runner.run_continuous(&job, &start_id, &log, &run_stop);
+        tokio::pin!(run);
+        let end = tokio::select! {
+            end = &mut run => end,
+            _ = quit.stopped() => {
+                rec.set(Status::Stopping);
+                run_stop.stop();
+                tokio::select! {
+                    _ = &mut run => {}
+                    _ = quit.killed() => {
+                        run_stop.kill();
+                        let _ = (&mut run).await;
+                    }
+                }
+                rec.set(Status::Stopped);
+                return;
+            }
+        };
+        let ran = started.elapsed();
+        if end.status == RunStatus::Success {
+            log.sys(Level::Info, "Process exited with code 0");
+        }
+        quick_fails = if ran >= host.restart_warmup {
+            0
+        } else {
+            quick_fails + 1
+        };
+        let wait = restart_wait(
+            ran,
+            host.restart_warmup,
+            host.restart_time,
+            job.settings.restart_backoff(),
+            quick_fails,
+        );
+        log.sys(
+            Level::Info,
+            &format!(
+                "Process went down, waiting for {} seconds",
+                wait.as_secs_f64()
+            ),
+        );
+        rec.set(Status::PendingRestart);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = quit.stopped() => {
+                rec.set(Status::Stopped);
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bundle::settings::Backoff;
+
+    #[test]
+    fn webjobs_restart_rule_and_backoff() {
+        let (warm, rt) = (Duration::from_secs(120), Duration::from_secs(60));
+        assert_eq!(restart_wait(Duration::from_secs(5), warm, rt, None, 1), rt);
+        assert_eq!(restart_wait(Duration::from_secs(5), warm, rt, None, 9), rt);
+        assert_eq!(
+            restart_wait(Duration::from_secs(121), warm, rt, None, 0),
+            Duration::ZERO
+        );
+        let b = Some(Backoff {
+            initial_s: 2,
+            max_s: 30,
+        });
+        let waits: Vec<u64> = (1..=6)
+            .map(|n| restart_wait(Duration::from_secs(1), warm, rt, b, n).as_secs())
+            .collect();
+        assert_eq!(waits, [2, 4, 8, 16, 30, 30]);
+        assert_eq!(
+            restart_wait(Duration::from_secs(500), warm, rt, b, 0),
+            Duration::ZERO
+        );
+    }
+}

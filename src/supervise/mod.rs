@@ -1,0 +1,262 @@
+//! `wasmjobs serve`: the host process. It keeps one task per job that needs
+//! one — the schedule trigger of a scheduled triggered job, the supervisor
+//! of a continuous job — over the one runner; watches the deployed jobs
+//! (inotify, debounced) and restarts a job's task when its folder changes
+//! (a redeploy, `settings.job`, `disable.job`); and on shutdown stops every
+//! task in parallel, each letting its running job exit gracefully.
+
+pub mod continuous;
+pub mod scheduled;
+
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use jiff::tz::TimeZone;
+use tokio::task::JoinHandle;
+
+use crate::bundle;
+use crate::job::{Job, JobType};
+use crate::runner::Runner;
+use crate::runtime::stop::StopSignal;
+use crate::schedule::{Cron, zone};
+use crate::store::logline::Level;
+
+type Key = (JobType, String);
+
+/// A job's running task.
+struct Task {
+    quit: StopSignal,
+    handle: JoinHandle<()>,
+}
+
+/// The tasks of a serving host.
+pub struct Host {
+    runner: Runner,
+    host_tz: TimeZone,
+    tasks: HashMap<Key, Task>,
+}
+
+impl Host {
+    /// A host over `runner`; fails on an invalid `WEBSITE_TIME_ZONE`.
+    pub fn new(runner: Runner) -> Result<Host> {
+        let host_tz = match &runner.host().time_zone {
+            Some(name) => {
+                zone::parse_zone(name).map_err(|e| anyhow::anyhow!("WEBSITE_TIME_ZONE: {e}"))?
+            }
+            None => TimeZone::UTC,
+        };
+        Ok(Host {
+            runner,
+            host_tz,
+            tasks: HashMap::new(),
+        })
+    }
+
+    /// How many jobs have a task (scheduled or continuous).
+    pub fn active(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Starts the task of every deployed job that needs one.
+    pub fn start_all(&mut self) {
+        let host = self.runner.host().clone();
+        for job in bundle::list_jobs(&host.layout, host.executors) {
+            let key = (job.job_type, job.name.clone());
+            self.start(key, job);
+        }
+    }
+
+    /// Stops a job's task (gracefully) and starts it again from the job's
+    /// folder as it is now (or not at all, if the job is gone).
+    pub async fn resync(&mut self, key: Key) {
+        if let Some(task) = self.tasks.remove(&key) {
+            task.quit.stop();
+            let _ = task.handle.await;
+        }
+        let host = self.runner.host().clone();
+        if let Some(job) = bundle::read_job(&host.layout, host.executors, key.0, &key.1) {
+            self.start(key, job);
+        }
+    }
+
+    fn start(&mut self, key: Key, job: Job) {
+        let quit = StopSignal::default();
+        let runner = self.runner.clone();
+        let handle = match job.job_type {
+            JobType::Continuous => {
+                let log = match continuous::open_job_log(&runner, &job) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::error!("job '{}': cannot open its log: {e}", job.name);
+                        return;
+                    }
+                };
+                tokio::spawn(continuous::run(runner, job, log, quit.clone()))
+            }
+            JobType::Triggered => {
+                let Some(expr) = job.settings.schedule().map(str::to_string) else {
+                    return;
+                };
+                let log = match scheduler_log(&runner, &job) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::error!("job '{}': cannot open its scheduler log: {e}", job.name);
+                        return;
+                    }
+                };
+                // A schedule that cannot be used is logged where WebJobs
+                // logs it, and the job stays manual-only.
+                let cron = match expr.parse::<Cron>() {
+                    Ok(c) => c,
+                    Err(e) => {
+                        log.sys(Level::Err, &e.to_string());
+                        return;
+                    }
+                };
+                let tz = match job.settings.time_zone() {
+                    Some(name) => match zone::parse_zone(name) {
+                        Ok(tz) => tz,
+                        Err(e) => {
+                            log.sys(Level::Err, &format!("settings.job 'time_zone': {e}"));
+                            return;
+                        }
+                    },
+                    None => self.host_tz.clone(),
+                };
+                tokio::spawn(scheduled::run(runner, job, cron, tz, log, quit.clone()))
+            }
+        };
+        self.tasks.insert(key, Task { quit, handle });
+    }
+
+    /// Stops every task at once (each job gets its graceful stop) and
+    /// waits for all; when `kill` resolves meanwhile, the jobs still
+    /// stopping are ended at once.
+    pub async fn stop_all(&mut self, kill: impl Future<Output = ()>) {
+        let tasks: Vec<Task> = self.tasks.drain().map(|(_, t)| t).collect();
+        let quits: Vec<StopSignal> = tasks.iter().map(|t| t.quit.clone()).collect();
+        for q in &quits {
+            q.stop();
+        }
+        let waiting = async {
+            for t in tasks {
+                let _ = t.handle.await;
+            }
+        };
+        tokio::pin!(waiting);
+        tokio::select! {
+            _ = &mut waiting => {}
+            _ = kill => {
+                eprintln!("wasmjobs serve: killing every job");
+                for q in &quits {
+                    q.kill();
+                }
+                waiting.await;
+            }
+        }
+    }
+}
+
+fn scheduler_log(
+    runner: &Runner,
+    job: &Job,
+) -> std::io::Result<std::sync::Arc<crate::runtime::capture::OutputLog>> {
+    let host = runner.host();
+    let dir = host.layout.data_dir(job.job_type, &job.name);
+    std::fs::create_dir_all(&dir)?;
+    crate::runtime::capture::OutputLog::open_rolling(
+        &dir.join(scheduled::SCHEDULER_LOG),
+        &dir.join(scheduled::SCHEDULER_PREV_LOG),
+        continuous::ROLL_BYTES,
+        &host.instance,
+    )
+}
+
+/// The job a path under the jobs root belongs to.
+fn job_of(jobs_root: &Path, path: &Path) -> Option<Key> {
+    let rel = path.strip_prefix(jobs_root).ok()?;
+    let mut parts = rel.components();
+    let t = parts
+        .next()?
+        .as_os_str()
+        .to_str()?
+        .parse::<JobType>()
+        .ok()?;
+    let name = parts.next()?.as_os_str().to_str()?.to_string();
+    bundle::name::validate(&name).ok()?;
+    Some((t, name))
+}
+
+/// Serves until `shutdown` resolves (the first SIGTERM or SIGINT), then
+/// stops every job gracefully; `kill` resolving meanwhile (a second
+/// signal) ends them at once.
+pub async fn serve(
+    runner: Runner,
+    shutdown: impl Future<Output = ()>,
+    kill: impl Future<Output = ()>,
+) -> Result<()> {
+    use notify::Watcher;
+    let host = runner.host().clone();
+    let jobs_root = host.layout.jobs_root();
+    for t in JobType::ALL {
+        std::fs::create_dir_all(host.layout.jobs_dir(t))
+            .with_context(|| format!("creating {}", host.layout.jobs_dir(t).display()))?;
+    }
+    let mut served = Host::new(runner)?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<std::path::PathBuf>();
+    let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+        // Reads (every run copies its job) are not changes.
+        if let Ok(ev) = ev
+            && !matches!(ev.kind, notify::EventKind::Access(_))
+        {
+            for p in ev.paths {
+                let _ = tx.send(p);
+            }
+        }
+    })
+    .context("watching the jobs folder")?;
+    watcher
+        .watch(&jobs_root, notify::RecursiveMode::Recursive)
+        .with_context(|| format!("watching {}", jobs_root.display()))?;
+    served.start_all();
+    eprintln!(
+        "wasmjobs serve: {} ({} jobs with a schedule or kept running); Ctrl-C or SIGTERM stops",
+        host.layout.root().display(),
+        served.active()
+    );
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            first = rx.recv() => {
+                let Some(first) = first else { break };
+                // Debounce: collect until the folder has been quiet for a while.
+                let mut changed: BTreeSet<Key> = job_of(&jobs_root, &first).into_iter().collect();
+                let mut quitting = false;
+                loop {
+                    tokio::select! {
+                        more = rx.recv() => match more {
+                            Some(p) => changed.extend(job_of(&jobs_root, &p)),
+                            None => break,
+                        },
+                        _ = tokio::time::sleep(host.change_debounce) => break,
+                        _ = &mut shutdown => { quitting = true; break }
+                    }
+                }
+                if quitting {
+                    break;
+                }
+                for key in changed {
+                    tracing::info!("job {} {} changed", key.0, key.1);
+                    served.resync(key).await;
+                }
+            }
+        }
+    }
+    drop(watcher);
+    eprintln!("wasmjobs serve: stopping every job (a second signal kills them now)");
+    served.stop_all(kill).await;
+    Ok(())
+}
