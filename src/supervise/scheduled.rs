@@ -127,11 +127,19 @@ pub async fn run(
     );
     let mut current: Option<Current> = None;
     let mut pending = false;
+    // The latest occurrence this trigger dealt with (ran, skipped or
+    // queued): later occurrences are counted from it, so a skipped tick is
+    // not "missed" and caught up a moment later.
+    let mut handled: Option<Timestamp> = None;
     loop {
         let last_start = history::list(&data_dir)
             .first()
             .and_then(|r| r.status.start_time)
             .and_then(|t| Timestamp::from_nanosecond(t.timestamp_nanos_opt()? as i128).ok());
+        let last_start = match (last_start, handled) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
         let now = Timestamp::now();
         let Some(due) = next_due(&cron, &tz, last_start, now, catch_up) else {
             log.sys(
@@ -215,6 +223,7 @@ pub async fn run(
             wait_past(due.at).await;
             continue;
         }
+        handled = Some(due.at);
         if current.as_ref().is_some_and(Current::finished) {
             current = None;
         }
