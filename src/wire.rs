@@ -106,12 +106,14 @@ pub fn run_json(base: &str, job_name: &str, run: &RunInfo) -> RunJson {
 }
 
 /// Builds a job object. `latest_run` is given for triggered jobs;
-/// `scheduler_log_exists` says whether `job_scheduler.log` exists.
+/// `scheduler_log_exists` says whether `job_scheduler.log` exists;
+/// `statuses` are a continuous job's `(instance, status)` records.
 pub fn job_json(
     base: &str,
     job: &Job,
     latest_run: Option<&RunInfo>,
     scheduler_log_exists: bool,
+    statuses: &[(String, String)],
 ) -> Value {
     let t = job.job_type.as_str();
     let n = &job.name;
@@ -148,8 +150,29 @@ pub fn job_json(
             );
         }
         JobType::Continuous => {
-            obj.insert("status".into(), "Initializing".into());
-            obj.insert("detailed_status".into(), Value::Null);
+            // WebJobs: one instance's status (the last one not
+            // InactiveInstance), Initializing without any; and a line per
+            // instance.
+            let status = statuses
+                .iter()
+                .rev()
+                .find(|(_, s)| s != "InactiveInstance")
+                .or(statuses.last())
+                .map(|(_, s)| s.clone())
+                .unwrap_or_else(|| "Initializing".to_string());
+            obj.insert("status".into(), status.into());
+            obj.insert(
+                "detailed_status".into(),
+                if statuses.is_empty() {
+                    Value::Null
+                } else {
+                    statuses
+                        .iter()
+                        .map(|(i, s)| format!("{i} - {s}\r\n"))
+                        .collect::<String>()
+                        .into()
+                },
+            );
             obj.insert(
                 "log_url".into(),
                 format!("{base}/vfs/data/jobs/continuous/{n}/job_log.txt").into(),

@@ -63,6 +63,7 @@ pub fn list(host: &HostConfig, jobs: &[Job], json: bool) {
                     j,
                     latest.as_ref(),
                     data_dir.join("job_scheduler.log").exists(),
+                    &crate::supervise::continuous::statuses(&data_dir),
                 )
             })
             .collect();
@@ -78,11 +79,18 @@ pub fn list(host: &HostConfig, jobs: &[Job], json: bool) {
         "NAME", "TYPE", "RUN_COMMAND", "LATEST_RUN"
     );
     for j in jobs {
-        let latest = history::list(&host.layout.data_dir(j.job_type, &j.name))
-            .into_iter()
-            .next()
-            .map(|r| r.status.status.to_string())
-            .unwrap_or_else(|| "-".into());
+        let data_dir = host.layout.data_dir(j.job_type, &j.name);
+        let latest = match j.job_type {
+            crate::job::JobType::Triggered => history::list(&data_dir)
+                .into_iter()
+                .next()
+                .map(|r| r.status.status.to_string()),
+            crate::job::JobType::Continuous => crate::supervise::continuous::statuses(&data_dir)
+                .into_iter()
+                .map(|(_, s)| s)
+                .next_back(),
+        }
+        .unwrap_or_else(|| "-".into());
         println!(
             "{:<24} {:<11} {:<20} {:<13} {}",
             j.name,

@@ -70,16 +70,36 @@ impl JobLock {
 
     /// Whether some process holds the lock right now.
     pub fn is_held(data_dir: &Path) -> bool {
-        let Ok(f) = File::open(data_dir.join(LOCK_FILE)) else {
-            return false;
-        };
-        let mut fl = whole_file(libc::F_WRLCK);
-        // SAFETY: fcntl on a descriptor we own with a valid flock struct.
-        if unsafe { libc::fcntl(f.as_raw_fd(), libc::F_OFD_GETLK, &mut fl) } != 0 {
-            return false;
-        }
-        fl.l_type != libc::F_UNLCK as libc::c_short
+        file_is_locked(&data_dir.join(LOCK_FILE))
     }
+
+    /// Takes an exclusive lock on an open file (a status file its writer
+    /// holds while it is alive); `false` when another holder has it.
+    pub fn lock_open_file(f: &File) -> io::Result<bool> {
+        let fl = whole_file(libc::F_WRLCK);
+        // SAFETY: fcntl on a descriptor we own with a valid flock struct.
+        if unsafe { libc::fcntl(f.as_raw_fd(), libc::F_OFD_SETLK, &fl) } != 0 {
+            let e = io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::EAGAIN) | Some(libc::EACCES) => Ok(false),
+                _ => Err(e),
+            };
+        }
+        Ok(true)
+    }
+}
+
+/// Whether some process holds a lock on the file at `path`.
+pub fn file_is_locked(path: &Path) -> bool {
+    let Ok(f) = File::open(path) else {
+        return false;
+    };
+    let mut fl = whole_file(libc::F_WRLCK);
+    // SAFETY: fcntl on a descriptor we own with a valid flock struct.
+    if unsafe { libc::fcntl(f.as_raw_fd(), libc::F_OFD_GETLK, &mut fl) } != 0 {
+        return false;
+    }
+    fl.l_type != libc::F_UNLCK as libc::c_short
 }
 
 #[cfg(test)]

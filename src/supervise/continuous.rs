@@ -7,7 +7,6 @@
 //! one. Its output goes to `job_log.txt`, rolled at 1 MiB to
 //! `job_prev_log.txt`; its status to `status_<instance>`.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +14,6 @@ use crate::job::Job;
 use crate::runner::Runner;
 use crate::runtime::capture::OutputLog;
 use crate::runtime::stop::StopSignal;
-use crate::store::fsutil;
 use crate::store::lock::{JobLock, SINGLETON_LOCK_FILE};
 use crate::store::logline::Level;
 use crate::store::run::RunStatus;
@@ -60,16 +58,53 @@ impl Status {
     }
 }
 
-/// Where a continuous job's records live.
+/// Where a continuous job's records live. The status file is held open and
+/// locked while its host runs the job: an unlocked file is a stale record
+/// of a host that is gone (WebJobs keeps it open for the same reason).
 struct Records {
-    status_file: PathBuf,
+    status: Option<std::fs::File>,
     log: Arc<OutputLog>,
 }
 
 impl Records {
+    fn open(path: &std::path::Path, log: Arc<OutputLog>) -> Records {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path);
+        let status = match file {
+            Ok(f) => match JobLock::lock_open_file(&f) {
+                Ok(true) => Some(f),
+                Ok(false) => {
+                    log.sys(
+                        Level::Warn,
+                        &format!("{} is held by another host", path.display()),
+                    );
+                    None
+                }
+                Err(e) => {
+                    log.sys(Level::Err, &format!("Cannot lock {}: {e}", path.display()));
+                    None
+                }
+            },
+            Err(e) => {
+                log.sys(Level::Err, &format!("Cannot open {}: {e}", path.display()));
+                None
+            }
+        };
+        Records { status, log }
+    }
+
     fn set(&self, status: Status) {
+        use std::os::unix::fs::FileExt;
         let body = serde_json::json!({ "Status": status.as_str() }).to_string();
-        if let Err(e) = fsutil::write_atomic(&self.status_file, body.as_bytes()) {
+        if let Some(f) = &self.status
+            && let Err(e) = f
+                .set_len(0)
+                .and_then(|()| f.write_all_at(body.as_bytes(), 0))
+        {
             self.log
                 .sys(Level::Err, &format!("Cannot write the status file: {e}"));
         }
@@ -78,6 +113,32 @@ impl Records {
             &format!("Status changed to {}", status.as_str()),
         );
     }
+}
+
+/// A continuous job's status records, `(instance, status)` per status
+/// file; the status of a host that is gone (its file no longer locked)
+/// reads `Stopped`.
+pub fn statuses(data_dir: &std::path::Path) -> Vec<(String, String)> {
+    let Ok(rd) = std::fs::read_dir(data_dir) else {
+        return Vec::new();
+    };
+    let mut v: Vec<(String, String)> = rd
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let instance = name.strip_prefix("status_")?.to_string();
+            let text = std::fs::read_to_string(e.path()).ok()?;
+            let status = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()?
+                .get("Status")?
+                .as_str()?
+                .to_string();
+            let alive = crate::store::lock::file_is_locked(&e.path());
+            Some((instance, if alive { status } else { "Stopped".to_string() }))
+        })
+        .collect();
+    v.sort();
+    v
 }
 
 /// The wait before restarting a process that ran `ran`, after `quick_fails`
@@ -118,10 +179,10 @@ pub fn open_job_log(runner: &Runner, job: &Job) -> std::io::Result<Arc<OutputLog
 pub async fn run(runner: Runner, job: Job, log: Arc<OutputLog>, quit: StopSignal) {
     let host = runner.host().clone();
     let data_dir = host.layout.data_dir(job.job_type, &job.name);
-    let rec = Records {
-        status_file: data_dir.join(format!("status_{}", host.instance)),
-        log: log.clone(),
-    };
+    let rec = Records::open(
+        &data_dir.join(format!("status_{}", host.instance)),
+        log.clone(),
+    );
     if job.dir.join(DISABLE_FILE).exists() || host.jobs_stopped {
         let why = if host.jobs_stopped {
             "WEBJOBS_STOPPED is set"
