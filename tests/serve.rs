@@ -373,6 +373,51 @@ fn host_killed_mid_run_then_restarted() {
 }
 
 #[test]
+fn a_singleton_runs_in_one_host_and_webjobs_stopped_holds_everything() {
+    let env = Env::new();
+    let src = env.dir_bundle(
+        "single",
+        &[
+            ("run.sh", "echo up; exec sleep 300"),
+            ("settings.job", r#"{"is_singleton": true}"#),
+        ],
+    );
+    env.run(&["deploy", src.to_str().unwrap(), "--type", "continuous"])
+        .ok();
+    let data = env.root().join("data/jobs/continuous/single");
+    let a = Serve::start(&env, &[]);
+    wait_for("the first host running it", Duration::from_secs(10), || {
+        read(&data.join(format!("status_{}", instance(&env)))).contains("\"Running\"")
+    });
+    // A second host on the same data (another instance id) waits.
+    let mut cmd = env.cmd();
+    cmd.env("WEBSITE_INSTANCE_ID", "otherhost")
+        .args(["--change-debounce-ms", "200", "serve"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let b = Serve(cmd.spawn().unwrap());
+    wait_for("the second host inactive", Duration::from_secs(10), || {
+        read(&data.join("status_otherh")).contains("\"InactiveInstance\"")
+    });
+    assert_eq!(read(&data.join("job_log.txt")).matches("] up").count(), 1);
+    a.stop();
+    // The lock is free: the second host takes over within its 5 s retry.
+    wait_for(
+        "the second host running it",
+        Duration::from_secs(15),
+        || read(&data.join("status_otherh")).contains("\"Running\""),
+    );
+    b.stop();
+
+    // WEBJOBS_STOPPED: no run starts, not even by hand.
+    env.deploy_js("manual", "console.log(1)", None);
+    let out = env
+        .run(&["--app-setting", "WEBJOBS_STOPPED=1", "run", "manual"])
+        .fails();
+    assert!(out.stderr().contains("WEBJOBS_STOPPED"), "{}", out.stderr());
+}
+
+#[test]
 fn bad_schedules_are_rejected_at_deploy() {
     let env = Env::new();
     let src = env.dir_bundle(

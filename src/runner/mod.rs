@@ -44,6 +44,9 @@ pub enum RunError {
         "job '{0}' is a continuous job: the host keeps continuous jobs running, `run` starts triggered jobs only"
     )]
     Continuous(String),
+    /// `WEBJOBS_STOPPED` is set on this host (409 in the API, as WebJobs).
+    #[error("WebJobs are stopped on this host (WEBJOBS_STOPPED is set)")]
+    Stopped,
     /// The run record could not be created.
     #[error("cannot create the run record: {0}")]
     Io(#[from] std::io::Error),
@@ -152,6 +155,9 @@ impl Runner {
         let job = req.job;
         if job.job_type == JobType::Continuous {
             return Err(RunError::Continuous(job.name));
+        }
+        if self.host.jobs_stopped {
+            return Err(RunError::Stopped);
         }
         let Some(kind) = job.script else {
             return Err(RunError::NotRunnable(

@@ -234,14 +234,17 @@ impl OutputLog {
     }
 
     /// Opens (appending) a rolling log: past `roll_at` bytes `path` becomes
-    /// `prev` and a new file starts. No output cap: the roll bounds it.
+    /// `prev` and a new file starts. `cap_bytes` bounds the process output
+    /// kept, as in [`OutputLog::open`] (`u64::MAX`: no cap, the roll bounds
+    /// the file).
     pub fn open_rolling(
         path: &Path,
         prev: &Path,
         roll_at: u64,
         instance: &str,
+        cap_bytes: u64,
     ) -> io::Result<Arc<OutputLog>> {
-        let log = OutputLog::open(path, instance, u64::MAX, None)?;
+        let log = OutputLog::open(path, instance, cap_bytes, None)?;
         {
             let mut st = log.state.lock().expect("log lock");
             st.roll = Some(Roll {

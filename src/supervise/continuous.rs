@@ -162,24 +162,39 @@ pub fn restart_wait(
     }
 }
 
-/// Opens a continuous job's rolling log.
+/// Opens a continuous job's rolling log, for one start: WebJobs caps each
+/// start at 200 lines; here only a job's own `limits.output_kb` caps it.
 pub fn open_job_log(runner: &Runner, job: &Job) -> std::io::Result<Arc<OutputLog>> {
     let host = runner.host();
     let dir = host.layout.data_dir(job.job_type, &job.name);
     std::fs::create_dir_all(&dir)?;
+    let cap = job
+        .settings
+        .limits()
+        .output_kb
+        .map(|kb| kb.min(host.ceiling.output_kb).saturating_mul(1024))
+        .unwrap_or(u64::MAX);
     OutputLog::open_rolling(
         &dir.join(JOB_LOG),
         &dir.join(JOB_PREV_LOG),
         ROLL_BYTES,
         &host.instance,
+        cap,
     )
 }
 
 /// Keeps `job` running until `quit` fires, then stops it gracefully.
-pub async fn run(runner: Runner, job: Job, log: Arc<OutputLog>, quit: StopSignal) {
+pub async fn run(runner: Runner, job: Job, quit: StopSignal) {
     let host = runner.host().clone();
     let data_dir = host.layout.data_dir(job.job_type, &job.name);
-    let rec = Records::open(
+    let mut log = match open_job_log(&runner, &job) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("job '{}': cannot open its log: {e}", job.name);
+            return;
+        }
+    };
+    let mut rec = Records::open(
         &data_dir.join(format!("status_{}", host.instance)),
         log.clone(),
     );
@@ -220,6 +235,13 @@ pub async fn run(runner: Runner, job: Job, log: Arc<OutputLog>, quit: StopSignal
         } else {
             None
         };
+        if starts > 0
+            && let Ok(fresh) = open_job_log(&runner, &job)
+        {
+            // A fresh per-start output cap; the same rolling file.
+            log = fresh;
+            rec.log = log.clone();
+        }
         rec.set(Status::Starting);
         starts += 1;
         let start_id = format!("{}-{starts}", std::process::id());

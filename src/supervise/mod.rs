@@ -85,16 +85,7 @@ impl Host {
         let quit = StopSignal::default();
         let runner = self.runner.clone();
         let handle = match job.job_type {
-            JobType::Continuous => {
-                let log = match continuous::open_job_log(&runner, &job) {
-                    Ok(l) => l,
-                    Err(e) => {
-                        tracing::error!("job '{}': cannot open its log: {e}", job.name);
-                        return;
-                    }
-                };
-                tokio::spawn(continuous::run(runner, job, log, quit.clone()))
-            }
+            JobType::Continuous => tokio::spawn(continuous::run(runner, job, quit.clone())),
             JobType::Triggered => {
                 let Some(expr) = job.settings.schedule().map(str::to_string) else {
                     return;
@@ -171,6 +162,7 @@ fn scheduler_log(
         &dir.join(scheduled::SCHEDULER_PREV_LOG),
         continuous::ROLL_BYTES,
         &host.instance,
+        u64::MAX,
     )
 }
 
