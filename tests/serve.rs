@@ -418,6 +418,43 @@ fn a_singleton_runs_in_one_host_and_webjobs_stopped_holds_everything() {
 }
 
 #[test]
+fn a_redeploy_restarts_a_continuous_job_but_its_own_writes_do_not() {
+    let env = Env::new();
+    let v1 = env.dir_bundle(
+        "v1/changing",
+        &[(
+            "run.sh",
+            "echo \"up v1\"; while true; do date > \"$WEBJOBS_DATA_PATH/now\"; sleep 0.1; done",
+        )],
+    );
+    env.run(&["deploy", v1.to_str().unwrap(), "--type", "continuous"])
+        .ok();
+    let log = || read(&env.root().join("data/jobs/continuous/changing/job_log.txt"));
+    let serve = Serve::start(&env, &[]);
+    wait_for("v1 up", Duration::from_secs(10), || {
+        log().contains("] up v1")
+    });
+    // The job writes into its data folder ten times a second: no restart.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(log().matches("] up v1").count(), 1, "{}", log());
+    let v2 = env.dir_bundle(
+        "v2/changing",
+        &[("run.sh", "echo \"up v2\"; exec sleep 300")],
+    );
+    env.run(&["deploy", v2.to_str().unwrap(), "--type", "continuous"])
+        .ok();
+    wait_for("v2 up", Duration::from_secs(10), || {
+        log().contains("] up v2")
+    });
+    serve.stop();
+    let text = log();
+    assert!(
+        text.find("] up v1").unwrap() < text.find("Status changed to Stopping").unwrap(),
+        "{text}"
+    );
+}
+
+#[test]
 fn bad_schedules_are_rejected_at_deploy() {
     let env = Env::new();
     let src = env.dir_bundle(

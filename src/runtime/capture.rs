@@ -480,6 +480,24 @@ fn drain(mut reader: io::PipeReader, stream: Stream, log: &OutputLog) {
 mod tests {
     use super::*;
 
+    #[test]
+    fn rolling_log_rolls_to_prev() {
+        let d = tempfile::tempdir().unwrap();
+        let (path, prev) = (
+            d.path().join("job_log.txt"),
+            d.path().join("job_prev_log.txt"),
+        );
+        let log = OutputLog::open_rolling(&path, &prev, 300, "inst", u64::MAX).unwrap();
+        for i in 0..20 {
+            log.line(Stream::Stdout, &format!("line {i}"));
+        }
+        let cur = std::fs::read_to_string(&path).unwrap();
+        let old = std::fs::read_to_string(&prev).unwrap();
+        assert!(cur.len() < 300 && !old.is_empty(), "{cur:?} / {old:?}");
+        assert!(cur.contains("line 19"), "{cur}");
+        assert!(!cur.contains("line 0\r"), "the oldest lines rolled away");
+    }
+
     fn split(chunks: &[&[u8]]) -> Vec<String> {
         let mut out = Vec::new();
         let mut s = LineSplitter::default();

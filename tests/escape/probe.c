@@ -221,7 +221,7 @@ int main(int argc, char **argv) {
         char b[64];
         if (read(fd, b, sizeof b) < 0) BLOCKED("read /proc/1/environ: %s (pid 1 is %s)", strerror(errno), comm);
         /* PID 1 is the sandbox's own init inside a pid namespace. */
-        res(!strcmp(comm, "wasmjobs") ? "CONTAINED" : "ESCAPED", "read /proc/1/environ of '%s'", comm);
+        res(!strncmp(comm, "wasmjobs", 8) ? "CONTAINED" : "ESCAPED", "read /proc/1/environ of '%s'", comm);
     }
     if (!strcmp(tc, "setuid_file")) {
         /* Every way to make a setuid or setgid file: chmod, open(O_CREAT)
