@@ -168,7 +168,10 @@ impl Field {
             let mut v = lo;
             while v <= hi {
                 bits |= 1 << v;
-                v += step;
+                match v.checked_add(step) {
+                    Some(n) => v = n,
+                    None => break,
+                }
             }
         }
         Ok(bits)
@@ -229,8 +232,8 @@ fn first_at_or_after(bits: u64, from: u32, max: u32) -> Option<u32> {
 
 impl Cron {
     /// The first wall-clock time strictly after `after` that matches, within
-    /// the next 28 years (every calendar pattern repeats within that); `None`
-    /// for a schedule that never fires (`0 0 0 30 2 *`).
+    /// the next 400 years (the Gregorian calendar repeats every 400 years);
+    /// `None` for a schedule that never fires (`0 0 0 30 2 *`).
     pub fn next_after(&self, after: DateTime) -> Option<DateTime> {
         let whole = after
             .round(
@@ -242,7 +245,7 @@ impl Cron {
         let start = whole.checked_add(jiff::SignedDuration::from_secs(1)).ok()?;
         let mut date = start.date();
         let mut from = Some(start.time());
-        let last = date.saturating_add(jiff::Span::new().years(28));
+        let last = date.saturating_add(jiff::Span::new().years(400));
         while date <= last {
             if self.months & (1 << date.month()) == 0 {
                 // Skip to the first day of the next month.
@@ -392,6 +395,13 @@ mod tests {
                 "2026-01-01T00:30:00",
                 "2026-01-01T01:00:00",
             ), // runs of spaces
+            // A huge step (no overflow), and a Monday Feb 29 after 2100.
+            (
+                "59/4294967295 * * * * *",
+                "2026-01-01T00:00:00",
+                "2026-01-01T00:00:59",
+            ),
+            ("0 0 0 29 2 1", "2073-01-01T00:00:00", "2112-02-29T00:00:00"),
         ];
         for (expr, from, want) in cases {
             assert_eq!(next(expr, dt(from)), dt(want), "{expr} after {from}");

@@ -26,17 +26,37 @@ pub fn parse_zone(name: &str) -> Result<TimeZone, String> {
 
 /// The first occurrence of `cron` in `tz` strictly after the instant `after`.
 pub fn next_instant(cron: &Cron, tz: &TimeZone, after: Timestamp) -> Option<Timestamp> {
+    // Wall times are searched in order, and each is mapped to its instant.
+    // Mapping is monotone except that a gap time is shifted forward: just
+    // after a gap, a gap time earlier in wall order than `after` can still
+    // be due. So the search starts as far back as the gap that just ended.
     let mut wall = tz.to_datetime(after);
-    // Bounded: a gap or a fold can only skip a few candidates.
-    for _ in 0..10_000 {
+    if let Some(tr) = tz.preceding(after).next() {
+        let before = tz.to_offset(tr.timestamp() - jiff::SignedDuration::from_nanos(1));
+        let jump = tr.offset().duration_since(before);
+        let since = after.duration_since(tr.timestamp());
+        if jump > jiff::SignedDuration::ZERO && since <= jump {
+            wall = wall.checked_sub(jump).ok()?;
+        }
+    }
+    let mut best: Option<(Timestamp, jiff::civil::DateTime)> = None;
+    // Bounded: a gap or a fold only adds a few candidates.
+    for _ in 0..100_000 {
         let candidate = cron.next_after(wall)?;
+        if let Some((_, best_wall)) = best
+            && candidate > best_wall
+        {
+            break;
+        }
         let at = tz.to_ambiguous_timestamp(candidate).compatible().ok()?;
-        if at > after {
-            return Some(at);
+        if at > after && best.is_none_or(|(b, _)| at < b) {
+            // Later wall times map to later instants, except gap times,
+            // which map forward: keep looking up to this one's wall time.
+            best = Some((at, tz.to_datetime(at)));
         }
         wall = candidate;
     }
-    None
+    best.map(|(t, _)| t)
 }
 
 #[cfg(test)]
@@ -120,6 +140,25 @@ mod tests {
         assert_eq!(
             series("0 0 9 * * 1", "Europe/Paris", "2026-03-23T12:00:00", 2),
             ["2026-03-30T09:00:00+02:00", "2026-04-06T09:00:00+02:00"]
+        );
+    }
+
+    #[test]
+    fn a_half_hour_gap_skips_no_real_time() {
+        // Lord Howe, 2026-10-04: 02:00 (+10:30) jumps to 02:30 (+11:00).
+        // 02:10 is in the gap (runs at 02:40); 02:35 is real and earlier.
+        assert_eq!(
+            series(
+                "0 10,35 2 * * *",
+                "Australia/Lord_Howe",
+                "2026-10-03T12:00:00",
+                3
+            ),
+            [
+                "2026-10-04T02:35:00+11:00",
+                "2026-10-04T02:40:00+11:00",
+                "2026-10-05T02:10:00+11:00"
+            ]
         );
     }
 

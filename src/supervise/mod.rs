@@ -11,6 +11,7 @@ pub mod scheduled;
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use jiff::tz::TimeZone;
@@ -29,6 +30,8 @@ type Key = (JobType, String);
 struct Task {
     quit: StopSignal,
     handle: JoinHandle<()>,
+    /// Turns true when the task has ended.
+    ended: tokio::sync::watch::Receiver<bool>,
 }
 
 /// The tasks of a serving host.
@@ -36,6 +39,10 @@ pub struct Host {
     runner: Runner,
     host_tz: TimeZone,
     tasks: HashMap<Key, Task>,
+    /// Tasks of changed or removed jobs, still stopping.
+    retiring: Vec<Task>,
+    /// Runs started by schedule triggers (they outlive a reschedule).
+    runs: Arc<scheduled::Runs>,
 }
 
 impl Host {
@@ -51,6 +58,8 @@ impl Host {
             runner,
             host_tz,
             tasks: HashMap::new(),
+            retiring: Vec::new(),
+            runs: Arc::new(scheduled::Runs::default()),
         })
     }
 
@@ -64,28 +73,46 @@ impl Host {
         let host = self.runner.host().clone();
         for job in bundle::list_jobs(&host.layout, host.executors) {
             let key = (job.job_type, job.name.clone());
-            self.start(key, job);
+            self.start(key, job, None);
         }
     }
 
-    /// Stops a job's task (gracefully) and starts it again from the job's
-    /// folder as it is now (or not at all, if the job is gone).
-    pub async fn resync(&mut self, key: Key) {
-        if let Some(task) = self.tasks.remove(&key) {
-            task.quit.stop();
-            let _ = task.handle.await;
-        }
+    /// Restarts a job's task from its folder as it is now (or ends it, if
+    /// the job is gone), without waiting: the new task starts once the old
+    /// one has ended (a continuous job's process stops gracefully first; a
+    /// scheduled job's running run is left alone, as WebJobs does).
+    pub fn resync(&mut self, key: Key) {
+        self.retiring.retain(|t| !t.handle.is_finished());
+        let after = self.tasks.remove(&key).map(|t| {
+            t.quit.stop();
+            let ended = t.ended.clone();
+            self.retiring.push(t);
+            ended
+        });
         let host = self.runner.host().clone();
         if let Some(job) = bundle::read_job(&host.layout, host.executors, key.0, &key.1) {
-            self.start(key, job);
+            self.start(key, job, after);
         }
     }
 
-    fn start(&mut self, key: Key, job: Job) {
+    fn start(&mut self, key: Key, job: Job, after: Option<tokio::sync::watch::Receiver<bool>>) {
+        let (ended_tx, ended) = tokio::sync::watch::channel(false);
+        let after = async move {
+            if let Some(mut old) = after {
+                let _ = old.wait_for(|e| *e).await;
+            }
+        };
         let quit = StopSignal::default();
         let runner = self.runner.clone();
         let handle = match job.job_type {
-            JobType::Continuous => tokio::spawn(continuous::run(runner, job, quit.clone())),
+            JobType::Continuous => {
+                let quit = quit.clone();
+                tokio::spawn(async move {
+                    after.await;
+                    continuous::run(runner, job, quit).await;
+                    let _ = ended_tx.send(true);
+                })
+            }
             JobType::Triggered => {
                 let Some(expr) = job.settings.schedule().map(str::to_string) else {
                     return;
@@ -116,35 +143,63 @@ impl Host {
                     },
                     None => self.host_tz.clone(),
                 };
-                tokio::spawn(scheduled::run(runner, job, cron, tz, log, quit.clone()))
+                let (quit, runs) = (quit.clone(), self.runs.clone());
+                tokio::spawn(async move {
+                    after.await;
+                    scheduled::run(runner, job, cron, tz, log, quit, runs).await;
+                    let _ = ended_tx.send(true);
+                })
             }
         };
-        self.tasks.insert(key, Task { quit, handle });
+        self.tasks.insert(
+            key,
+            Task {
+                quit,
+                handle,
+                ended,
+            },
+        );
     }
 
     /// Stops every task at once (each job gets its graceful stop) and
     /// waits for all; when `kill` resolves meanwhile, the jobs still
     /// stopping are ended at once.
     pub async fn stop_all(&mut self, kill: impl Future<Output = ()>) {
-        let tasks: Vec<Task> = self.tasks.drain().map(|(_, t)| t).collect();
+        let mut tasks: Vec<Task> = self.tasks.drain().map(|(_, t)| t).collect();
+        tasks.append(&mut self.retiring);
+        let runs = self.runs.clone();
         let quits: Vec<StopSignal> = tasks.iter().map(|t| t.quit.clone()).collect();
         for q in &quits {
             q.stop();
         }
+        // Scheduled runs are stopped alongside the tasks (a kill reaches
+        // both through the same signal).
+        let (kill_tx, kill_rx) = tokio::sync::watch::channel(false);
+        let runs_stopping = {
+            let mut rx = kill_rx.clone();
+            async move {
+                runs.stop_all(async move {
+                    let _ = rx.wait_for(|k| *k).await;
+                })
+                .await
+            }
+        };
         let waiting = async {
             for t in tasks {
                 let _ = t.handle.await;
             }
         };
-        tokio::pin!(waiting);
+        let all = async { tokio::join!(waiting, runs_stopping) };
+        tokio::pin!(all);
         tokio::select! {
-            _ = &mut waiting => {}
+            _ = &mut all => {}
             _ = kill => {
                 eprintln!("wasmjobs serve: killing every job");
                 for q in &quits {
                     q.kill();
                 }
-                waiting.await;
+                let _ = kill_tx.send(true);
+                all.await;
             }
         }
     }
@@ -242,7 +297,7 @@ pub async fn serve(
                 }
                 for key in changed {
                     tracing::info!("job {} {} changed", key.0, key.1);
-                    served.resync(key).await;
+                    served.resync(key);
                 }
             }
         }

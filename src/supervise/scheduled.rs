@@ -11,11 +11,10 @@ use std::time::Duration;
 
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
-use tokio::task::JoinHandle;
 
 use crate::bundle::settings::Overlap;
 use crate::job::Job;
-use crate::runner::{RunError, RunReport, RunRequest, Runner};
+use crate::runner::{RunError, RunRequest, Runner};
 use crate::runtime::capture::OutputLog;
 use crate::runtime::stop::StopSignal;
 use crate::schedule::{Cron, zone};
@@ -40,12 +39,13 @@ pub struct Due {
 }
 
 /// Most missed occurrences counted (the count is "at least" beyond).
-const MISSED_COUNT_CAP: u32 = 10_000;
+const MISSED_COUNT_CAP: u32 = 1_000;
 
-/// The next due run: from `last_start` (the latest run's start, or `now`
-/// when the job never ran), the first occurrence strictly after it; if that
-/// is past, run now when it is within `catch_up`, else count what was
-/// missed and take the first occurrence after `now`.
+/// The next due run, by WebJobs' rules: from `last_start` (the latest run's
+/// start, or `now` when the job never ran), the first occurrence strictly
+/// after it; if that is already past but by at most `catch_up`, run once
+/// now; if older, report what was missed and take the first occurrence
+/// after `now`.
 pub fn next_due(
     cron: &Cron,
     tz: &TimeZone,
@@ -63,24 +63,14 @@ pub fn next_due(
         });
     }
     let window = SignedDuration::try_from(catch_up).unwrap_or(SignedDuration::MAX);
-    // The most recent missed occurrence is what a catch-up runs for.
-    let mut count = 0u32;
-    let (mut latest, mut before_latest) = (first, first);
-    let mut t = first;
-    while t < now && count < MISSED_COUNT_CAP {
-        before_latest = latest;
-        latest = t;
-        count += 1;
-        match zone::next_instant(cron, tz, t) {
-            Some(n) => t = n,
-            None => break,
-        }
-    }
-    if now.duration_since(latest) <= window {
+    let count = count_until(cron, tz, first, now);
+    let latest = latest_before(cron, tz, first, now);
+    if now.duration_since(first) <= window {
+        // One catch-up run stands for every occurrence missed since.
         return Some(Due {
             at: now,
             catch_up: true,
-            missed: (count > 1).then_some((count - 1, before_latest)),
+            missed: (count > 1).then_some((count - 1, latest)),
         });
     }
     Some(Due {
@@ -90,20 +80,111 @@ pub fn next_due(
     })
 }
 
-/// A run this trigger started.
-struct Current {
-    stop: StopSignal,
-    done: JoinHandle<Option<RunReport>>,
+/// Occurrences from `first` (included) until `now`, at most the cap.
+fn count_until(cron: &Cron, tz: &TimeZone, first: Timestamp, now: Timestamp) -> u32 {
+    let mut count = 0;
+    let mut t = first;
+    while t < now && count < MISSED_COUNT_CAP {
+        count += 1;
+        match zone::next_instant(cron, tz, t) {
+            Some(n) => t = n,
+            None => break,
+        }
+    }
+    count
 }
 
-impl Current {
-    fn finished(&self) -> bool {
-        self.done.is_finished()
+/// The last occurrence before `now`, `first` being one: searched backwards
+/// in doubling steps, so a long outage costs little.
+fn latest_before(cron: &Cron, tz: &TimeZone, first: Timestamp, now: Timestamp) -> Timestamp {
+    let mut back = SignedDuration::from_secs(60);
+    loop {
+        let from = now.checked_sub(back).unwrap_or(first).max(first);
+        let mut t = if from == first {
+            first
+        } else {
+            match zone::next_instant(cron, tz, from) {
+                Some(t) => t,
+                None => return first,
+            }
+        };
+        if t < now {
+            while let Some(n) = zone::next_instant(cron, tz, t) {
+                if n >= now {
+                    break;
+                }
+                t = n;
+            }
+            return t;
+        }
+        if from == first {
+            return first;
+        }
+        back = back.checked_mul(2).unwrap_or(SignedDuration::MAX);
     }
 }
 
-/// Runs the schedule of `job` until `quit` fires; on quit, a run it started
-/// is stopped gracefully (recorded `Stopped`) before it returns.
+/// A run a schedule trigger started: its stop signal and its end.
+#[derive(Clone)]
+pub struct RunHandle {
+    stop: StopSignal,
+    done: tokio::sync::watch::Receiver<bool>,
+}
+
+impl RunHandle {
+    fn finished(&self) -> bool {
+        *self.done.borrow()
+    }
+
+    async fn ended(&mut self) {
+        let _ = self.done.wait_for(|d| *d).await;
+    }
+}
+
+/// Every run the schedule triggers of a host started. A trigger that is
+/// rescheduled (its job changed) leaves its running run alone, as WebJobs
+/// does; the host stops them all when it stops.
+#[derive(Default)]
+pub struct Runs {
+    runs: std::sync::Mutex<Vec<RunHandle>>,
+}
+
+impl Runs {
+    fn add(&self, run: RunHandle) {
+        let mut runs = self.runs.lock().expect("runs lock");
+        runs.retain(|r| !r.finished());
+        runs.push(run);
+    }
+
+    /// Stops every run gracefully and waits for all; when `kill` resolves
+    /// meanwhile, the runs still stopping are killed.
+    pub async fn stop_all(&self, kill: impl std::future::Future<Output = ()>) {
+        let runs: Vec<RunHandle> = std::mem::take(&mut *self.runs.lock().expect("runs lock"));
+        let stops: Vec<StopSignal> = runs.iter().map(|r| r.stop.clone()).collect();
+        for s in &stops {
+            s.stop();
+        }
+        let waiting = async {
+            for mut r in runs {
+                r.ended().await;
+            }
+        };
+        tokio::pin!(waiting);
+        tokio::select! {
+            _ = &mut waiting => {}
+            _ = kill => {
+                for s in &stops {
+                    s.kill();
+                }
+                waiting.await;
+            }
+        }
+    }
+}
+
+/// Runs the schedule of `job` until `quit` fires. The runs it starts are
+/// registered in `runs`; quitting leaves them running (the host stops them
+/// when it stops).
 pub async fn run(
     runner: Runner,
     job: Job,
@@ -111,12 +192,18 @@ pub async fn run(
     tz: TimeZone,
     log: Arc<OutputLog>,
     quit: StopSignal,
+    runs: Arc<Runs>,
 ) {
     let host = runner.host().clone();
     let data_dir = host.layout.data_dir(job.job_type, &job.name);
     let overlap = job.settings.overlap();
     let catch_up = Duration::from_secs(job.settings.catch_up_s());
     let trigger = format!("Schedule - {cron}");
+    let zoned = |t: Timestamp| {
+        t.to_zoned(tz.clone())
+            .strftime("%Y-%m-%dT%H:%M:%S%:z")
+            .to_string()
+    };
     log.sys(
         Level::Info,
         &format!(
@@ -125,29 +212,29 @@ pub async fn run(
             catch_up.as_secs()
         ),
     );
-    let mut current: Option<Current> = None;
+    let mut current: Option<RunHandle> = None;
     let mut pending = false;
     // The latest occurrence this trigger dealt with (ran, skipped or
-    // queued): later occurrences are counted from it, so a skipped tick is
-    // not "missed" and caught up a moment later.
+    // queued): later ones are counted from it, so a skipped tick is not
+    // "missed" and caught up a moment later.
     let mut handled: Option<Timestamp> = None;
     loop {
         let last_start = history::list(&data_dir)
             .first()
             .and_then(|r| r.status.start_time)
             .and_then(|t| Timestamp::from_nanosecond(t.timestamp_nanos_opt()? as i128).ok());
-        let last_start = match (last_start, handled) {
+        let base = match (last_start, handled) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
         let now = Timestamp::now();
-        let Some(due) = next_due(&cron, &tz, last_start, now, catch_up) else {
+        let Some(due) = next_due(&cron, &tz, base, now, catch_up) else {
             log.sys(
                 Level::Err,
                 &format!("The schedule '{cron}' never fires again"),
             );
             quit.stopped().await;
-            break;
+            return;
         };
         if let Some((n, latest)) = due.missed {
             log.sys(
@@ -155,28 +242,22 @@ pub async fn run(
                 &format!(
                     "Missed {n}{} schedules, most recent at {}",
                     if n >= MISSED_COUNT_CAP { "+" } else { "" },
-                    latest.to_zoned(tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z")
+                    zoned(latest)
                 ),
             );
         }
-        if due.catch_up {
-            log.sys(
-                Level::Info,
-                "Running a missed schedule now (within the catch-up window)",
-            );
-        } else {
-            let wait = due.at.duration_since(now);
+        if !due.catch_up {
             log.sys(
                 Level::Info,
                 &format!(
                     "Next schedule expected in {} at {}",
-                    human(wait),
-                    due.at.to_zoned(tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z")
+                    human(due.at.duration_since(now)),
+                    zoned(due.at)
                 ),
             );
         }
-        // Sleep until due, waking for our run's end (a queued run) and in
-        // bounded steps so a wall-clock jump is noticed.
+        // Sleep until due, waking for a queued run's turn, and in bounded
+        // steps so that a wall-clock jump is noticed.
         loop {
             let left = due.at.duration_since(Timestamp::now());
             if left <= SignedDuration::ZERO {
@@ -187,31 +268,27 @@ pub async fn run(
                 .min(Duration::from_secs(60));
             let run_ended = async {
                 match &mut current {
-                    Some(c) if pending => {
-                        let _ = (&mut c.done).await;
-                    }
+                    Some(c) if pending => c.ended().await,
                     _ if pending => tokio::time::sleep(Duration::from_millis(250)).await,
                     _ => std::future::pending().await,
                 }
             };
             tokio::select! {
                 _ = tokio::time::sleep(step) => {}
-                _ = quit.stopped() => return finish(current, &log, &quit).await,
+                _ = quit.stopped() => return,
                 _ = run_ended => {
                     current = None;
                     if pending {
-                        pending = false;
-                        current = start(&runner, &job, &trigger, &log, true).await;
-                        if current.is_none() {
-                            pending = true;
-                        }
+                        current = start(&runner, &job, &trigger, &log, &runs, true);
+                        pending = current.is_none();
                     }
                 }
             }
         }
         if quit.is_stopped() {
-            return finish(current, &log, &quit).await;
+            return;
         }
+        handled = Some(due.at);
         if host.jobs_stopped || host.schedule_disabled {
             let why = if host.jobs_stopped {
                 "WEBJOBS_STOPPED"
@@ -219,80 +296,84 @@ pub async fn run(
                 "WEBJOBS_DISABLE_SCHEDULE"
             };
             log.sys(Level::Warn, &format!("Schedule skipped: {why} is set"));
-            // Do not spin on the same occurrence.
             wait_past(due.at).await;
             continue;
         }
-        handled = Some(due.at);
-        if current.as_ref().is_some_and(Current::finished) {
+        if current.as_ref().is_some_and(RunHandle::finished) {
             current = None;
         }
-        match start(&runner, &job, &trigger, &log, false).await {
-            Some(c) => current = Some(c),
-            None => match overlap {
-                Overlap::Skip => {
-                    log.sys(
-                        Level::Warn,
-                        "Skipped this schedule: the previous run is still running (overlap: skip)",
-                    );
-                    wait_past(due.at).await;
-                }
-                Overlap::Queue if pending => {
-                    log.sys(
-                        Level::Warn,
-                        "Skipped this schedule: a run is already queued behind the running one (overlap: queue)",
-                    );
-                    wait_past(due.at).await;
-                }
-                Overlap::Queue => {
+        if due.catch_up {
+            log.sys(
+                Level::Info,
+                "Running a missed schedule now (within the catch-up window)",
+            );
+        }
+        if let Some(c) = start(&runner, &job, &trigger, &log, &runs, false) {
+            current = Some(c);
+            // This tick's run is the queued one's turn too.
+            pending = false;
+            continue;
+        }
+        match overlap {
+            Overlap::Skip => log.sys(
+                Level::Warn,
+                "Skipped this schedule: the previous run is still running (overlap: skip)",
+            ),
+            Overlap::Queue if pending => log.sys(
+                Level::Warn,
+                "Skipped this schedule: a run is already queued behind the running one (overlap: queue)",
+            ),
+            Overlap::Queue => {
+                log.sys(
+                    Level::Info,
+                    "The previous run is still running: this schedule's run is queued (overlap: queue)",
+                );
+                pending = true;
+            }
+            Overlap::Replace => match current.take() {
+                Some(mut c) => {
                     log.sys(
                         Level::Info,
-                        "The previous run is still running: this schedule's run is queued (overlap: queue)",
+                        "Stopping the running run to replace it (overlap: replace)",
                     );
-                    pending = true;
-                    wait_past(due.at).await;
-                }
-                Overlap::Replace => match current.take() {
-                    Some(c) => {
-                        log.sys(
-                            Level::Info,
-                            "Stopping the running run to replace it (overlap: replace)",
-                        );
-                        c.stop.stop();
-                        let _ = c.done.await;
-                        current = start(&runner, &job, &trigger, &log, false).await;
-                        if current.is_none() {
-                            log.sys(
-                                Level::Warn,
-                                "Skipped this schedule: the job is still running after the stop",
-                            );
-                        }
+                    c.stop.stop();
+                    tokio::select! {
+                        _ = c.ended() => {}
+                        _ = quit.stopped() => return,
                     }
-                    None => {
+                    current = start(&runner, &job, &trigger, &log, &runs, false);
+                    if current.is_none() {
                         log.sys(
                             Level::Warn,
-                            "Skipped this schedule: the running run was not started by this host, so it cannot be replaced (overlap: replace)",
+                            "Skipped this schedule: the job is still running after the stop",
                         );
-                        wait_past(due.at).await;
                     }
-                },
+                    continue;
+                }
+                None => log.sys(
+                    Level::Warn,
+                    "Skipped this schedule: the running run was not started by this host, so it cannot be replaced (overlap: replace)",
+                ),
             },
         }
+        wait_past(due.at).await;
     }
-    finish(current, &log, &quit).await
 }
 
-/// Starts a run; `None` when the job is already running (or cannot run,
-/// which is logged).
-async fn start(
+/// Starts a run (registered in `runs`); `None` when the job is already
+/// running. A job that cannot run at all is logged and counts as started
+/// (there is nothing to queue or replace).
+fn start(
     runner: &Runner,
     job: &Job,
     trigger: &str,
     log: &OutputLog,
+    runs: &Runs,
     queued: bool,
-) -> Option<Current> {
+) -> Option<RunHandle> {
     let req = RunRequest::new(job.clone(), trigger);
     let stop = req.stop.clone();
+    let (tx, done) = tokio::sync::watch::channel(false);
     match runner.prepare(req) {
         Ok(prepared) => {
             log.sys(
@@ -303,37 +384,20 @@ async fn start(
                     prepared.run_id()
                 ),
             );
-            let done = tokio::spawn(async move { Some(prepared.execute().await) });
-            Some(Current { stop, done })
+            tokio::spawn(async move {
+                prepared.execute().await;
+                let _ = tx.send(true);
+            });
+            let handle = RunHandle { stop, done };
+            runs.add(handle.clone());
+            Some(handle)
         }
         Err(RunError::AlreadyRunning) => None,
         Err(e) => {
             log.sys(Level::Err, &format!("WebJob could not be invoked: {e}"));
-            // Not a busy job: do not queue or replace.
-            Some(Current {
-                stop,
-                done: tokio::spawn(async { None }),
-            })
+            let _ = tx.send(true);
+            Some(RunHandle { stop, done })
         }
-    }
-}
-
-/// On quit: a run this trigger started is stopped gracefully and awaited
-/// (killed at once if the quit becomes a kill).
-async fn finish(current: Option<Current>, log: &OutputLog, quit: &StopSignal) {
-    if let Some(mut c) = current
-        && !c.finished()
-    {
-        log.sys(
-            Level::Info,
-            "Stopping the running run: the host is stopping",
-        );
-        c.stop.stop();
-        tokio::select! {
-            _ = &mut c.done => return,
-            _ = quit.killed() => c.stop.kill(),
-        }
-        let _ = c.done.await;
     }
 }
 
@@ -424,8 +488,9 @@ mod tests {
         assert_eq!(d.at, ts("2026-01-01T01:15:00Z"));
         assert!(!d.catch_up);
         assert_eq!(d.missed, Some((14, ts("2026-01-01T01:10:00Z"))));
-        // Down 3 hours but the latest miss is within the window: one
-        // catch-up run, the rest reported.
+        // WebJobs' rule: the window applies to the *first* missed
+        // occurrence. Down 3 hours, the latest miss 2 minutes ago: no
+        // catch-up, 36 misses reported, the next occurrence runs.
         let d = next_due(
             &cron,
             &tz,
@@ -434,8 +499,38 @@ mod tests {
             w,
         )
         .unwrap();
+        assert!(!d.catch_up);
+        assert_eq!(d.at, ts("2026-01-01T03:05:00Z"));
+        assert_eq!(d.missed, Some((36, ts("2026-01-01T03:00:00Z"))));
+        // Down 8 minutes on a per-minute schedule: one catch-up run stands
+        // for the 8 occurrences.
+        let every_minute: Cron = "0 * * * * *".parse().unwrap();
+        let d = next_due(
+            &every_minute,
+            &tz,
+            Some(ts("2026-01-01T00:00:00Z")),
+            ts("2026-01-01T00:08:30Z"),
+            w,
+        )
+        .unwrap();
         assert!(d.catch_up);
-        assert_eq!(d.missed, Some((35, ts("2026-01-01T02:55:00Z"))));
+        assert_eq!(d.missed, Some((7, ts("2026-01-01T00:08:00Z"))));
+        // Down a year on a per-second schedule: the count is capped, the
+        // most recent miss still exact, and it is cheap.
+        let every_second: Cron = "* * * * * *".parse().unwrap();
+        let d = next_due(
+            &every_second,
+            &tz,
+            Some(ts("2026-01-01T00:00:00Z")),
+            ts("2027-01-01T00:00:00.5Z"),
+            w,
+        )
+        .unwrap();
+        assert_eq!(
+            d.missed,
+            Some((MISSED_COUNT_CAP, ts("2027-01-01T00:00:00Z")))
+        );
+        assert_eq!(d.at, ts("2027-01-01T00:00:01Z"));
         // Never ran: from now.
         let d = next_due(&cron, &tz, None, ts("2026-01-01T00:01:00Z"), w).unwrap();
         assert_eq!(d.at, ts("2026-01-01T00:05:00Z"));
