@@ -159,11 +159,18 @@ fn interrupt_stops_the_run_gracefully() {
     env.deploy_js(
         "stoppable",
         "import * as os from 'os'; import * as std from 'std';\n\
-         const f = std.getenv('WEBJOBS_SHUTDOWN_FILE');\n\
+         const f = std.getenv('WEBJOBS_SHUTDOWN_FILE'); print('ready'); std.out.flush();\n\
          for (let i = 0; i < 600; i++) { if (os.stat(f)[1] === 0) { print('saw the shutdown file'); std.exit(0); } os.sleep(100); }",
         Some(r#"{"stopping_wait_time": 20}"#),
     );
     let child = start_running(&env, "stoppable");
+    // Stop once the script runs (a stop while the guest loads ends the run
+    // at once, before the job could watch anything).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !env.latest_log("stoppable").contains("] ready") {
+        assert!(Instant::now() < deadline, "the job never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let started = std::time::Instant::now();
     // SAFETY: sending SIGINT to our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
