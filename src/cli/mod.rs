@@ -116,6 +116,10 @@ struct HostArgs {
     /// How long changes to deployed jobs settle before `serve` acts on them.
     #[arg(long, global = true, default_value_t = 2000)]
     change_debounce_ms: u64,
+    /// WebAssembly guests that may run at once (continuous wasm jobs hold
+    /// one each for as long as they run).
+    #[arg(long, global = true, default_value_t = 64)]
+    wasm_slots: u32,
 }
 
 #[derive(Debug, Subcommand)]
@@ -265,6 +269,10 @@ impl HostArgs {
             host.restart_warmup = Duration::from_secs(s);
         }
         host.change_debounce = Duration::from_millis(self.change_debounce_ms);
+        if self.wasm_slots == 0 {
+            bail!("--wasm-slots must be at least 1");
+        }
+        host.max_concurrent_runs = self.wasm_slots;
         if let Some(tz) = &host.time_zone {
             crate::schedule::zone::parse_zone(tz)
                 .map_err(|e| anyhow::anyhow!("WEBSITE_TIME_ZONE: {e}"))?;
