@@ -1,0 +1,222 @@
+//! Host settings every command shares (`--root`, limits, sandbox,
+//! scheduling) and how they become a [`HostConfig`].
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use crate::bundle::ExtractLimits;
+use crate::config::{self, HostConfig};
+use crate::runtime::ExecutorChoice;
+use crate::runtime::limits::LimitOverrides;
+use crate::runtime::native::SandboxMode;
+
+/// Host settings shared by every command.
+#[derive(Debug, Args)]
+pub(super) struct HostArgs {
+    /// Data root (jobs, history, data). Default: a per-user data directory.
+    #[arg(long, global = true, env = "WASMJOBS_ROOT")]
+    root: Option<PathBuf>,
+    /// Default wall-clock limit of a run, in seconds.
+    #[arg(long, global = true, env = "WASMJOBS_TIMEOUT_S")]
+    timeout_s: Option<u64>,
+    /// Default memory cap of a run, in MiB.
+    #[arg(long, global = true, env = "WASMJOBS_MEMORY_MB")]
+    memory_mb: Option<u64>,
+    /// Default fuel of a run (unmetered when unset).
+    #[arg(long, global = true, env = "WASMJOBS_FUEL")]
+    fuel: Option<u64>,
+    /// Default output kept per run, in KiB (head and tail beyond it).
+    #[arg(long, global = true, env = "WASMJOBS_OUTPUT_KB")]
+    output_kb: Option<u64>,
+    /// Default idle timeout, in seconds; 0 disables it (else
+    /// WEBJOBS_IDLE_TIMEOUT, else 120).
+    #[arg(long, global = true)]
+    idle_timeout_s: Option<u64>,
+    /// Most a job's limits.timeout_s may ask for (default 7 days).
+    #[arg(long, global = true, env = "WASMJOBS_MAX_TIMEOUT_S")]
+    max_timeout_s: Option<u64>,
+    /// Most a job's limits.memory_mb may ask for (default 4096).
+    #[arg(long, global = true, env = "WASMJOBS_MAX_MEMORY_MB")]
+    max_memory_mb: Option<u64>,
+    /// Most fuel a run may have; when set, every run is metered.
+    #[arg(long, global = true, env = "WASMJOBS_MAX_FUEL")]
+    max_fuel: Option<u64>,
+    /// Most a job's limits.output_kb may ask for (default 1 GiB).
+    #[arg(long, global = true, env = "WASMJOBS_MAX_OUTPUT_KB")]
+    max_output_kb: Option<u64>,
+    /// Most a job's limits.idle_timeout_s may ask for (default 1 day).
+    #[arg(long, global = true, env = "WASMJOBS_MAX_IDLE_TIMEOUT_S")]
+    max_idle_timeout_s: Option<u64>,
+    /// Runs kept per job (else WEBJOBS_HISTORY_SIZE, else 50).
+    #[arg(long, global = true)]
+    history_size: Option<usize>,
+    /// Largest total size a bundle may unpack to, in MiB.
+    #[arg(long, global = true, default_value_t = 256)]
+    max_bundle_mb: u64,
+    /// Largest size one bundle entry may unpack to, in MiB.
+    #[arg(long, global = true, default_value_t = 64)]
+    max_entry_mb: u64,
+    /// Most entries a bundle may have.
+    #[arg(long, global = true, default_value_t = 10_000)]
+    max_entries: usize,
+    /// An app setting passed to every job as an environment variable
+    /// (repeatable; also read from <root>/app_settings.json).
+    #[arg(long = "app-setting", global = true, value_name = "KEY=VALUE")]
+    app_settings: Vec<String>,
+    /// Which executors jobs may use: the wasm guest where one exists
+    /// (auto), only wasm guests, or only the native sandbox.
+    #[arg(long, global = true, value_enum, env = "WASMJOBS_EXECUTOR", default_value_t = ExecutorChoice::Auto)]
+    executor: ExecutorChoice,
+    /// How strictly native runs need every sandbox layer: strict refuses
+    /// to run with fewer, best-effort names what is missing in the run log,
+    /// off isolates nothing (resource limits only).
+    #[arg(long, global = true, value_enum, env = "WASMJOBS_NATIVE_SANDBOX", default_value_t = SandboxMode::Strict)]
+    native_sandbox: SandboxMode,
+    /// Give native runs no network namespace (saves ~2 ms per start; the
+    /// socket filter and Landlock still deny networking).
+    #[arg(long, global = true)]
+    no_net_namespace: bool,
+    /// The uids native runs get when the host is root, FIRST-LAST.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FIRST-LAST",
+        default_value = "2000000000-2000065535"
+    )]
+    native_uids: String,
+    /// Largest file a native run may write, in MiB.
+    #[arg(long, global = true, default_value_t = 1024)]
+    native_max_file_mb: u64,
+    /// Most processes a native run may have at once.
+    #[arg(long, global = true, default_value_t = 256)]
+    native_max_processes: u64,
+    /// A continuous job that ran at least this long restarts at once;
+    /// sooner, it waits WEBJOBS_RESTART_TIME (WebJobs: 120).
+    #[arg(long, global = true)]
+    restart_warmup_s: Option<u64>,
+    /// How long changes to deployed jobs settle before `serve` acts on them.
+    #[arg(long, global = true, default_value_t = 2000)]
+    change_debounce_ms: u64,
+    /// WebAssembly guests that may run at once (continuous wasm jobs hold
+    /// one each for as long as they run).
+    #[arg(long, global = true, default_value_t = 64)]
+    wasm_slots: u32,
+}
+
+impl HostArgs {
+    pub(super) fn config(&self) -> Result<HostConfig> {
+        use std::time::Duration;
+        let root = match &self.root {
+            Some(r) => r.clone(),
+            None => config::default_root()?,
+        };
+        let mut host = HostConfig::new(root)?;
+        // App settings first: WebJobs reads its own switches from them too.
+        host.app_settings = config::read_app_settings(&host.layout)?;
+        for s in &self.app_settings {
+            host.app_settings.push(config::parse_setting(s)?);
+        }
+        let app = |k: &str| {
+            host.app_settings
+                .iter()
+                .rev()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+        };
+        let app_history = app("WEBJOBS_HISTORY_SIZE");
+        let app_idle = app("WEBJOBS_IDLE_TIMEOUT");
+        if let Some(tz) = app("WEBSITE_TIME_ZONE") {
+            host.time_zone = Some(tz).filter(|z| !z.is_empty());
+        }
+        if let Some(v) = app("WEBJOBS_RESTART_TIME") {
+            let secs: u64 = v.trim().parse().with_context(|| {
+                format!("WEBJOBS_RESTART_TIME '{v}' is not a number of seconds")
+            })?;
+            host.restart_time = Duration::from_secs(secs);
+        }
+        if let Some(v) = app("WEBJOBS_DISABLE_SCHEDULE") {
+            host.schedule_disabled = config::is_true(Some(&v));
+        }
+        if let Some(v) = app("WEBJOBS_STOPPED") {
+            host.jobs_stopped = config::is_true(Some(&v));
+        }
+        if let Some(s) = self.restart_warmup_s {
+            host.restart_warmup = Duration::from_secs(s);
+        }
+        host.change_debounce = Duration::from_millis(self.change_debounce_ms);
+        if self.wasm_slots == 0 {
+            bail!("--wasm-slots must be at least 1");
+        }
+        host.max_concurrent_runs = self.wasm_slots;
+        if let Some(tz) = &host.time_zone {
+            crate::schedule::zone::parse_zone(tz)
+                .map_err(|e| anyhow::anyhow!("WEBSITE_TIME_ZONE: {e}"))?;
+        }
+        if let Some(v) = app_history {
+            host.history_size = config::history_size_from(Some(&v));
+        }
+        if let Some(v) = app_idle {
+            host.limits.idle_timeout = Duration::from_secs(config::idle_timeout_from(Some(&v)));
+        }
+
+        host.limits = host.limits.overridden_by(LimitOverrides {
+            timeout_s: self.timeout_s,
+            fuel: self.fuel,
+            memory_mb: self.memory_mb,
+            output_kb: self.output_kb,
+            idle_timeout_s: self.idle_timeout_s,
+        });
+        host.ceiling = host.ceiling.overridden_by(LimitOverrides {
+            timeout_s: self.max_timeout_s,
+            fuel: self.max_fuel,
+            memory_mb: self.max_memory_mb,
+            output_kb: self.max_output_kb,
+            idle_timeout_s: self.max_idle_timeout_s,
+        });
+        let (l, c) = (&host.limits, &host.ceiling);
+        if l.memory_mb == 0
+            || l.output_kb == 0
+            || l.timeout.is_zero()
+            || c.memory_mb == 0
+            || c.output_kb == 0
+            || c.timeout.is_zero()
+        {
+            bail!("memory, output and timeout limits must be positive");
+        }
+        let hard = crate::runtime::limits::CEILING.memory_mb;
+        if l.memory_mb > hard || c.memory_mb > hard {
+            bail!("memory limits cannot exceed {hard} MiB (the largest guest memory)");
+        }
+        if let Some(n) = self.history_size {
+            if n == 0 {
+                bail!("--history-size must be at least 1");
+            }
+            host.history_size = n;
+        }
+        host.executors = self.executor;
+        host.sandbox.mode = self.native_sandbox;
+        host.sandbox.net_namespace = !self.no_net_namespace;
+        host.sandbox.uids = parse_uid_range(&self.native_uids)?;
+        host.sandbox.max_file_mb = self.native_max_file_mb;
+        host.sandbox.max_processes = self.native_max_processes;
+        host.extract = ExtractLimits {
+            max_total_bytes: self.max_bundle_mb << 20,
+            max_entry_bytes: self.max_entry_mb << 20,
+            max_entries: self.max_entries,
+        };
+        Ok(host)
+    }
+}
+
+/// Parses `FIRST-LAST` (a non-root uid range).
+fn parse_uid_range(s: &str) -> Result<(u32, u32)> {
+    let parsed = s
+        .split_once('-')
+        .and_then(|(a, b)| Some((a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?)));
+    match parsed {
+        Some((a, b)) if a > 0 && a <= b && b < u32::MAX => Ok((a, b)),
+        _ => bail!("--native-uids must be FIRST-LAST with 0 < FIRST <= LAST, got '{s}'"),
+    }
+}

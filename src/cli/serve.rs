@@ -1,0 +1,101 @@
+//! The `serve`, `stop`/`start` and `cron next` commands.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+
+use crate::config::HostConfig;
+use crate::job::Job;
+use crate::runner::Runner;
+use crate::runtime::native::layers;
+use crate::schedule::{Cron, zone};
+use crate::supervise::continuous::DISABLE_FILE;
+
+/// `wasmjobs serve`: runs the host until SIGTERM or SIGINT (a second one
+/// kills the jobs still stopping).
+pub(super) fn serve(host: HostConfig) -> Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    eprint!("{}", layers::report(&host.sandbox));
+    let runner = Runner::new(host);
+    rt.block_on(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut sigint = signal(SignalKind::interrupt())?;
+        let mut sigterm = signal(SignalKind::terminate())?;
+        let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
+        let (second_tx, second_rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            for tx in [first_tx, second_tx] {
+                tokio::select! {
+                    _ = sigint.recv() => {}
+                    _ = sigterm.recv() => {}
+                }
+                let _ = tx.send(());
+            }
+        });
+        crate::supervise::serve(
+            runner,
+            async {
+                let _ = first_rx.await;
+            },
+            async {
+                let _ = second_rx.await;
+            },
+        )
+        .await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `wasmjobs stop` / `start`: writes or removes the continuous job's
+/// `disable.job`, which a running host acts on.
+pub(super) fn set_stopped(job: &Job, stopped: bool) -> Result<ExitCode> {
+    let name = &job.name;
+    let flag = job.dir.join(DISABLE_FILE);
+    if stopped {
+        std::fs::write(&flag, b"").with_context(|| format!("writing {}", flag.display()))?;
+        println!(
+            "stopped continuous job '{name}' (a running host stops it now and keeps it stopped)"
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    match std::fs::remove_file(&flag) {
+        Ok(()) => println!("started continuous job '{name}' (a running host starts it now)"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            println!("continuous job '{name}' was not stopped")
+        }
+        Err(e) => return Err(e).with_context(|| format!("removing {}", flag.display())),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `wasmjobs cron next`: the next `count` occurrences, one RFC 3339 time a
+/// line, in `tz` (default UTC), after `from` (default now).
+pub(super) fn cron_next(
+    expr: &str,
+    from: Option<&str>,
+    tz: Option<&str>,
+    count: usize,
+) -> Result<ExitCode> {
+    let cron: Cron = expr.parse()?;
+    let tz = zone::parse_zone(tz.unwrap_or("UTC")).map_err(anyhow::Error::msg)?;
+    let mut t = match from {
+        Some(f) => f
+            .parse::<jiff::Timestamp>()
+            .with_context(|| format!("--from '{f}' is not an RFC 3339 time"))?,
+        None => jiff::Timestamp::now(),
+    };
+    for _ in 0..count {
+        let Some(next) = zone::next_instant(&cron, &tz, t) else {
+            bail!("the schedule '{cron}' never fires");
+        };
+        println!(
+            "{}",
+            next.to_zoned(tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z")
+        );
+        t = next;
+    }
+    Ok(ExitCode::SUCCESS)
+}
