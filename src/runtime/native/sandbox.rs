@@ -272,10 +272,7 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
     let status_write = unsafe { OwnedFd::from_raw_fd(status_pipe[1]) };
     let root = unsafe { libc::geteuid() } == 0;
     let ns = if l.namespaces {
-        let mut flags = super::layers::namespace_flags(root, l.net_namespace);
-        if root {
-            flags &= !libc::CLONE_NEWUSER;
-        }
+        let flags = super::layers::namespace_flags(root, l.net_namespace);
         let maps = (!root).then(|| {
             let (u, g) = unsafe { (libc::geteuid(), libc::getegid()) };
             (
@@ -293,6 +290,7 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
             CString::new(view::TMP)?,
             bind_flags(&spec.dirs.tmp)?,
         ));
+        debug_assert!(binds.len() <= child::MAX_BINDS);
         Some(NsPlan {
             flags,
             maps,
