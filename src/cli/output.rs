@@ -76,7 +76,7 @@ pub fn list(host: &HostConfig, jobs: &[Job], json: bool) {
     }
     println!(
         "{:<24} {:<11} {:<20} {:<13} ERROR",
-        "NAME", "TYPE", "RUN_COMMAND", "LATEST_RUN"
+        "NAME", "TYPE", "RUN_COMMAND", "STATUS"
     );
     for j in jobs {
         let data_dir = host.layout.data_dir(j.job_type, &j.name);
