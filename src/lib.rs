@@ -24,4 +24,5 @@ pub mod runtime;
 pub mod schedule;
 pub mod store;
 pub mod supervise;
+pub mod tenant;
 pub mod wire;

@@ -4,6 +4,7 @@
 mod host_args;
 mod output;
 mod serve;
+mod tenants;
 
 use host_args::HostArgs;
 
@@ -109,6 +110,9 @@ enum Command {
     /// Check schedules before deploying them.
     #[command(subcommand)]
     Cron(CronCommand),
+    /// Manage tenants (their secrets are shown once, stored hashed).
+    #[command(subcommand)]
+    Tenant(tenants::TenantCommand),
     /// Remove a job, its data and its history.
     Remove {
         /// Job name.
@@ -277,6 +281,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             count,
         }) => serve::cron_next(&expr, from.as_deref(), tz.as_deref(), count),
         Command::Serve => serve::serve(host),
+        Command::Tenant(cmd) => tenants::run(&host, cmd),
         Command::Stop { name } => {
             let job = find_job(&host, &name, Some(JobType::Continuous))?;
             serve::set_stopped(&job, true)

@@ -1,0 +1,209 @@
+//! Tenants: each owns its jobs, data and history under
+//! `<root>/tenants/<tenant>/` (WebJobs' layout inside) and authenticates
+//! with a secret the host stores only as a slow hash (argon2id, salted),
+//! in `tenant.json` beside the tenant's folders. Secrets are shown once,
+//! when made (`add`, `rotate`).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use serde::{Deserialize, Serialize};
+
+use crate::bundle::name;
+use crate::store::fsutil;
+use crate::store::layout::Layout;
+
+/// The tenant record's file name in the tenant's folder.
+pub const RECORD: &str = "tenant.json";
+
+/// A tenant as recorded (never its secret).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Tenant {
+    /// The tenant's name (a job-name-like identifier).
+    pub name: String,
+    /// When it was added (RFC 3339, UTC).
+    pub created: String,
+    /// argon2id PHC string of the secret.
+    secret_hash: String,
+}
+
+/// The tenants of a data root.
+#[derive(Debug, Clone)]
+pub struct Tenants {
+    dir: PathBuf,
+}
+
+fn random_bytes<const N: usize>() -> Result<[u8; N]> {
+    let mut b = [0u8; N];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .context("reading /dev/urandom")?;
+    Ok(b)
+}
+
+fn hash(secret: &str) -> Result<String> {
+    let salt =
+        SaltString::encode_b64(&random_bytes::<16>()?).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+    Ok(Argon2::default()
+        .hash_password(secret.as_bytes(), &salt)
+        .map_err(|e| anyhow::anyhow!("hashing the secret: {e}"))?
+        .to_string())
+}
+
+impl Tenants {
+    /// The tenants under `<data_root>/tenants`.
+    pub fn new(data_root: &Path) -> Tenants {
+        Tenants {
+            dir: data_root.join("tenants"),
+        }
+    }
+
+    /// A tenant's folder.
+    pub fn dir(&self, tenant: &str) -> PathBuf {
+        self.dir.join(tenant)
+    }
+
+    /// A tenant's WebJobs layout (its jobs, data and temp folders).
+    pub fn layout(&self, tenant: &str) -> Layout {
+        Layout::new(self.dir(tenant))
+    }
+
+    fn record_path(&self, tenant: &str) -> PathBuf {
+        self.dir(tenant).join(RECORD)
+    }
+
+    /// A tenant's record, if it exists.
+    pub fn get(&self, tenant: &str) -> Option<Tenant> {
+        name::validate(tenant).ok()?;
+        let text = std::fs::read_to_string(self.record_path(tenant)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// Every tenant, by name.
+    pub fn list(&self) -> Vec<Tenant> {
+        let Ok(rd) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut v: Vec<Tenant> = rd
+            .flatten()
+            .filter_map(|e| self.get(e.file_name().to_str()?))
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    fn write(&self, t: &Tenant) -> Result<()> {
+        let dir = self.dir(&t.name);
+        fsutil::ensure_private_dir(&self.dir)?;
+        fsutil::ensure_private_dir(&dir)?;
+        let body = serde_json::to_vec_pretty(t)?;
+        fsutil::write_atomic(&self.record_path(&t.name), &body)
+            .with_context(|| format!("writing {}", self.record_path(&t.name).display()))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            self.record_path(&t.name),
+            std::fs::Permissions::from_mode(0o600),
+        )?;
+        Ok(())
+    }
+
+    /// Adds a tenant; returns its new secret (shown once, stored hashed).
+    pub fn add(&self, tenant: &str) -> Result<String> {
+        name::validate(tenant)?;
+        if self.get(tenant).is_some() {
+            bail!("tenant '{tenant}' already exists (use `tenant rotate` for a new secret)");
+        }
+        let secret = new_secret()?;
+        self.write(&Tenant {
+            name: tenant.to_string(),
+            created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            secret_hash: hash(&secret)?,
+        })?;
+        Ok(secret)
+    }
+
+    /// Gives a tenant a new secret (the old one stops working); returns it.
+    pub fn rotate(&self, tenant: &str) -> Result<String> {
+        let Some(mut t) = self.get(tenant) else {
+            bail!("no tenant named '{tenant}'");
+        };
+        let secret = new_secret()?;
+        t.secret_hash = hash(&secret)?;
+        self.write(&t)?;
+        Ok(secret)
+    }
+
+    /// Removes a tenant with its jobs, data and history. Returns whether it
+    /// existed.
+    pub fn remove(&self, tenant: &str) -> Result<bool> {
+        name::validate(tenant)?;
+        if self.get(tenant).is_none() {
+            return Ok(false);
+        }
+        std::fs::remove_dir_all(self.dir(tenant))
+            .with_context(|| format!("removing {}", self.dir(tenant).display()))?;
+        Ok(true)
+    }
+
+    /// Whether `secret` is the tenant's. argon2's comparison is constant
+    /// time; an unknown tenant costs a hash as well, so timing does not
+    /// tell whether a tenant exists.
+    pub fn verify(&self, tenant: &str, secret: &str) -> bool {
+        static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let record = self.get(tenant);
+        let stored = match &record {
+            Some(t) => t.secret_hash.clone(),
+            None => DUMMY
+                .get_or_init(|| hash("not a secret").unwrap_or_default())
+                .clone(),
+        };
+        let Ok(parsed) = PasswordHash::new(&stored) else {
+            return false;
+        };
+        let ok = Argon2::default()
+            .verify_password(secret.as_bytes(), &parsed)
+            .is_ok();
+        ok && record.is_some()
+    }
+}
+
+/// A new secret: 32 random bytes, hex.
+fn new_secret() -> Result<String> {
+    Ok(hex::encode(random_bytes::<32>()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn add_verify_rotate_remove() {
+        let d = tempfile::tempdir().unwrap();
+        let t = Tenants::new(d.path());
+        let s1 = t.add("acme").unwrap();
+        assert_eq!(s1.len(), 64);
+        assert!(t.add("acme").is_err(), "no second add");
+        assert!(t.verify("acme", &s1));
+        assert!(!t.verify("acme", "wrong"));
+        assert!(!t.verify("nobody", &s1));
+        // The record holds a salted argon2id hash, never the secret.
+        let record = std::fs::read_to_string(t.dir("acme").join(RECORD)).unwrap();
+        assert!(!record.contains(&s1));
+        assert!(record.contains("$argon2id$"), "{record}");
+        let s2 = t.rotate("acme").unwrap();
+        assert!(!t.verify("acme", &s1), "the old secret still works");
+        assert!(t.verify("acme", &s2));
+        assert_eq!(
+            t.list().iter().map(|x| x.name.as_str()).collect::<Vec<_>>(),
+            ["acme"]
+        );
+        assert_eq!(t.layout("acme").root(), d.path().join("tenants/acme"));
+        assert!(t.remove("acme").unwrap());
+        assert!(!t.remove("acme").unwrap());
+        assert!(t.list().is_empty());
+        assert!(t.add("../evil").is_err(), "names are validated");
+    }
+}
