@@ -15,6 +15,7 @@
 
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod bundle;
 pub mod cli;
 pub mod config;

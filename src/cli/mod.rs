@@ -93,7 +93,13 @@ enum Command {
     /// Run the host: scheduled triggered jobs on their schedules and
     /// continuous jobs kept running, until SIGTERM or Ctrl-C (a second one
     /// kills the jobs still stopping).
-    Serve,
+    Serve {
+        /// Also serve the HTTP API (read-only routes so far) on this
+        /// address, e.g. 127.0.0.1:8080. Tenants authenticate with the
+        /// secrets `wasmjobs tenant add` prints.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+    },
     /// Stop a continuous job and keep it stopped (writes its disable.job).
     Stop {
         /// Job name.
@@ -280,7 +286,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             tz,
             count,
         }) => serve::cron_next(&expr, from.as_deref(), tz.as_deref(), count),
-        Command::Serve => serve::serve(host),
+        Command::Serve { listen } => serve::serve(host, listen),
         Command::Tenant(cmd) => tenants::run(&host, cmd),
         Command::Stop { name } => {
             let job = find_job(&host, &name, Some(JobType::Continuous))?;

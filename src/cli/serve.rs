@@ -12,15 +12,39 @@ use crate::schedule::{Cron, zone};
 use crate::supervise::continuous::DISABLE_FILE;
 
 /// `wasmjobs serve`: runs the host until SIGTERM or SIGINT (a second one
-/// kills the jobs still stopping).
-pub(super) fn serve(host: HostConfig) -> Result<ExitCode> {
+/// kills the jobs still stopping); with `listen`, the HTTP API as well.
+pub(super) fn serve(host: HostConfig, listen: Option<std::net::SocketAddr>) -> Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     eprint!("{}", layers::report(&host.sandbox));
+    let api = listen.map(|addr| {
+        let state = std::sync::Arc::new(crate::api::ApiState::new(
+            crate::tenant::Tenants::new(host.layout.root()),
+            host.executors,
+        ));
+        (addr, state)
+    });
     let runner = Runner::new(host);
     rt.block_on(async move {
+        let (stop_api_tx, mut stop_api_rx) = tokio::sync::watch::channel(false);
+        let api_task = match api {
+            Some((addr, state)) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("listening on {addr}"))?;
+                eprintln!("wasmjobs serve: API on http://{}", listener.local_addr()?);
+                Some(tokio::spawn(crate::api::serve(
+                    listener,
+                    state,
+                    async move {
+                        let _ = stop_api_rx.wait_for(|s| *s).await;
+                    },
+                )))
+            }
+            None => None,
+        };
         use tokio::signal::unix::{SignalKind, signal};
         let mut sigint = signal(SignalKind::interrupt())?;
         let mut sigterm = signal(SignalKind::terminate())?;
@@ -35,16 +59,21 @@ pub(super) fn serve(host: HostConfig) -> Result<ExitCode> {
                 let _ = tx.send(());
             }
         });
-        crate::supervise::serve(
+        let served = crate::supervise::serve(
             runner,
             async {
                 let _ = first_rx.await;
+                let _ = stop_api_tx.send(true);
             },
             async {
                 let _ = second_rx.await;
             },
         )
-        .await
+        .await;
+        if let Some(t) = api_task {
+            let _ = t.await;
+        }
+        served
     })?;
     Ok(ExitCode::SUCCESS)
 }

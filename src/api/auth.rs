@@ -1,0 +1,96 @@
+//! Who is asking: HTTP Basic `tenant:secret`, or `Authorization: Bearer
+//! <tenant>.<secret>`, checked against the tenants' argon2 hashes. A
+//! successful check is remembered for a few minutes (keyed by a SHA-256 of
+//! the credentials, never the secret itself), so clients do not pay a slow
+//! hash on every request.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+use crate::tenant::Tenants;
+
+/// How long a verified credential is trusted without a new hash.
+const REMEMBER: Duration = Duration::from_secs(300);
+
+/// Checks credentials, with a short memory of good ones.
+pub struct Auth {
+    tenants: Tenants,
+    verified: Mutex<HashMap<[u8; 32], (String, Instant)>>,
+}
+
+/// The `(tenant, secret)` an `Authorization` header carries.
+pub fn credentials(header: &str) -> Option<(String, String)> {
+    let (scheme, value) = header.trim().split_once(' ')?;
+    let pair = if scheme.eq_ignore_ascii_case("basic") {
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(value.trim())
+            .ok()?;
+        String::from_utf8(raw).ok()?
+    } else if scheme.eq_ignore_ascii_case("bearer") {
+        value.trim().replacen('.', ":", 1)
+    } else {
+        return None;
+    };
+    let (t, s) = pair.split_once(':')?;
+    Some((t.to_string(), s.to_string()))
+}
+
+impl Auth {
+    /// Checks against `tenants`.
+    pub fn new(tenants: Tenants) -> Auth {
+        Auth {
+            tenants,
+            verified: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The tenant an `Authorization` header proves, if it proves one.
+    pub fn tenant(&self, header: Option<&str>) -> Option<String> {
+        let (tenant, secret) = credentials(header?)?;
+        let key: [u8; 32] = Sha256::digest(format!("{tenant}\0{secret}")).into();
+        {
+            let mut v = self.verified.lock().expect("auth lock");
+            v.retain(|_, (_, at)| at.elapsed() < REMEMBER);
+            if let Some((t, _)) = v.get(&key) {
+                return Some(t.clone());
+            }
+        }
+        if !self.tenants.verify(&tenant, &secret) {
+            return None;
+        }
+        self.verified
+            .lock()
+            .expect("auth lock")
+            .insert(key, (tenant.clone(), Instant::now()));
+        Some(tenant)
+    }
+
+    /// Forgets every remembered credential (after a rotate or remove).
+    pub fn forget(&self) {
+        self.verified.lock().expect("auth lock").clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_and_bearer() {
+        let basic = base64::engine::general_purpose::STANDARD.encode("acme:s3:cret");
+        assert_eq!(
+            credentials(&format!("Basic {basic}")),
+            Some(("acme".into(), "s3:cret".into()))
+        );
+        assert_eq!(
+            credentials("Bearer acme.abc"),
+            Some(("acme".into(), "abc".into()))
+        );
+        assert_eq!(credentials("Digest x"), None);
+        assert_eq!(credentials("Basic !!!"), None);
+    }
+}

@@ -1,0 +1,296 @@
+//! The HTTP API (WebJobs' REST routes), served by `wasmjobs serve
+//! --listen`. Every route but `/healthz` needs a tenant's credentials
+//! ([`auth`]), and sees only that tenant's jobs. This first slice serves
+//! the read-only routes: job lists and objects, run history, settings and
+//! the `vfs` log files the JSON points to.
+
+pub mod auth;
+mod vfs;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+
+use crate::bundle;
+use crate::job::{Job, JobType};
+use crate::runtime::ExecutorChoice;
+use crate::store::history;
+use crate::tenant::Tenants;
+use crate::wire;
+
+/// What the API serves from.
+pub struct ApiState {
+    tenants: Tenants,
+    auth: auth::Auth,
+    executors: ExecutorChoice,
+}
+
+impl ApiState {
+    /// The API over the tenants of a data root.
+    pub fn new(tenants: Tenants, executors: ExecutorChoice) -> ApiState {
+        ApiState {
+            auth: auth::Auth::new(tenants.clone()),
+            tenants,
+            executors,
+        }
+    }
+}
+
+/// The authenticated tenant of a request.
+#[derive(Clone)]
+struct Tenant(String);
+
+/// A JSON error with a status, WebJobs-style `{"error": "..."}`.
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, axum::Json(json!({ "error": message.into() }))).into_response()
+}
+
+/// The API's routes.
+pub fn router(state: Arc<ApiState>) -> Router {
+    let api = Router::new()
+        .route("/api/webjobs", get(list_all))
+        .route("/api/triggeredwebjobs", get(list_triggered))
+        .route("/api/continuouswebjobs", get(list_continuous))
+        .route("/api/triggeredwebjobs/{name}", get(get_triggered))
+        .route("/api/continuouswebjobs/{name}", get(get_continuous))
+        .route("/api/triggeredwebjobs/{name}/history", get(history_list))
+        .route(
+            "/api/triggeredwebjobs/{name}/history/{id}",
+            get(history_one),
+        )
+        .route(
+            "/api/triggeredwebjobs/{name}/settings",
+            get(settings_triggered),
+        )
+        .route(
+            "/api/continuouswebjobs/{name}/settings",
+            get(settings_continuous),
+        )
+        .route("/vfs/data/jobs/{*path}", get(vfs_file))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route") })
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(api)
+        .with_state(state)
+}
+
+async fn authenticate(
+    State(state): State<Arc<ApiState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let st = state.clone();
+    let tenant = tokio::task::spawn_blocking(move || st.auth.tenant(header.as_deref()))
+        .await
+        .ok()
+        .flatten();
+    match tenant {
+        Some(t) => {
+            req.extensions_mut().insert(Tenant(t));
+            next.run(req).await
+        }
+        None => {
+            let mut r = error(StatusCode::UNAUTHORIZED, "credentials required");
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Basic realm=\"wasmjobs\""),
+            );
+            r
+        }
+    }
+}
+
+/// `{scheme}://{authority}` of the request (WebJobs builds URLs from it).
+fn base_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+fn job_value(state: &ApiState, tenant: &str, base: &str, job: &Job) -> Value {
+    let layout = state.tenants.layout(tenant);
+    let data_dir = layout.data_dir(job.job_type, &job.name);
+    let latest = history::list(&data_dir).into_iter().next();
+    wire::job_json(
+        base,
+        job,
+        latest.as_ref(),
+        data_dir.join("job_scheduler.log").exists(),
+        &crate::supervise::continuous::statuses(&data_dir),
+    )
+}
+
+fn list(state: &ApiState, tenant: &str, headers: &HeaderMap, only: Option<JobType>) -> Response {
+    let base = base_url(headers);
+    let jobs: Vec<Value> = bundle::list_jobs(&state.tenants.layout(tenant), state.executors)
+        .iter()
+        .filter(|j| only.is_none_or(|t| j.job_type == t))
+        .map(|j| job_value(state, tenant, &base, j))
+        .collect();
+    axum::Json(jobs).into_response()
+}
+
+async fn list_all(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    headers: HeaderMap,
+) -> Response {
+    list(&s, &t, &headers, None)
+}
+
+async fn list_triggered(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    headers: HeaderMap,
+) -> Response {
+    list(&s, &t, &headers, Some(JobType::Triggered))
+}
+
+async fn list_continuous(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    headers: HeaderMap,
+) -> Response {
+    list(&s, &t, &headers, Some(JobType::Continuous))
+}
+
+fn find(state: &ApiState, tenant: &str, t: JobType, name: &str) -> Option<Job> {
+    bundle::read_job(&state.tenants.layout(tenant), state.executors, t, name)
+}
+
+fn no_job(t: JobType, name: &str) -> Response {
+    error(StatusCode::NOT_FOUND, format!("no {t} job named '{name}'"))
+}
+
+fn one(state: &ApiState, tenant: &str, headers: &HeaderMap, t: JobType, name: &str) -> Response {
+    match find(state, tenant, t, name) {
+        Some(job) => axum::Json(job_value(state, tenant, &base_url(headers), &job)).into_response(),
+        None => no_job(t, name),
+    }
+}
+
+async fn get_triggered(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    one(&s, &t, &headers, JobType::Triggered, &name)
+}
+
+async fn get_continuous(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    one(&s, &t, &headers, JobType::Continuous, &name)
+}
+
+async fn history_list(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    let Some(job) = find(&s, &t, JobType::Triggered, &name) else {
+        return no_job(JobType::Triggered, &name);
+    };
+    let data_dir = s.tenants.layout(&t).data_dir(job.job_type, &job.name);
+    if !data_dir.is_dir() {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("job '{name}' has no history"),
+        );
+    }
+    let base = base_url(&headers);
+    let runs = history::list(&data_dir)
+        .iter()
+        .map(|r| wire::run_json(&base, &job.name, r))
+        .collect();
+    axum::Json(wire::HistoryJson { runs }).into_response()
+}
+
+async fn history_one(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    headers: HeaderMap,
+    Path((name, id)): Path<(String, String)>,
+) -> Response {
+    let Some(job) = find(&s, &t, JobType::Triggered, &name) else {
+        return no_job(JobType::Triggered, &name);
+    };
+    let data_dir = s.tenants.layout(&t).data_dir(job.job_type, &job.name);
+    match history::get(&data_dir, &id) {
+        Some(run) => {
+            axum::Json(wire::run_json(&base_url(&headers), &job.name, &run)).into_response()
+        }
+        None => error(
+            StatusCode::NOT_FOUND,
+            format!("job '{name}' has no run '{id}'"),
+        ),
+    }
+}
+
+fn settings(state: &ApiState, tenant: &str, t: JobType, name: &str) -> Response {
+    match find(state, tenant, t, name) {
+        Some(job) => axum::Json(Value::Object(job.settings.raw().clone())).into_response(),
+        None => no_job(t, name),
+    }
+}
+
+async fn settings_triggered(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    Path(name): Path<String>,
+) -> Response {
+    settings(&s, &t, JobType::Triggered, &name)
+}
+
+async fn settings_continuous(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    Path(name): Path<String>,
+) -> Response {
+    settings(&s, &t, JobType::Continuous, &name)
+}
+
+async fn vfs_file(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    Path(path): Path<String>,
+) -> Response {
+    let root = s.tenants.layout(&t).root().join("data").join("jobs");
+    let rel = path.clone();
+    match tokio::task::spawn_blocking(move || vfs::read(&root, &rel)).await {
+        Ok(Some(bytes)) => {
+            ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], bytes).into_response()
+        }
+        _ => error(StatusCode::NOT_FOUND, format!("no file '{path}'")),
+    }
+}
+
+/// Serves the API on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<ApiState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
