@@ -53,16 +53,29 @@ fn start(env: &Env) -> Server {
 
 /// A GET; returns (status, body).
 fn get(s: &Server, path: &str, auth: Option<&str>) -> (u16, String) {
+    let (code, _, body) = request(s, "GET", path, auth, "");
+    (code, body)
+}
+
+/// One request; returns (status, head, body).
+fn request(
+    s: &Server,
+    method: &str,
+    path: &str,
+    auth: Option<&str>,
+    body: &str,
+) -> (u16, String, String) {
     let Ok(mut c) = TcpStream::connect(("127.0.0.1", s.port)) else {
-        return (0, String::new());
+        return (0, String::new(), String::new());
     };
     let auth = auth
         .map(|a| format!("Authorization: {a}\r\n"))
         .unwrap_or_default();
     write!(
         c,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{auth}Connection: close\r\n\r\n",
-        s.port
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nUser-Agent: curl/8.0\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        s.port,
+        body.len()
     )
     .unwrap();
     let mut raw = String::new();
@@ -72,11 +85,11 @@ fn get(s: &Server, path: &str, auth: Option<&str>) -> (u16, String) {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = raw
+    let (head, body) = raw
         .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
+        .map(|(h, b)| (h.to_string(), b.to_string()))
         .unwrap_or_default();
-    (status, body)
+    (status, head, body)
 }
 
 fn basic(tenant: &str, secret: &str) -> String {
@@ -180,4 +193,140 @@ fn tenants_see_their_own_jobs_through_webjobs_routes() {
     assert_eq!(get(&server, "/api/triggeredwebjobs/nope", Some(&a)).0, 404);
     let (code, body) = get(&server, "/api/triggeredwebjobs/nope", Some(&a));
     assert!(code == 404 && body.contains("\"error\""), "{body}");
+}
+
+#[test]
+fn a_webjobs_client_flow_runs_polls_and_manages_jobs() {
+    let env = Env::new();
+    let secret = env
+        .run(&["tenant", "add", "acme"])
+        .ok()
+        .stdout()
+        .trim()
+        .to_string();
+    let other = env
+        .run(&["tenant", "add", "beta"])
+        .ok()
+        .stdout()
+        .trim()
+        .to_string();
+    let root = env.root().join("tenants/acme");
+    let deploy = |name: &str, files: &[(&str, &str)], t: &str| {
+        let src = env.dir_bundle(name, files);
+        common::Out(
+            env.cmd()
+                .env("WASMJOBS_ROOT", &root)
+                .args(["deploy", src.to_str().unwrap(), "--type", t])
+                .output()
+                .unwrap(),
+        )
+        .ok();
+    };
+    deploy(
+        "greet",
+        &[(
+            "run.js",
+            "console.log('args: ' + scriptArgs.slice(1).join(','))",
+        )],
+        "triggered",
+    );
+    deploy(
+        "slow",
+        &[("run.js", "import * as os from 'os'; os.sleep(3000);")],
+        "triggered",
+    );
+    deploy("daemon", &[("run.sh", "exec sleep 300")], "continuous");
+    let server = start(&env);
+    let a = basic("acme", &secret);
+
+    // POST run → 202 + Location; poll it; read the output it names.
+    let (code, head, _) = request(
+        &server,
+        "POST",
+        "/api/triggeredwebjobs/greet/run?arguments=one%20two",
+        Some(&a),
+        "",
+    );
+    assert_eq!(code, 202, "{head}");
+    let location = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("location")
+                .then(|| v.trim().to_string())
+        })
+        .expect("a Location header");
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let run_path = location.strip_prefix(&base).unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let run = loop {
+        let (code, body) = get(&server, &run_path, Some(&a));
+        assert_eq!(code, 200, "{body}");
+        let run: serde_json::Value = serde_json::from_str(&body).unwrap();
+        if run["status"] == "Success" {
+            break run;
+        }
+        assert!(Instant::now() < deadline, "{run}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(run["trigger"], "External - curl/8.0");
+    let out = run["output_url"]
+        .as_str()
+        .unwrap()
+        .strip_prefix(&base)
+        .unwrap()
+        .to_string();
+    assert!(get(&server, &out, Some(&a)).1.contains("args: one,two"));
+
+    // 409 while running; beta can neither run nor see it.
+    let post = |path: &str, auth: &str| request(&server, "POST", path, Some(auth), "");
+    assert_eq!(post("/api/triggeredwebjobs/slow/run", &a).0, 202);
+    let (code, _, body) = post("/api/triggeredwebjobs/slow/run", &a);
+    assert_eq!(code, 409, "{body}");
+    assert!(body.contains("already running"), "{body}");
+    let b = basic("beta", &other);
+    assert_eq!(post("/api/triggeredwebjobs/greet/run", &b).0, 404);
+    assert_eq!(post("/api/triggeredwebjobs/nope/run", &a).0, 404);
+
+    // Settings: replaced whole; an unusable schedule is a 400.
+    let put = |path: &str, body: &str| request(&server, "PUT", path, Some(&a), body);
+    let (code, _, body) = put(
+        "/api/triggeredwebjobs/greet/settings",
+        r#"{"schedule": "*/5 * * * *"}"#,
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("5 fields"), "{body}");
+    let (code, _, _) = put(
+        "/api/triggeredwebjobs/greet/settings",
+        r#"{"schedule": "0 0 * * * *", "custom": 1}"#,
+    );
+    assert_eq!(code, 200);
+    let (_, body) = get(&server, "/api/triggeredwebjobs/greet/settings", Some(&a));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+        serde_json::json!({"schedule": "0 0 * * * *", "custom": 1})
+    );
+    assert_eq!(put("/api/triggeredwebjobs/greet/settings", "[1]").0, 400);
+
+    // Continuous stop/start: disable.job.
+    let flag = root.join("jobs/continuous/daemon/disable.job");
+    assert_eq!(post("/api/continuouswebjobs/daemon/stop", &a).0, 200);
+    assert!(flag.exists());
+    assert_eq!(post("/api/continuouswebjobs/daemon/start", &a).0, 200);
+    assert!(!flag.exists());
+
+    // DELETE: 200, gone (and 200 again, as WebJobs).
+    let delete = || {
+        request(
+            &server,
+            "DELETE",
+            "/api/triggeredwebjobs/greet",
+            Some(&a),
+            "",
+        )
+        .0
+    };
+    assert_eq!(delete(), 200);
+    assert_eq!(get(&server, "/api/triggeredwebjobs/greet", Some(&a)).0, 404);
+    assert_eq!(delete(), 200);
 }

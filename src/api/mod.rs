@@ -1,8 +1,9 @@
 //! The HTTP API (WebJobs' REST routes), served by `wasmjobs serve
 //! --listen`. Every route but `/healthz` needs a tenant's credentials
-//! ([`auth`]), and sees only that tenant's jobs. This first slice serves
-//! the read-only routes: job lists and objects, run history, settings and
-//! the `vfs` log files the JSON points to.
+//! ([`auth`]), and sees only that tenant's jobs: job lists and objects,
+//! run history, settings (read and replace), runs (`POST .../run`),
+//! deleting, continuous start/stop, and the `vfs` log files the JSON
+//! points to.
 
 pub mod auth;
 mod vfs;
@@ -14,13 +15,15 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::bundle;
 use crate::job::{Job, JobType};
+use crate::runner::{RunError, RunRequest, Runner};
 use crate::runtime::ExecutorChoice;
 use crate::store::history;
+use crate::supervise::scheduled::Runs;
 use crate::tenant::Tenants;
 use crate::wire;
 
@@ -29,16 +32,26 @@ pub struct ApiState {
     tenants: Tenants,
     auth: auth::Auth,
     executors: ExecutorChoice,
+    runner: Runner,
+    runs: Arc<Runs>,
 }
 
 impl ApiState {
-    /// The API over the tenants of a data root.
-    pub fn new(tenants: Tenants, executors: ExecutorChoice) -> ApiState {
+    /// The API over the tenants of `runner`'s data root; runs started
+    /// through it use `runner`'s executors.
+    pub fn new(tenants: Tenants, runner: Runner) -> ApiState {
         ApiState {
             auth: auth::Auth::new(tenants.clone()),
+            executors: runner.host().executors,
             tenants,
-            executors,
+            runner,
+            runs: Arc::new(Runs::default()),
         }
+    }
+
+    /// Runs started through the API (the host stops them when it stops).
+    pub fn runs(&self) -> Arc<Runs> {
+        self.runs.clone()
     }
 }
 
@@ -57,8 +70,14 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/webjobs", get(list_all))
         .route("/api/triggeredwebjobs", get(list_triggered))
         .route("/api/continuouswebjobs", get(list_continuous))
-        .route("/api/triggeredwebjobs/{name}", get(get_triggered))
-        .route("/api/continuouswebjobs/{name}", get(get_continuous))
+        .route(
+            "/api/triggeredwebjobs/{name}",
+            get(get_triggered).delete(delete_triggered),
+        )
+        .route(
+            "/api/continuouswebjobs/{name}",
+            get(get_continuous).delete(delete_continuous),
+        )
         .route("/api/triggeredwebjobs/{name}/history", get(history_list))
         .route(
             "/api/triggeredwebjobs/{name}/history/{id}",
@@ -66,12 +85,18 @@ pub fn router(state: Arc<ApiState>) -> Router {
         )
         .route(
             "/api/triggeredwebjobs/{name}/settings",
-            get(settings_triggered),
+            get(settings_triggered).put(put_settings_triggered),
         )
         .route(
             "/api/continuouswebjobs/{name}/settings",
-            get(settings_continuous),
+            get(settings_continuous).put(put_settings_continuous),
         )
+        .route("/api/triggeredwebjobs/{name}/run", post(run_triggered))
+        .route(
+            "/api/continuouswebjobs/{name}/start",
+            post(start_continuous),
+        )
+        .route("/api/continuouswebjobs/{name}/stop", post(stop_continuous))
         .route("/vfs/data/jobs/{*path}", get(vfs_file))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route") })
         .layer(middleware::from_fn_with_state(state.clone(), authenticate));
@@ -282,6 +307,164 @@ async fn vfs_file(
         }
         _ => error(StatusCode::NOT_FOUND, format!("no file '{path}'")),
     }
+}
+
+#[derive(serde::Deserialize)]
+struct RunQuery {
+    arguments: Option<String>,
+}
+
+/// `POST .../run?arguments=`: 202 with the new run's `Location`; 409 when
+/// the job is already running or `WEBJOBS_STOPPED` is set.
+async fn run_triggered(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<RunQuery>,
+) -> Response {
+    let Some(job) = find(&s, &t, JobType::Triggered, &name) else {
+        return no_job(JobType::Triggered, &name);
+    };
+    let agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("unknown");
+    let mut req = RunRequest::new(job, format!("External - {agent}"));
+    req.args = q
+        .arguments
+        .as_deref()
+        .unwrap_or("")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    let runner = s.runner.with_layout(s.tenants.layout(&t));
+    match s.runs.start(&runner, req) {
+        Ok(run_id) => {
+            let location = format!(
+                "{}/api/triggeredwebjobs/{name}/history/{run_id}",
+                base_url(&headers)
+            );
+            (StatusCode::ACCEPTED, [(header::LOCATION, location)]).into_response()
+        }
+        Err(e @ (RunError::AlreadyRunning | RunError::Stopped)) => {
+            error(StatusCode::CONFLICT, e.to_string())
+        }
+        Err(e @ RunError::NotRunnable(..)) => error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+fn delete(state: &ApiState, tenant: &str, t: JobType, name: &str) -> Response {
+    // WebJobs answers 200 whether or not the job existed.
+    match bundle::remove(&state.tenants.layout(tenant), t, name) {
+        Ok(_) => StatusCode::OK.into_response(),
+        Err(e @ bundle::BundleError::Running(_)) => error(StatusCode::CONFLICT, e.to_string()),
+        Err(e @ bundle::BundleError::InvalidName(..)) => {
+            error(StatusCode::BAD_REQUEST, e.to_string())
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn delete_triggered(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    Path(name): Path<String>,
+) -> Response {
+    delete(&s, &t, JobType::Triggered, &name)
+}
+
+async fn delete_continuous(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    Path(name): Path<String>,
+) -> Response {
+    delete(&s, &t, JobType::Continuous, &name)
+}
+
+/// `PUT .../settings`: replaces `settings.job` with the body, a JSON object
+/// (no merge, as WebJobs). A schedule that cannot be used is a 400.
+fn put_settings(state: &ApiState, tenant: &str, t: JobType, name: &str, body: &[u8]) -> Response {
+    let Some(job) = find(state, tenant, t, name) else {
+        return no_job(t, name);
+    };
+    let map = match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => m,
+        Ok(_) => return error(StatusCode::BAD_REQUEST, "settings must be a JSON object"),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("settings are not JSON: {e}"),
+            );
+        }
+    };
+    let settings = crate::bundle::settings::Settings::from_map(map.clone());
+    if t == JobType::Triggered
+        && let Some(problem) = settings.schedule_problem()
+    {
+        return error(StatusCode::BAD_REQUEST, problem);
+    }
+    let dir = bundle::script_dir(&job.dir).unwrap_or(job.dir.clone());
+    let text = serde_json::to_vec_pretty(&Value::Object(map)).unwrap_or_default();
+    match crate::store::fsutil::write_atomic(&dir.join(crate::bundle::settings::FILE_NAME), &text) {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn put_settings_triggered(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    put_settings(&s, &t, JobType::Triggered, &name, &body)
+}
+
+async fn put_settings_continuous(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    put_settings(&s, &t, JobType::Continuous, &name, &body)
+}
+
+/// `start`/`stop` of a continuous job: removes or writes its `disable.job`.
+fn set_disabled(state: &ApiState, tenant: &str, name: &str, disabled: bool) -> Response {
+    let Some(job) = find(state, tenant, JobType::Continuous, name) else {
+        return no_job(JobType::Continuous, name);
+    };
+    let flag = job.dir.join(crate::supervise::continuous::DISABLE_FILE);
+    let r = if disabled {
+        std::fs::write(&flag, b"")
+    } else {
+        match std::fs::remove_file(&flag) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    };
+    match r {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => error(StatusCode::CONFLICT, e.to_string()),
+    }
+}
+
+async fn start_continuous(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    Path(name): Path<String>,
+) -> Response {
+    set_disabled(&s, &t, &name, false)
+}
+
+async fn stop_continuous(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    Path(name): Path<String>,
+) -> Response {
+    set_disabled(&s, &t, &name, true)
 }
 
 /// Serves the API on `listener` until `shutdown` resolves.

@@ -19,14 +19,12 @@ pub(super) fn serve(host: HostConfig, listen: Option<std::net::SocketAddr>) -> R
         .enable_all()
         .build()?;
     eprint!("{}", layers::report(&host.sandbox));
+    let tenants = crate::tenant::Tenants::new(host.layout.root());
+    let runner = Runner::new(host);
     let api = listen.map(|addr| {
-        let state = std::sync::Arc::new(crate::api::ApiState::new(
-            crate::tenant::Tenants::new(host.layout.root()),
-            host.executors,
-        ));
+        let state = std::sync::Arc::new(crate::api::ApiState::new(tenants, runner.clone()));
         (addr, state)
     });
-    let runner = Runner::new(host);
     rt.block_on(async move {
         let (stop_api_tx, mut stop_api_rx) = tokio::sync::watch::channel(false);
         let api_task = match api {
@@ -35,13 +33,11 @@ pub(super) fn serve(host: HostConfig, listen: Option<std::net::SocketAddr>) -> R
                     .await
                     .with_context(|| format!("listening on {addr}"))?;
                 eprintln!("wasmjobs serve: API on http://{}", listener.local_addr()?);
-                Some(tokio::spawn(crate::api::serve(
-                    listener,
-                    state,
-                    async move {
-                        let _ = stop_api_rx.wait_for(|s| *s).await;
-                    },
-                )))
+                let runs = state.runs();
+                let task = tokio::spawn(crate::api::serve(listener, state, async move {
+                    let _ = stop_api_rx.wait_for(|s| *s).await;
+                }));
+                Some((task, runs))
             }
             None => None,
         };
@@ -70,8 +66,10 @@ pub(super) fn serve(host: HostConfig, listen: Option<std::net::SocketAddr>) -> R
             },
         )
         .await;
-        if let Some(t) = api_task {
-            let _ = t.await;
+        if let Some((task, runs)) = api_task {
+            let _ = task.await;
+            // Runs started through the API stop gracefully too.
+            runs.stop_all(std::future::pending()).await;
         }
         served
     })?;

@@ -135,6 +135,18 @@ impl Runner {
         }
     }
 
+    /// The same host and executors over another data root (a tenant's):
+    /// engines, compiled guests and the sandbox are shared.
+    pub fn with_layout(&self, layout: crate::store::layout::Layout) -> Runner {
+        let mut host = (*self.host).clone();
+        host.layout = layout;
+        Runner {
+            host: Arc::new(host),
+            wasm: self.wasm.clone(),
+            native: self.native.clone(),
+        }
+    }
+
     /// The host configuration.
     pub fn host(&self) -> &HostConfig {
         &self.host

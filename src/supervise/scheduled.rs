@@ -150,6 +150,21 @@ pub struct Runs {
 }
 
 impl Runs {
+    /// Prepares and starts a run in the background, registered here;
+    /// returns its id.
+    pub fn start(&self, runner: &Runner, req: RunRequest) -> Result<String, RunError> {
+        let stop = req.stop.clone();
+        let prepared = runner.prepare(req)?;
+        let id = prepared.run_id().to_string();
+        let (tx, done) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            prepared.execute().await;
+            let _ = tx.send(true);
+        });
+        self.add(RunHandle { stop, done });
+        Ok(id)
+    }
+
     fn add(&self, run: RunHandle) {
         let mut runs = self.runs.lock().expect("runs lock");
         runs.retain(|r| !r.finished());
