@@ -330,3 +330,106 @@ fn a_webjobs_client_flow_runs_polls_and_manages_jobs() {
     assert_eq!(get(&server, "/api/triggeredwebjobs/greet", Some(&a)).0, 404);
     assert_eq!(delete(), 200);
 }
+
+/// A PUT with raw bytes and extra headers; returns (status, body).
+fn put_raw(s: &Server, path: &str, auth: &str, headers: &str, body: &[u8]) -> (u16, String) {
+    let mut c = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    let head = format!(
+        "PUT {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: {auth}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        s.port,
+        body.len()
+    );
+    c.write_all(head.as_bytes()).unwrap();
+    c.write_all(body).unwrap();
+    let mut raw = String::new();
+    c.read_to_string(&mut raw).unwrap();
+    let status = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (
+        status,
+        raw.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default(),
+    )
+}
+
+#[test]
+fn jobs_are_uploaded_as_webjobs_clients_do() {
+    let env = Env::new();
+    let secret = env
+        .run(&["tenant", "add", "acme"])
+        .ok()
+        .stdout()
+        .trim()
+        .to_string();
+    let server = start(&env);
+    let a = basic("acme", &secret);
+    let zip = common::zip_bytes(&[("run.js", b"console.log('zipped')")]);
+    let disp = "Content-Disposition: attachment; filename=\"job.zip\"\r\n";
+
+    // No Content-Disposition: 400, as WebJobs.
+    let (code, body) = put_raw(
+        &server,
+        "/api/triggeredwebjobs/zipped",
+        &a,
+        "Content-Type: application/zip\r\n",
+        &zip,
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body.contains("Missing Content-Disposition header."),
+        "{body}"
+    );
+    // A zip is unpacked; the job object comes back.
+    let (code, body) = put_raw(
+        &server,
+        "/api/triggeredwebjobs/zipped",
+        &a,
+        &format!("Content-Type: application/zip\r\n{disp}"),
+        &zip,
+    );
+    assert_eq!(code, 200, "{body}");
+    let job: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(job["run_command"], "run.js");
+    // Anything else is saved as the one named file.
+    let (code, body) = put_raw(
+        &server,
+        "/api/triggeredwebjobs/single",
+        &a,
+        "Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"../../run.sh\"\r\n",
+        b"echo single",
+    );
+    assert_eq!(code, 200, "{body}");
+    assert!(
+        env.root()
+            .join("tenants/acme/jobs/triggered/single/run.sh")
+            .exists()
+    );
+    // A broken zip: 400 with the reason, nothing installed.
+    let (code, body) = put_raw(
+        &server,
+        "/api/triggeredwebjobs/broken",
+        &a,
+        &format!("Content-Type: application/zip\r\n{disp}"),
+        b"PK\x03\x04 not really a zip",
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("error"), "{body}");
+    assert!(
+        !env.root()
+            .join("tenants/acme/jobs/triggered/broken")
+            .exists()
+    );
+    // The uploaded job runs.
+    let (code, _, _) = request(
+        &server,
+        "POST",
+        "/api/triggeredwebjobs/zipped/run",
+        Some(&a),
+        "",
+    );
+    assert_eq!(code, 202);
+}

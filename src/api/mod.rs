@@ -55,6 +55,9 @@ impl ApiState {
     }
 }
 
+/// Largest request body (an uploaded job), as the host's bundle cap.
+const MAX_UPLOAD_BYTES: usize = 256 << 20;
+
 /// The authenticated tenant of a request.
 #[derive(Clone)]
 struct Tenant(String);
@@ -72,11 +75,15 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/continuouswebjobs", get(list_continuous))
         .route(
             "/api/triggeredwebjobs/{name}",
-            get(get_triggered).delete(delete_triggered),
+            get(get_triggered)
+                .delete(delete_triggered)
+                .put(put_triggered),
         )
         .route(
             "/api/continuouswebjobs/{name}",
-            get(get_continuous).delete(delete_continuous),
+            get(get_continuous)
+                .delete(delete_continuous)
+                .put(put_continuous),
         )
         .route("/api/triggeredwebjobs/{name}/history", get(history_list))
         .route(
@@ -99,6 +106,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/continuouswebjobs/{name}/stop", post(stop_continuous))
         .route("/vfs/data/jobs/{*path}", get(vfs_file))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route") })
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -465,6 +473,112 @@ async fn stop_continuous(
     Path(name): Path<String>,
 ) -> Response {
     set_disabled(&s, &t, &name, true)
+}
+
+/// `PUT /api/{type}webjobs/{name}`: WebJobs' upload. `Content-Disposition`
+/// with a file name is required; an `application/zip` body is unpacked,
+/// anything else is saved as that one file. The job is replaced whole; a
+/// bundle that is refused installs nothing (400 with the reason).
+fn put_job(
+    state: &ApiState,
+    tenant: &str,
+    headers: &HeaderMap,
+    t: JobType,
+    name: &str,
+    body: &[u8],
+) -> Response {
+    let Some(file_name) = headers
+        .get(header::CONTENT_DISPOSITION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(disposition_file_name)
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "Missing Content-Disposition header.",
+        );
+    };
+    let is_zip = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.trim().starts_with("application/zip"));
+    let layout = state.tenants.layout(tenant);
+    let scratch_root = layout.root().join("temp");
+    if let Err(e) = std::fs::create_dir_all(&scratch_root) {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+    }
+    let scratch = match crate::store::fsutil::fresh_dir(&scratch_root, "upload") {
+        Ok(d) => d,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let _cleanup = crate::store::fsutil::RemoveOnDrop(vec![scratch.clone()]);
+    let source = if is_zip {
+        scratch.join("upload.zip")
+    } else {
+        let dir = scratch.join("bundle");
+        let _ = std::fs::create_dir_all(&dir);
+        dir
+    };
+    let written = if is_zip {
+        std::fs::write(&source, body)
+    } else {
+        std::fs::write(source.join(&file_name), body)
+    };
+    if let Err(e) = written {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+    }
+    let extract = state.runner.host().extract;
+    match bundle::install(&layout, state.executors, &source, name, t, extract) {
+        Ok(job) => axum::Json(job_value(state, tenant, &base_url(headers), &job)).into_response(),
+        Err(e @ bundle::BundleError::Running(_)) => error(StatusCode::CONFLICT, e.to_string()),
+        Err(e @ bundle::BundleError::Io(..)) => {
+            error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+        }
+        Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
+    }
+}
+
+/// The file name of a `Content-Disposition` header, quotes stripped and
+/// reduced to its last path component (as WebJobs).
+fn disposition_file_name(v: &str) -> Option<String> {
+    let raw = v
+        .split(';')
+        .filter_map(|p| p.trim().split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("filename"))?
+        .1
+        .trim()
+        .trim_matches('"');
+    let base = raw.rsplit(['/', '\\']).next()?.to_string();
+    (!base.is_empty() && base != "." && base != ".." && !base.contains('\0')).then_some(base)
+}
+
+async fn put_triggered(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let st = s.clone();
+    tokio::task::spawn_blocking(move || {
+        put_job(&st, &t, &headers, JobType::Triggered, &name, &body)
+    })
+    .await
+    .unwrap_or_else(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+async fn put_continuous(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let st = s.clone();
+    tokio::task::spawn_blocking(move || {
+        put_job(&st, &t, &headers, JobType::Continuous, &name, &body)
+    })
+    .await
+    .unwrap_or_else(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
 /// Serves the API on `listener` until `shutdown` resolves.
