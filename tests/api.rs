@@ -167,6 +167,25 @@ fn tenants_see_their_own_jobs_through_webjobs_routes() {
     let (code, log) = get(&server, output_path, Some(&a));
     assert_eq!(code, 200);
     assert!(log.contains("hello from acme"), "{log}");
+    // Lists carry an ETag; the same one back is a 304.
+    let (_, head, _) = request(&server, "GET", "/api/webjobs", Some(&a), "");
+    let etag = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("etag").then(|| v.trim().to_string())
+        })
+        .expect("an ETag");
+    let mut c = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    write!(
+        c,
+        "GET /api/webjobs HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: {a}\r\nIf-None-Match: {etag}\r\nConnection: close\r\n\r\n",
+        server.port
+    )
+    .unwrap();
+    let mut raw = String::new();
+    c.read_to_string(&mut raw).unwrap();
+    assert!(raw.starts_with("HTTP/1.1 304"), "{raw}");
     let bearer = format!("Bearer acme.{acme}");
     assert_eq!(get(&server, "/api/webjobs", Some(&bearer)).0, 200);
 

@@ -174,7 +174,31 @@ fn list(state: &ApiState, tenant: &str, headers: &HeaderMap, only: Option<JobTyp
         .filter(|j| only.is_none_or(|t| j.job_type == t))
         .map(|j| job_value(state, tenant, &base, j))
         .collect();
-    axum::Json(jobs).into_response()
+    with_etag(headers, &Value::Array(jobs))
+}
+
+/// A JSON response with an `ETag` (a hash of the body); `304 Not
+/// Modified` when the client's `If-None-Match` already has it (WebJobs
+/// does this for job lists and history).
+fn with_etag(headers: &HeaderMap, body: &Value) -> Response {
+    use sha2::Digest;
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let tag = format!("\"{}\"", hex::encode(&sha2::Sha256::digest(&bytes)[..16]));
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"));
+    if matches {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response();
+    }
+    (
+        [
+            (header::ETAG, tag),
+            (header::CONTENT_TYPE, "application/json".to_string()),
+        ],
+        bytes,
+    )
+        .into_response()
 }
 
 async fn list_all(
@@ -255,7 +279,8 @@ async fn history_list(
         .iter()
         .map(|r| wire::run_json(&base, &job.name, r))
         .collect();
-    axum::Json(wire::HistoryJson { runs }).into_response()
+    let body = serde_json::to_value(wire::HistoryJson { runs }).unwrap_or(Value::Null);
+    with_etag(&headers, &body)
 }
 
 async fn history_one(
