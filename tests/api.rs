@@ -186,6 +186,19 @@ fn tenants_see_their_own_jobs_through_webjobs_routes() {
     let mut raw = String::new();
     c.read_to_string(&mut raw).unwrap();
     assert!(raw.starts_with("HTTP/1.1 304"), "{raw}");
+    // WebJobs' deprecated route aliases still work.
+    for old in [
+        "/api/triggeredjobs/hello",
+        "/jobs/triggered/hello",
+        "/api/jobs/triggered/hello",
+    ] {
+        let (code, body) = get(&server, old, Some(&a));
+        assert!(
+            code == 200 && body.contains("\"name\":\"hello\""),
+            "{old}: {code} {body}"
+        );
+    }
+    assert_eq!(get(&server, "/api/jobs", Some(&a)).0, 200);
     let bearer = format!("Bearer acme.{acme}");
     assert_eq!(get(&server, "/api/webjobs", Some(&bearer)).0, 200);
 

@@ -606,13 +606,82 @@ async fn put_continuous(
     .unwrap_or_else(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
+/// WebJobs' deprecated route aliases (`/api/{type}jobs/...`,
+/// `/jobs/{type}/...`, `/api/jobs/{type}/...`, and `/api/jobs` or `/jobs`
+/// for the list of all jobs), as the current route's path.
+pub fn alias(path: &str) -> Option<String> {
+    if matches!(path, "/api/jobs" | "/api/jobs/" | "/jobs" | "/jobs/") {
+        return Some("/api/webjobs".into());
+    }
+    for t in ["triggered", "continuous"] {
+        for old in [
+            format!("/api/{t}jobs"),
+            format!("/jobs/{t}"),
+            format!("/api/jobs/{t}"),
+        ] {
+            if let Some(rest) = path.strip_prefix(&old)
+                && (rest.is_empty() || rest.starts_with('/'))
+            {
+                return Some(format!("/api/{t}webjobs{rest}"));
+            }
+        }
+    }
+    None
+}
+
+fn rewrite_alias(mut req: Request) -> Request {
+    if let Some(path) = alias(req.uri().path()) {
+        let pq = match req.uri().query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path,
+        };
+        let mut parts = req.uri().clone().into_parts();
+        if let Ok(pq) = pq.parse() {
+            parts.path_and_query = Some(pq);
+            if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
+            }
+        }
+    }
+    req
+}
+
 /// Serves the API on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<ApiState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    // Aliases are rewritten before routing.
+    let app = tower::ServiceExt::<Request>::map_request(router(state), rewrite_alias);
+    axum::serve(
+        listener,
+        axum::ServiceExt::<Request>::into_make_service(app),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn deprecated_aliases() {
+        use super::alias;
+        assert_eq!(alias("/api/jobs").as_deref(), Some("/api/webjobs"));
+        assert_eq!(alias("/jobs/").as_deref(), Some("/api/webjobs"));
+        assert_eq!(
+            alias("/api/triggeredjobs/x/run").as_deref(),
+            Some("/api/triggeredwebjobs/x/run")
+        );
+        assert_eq!(
+            alias("/jobs/continuous/x").as_deref(),
+            Some("/api/continuouswebjobs/x")
+        );
+        assert_eq!(
+            alias("/api/jobs/triggered").as_deref(),
+            Some("/api/triggeredwebjobs")
+        );
+        assert_eq!(alias("/api/triggeredwebjobs/x"), None);
+        assert_eq!(alias("/api/triggeredjobsx"), None);
+    }
 }
