@@ -264,7 +264,10 @@ fn a_webjobs_client_flow_runs_polls_and_manages_jobs() {
     );
     deploy(
         "slow",
-        &[("run.js", "import * as os from 'os'; os.sleep(3000);")],
+        &[
+            ("run.js", "import * as os from 'os'; os.sleep(3000);"),
+            ("settings.job", r#"{"stopping_wait_time": 1}"#),
+        ],
         "triggered",
     );
     deploy("daemon", &[("run.sh", "exec sleep 300")], "continuous");
@@ -316,7 +319,35 @@ fn a_webjobs_client_flow_runs_polls_and_manages_jobs() {
     let (code, _, body) = post("/api/triggeredwebjobs/slow/run", &a);
     assert_eq!(code, 409, "{body}");
     assert!(body.contains("already running"), "{body}");
+    // ...and can be stopped through the API (gracefully: Stopped).
+    let slow_id = get(&server, "/api/triggeredwebjobs/slow/history", Some(&a)).1;
+    let slow_id = serde_json::from_str::<serde_json::Value>(&slow_id).unwrap()["runs"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let b = basic("beta", &other);
+    let stop_path = format!("/api/triggeredwebjobs/slow/history/{slow_id}/stop");
+    assert_eq!(post(&stop_path, &b).0, 404, "another tenant stopped it");
+    assert_eq!(post(&stop_path, &a).0, 202);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let (_, body) = get(
+            &server,
+            &format!("/api/triggeredwebjobs/slow/history/{slow_id}"),
+            Some(&a),
+        );
+        let run: serde_json::Value = serde_json::from_str(&body).unwrap();
+        if run["status"] == "Stopped" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{run}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        post(&stop_path, &a).0,
+        404,
+        "a finished run cannot be stopped"
+    );
     assert_eq!(post("/api/triggeredwebjobs/greet/run", &b).0, 404);
     assert_eq!(post("/api/triggeredwebjobs/nope/run", &a).0, 404);
 

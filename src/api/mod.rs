@@ -100,6 +100,10 @@ pub fn router(state: Arc<ApiState>) -> Router {
         )
         .route("/api/triggeredwebjobs/{name}/run", post(run_triggered))
         .route(
+            "/api/triggeredwebjobs/{name}/history/{id}/stop",
+            post(stop_run),
+        )
+        .route(
             "/api/continuouswebjobs/{name}/start",
             post(start_continuous),
         )
@@ -386,6 +390,27 @@ async fn run_triggered(
         Err(e @ RunError::NotRunnable(..)) => error(StatusCode::BAD_REQUEST, e.to_string()),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
+}
+
+/// `POST .../history/{id}/stop` (beyond WebJobs): stops a running run
+/// gracefully; 202, or 404 when no such run of this job is going.
+async fn stop_run(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    Path((name, id)): Path<(String, String)>,
+) -> Response {
+    let Some(job) = find(&s, &t, JobType::Triggered, &name) else {
+        return no_job(JobType::Triggered, &name);
+    };
+    // Only a run of this tenant's job: its record must be there.
+    let data_dir = s.tenants.layout(&t).data_dir(job.job_type, &job.name);
+    if history::get(&data_dir, &id).is_none() || !s.runs.stop(&id) {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("job '{name}' has no run '{id}' in progress"),
+        );
+    }
+    StatusCode::ACCEPTED.into_response()
 }
 
 fn delete(state: &ApiState, tenant: &str, t: JobType, name: &str) -> Response {

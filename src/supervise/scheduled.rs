@@ -124,9 +124,11 @@ fn latest_before(cron: &Cron, tz: &TimeZone, first: Timestamp, now: Timestamp) -
     }
 }
 
-/// A run a schedule trigger started: its stop signal and its end.
+/// A run a schedule trigger (or the API) started: its id, its stop signal
+/// and its end.
 #[derive(Clone)]
 pub struct RunHandle {
+    id: String,
     stop: StopSignal,
     done: tokio::sync::watch::Receiver<bool>,
 }
@@ -161,8 +163,25 @@ impl Runs {
             prepared.execute().await;
             let _ = tx.send(true);
         });
-        self.add(RunHandle { stop, done });
+        self.add(RunHandle {
+            id: id.clone(),
+            stop,
+            done,
+        });
         Ok(id)
+    }
+
+    /// Asks a run started here to stop gracefully (its shutdown file, then
+    /// its `stopping_wait_time`); `false` if no such run is going.
+    pub fn stop(&self, run_id: &str) -> bool {
+        let runs = self.runs.lock().expect("runs lock");
+        match runs.iter().find(|r| r.id == run_id && !r.finished()) {
+            Some(r) => {
+                r.stop.stop();
+                true
+            }
+            None => false,
+        }
     }
 
     fn add(&self, run: RunHandle) {
@@ -391,19 +410,23 @@ fn start(
     let (tx, done) = tokio::sync::watch::channel(false);
     match runner.prepare(req) {
         Ok(prepared) => {
+            let prepared_id = prepared.run_id().to_string();
             log.sys(
                 Level::Info,
                 &format!(
-                    "WebJob invoked{} (run {})",
+                    "WebJob invoked{} (run {prepared_id})",
                     if queued { " (queued run)" } else { "" },
-                    prepared.run_id()
                 ),
             );
             tokio::spawn(async move {
                 prepared.execute().await;
                 let _ = tx.send(true);
             });
-            let handle = RunHandle { stop, done };
+            let handle = RunHandle {
+                id: prepared_id,
+                stop,
+                done,
+            };
             runs.add(handle.clone());
             Some(handle)
         }
@@ -411,7 +434,11 @@ fn start(
         Err(e) => {
             log.sys(Level::Err, &format!("WebJob could not be invoked: {e}"));
             let _ = tx.send(true);
-            Some(RunHandle { stop, done })
+            Some(RunHandle {
+                id: String::new(),
+                stop,
+                done,
+            })
         }
     }
 }
