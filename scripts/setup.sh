@@ -13,28 +13,19 @@ need=()
 for p in clang-19 lld-19 llvm-19 wasi-libc libclang-rt-19-dev-wasm32 build-essential tcl xz-utils bzip2; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
+# Native jobs and their tests: php-cli and a JDK (the escape battery builds
+# a jar), python3 and node for native .py and .js runs. Checked by binary:
+# a host may have them from elsewhere.
+command -v php >/dev/null 2>&1 || need+=(php-cli)
+{ command -v javac && command -v jar; } >/dev/null 2>&1 || need+=(default-jdk-headless)
+[ -x /usr/bin/python3 ] || need+=(python3)
+command -v node >/dev/null 2>&1 || need+=(nodejs)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   echo "setup: installing ${need[*]}" >&2
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
-
-# Native jobs and their tests: php-cli and a JDK (the escape battery builds
-# a jar), python3 for native .py runs. Checked by binary: a host may have
-# them from elsewhere.
-native=()
-command -v php >/dev/null 2>&1 || native+=(php-cli)
-{ command -v javac && command -v jar; } >/dev/null 2>&1 || native+=(default-jdk-headless)
-[ -x /usr/bin/python3 ] || native+=(python3)
-command -v node >/dev/null 2>&1 || native+=(nodejs)
-if [ ${#native[@]} -gt 0 ]; then
-  SUDO=""
-  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  echo "setup: installing ${native[*]}" >&2
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${native[@]}" >/dev/null
 fi
 
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
