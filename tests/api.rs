@@ -371,6 +371,11 @@ fn a_webjobs_client_flow_runs_polls_and_manages_jobs() {
     );
     assert_eq!(put("/api/triggeredwebjobs/greet/settings", "[1]").0, 400);
 
+    // The same routes serve both job types; anything else is a 404.
+    let (code, body) = get(&server, "/api/continuouswebjobs/daemon", Some(&a));
+    assert!(code == 200 && body.contains("\"type\":\"continuous\""), "{body}");
+    assert_eq!(get(&server, "/api/continuouswebjobs", Some(&a)).0, 200);
+    assert_eq!(get(&server, "/api/otherwebjobs/daemon", Some(&a)).0, 404);
     // Continuous stop/start: disable.job.
     let flag = root.join("jobs/continuous/daemon/disable.job");
     assert_eq!(post("/api/continuouswebjobs/daemon/stop", &a).0, 200);

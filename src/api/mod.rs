@@ -71,32 +71,19 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 pub fn router(state: Arc<ApiState>) -> Router {
     let api = Router::new()
         .route("/api/webjobs", get(list_all))
-        .route("/api/triggeredwebjobs", get(list_triggered))
-        .route("/api/continuouswebjobs", get(list_continuous))
+        .route("/api/{kind}", get(list_kind))
         .route(
-            "/api/triggeredwebjobs/{name}",
-            get(get_triggered)
-                .delete(delete_triggered)
-                .put(put_triggered),
+            "/api/{kind}/{name}",
+            get(get_job).delete(delete_job).put(upload_job),
         )
         .route(
-            "/api/continuouswebjobs/{name}",
-            get(get_continuous)
-                .delete(delete_continuous)
-                .put(put_continuous),
+            "/api/{kind}/{name}/settings",
+            get(get_settings).put(replace_settings),
         )
         .route("/api/triggeredwebjobs/{name}/history", get(history_list))
         .route(
             "/api/triggeredwebjobs/{name}/history/{id}",
             get(history_one),
-        )
-        .route(
-            "/api/triggeredwebjobs/{name}/settings",
-            get(settings_triggered).put(put_settings_triggered),
-        )
-        .route(
-            "/api/continuouswebjobs/{name}/settings",
-            get(settings_continuous).put(put_settings_continuous),
         )
         .route("/api/triggeredwebjobs/{name}/run", post(run_triggered))
         .route(
@@ -109,7 +96,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         )
         .route("/api/continuouswebjobs/{name}/stop", post(stop_continuous))
         .route("/vfs/data/jobs/{*path}", get(vfs_file))
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route") })
+        .fallback(|| async { no_route() })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
@@ -213,22 +200,6 @@ async fn list_all(
     list(&s, &t, &headers, None)
 }
 
-async fn list_triggered(
-    State(s): State<Arc<ApiState>>,
-    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
-    headers: HeaderMap,
-) -> Response {
-    list(&s, &t, &headers, Some(JobType::Triggered))
-}
-
-async fn list_continuous(
-    State(s): State<Arc<ApiState>>,
-    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
-    headers: HeaderMap,
-) -> Response {
-    list(&s, &t, &headers, Some(JobType::Continuous))
-}
-
 fn find(state: &ApiState, tenant: &str, t: JobType, name: &str) -> Option<Job> {
     bundle::read_job(&state.tenants.layout(tenant), state.executors, t, name)
 }
@@ -242,24 +213,6 @@ fn one(state: &ApiState, tenant: &str, headers: &HeaderMap, t: JobType, name: &s
         Some(job) => axum::Json(job_value(state, tenant, &base_url(headers), &job)).into_response(),
         None => no_job(t, name),
     }
-}
-
-async fn get_triggered(
-    State(s): State<Arc<ApiState>>,
-    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
-    headers: HeaderMap,
-    Path(name): Path<String>,
-) -> Response {
-    one(&s, &t, &headers, JobType::Triggered, &name)
-}
-
-async fn get_continuous(
-    State(s): State<Arc<ApiState>>,
-    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
-    headers: HeaderMap,
-    Path(name): Path<String>,
-) -> Response {
-    one(&s, &t, &headers, JobType::Continuous, &name)
 }
 
 async fn history_list(
@@ -313,22 +266,6 @@ fn settings(state: &ApiState, tenant: &str, t: JobType, name: &str) -> Response 
         Some(job) => axum::Json(Value::Object(job.settings.raw().clone())).into_response(),
         None => no_job(t, name),
     }
-}
-
-async fn settings_triggered(
-    State(s): State<Arc<ApiState>>,
-    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
-    Path(name): Path<String>,
-) -> Response {
-    settings(&s, &t, JobType::Triggered, &name)
-}
-
-async fn settings_continuous(
-    State(s): State<Arc<ApiState>>,
-    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
-    Path(name): Path<String>,
-) -> Response {
-    settings(&s, &t, JobType::Continuous, &name)
 }
 
 async fn vfs_file(
@@ -425,22 +362,6 @@ fn delete(state: &ApiState, tenant: &str, t: JobType, name: &str) -> Response {
     }
 }
 
-async fn delete_triggered(
-    State(s): State<Arc<ApiState>>,
-    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
-    Path(name): Path<String>,
-) -> Response {
-    delete(&s, &t, JobType::Triggered, &name)
-}
-
-async fn delete_continuous(
-    State(s): State<Arc<ApiState>>,
-    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
-    Path(name): Path<String>,
-) -> Response {
-    delete(&s, &t, JobType::Continuous, &name)
-}
-
 /// `PUT .../settings`: replaces `settings.job` with the body, a JSON object
 /// (no merge, as WebJobs). A schedule that cannot be used is a 400.
 fn put_settings(state: &ApiState, tenant: &str, t: JobType, name: &str, body: &[u8]) -> Response {
@@ -469,24 +390,6 @@ fn put_settings(state: &ApiState, tenant: &str, t: JobType, name: &str, body: &[
         Ok(()) => StatusCode::OK.into_response(),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
-}
-
-async fn put_settings_triggered(
-    State(s): State<Arc<ApiState>>,
-    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
-    Path(name): Path<String>,
-    body: axum::body::Bytes,
-) -> Response {
-    put_settings(&s, &t, JobType::Triggered, &name, &body)
-}
-
-async fn put_settings_continuous(
-    State(s): State<Arc<ApiState>>,
-    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
-    Path(name): Path<String>,
-    body: axum::body::Bytes,
-) -> Response {
-    put_settings(&s, &t, JobType::Continuous, &name, &body)
 }
 
 /// `start`/`stop` of a continuous job: removes or writes its `disable.job`.
@@ -601,36 +504,6 @@ fn disposition_file_name(v: &str) -> Option<String> {
     (!base.is_empty() && base != "." && base != ".." && !base.contains('\0')).then_some(base)
 }
 
-async fn put_triggered(
-    State(s): State<Arc<ApiState>>,
-    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
-    headers: HeaderMap,
-    Path(name): Path<String>,
-    body: axum::body::Bytes,
-) -> Response {
-    let st = s.clone();
-    tokio::task::spawn_blocking(move || {
-        put_job(&st, &t, &headers, JobType::Triggered, &name, &body)
-    })
-    .await
-    .unwrap_or_else(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
-}
-
-async fn put_continuous(
-    State(s): State<Arc<ApiState>>,
-    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
-    headers: HeaderMap,
-    Path(name): Path<String>,
-    body: axum::body::Bytes,
-) -> Response {
-    let st = s.clone();
-    tokio::task::spawn_blocking(move || {
-        put_job(&st, &t, &headers, JobType::Continuous, &name, &body)
-    })
-    .await
-    .unwrap_or_else(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
-}
-
 /// WebJobs' deprecated route aliases (`/api/{type}jobs/...`,
 /// `/jobs/{type}/...`, `/api/jobs/{type}/...`, and `/api/jobs` or `/jobs`
 /// for the list of all jobs), as the current route's path.
@@ -669,6 +542,93 @@ fn rewrite_alias(mut req: Request) -> Request {
         }
     }
     req
+}
+
+/// The job type a `{kind}` path segment names (`triggeredwebjobs`,
+/// `continuouswebjobs`).
+fn kind(segment: &str) -> Option<JobType> {
+    match segment {
+        "triggeredwebjobs" => Some(JobType::Triggered),
+        "continuouswebjobs" => Some(JobType::Continuous),
+        _ => None,
+    }
+}
+
+fn no_route() -> Response {
+    error(StatusCode::NOT_FOUND, "no such route")
+}
+
+async fn list_kind(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    headers: HeaderMap,
+    Path(k): Path<String>,
+) -> Response {
+    match kind(&k) {
+        Some(jt) => list(&s, &t, &headers, Some(jt)),
+        None => no_route(),
+    }
+}
+
+async fn get_job(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    headers: HeaderMap,
+    Path((k, name)): Path<(String, String)>,
+) -> Response {
+    match kind(&k) {
+        Some(jt) => one(&s, &t, &headers, jt, &name),
+        None => no_route(),
+    }
+}
+
+async fn delete_job(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    Path((k, name)): Path<(String, String)>,
+) -> Response {
+    match kind(&k) {
+        Some(jt) => delete(&s, &t, jt, &name),
+        None => no_route(),
+    }
+}
+
+async fn upload_job(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    headers: HeaderMap,
+    Path((k, name)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    let Some(jt) = kind(&k) else {
+        return no_route();
+    };
+    tokio::task::spawn_blocking(move || put_job(&s, &t, &headers, jt, &name, &body))
+        .await
+        .unwrap_or_else(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+async fn get_settings(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    Path((k, name)): Path<(String, String)>,
+) -> Response {
+    match kind(&k) {
+        Some(jt) => settings(&s, &t, jt, &name),
+        None => no_route(),
+    }
+}
+
+async fn replace_settings(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    Path((k, name)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    match kind(&k) {
+        Some(jt) => put_settings(&s, &t, jt, &name, &body),
+        None => no_route(),
+    }
 }
 
 /// Serves the API on `listener` until `shutdown` resolves.
