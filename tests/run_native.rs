@@ -24,17 +24,6 @@ fn sandbox(env: &Env) -> Result<(), String> {
     Ok(())
 }
 
-fn job_error(env: &Env, name: &str) -> String {
-    let out = env.run(&["list", "--json"]).ok().stdout();
-    let jobs: serde_json::Value = serde_json::from_str(&out).unwrap();
-    jobs.as_array()
-        .unwrap()
-        .iter()
-        .find(|j| j["name"] == name)
-        .map(|j| j["error"].as_str().unwrap_or("").to_string())
-        .unwrap()
-}
-
 #[test]
 fn bash_job_runs_in_its_own_view_with_webjobs_variables() {
     let env = Env::new();
@@ -178,15 +167,18 @@ fn cmd_and_windows_exe_get_clear_errors_at_deploy() {
         "{}",
         out.stderr()
     );
-    assert!(job_error(&env, "wincmd").contains("cannot run .cmd on a Linux host"));
+    assert!(
+        env.listed("wincmd", "error")
+            .contains("cannot run .cmd on a Linux host")
+    );
     env.deploy_files("winexe", &[("run.exe", "MZ\u{90}\0not really")]);
-    let err = job_error(&env, "winexe");
+    let err = env.listed("winexe", "error");
     assert!(err.contains("cannot run .exe on a Linux host"), "{err}");
     assert!(err.contains("Windows executable"), "{err}");
     env.run(&["run", "winexe"]).fails();
     if !Path::new("/usr/bin/pwsh").exists() {
         env.deploy_files("ps", &[("run.ps1", "Write-Host hi")]);
-        let err = job_error(&env, "ps");
+        let err = env.listed("ps", "error");
         assert!(err.contains("cannot run .ps1 on a Linux host"), "{err}");
         assert!(err.contains("install"), "{err}");
     }

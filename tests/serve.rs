@@ -352,10 +352,10 @@ fn host_killed_mid_run_then_restarted() {
     wait_for("the continuous job", Duration::from_secs(10), || {
         read(&status).contains("\"Running\"")
     });
-    assert_eq!(listed_status(&env, "keeper"), "Running");
+    assert_eq!(env.listed("keeper", "status"), "Running");
     serve.kill();
     // A dead host's continuous status is stale: it reads Stopped.
-    assert_eq!(listed_status(&env, "keeper"), "Stopped");
+    assert_eq!(env.listed("keeper", "status"), "Stopped");
     // The killed run reads Aborted (nobody holds its lock any more).
     wait_for("Aborted", Duration::from_secs(5), || {
         env.history("slow")[0]["status"] == "Aborted"
@@ -574,18 +574,6 @@ fn bad_schedules_are_rejected_at_deploy() {
     );
     let out = env.run(&["cron", "next", "0 0 0 * * 7"]).fails();
     assert!(out.stderr().contains("Sunday is 0"), "{}", out.stderr());
-}
-
-/// A job's `status` in `list --json`.
-fn listed_status(env: &Env, name: &str) -> String {
-    let out = env.run(&["list", "--json"]).ok().stdout();
-    let jobs: serde_json::Value = serde_json::from_str(&out).unwrap();
-    jobs.as_array()
-        .unwrap()
-        .iter()
-        .find(|j| j["name"] == name)
-        .map(|j| j["status"].as_str().unwrap_or("").to_string())
-        .unwrap()
 }
 
 /// The short instance id status files are named with.

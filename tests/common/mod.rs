@@ -127,6 +127,18 @@ impl Env {
         v["runs"].as_array().expect("runs array").clone()
     }
 
+    /// A string field of job `name`'s object in `list --json` ("" if null).
+    pub fn listed(&self, name: &str, field: &str) -> String {
+        let out = self.run(&["list", "--json"]).ok().stdout();
+        let jobs: serde_json::Value = serde_json::from_str(&out).unwrap();
+        jobs.as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["name"] == name)
+            .map(|j| j[field].as_str().unwrap_or("").to_string())
+            .unwrap_or_else(|| panic!("no job '{name}' in list --json"))
+    }
+
     /// The latest run's output_log.txt.
     pub fn latest_log(&self, name: &str) -> String {
         self.run(&["logs", name]).ok().stdout()
