@@ -285,7 +285,9 @@ pub async fn run(
                 Level::Info,
                 &format!(
                     "Next schedule expected in {} at {}",
-                    human(due.at.duration_since(now)),
+                    crate::wire::dotnet_duration(chrono::Duration::milliseconds(
+                        due.at.duration_since(now).as_millis() as i64
+                    )),
                     zoned(due.at)
                 ),
             );
@@ -449,28 +451,6 @@ async fn wait_past(at: Timestamp) {
     let left = at.duration_since(Timestamp::now());
     let d = Duration::try_from(left).unwrap_or(Duration::ZERO) + Duration::from_millis(1);
     tokio::time::sleep(d).await;
-}
-
-fn human(d: SignedDuration) -> String {
-    let ms = d.as_millis().max(0);
-    let s = ms / 1000;
-    if s >= 86_400 {
-        format!(
-            "{}d {:02}:{:02}:{:02}",
-            s / 86_400,
-            s / 3600 % 24,
-            s / 60 % 60,
-            s % 60
-        )
-    } else {
-        format!(
-            "{:02}:{:02}:{:02}.{:03}",
-            s / 3600,
-            s / 60 % 60,
-            s % 60,
-            ms % 1000
-        )
-    }
 }
 
 #[cfg(test)]
