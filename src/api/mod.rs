@@ -20,10 +20,10 @@ use serde_json::{Value, json};
 
 use crate::bundle;
 use crate::job::{Job, JobType};
+use crate::runner::background::Runs;
 use crate::runner::{RunError, RunRequest, Runner};
 use crate::runtime::ExecutorChoice;
 use crate::store::history;
-use crate::supervise::scheduled::Runs;
 use crate::tenant::Tenants;
 use crate::wire;
 
@@ -314,10 +314,11 @@ async fn run_triggered(
         .collect();
     let runner = s.runner.with_layout(s.tenants.layout(&t));
     match s.runs.start(&runner, req) {
-        Ok(run_id) => {
+        Ok(run) => {
             let location = format!(
-                "{}/api/triggeredwebjobs/{name}/history/{run_id}",
-                base_url(&headers)
+                "{}/api/triggeredwebjobs/{name}/history/{}",
+                base_url(&headers),
+                run.id()
             );
             (StatusCode::ACCEPTED, [(header::LOCATION, location)]).into_response()
         }

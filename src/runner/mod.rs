@@ -5,6 +5,7 @@
 //! pruning, the run record and its status transitions, the output log, the
 //! private working copy, the environment and the limits.
 
+pub mod background;
 mod env;
 mod launch;
 

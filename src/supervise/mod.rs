@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 use crate::bundle;
 use crate::job::{Job, JobType};
 use crate::runner::Runner;
+use crate::runner::background::Runs;
 use crate::runtime::stop::StopSignal;
 use crate::schedule::{Cron, zone};
 use crate::store::logline::Level;
@@ -42,7 +43,7 @@ pub struct Host {
     /// Tasks of changed or removed jobs, still stopping.
     retiring: Vec<Task>,
     /// Runs started by schedule triggers (they outlive a reschedule).
-    runs: Arc<scheduled::Runs>,
+    runs: Arc<Runs>,
 }
 
 impl Host {
@@ -59,7 +60,7 @@ impl Host {
             host_tz,
             tasks: HashMap::new(),
             retiring: Vec::new(),
-            runs: Arc::new(scheduled::Runs::default()),
+            runs: Arc::new(Runs::default()),
         })
     }
 

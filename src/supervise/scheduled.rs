@@ -14,6 +14,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::bundle::settings::Overlap;
 use crate::job::Job;
+use crate::runner::background::{RunHandle, Runs};
 use crate::runner::{RunError, RunRequest, Runner};
 use crate::runtime::capture::OutputLog;
 use crate::runtime::stop::StopSignal;
@@ -121,98 +122,6 @@ fn latest_before(cron: &Cron, tz: &TimeZone, first: Timestamp, now: Timestamp) -
             return first;
         }
         back = back.checked_mul(2).unwrap_or(SignedDuration::MAX);
-    }
-}
-
-/// A run a schedule trigger (or the API) started: its id, its stop signal
-/// and its end.
-#[derive(Clone)]
-pub struct RunHandle {
-    id: String,
-    stop: StopSignal,
-    done: tokio::sync::watch::Receiver<bool>,
-}
-
-impl RunHandle {
-    fn finished(&self) -> bool {
-        *self.done.borrow()
-    }
-
-    async fn ended(&mut self) {
-        let _ = self.done.wait_for(|d| *d).await;
-    }
-}
-
-/// Every run the schedule triggers of a host started. A trigger that is
-/// rescheduled (its job changed) leaves its running run alone, as WebJobs
-/// does; the host stops them all when it stops.
-#[derive(Default)]
-pub struct Runs {
-    runs: std::sync::Mutex<Vec<RunHandle>>,
-}
-
-impl Runs {
-    /// Prepares and starts a run in the background, registered here;
-    /// returns its id.
-    pub fn start(&self, runner: &Runner, req: RunRequest) -> Result<String, RunError> {
-        let stop = req.stop.clone();
-        let prepared = runner.prepare(req)?;
-        let id = prepared.run_id().to_string();
-        let (tx, done) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            prepared.execute().await;
-            let _ = tx.send(true);
-        });
-        self.add(RunHandle {
-            id: id.clone(),
-            stop,
-            done,
-        });
-        Ok(id)
-    }
-
-    /// Asks a run started here to stop gracefully (its shutdown file, then
-    /// its `stopping_wait_time`); `false` if no such run is going.
-    pub fn stop(&self, run_id: &str) -> bool {
-        let runs = self.runs.lock().expect("runs lock");
-        match runs.iter().find(|r| r.id == run_id && !r.finished()) {
-            Some(r) => {
-                r.stop.stop();
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn add(&self, run: RunHandle) {
-        let mut runs = self.runs.lock().expect("runs lock");
-        runs.retain(|r| !r.finished());
-        runs.push(run);
-    }
-
-    /// Stops every run gracefully and waits for all; when `kill` resolves
-    /// meanwhile, the runs still stopping are killed.
-    pub async fn stop_all(&self, kill: impl std::future::Future<Output = ()>) {
-        let runs: Vec<RunHandle> = std::mem::take(&mut *self.runs.lock().expect("runs lock"));
-        let stops: Vec<StopSignal> = runs.iter().map(|r| r.stop.clone()).collect();
-        for s in &stops {
-            s.stop();
-        }
-        let waiting = async {
-            for mut r in runs {
-                r.ended().await;
-            }
-        };
-        tokio::pin!(waiting);
-        tokio::select! {
-            _ = &mut waiting => {}
-            _ = kill => {
-                for s in &stops {
-                    s.kill();
-                }
-                waiting.await;
-            }
-        }
     }
 }
 
@@ -372,7 +281,7 @@ pub async fn run(
                         Level::Info,
                         "Stopping the running run to replace it (overlap: replace)",
                     );
-                    c.stop.stop();
+                    c.stop();
                     tokio::select! {
                         _ = c.ended() => {}
                         _ = quit.stopped() => return,
@@ -407,40 +316,22 @@ fn start(
     runs: &Runs,
     queued: bool,
 ) -> Option<RunHandle> {
-    let req = RunRequest::new(job.clone(), trigger);
-    let stop = req.stop.clone();
-    let (tx, done) = tokio::sync::watch::channel(false);
-    match runner.prepare(req) {
-        Ok(prepared) => {
-            let prepared_id = prepared.run_id().to_string();
+    match runs.start(runner, RunRequest::new(job.clone(), trigger)) {
+        Ok(handle) => {
             log.sys(
                 Level::Info,
                 &format!(
-                    "WebJob invoked{} (run {prepared_id})",
+                    "WebJob invoked{} (run {})",
                     if queued { " (queued run)" } else { "" },
+                    handle.id()
                 ),
             );
-            tokio::spawn(async move {
-                prepared.execute().await;
-                let _ = tx.send(true);
-            });
-            let handle = RunHandle {
-                id: prepared_id,
-                stop,
-                done,
-            };
-            runs.add(handle.clone());
             Some(handle)
         }
         Err(RunError::AlreadyRunning) => None,
         Err(e) => {
             log.sys(Level::Err, &format!("WebJob could not be invoked: {e}"));
-            let _ = tx.send(true);
-            Some(RunHandle {
-                id: String::new(),
-                stop,
-                done,
-            })
+            Some(RunHandle::ended_already())
         }
     }
 }

@@ -1,0 +1,115 @@
+//! Runs started in the background and what is known of them while they
+//! go: their stop signals and their ends, so a host can stop them all
+//! gracefully when it stops, and stop one by id.
+
+use crate::runner::{RunError, RunRequest, Runner};
+use crate::runtime::stop::StopSignal;
+
+/// A run started in the background: its id, its stop signal and its end.
+#[derive(Clone)]
+pub struct RunHandle {
+    id: String,
+    stop: StopSignal,
+    done: tokio::sync::watch::Receiver<bool>,
+}
+
+impl RunHandle {
+    /// The run's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// A handle of no run, already ended (a run that could not start).
+    pub fn ended_already() -> RunHandle {
+        let (_, done) = tokio::sync::watch::channel(true);
+        RunHandle {
+            id: String::new(),
+            stop: StopSignal::default(),
+            done,
+        }
+    }
+
+    /// Asks the run to stop gracefully.
+    pub fn stop(&self) {
+        self.stop.stop();
+    }
+
+    /// Whether the run has ended.
+    pub fn finished(&self) -> bool {
+        *self.done.borrow()
+    }
+
+    /// Resolves when the run has ended.
+    pub async fn ended(&mut self) {
+        let _ = self.done.wait_for(|d| *d).await;
+    }
+}
+
+/// Runs started in the background (by schedule triggers, by the API). A
+/// trigger that is rescheduled leaves its running run alone, as WebJobs
+/// does; the host stops them all when it stops.
+#[derive(Default)]
+pub struct Runs {
+    runs: std::sync::Mutex<Vec<RunHandle>>,
+}
+
+impl Runs {
+    /// Prepares and starts a run in the background, registered here.
+    pub fn start(&self, runner: &Runner, req: RunRequest) -> Result<RunHandle, RunError> {
+        let stop = req.stop.clone();
+        let prepared = runner.prepare(req)?;
+        let id = prepared.run_id().to_string();
+        let (tx, done) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            prepared.execute().await;
+            let _ = tx.send(true);
+        });
+        let handle = RunHandle { id, stop, done };
+        self.add(handle.clone());
+        Ok(handle)
+    }
+
+    /// Asks a run started here to stop gracefully (its shutdown file, then
+    /// its `stopping_wait_time`); `false` if no such run is going.
+    pub fn stop(&self, run_id: &str) -> bool {
+        let runs = self.runs.lock().expect("runs lock");
+        match runs.iter().find(|r| r.id == run_id && !r.finished()) {
+            Some(r) => {
+                r.stop.stop();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn add(&self, run: RunHandle) {
+        let mut runs = self.runs.lock().expect("runs lock");
+        runs.retain(|r| !r.finished());
+        runs.push(run);
+    }
+
+    /// Stops every run gracefully and waits for all; when `kill` resolves
+    /// meanwhile, the runs still stopping are killed.
+    pub async fn stop_all(&self, kill: impl std::future::Future<Output = ()>) {
+        let runs: Vec<RunHandle> = std::mem::take(&mut *self.runs.lock().expect("runs lock"));
+        let stops: Vec<StopSignal> = runs.iter().map(|r| r.stop.clone()).collect();
+        for s in &stops {
+            s.stop();
+        }
+        let waiting = async {
+            for mut r in runs {
+                r.ended().await;
+            }
+        };
+        tokio::pin!(waiting);
+        tokio::select! {
+            _ = &mut waiting => {}
+            _ = kill => {
+                for s in &stops {
+                    s.kill();
+                }
+                waiting.await;
+            }
+        }
+    }
+}
