@@ -65,7 +65,7 @@ fn main() {
     let mut serve = Command::new(bin)
         .arg("--root")
         .arg(&root)
-        .arg("serve")
+        .args(["serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

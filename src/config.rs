@@ -24,6 +24,12 @@ pub struct HostConfig {
     pub limits: Limits,
     /// The most a job's `limits` may ask for (`--max-*`).
     pub ceiling: Limits,
+    /// Whose maximums `ceiling` holds, as clamp notes name them ("the
+    /// host's", or a tenant's quota).
+    pub ceiling_owner: String,
+    /// The most triggered runs in flight on the host at once (`None`: no
+    /// bound); beyond it a run is refused (429 in the API).
+    pub max_runs: Option<u32>,
     /// Caps on unpacking bundles.
     pub extract: ExtractLimits,
     /// Runs kept per triggered job (`WEBJOBS_HISTORY_SIZE`, default 50).
@@ -135,6 +141,26 @@ pub fn read_app_settings(layout: &Layout) -> Result<Vec<(String, String)>> {
 }
 
 impl HostConfig {
+    /// This host's configuration for a tenant: its data root, and its
+    /// quota's ceilings and history size where they are tighter.
+    pub fn for_tenant(
+        &self,
+        tenant: &str,
+        layout: Layout,
+        quota: &crate::tenant::quota::Quota,
+    ) -> HostConfig {
+        let mut host = self.clone();
+        host.layout = layout;
+        host.ceiling = quota.ceiling(&self.ceiling);
+        if host.ceiling != self.ceiling {
+            host.ceiling_owner = format!("tenant '{tenant}' quota's");
+        }
+        if let Some(n) = quota.history_size {
+            host.history_size = host.history_size.min(n);
+        }
+        host
+    }
+
     /// A configuration for `root` with defaults read from the environment.
     pub fn new(root: PathBuf) -> Result<HostConfig> {
         // Absolute, so that paths handed to jobs and processes do not
@@ -156,6 +182,8 @@ impl HostConfig {
             instance: short_instance_id(env("WEBSITE_INSTANCE_ID").as_deref()),
             limits,
             ceiling: crate::runtime::limits::CEILING,
+            ceiling_owner: "the host's".to_string(),
+            max_runs: None,
             extract: ExtractLimits::default(),
             history_size: history_size_from(env("WEBJOBS_HISTORY_SIZE").as_deref()),
             app_settings: Vec::new(),

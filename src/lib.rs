@@ -9,7 +9,14 @@
 //!   WebJobs keeps them;
 //! - [`runtime`]: the executors, today the wasm guests QuickJS-NG and
 //!   CPython, and the capture and limits path they share;
+//! - [`runtime`] also holds the native executor: a process in a
+//!   capability-restricted sandbox, for types without a guest;
 //! - [`runner`]: the one API through which every run starts;
+//! - [`schedule`] and [`supervise`]: NCRONTAB schedules and the serving host
+//!   that keeps scheduled and continuous jobs going;
+//! - [`tenant`]: tenants, their secrets and quotas; [`metrics`]: what the
+//!   host counts;
+//! - [`api`]: WebJobs' REST API and the dashboard, over HTTP;
 //! - [`wire`]: WebJobs' JSON shapes;
 //! - [`cli`]: the `wasmjobs` command, a thin layer over the above.
 
@@ -20,6 +27,7 @@ pub mod bundle;
 pub mod cli;
 pub mod config;
 pub mod job;
+pub mod metrics;
 pub mod runner;
 pub mod runtime;
 pub mod schedule;

@@ -34,6 +34,21 @@ pub struct RunJson {
     pub job_name: String,
     /// `External - ...` or `Schedule - ...`.
     pub trigger: Option<String>,
+    /// wasmjobs' own fields (not in WebJobs).
+    pub wasmjobs: RunExtras,
+}
+
+/// What wasmjobs adds to a run's JSON, under `"wasmjobs"`.
+#[derive(Debug, Serialize)]
+pub struct RunExtras {
+    /// The job's exit status, if it exited.
+    pub exit_code: Option<i32>,
+    /// The limit that ended the run (`timeout`, `memory`, `fuel`, ...).
+    pub limit: Option<String>,
+    /// Fuel consumed, when metered.
+    pub fuel_consumed: Option<u64>,
+    /// Where to read the output as it is written (`?follow=1`).
+    pub output_stream_url: String,
 }
 
 /// `{"runs": [...]}`, newest first.
@@ -102,6 +117,15 @@ pub fn run_json(base: &str, job_name: &str, run: &RunInfo) -> RunJson {
         url: format!("{base}/api/triggeredwebjobs/{job_name}/history/{}", run.id),
         job_name: job_name.to_string(),
         trigger: s.trigger.clone(),
+        wasmjobs: RunExtras {
+            exit_code: s.exit_code,
+            limit: s.limit.clone(),
+            fuel_consumed: s.fuel_consumed,
+            output_stream_url: format!(
+                "{base}/api/triggeredwebjobs/{job_name}/history/{}/output?follow=1",
+                run.id
+            ),
+        },
     }
 }
 

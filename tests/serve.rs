@@ -21,7 +21,7 @@ impl Serve {
             cmd.args(["--restart-warmup-s", "60"]);
         }
         cmd.args(extra)
-            .arg("serve")
+            .args(["serve", "--listen", "127.0.0.1:0"])
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         Serve(cmd.spawn().expect("starting serve"))

@@ -51,22 +51,27 @@ impl Auth {
     /// The tenant an `Authorization` header proves, if it proves one.
     pub fn tenant(&self, header: Option<&str>) -> Option<String> {
         let (tenant, secret) = credentials(header?)?;
+        self.verify(&tenant, &secret).then_some(tenant)
+    }
+
+    /// Whether `secret` is `tenant`'s (slow the first time, remembered).
+    pub fn verify(&self, tenant: &str, secret: &str) -> bool {
         let key: [u8; 32] = Sha256::digest(format!("{tenant}\0{secret}")).into();
         {
             let mut v = self.verified.lock().expect("auth lock");
             v.retain(|_, (_, at)| at.elapsed() < REMEMBER);
-            if let Some((t, _)) = v.get(&key) {
-                return Some(t.clone());
+            if v.get(&key).is_some_and(|(t, _)| t == tenant) {
+                return true;
             }
         }
-        if !self.tenants.verify(&tenant, &secret) {
-            return None;
+        if !self.tenants.verify(tenant, secret) {
+            return false;
         }
         self.verified
             .lock()
             .expect("auth lock")
-            .insert(key, (tenant.clone(), Instant::now()));
-        Some(tenant)
+            .insert(key, (tenant.to_string(), Instant::now()));
+        true
     }
 
     /// Forgets every remembered credential (after a rotate or remove).

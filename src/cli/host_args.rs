@@ -11,6 +11,8 @@ use crate::config::{self, HostConfig};
 use crate::runtime::ExecutorChoice;
 use crate::runtime::limits::LimitOverrides;
 use crate::runtime::native::SandboxMode;
+use crate::tenant::Tenants;
+use crate::tenant::quota::{self, Quotas};
 
 /// Host settings shared by every command.
 #[derive(Debug, Args)]
@@ -103,9 +105,44 @@ pub(super) struct HostArgs {
     /// one each for as long as they run).
     #[arg(long, global = true, default_value_t = 64)]
     wasm_slots: u32,
+    /// Triggered runs that may be in flight on the host at once (API and
+    /// schedules); beyond it a run is refused (429 in the API).
+    #[arg(long, global = true, default_value_t = 64)]
+    max_runs: u32,
+    /// Work on this tenant's jobs (`<root>/tenants/<name>/`, its quota
+    /// applied) instead of the data root's own.
+    #[arg(long, global = true, env = "WASMJOBS_TENANT")]
+    tenant: Option<String>,
+    /// The tenants' quota file (TOML; default `<root>/quotas.toml`).
+    #[arg(long, global = true, env = "WASMJOBS_QUOTAS")]
+    quotas: Option<PathBuf>,
 }
 
 impl HostArgs {
+    /// The tenants' quotas (`--quotas`, else `<root>/quotas.toml`; none
+    /// when that file does not exist).
+    pub(super) fn quotas(&self, host: &HostConfig) -> Result<Quotas> {
+        match &self.quotas {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading --quotas {}", p.display()))?;
+                Quotas::parse(&text).with_context(|| format!("{}", p.display()))
+            }
+            None => Quotas::load(&host.layout.root().join(quota::FILE_NAME)),
+        }
+    }
+
+    /// The `--tenant` to work on, if any, checked to exist.
+    pub(super) fn tenant(&self, host: &HostConfig) -> Result<Option<String>> {
+        let Some(t) = &self.tenant else {
+            return Ok(None);
+        };
+        if Tenants::new(host.layout.root()).get(t).is_none() {
+            bail!("no tenant named '{t}' (see `wasmjobs tenant list`)");
+        }
+        Ok(Some(t.clone()))
+    }
+
     pub(super) fn config(&self) -> Result<HostConfig> {
         use std::time::Duration;
         let root = match &self.root {
@@ -206,6 +243,10 @@ impl HostArgs {
             max_entry_bytes: self.max_entry_mb << 20,
             max_entries: self.max_entries,
         };
+        if self.max_runs == 0 {
+            bail!("--max-runs must be at least 1");
+        }
+        host.max_runs = Some(self.max_runs);
         Ok(host)
     }
 }

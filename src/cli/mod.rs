@@ -94,11 +94,19 @@ enum Command {
     /// continuous jobs kept running, until SIGTERM or Ctrl-C (a second one
     /// kills the jobs still stopping).
     Serve {
-        /// Also serve the HTTP API (read-only routes so far) on this
-        /// address, e.g. 127.0.0.1:8080. Tenants authenticate with the
-        /// secrets `wasmjobs tenant add` prints.
-        #[arg(long, value_name = "ADDR")]
-        listen: Option<std::net::SocketAddr>,
+        /// Serve the REST API and the dashboard on this address (port 0:
+        /// any free port). Tenants authenticate with the secrets `wasmjobs
+        /// tenant add` prints; with no tenant, `serve` makes a `default`
+        /// one and prints its secret.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Longest a request may take to be answered, in seconds (503
+        /// beyond; a followed output streams on).
+        #[arg(long, default_value_t = 30)]
+        request_timeout_s: u64,
+        /// Largest upload, in MiB (413 beyond).
+        #[arg(long, default_value_t = 256)]
+        max_upload_mb: usize,
     },
     /// Stop a continuous job and keep it stopped (writes its disable.job).
     Stop {
@@ -168,7 +176,15 @@ pub fn main() -> ExitCode {
 }
 
 fn dispatch(cli: Cli) -> Result<ExitCode> {
-    let host = cli.host.config()?;
+    let mut host = cli.host.config()?;
+    let quotas = cli.host.quotas(&host)?;
+    if let Some(t) = cli.host.tenant(&host)? {
+        if matches!(cli.command, Command::Serve { .. } | Command::Tenant(_)) {
+            bail!("--tenant does not apply to `serve` or `tenant` (they cover every tenant)");
+        }
+        let layout = crate::tenant::Tenants::new(host.layout.root()).layout(&t);
+        host = host.for_tenant(&t, layout, &quotas.of(&t));
+    }
     match cli.command {
         Command::Deploy {
             source,
@@ -286,7 +302,17 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             tz,
             count,
         }) => serve::cron_next(&expr, from.as_deref(), tz.as_deref(), count),
-        Command::Serve { listen } => serve::serve(host, listen),
+        Command::Serve {
+            listen,
+            request_timeout_s,
+            max_upload_mb,
+        } => {
+            let limits = crate::api::ApiLimits {
+                max_upload_bytes: max_upload_mb << 20,
+                request_timeout: std::time::Duration::from_secs(request_timeout_s.max(1)),
+            };
+            serve::serve(host, quotas, listen, limits)
+        }
         Command::Tenant(cmd) => tenants::run(&host, cmd),
         Command::Stop { name } => {
             let job = find_job(&host, &name, Some(JobType::Continuous))?;

@@ -4,7 +4,12 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 
+use std::sync::Arc;
+
+use crate::api::{ApiLimits, ApiState};
 use crate::config::HostConfig;
+use crate::tenant::Tenants;
+use crate::tenant::quota::Quotas;
 use crate::job::Job;
 use crate::runner::Runner;
 use crate::runtime::native::layers;
@@ -12,35 +17,46 @@ use crate::schedule::{Cron, zone};
 use crate::supervise::continuous::DISABLE_FILE;
 
 /// `wasmjobs serve`: runs the host until SIGTERM or SIGINT (a second one
-/// kills the jobs still stopping); with `listen`, the HTTP API as well.
-pub(super) fn serve(host: HostConfig, listen: Option<std::net::SocketAddr>) -> Result<ExitCode> {
+/// kills the jobs still stopping): every tenant's scheduled and continuous
+/// jobs, and the REST API and dashboard on `listen`. With no tenant yet,
+/// it makes a `default` one and prints its secret.
+pub(super) fn serve(
+    host: HostConfig,
+    quotas: Quotas,
+    listen: std::net::SocketAddr,
+    limits: ApiLimits,
+) -> Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     eprint!("{}", layers::report(&host.sandbox));
-    let tenants = crate::tenant::Tenants::new(host.layout.root());
+    let tenants = Tenants::new(host.layout.root());
+    if tenants.list().is_empty() {
+        let secret = tenants.add(DEFAULT_TENANT)?;
+        eprintln!(
+            "wasmjobs serve: made tenant '{DEFAULT_TENANT}' (no tenant existed); its secret, shown once:\n  {secret}\n  (a new one: `wasmjobs tenant rotate {DEFAULT_TENANT}`)"
+        );
+    }
+    let quotas = Arc::new(quotas);
     let runner = Runner::new(host);
-    let api = listen.map(|addr| {
-        let state = std::sync::Arc::new(crate::api::ApiState::new(tenants, runner.clone()));
-        (addr, state)
-    });
+    let state = Arc::new(ApiState::new(runner.clone(), quotas.clone(), limits));
     rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        let addr = listener.local_addr()?;
+        eprintln!("wasmjobs serve: API on http://{addr}/api/webjobs, dashboard on http://{addr}/dashboard/");
+        if !addr.ip().is_loopback() {
+            eprintln!(
+                "wasmjobs serve: listening beyond this machine on plain HTTP: put TLS in front of it"
+            );
+        }
         let (stop_api_tx, mut stop_api_rx) = tokio::sync::watch::channel(false);
-        let api_task = match api {
-            Some((addr, state)) => {
-                let listener = tokio::net::TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("listening on {addr}"))?;
-                eprintln!("wasmjobs serve: API on http://{}", listener.local_addr()?);
-                let runs = state.runs();
-                let task = tokio::spawn(crate::api::serve(listener, state, async move {
-                    let _ = stop_api_rx.wait_for(|s| *s).await;
-                }));
-                Some((task, runs))
-            }
-            None => None,
-        };
+        let runs = state.runs();
+        let api_task = tokio::spawn(crate::api::serve(listener, state, async move {
+            let _ = stop_api_rx.wait_for(|s| *s).await;
+        }));
         use tokio::signal::unix::{SignalKind, signal};
         let mut sigint = signal(SignalKind::interrupt())?;
         let mut sigterm = signal(SignalKind::terminate())?;
@@ -55,26 +71,34 @@ pub(super) fn serve(host: HostConfig, listen: Option<std::net::SocketAddr>) -> R
                 let _ = tx.send(());
             }
         });
+        let (kill_tx, kill_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            let _ = second_rx.await;
+            let _ = kill_tx.send(true);
+        });
+        let killed = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|k| *k).await;
+        };
         let served = crate::supervise::serve(
             runner,
+            quotas,
             async {
                 let _ = first_rx.await;
                 let _ = stop_api_tx.send(true);
             },
-            async {
-                let _ = second_rx.await;
-            },
+            killed(kill_rx.clone()),
         )
         .await;
-        if let Some((task, runs)) = api_task {
-            let _ = task.await;
-            // Runs started through the API stop gracefully too.
-            runs.stop_all(std::future::pending()).await;
-        }
+        let _ = api_task.await;
+        // Runs started through the API stop gracefully too.
+        runs.stop_all(killed(kill_rx)).await;
         served
     })?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// The tenant `serve` makes when there is none.
+const DEFAULT_TENANT: &str = "default";
 
 /// `wasmjobs stop` / `start`: writes or removes the continuous job's
 /// `disable.job`, which a running host acts on.

@@ -5,6 +5,7 @@
 //! pruning, the run record and its status transitions, the output log, the
 //! private working copy, the environment and the limits.
 
+pub mod admission;
 pub mod background;
 mod env;
 mod launch;
@@ -19,6 +20,10 @@ use chrono::Utc;
 use thiserror::Error;
 
 use crate::config::HostConfig;
+use crate::metrics::Metrics;
+use crate::store::layout::Layout;
+use crate::tenant::quota::Quota;
+use admission::{Admission, Permit};
 use crate::job::{Job, JobType};
 use crate::runtime::capture::{Echo, OutputLog};
 use crate::runtime::limits::{LimitKind, Limits};
@@ -48,6 +53,9 @@ pub enum RunError {
     /// `WEBJOBS_STOPPED` is set on this host (409 in the API, as WebJobs).
     #[error("WebJobs are stopped on this host (WEBJOBS_STOPPED is set)")]
     Stopped,
+    /// Too many runs in flight, the host's or the tenant's (429 in the API).
+    #[error("{0}")]
+    Busy(String),
     /// The run record could not be created.
     #[error("cannot create the run record: {0}")]
     Io(#[from] std::io::Error),
@@ -102,6 +110,12 @@ pub struct Runner {
     host: Arc<HostConfig>,
     wasm: Arc<WasmRuntime>,
     native: Arc<NativeRuntime>,
+    /// Whose runs these are (`""`: the data root's own jobs).
+    tenant: Arc<str>,
+    /// The tenant's bound on its runs in flight.
+    tenant_max_runs: Option<u32>,
+    admission: Arc<Admission>,
+    metrics: Arc<Metrics>,
 }
 
 /// A run whose record exists (status `Initializing`) and whose job lock is
@@ -118,6 +132,8 @@ pub struct PreparedRun {
     stop: StopSignal,
     limits: Limits,
     limit_notes: Vec<String>,
+    started: std::time::Instant,
+    _permit: Permit,
     _lock: JobLock,
 }
 
@@ -129,22 +145,48 @@ impl Runner {
             host.max_concurrent_runs,
         ));
         let native = Arc::new(NativeRuntime::new(host.sandbox.clone()));
+        let admission = Arc::new(Admission::new(host.max_runs));
         Runner {
             host: Arc::new(host),
             wasm,
             native,
+            tenant: Arc::from(""),
+            tenant_max_runs: None,
+            admission,
+            metrics: Arc::default(),
         }
+    }
+
+    /// The same host and executors for a tenant: its data root, its
+    /// quota's ceilings, history size and concurrent runs; engines,
+    /// compiled guests, the sandbox, admission and metrics are shared.
+    pub fn for_tenant(&self, tenant: &str, layout: Layout, quota: &Quota) -> Runner {
+        Runner {
+            host: Arc::new(self.host.for_tenant(tenant, layout, quota)),
+            tenant: Arc::from(tenant),
+            tenant_max_runs: quota.concurrent_runs,
+            ..self.clone()
+        }
+    }
+
+    /// Whose runs these are (`""`: the data root's own jobs).
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    /// The host's metrics (shared by every tenant's runner).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// The same host and executors over another data root (a tenant's):
     /// engines, compiled guests and the sandbox are shared.
-    pub fn with_layout(&self, layout: crate::store::layout::Layout) -> Runner {
+    pub fn with_layout(&self, layout: Layout) -> Runner {
         let mut host = (*self.host).clone();
         host.layout = layout;
         Runner {
             host: Arc::new(host),
-            wasm: self.wasm.clone(),
-            native: self.native.clone(),
+            ..self.clone()
         }
     }
 
@@ -184,6 +226,10 @@ impl Runner {
         let data_dir = layout.data_dir(job.job_type, &job.name);
         let lock = JobLock::try_acquire(&data_dir, &self.host.instance)?
             .ok_or(RunError::AlreadyRunning)?;
+        let permit = self
+            .admission
+            .admit(&self.tenant, self.tenant_max_runs)
+            .map_err(RunError::Busy)?;
         history::prune(&data_dir, self.host.history_size)?;
         let now = Utc::now();
         let run_id = unique_run_id(&data_dir, now);
@@ -202,7 +248,11 @@ impl Runner {
         let (limits, limit_notes) = self
             .host
             .limits
-            .with_overrides(job.settings.limits(), &self.host.ceiling);
+            .with_overrides(
+                job.settings.limits(),
+                &self.host.ceiling,
+                &self.host.ceiling_owner,
+            );
         let cap = limits.output_kb.saturating_mul(1024);
         let log = OutputLog::open(
             &run_dir.join(OUTPUT_LOG),
@@ -211,6 +261,7 @@ impl Runner {
             req.echo,
         )?;
         log.sys(Level::Info, "Status changed to Initializing");
+        self.metrics.run_started(&self.tenant);
         Ok(PreparedRun {
             runner: self.clone(),
             job,
@@ -223,6 +274,8 @@ impl Runner {
             stop: req.stop,
             limits,
             limit_notes,
+            started: std::time::Instant::now(),
+            _permit: permit,
             _lock: lock,
         })
     }
@@ -288,6 +341,13 @@ impl PreparedRun {
         self.status.fuel_consumed = outcome.fuel_consumed;
         self.set_status(status);
         log.close_console();
+        runner.metrics.run_finished(
+            &runner.tenant,
+            &status.to_string(),
+            self.started.elapsed(),
+            outcome.fuel_consumed,
+            limit.map(|k| k.key()),
+        );
         RunReport {
             run_id: self.run_id.clone(),
             status,

@@ -74,13 +74,18 @@ impl Limits {
     /// When the ceiling meters fuel, every run is metered: a job without a
     /// fuel value gets the host default, or the ceiling. Returns the limits
     /// and a note for every value that was clamped.
-    pub fn with_overrides(&self, o: LimitOverrides, ceiling: &Limits) -> (Limits, Vec<String>) {
+    pub fn with_overrides(
+        &self,
+        o: LimitOverrides,
+        ceiling: &Limits,
+        owner: &str,
+    ) -> (Limits, Vec<String>) {
         let asked = self.overridden_by(o);
         let mut notes = Vec::new();
         let mut clamp = |key: &str, v: u64, max: u64| {
             if v > max {
                 notes.push(format!(
-                    "limits.{key} = {v} is above the host's maximum {max}; using {max}"
+                    "limits.{key} = {v} is above {owner} maximum {max}; using {max}"
                 ));
                 max
             } else {
@@ -210,7 +215,7 @@ mod tests {
             fuel: Some(1000),
             ..Default::default()
         };
-        let (l, notes) = d.with_overrides(o, &CEILING);
+        let (l, notes) = d.with_overrides(o, &CEILING, "the host's");
         assert_eq!(l.timeout, Duration::from_secs(5));
         assert_eq!(l.memory_mb, CEILING.memory_mb);
         assert_eq!(l.fuel, Some(1000));
@@ -226,7 +231,7 @@ mod tests {
             memory_mb: 64,
             ..CEILING
         };
-        let (l, notes) = d.with_overrides(LimitOverrides::default(), &max);
+        let (l, notes) = d.with_overrides(LimitOverrides::default(), &max, "the host's");
         assert_eq!(l.fuel, Some(10_000), "a fuel maximum meters every run");
         assert_eq!(l.memory_mb, 64, "defaults are clamped too");
         assert_eq!(notes.len(), 1);
@@ -234,6 +239,6 @@ mod tests {
             fuel: Some(u64::MAX),
             ..Default::default()
         };
-        assert_eq!(d.with_overrides(o, &max).0.fuel, Some(10_000));
+        assert_eq!(d.with_overrides(o, &max, "the host's").0.fuel, Some(10_000));
     }
 }

@@ -24,6 +24,8 @@ use crate::runner::background::Runs;
 use crate::runtime::stop::StopSignal;
 use crate::schedule::{Cron, zone};
 use crate::store::logline::Level;
+use crate::tenant::Tenants;
+use crate::tenant::quota::Quotas;
 
 type Key = (JobType, String);
 
@@ -222,7 +224,7 @@ fn scheduler_log(
     )
 }
 
-/// The job a path under the jobs root belongs to.
+/// The job a path under a jobs root belongs to.
 fn job_of(jobs_root: &Path, path: &Path) -> Option<Key> {
     let rel = path.strip_prefix(jobs_root).ok()?;
     let mut parts = rel.components();
@@ -237,22 +239,118 @@ fn job_of(jobs_root: &Path, path: &Path) -> Option<Key> {
     Some((t, name))
 }
 
-/// Serves until `shutdown` resolves (the first SIGTERM or SIGINT), then
-/// stops every job gracefully; `kill` resolving meanwhile (a second
-/// signal) ends them at once.
+/// Every tenant's host (and the data root's own, tenant `""`), and how a
+/// changed path finds the one it belongs to.
+struct Hosts {
+    runner: Runner,
+    tenants: Tenants,
+    quotas: Arc<Quotas>,
+    hosts: HashMap<String, Host>,
+}
+
+impl Hosts {
+    /// A host per existing tenant and one for the data root's own jobs,
+    /// each with its task per job started.
+    fn start(runner: Runner, quotas: Arc<Quotas>) -> Result<Hosts> {
+        let tenants = Tenants::new(runner.host().layout.root());
+        let mut hosts = Hosts {
+            runner,
+            tenants,
+            quotas,
+            hosts: HashMap::new(),
+        };
+        hosts.add("")?;
+        for t in hosts.tenants.list() {
+            hosts.add(&t.name)?;
+        }
+        Ok(hosts)
+    }
+
+    /// Starts serving a tenant (`""`: the data root's own jobs).
+    fn add(&mut self, tenant: &str) -> Result<()> {
+        let runner = if tenant.is_empty() {
+            self.runner.clone()
+        } else {
+            let quota = self.quotas.of(tenant);
+            self.runner
+                .for_tenant(tenant, self.tenants.layout(tenant), &quota)
+        };
+        let mut host = Host::new(runner)?;
+        host.start_all();
+        self.hosts.insert(tenant.to_string(), host);
+        Ok(())
+    }
+
+    /// The tenant and job a changed path belongs to; a tenant seen for the
+    /// first time (added while serving) gets its host here.
+    fn job_of(&mut self, path: &Path) -> Option<(String, Key)> {
+        let root = self.runner.host().layout.root().to_path_buf();
+        if let Some(key) = job_of(&root.join("jobs"), path) {
+            return Some((String::new(), key));
+        }
+        let rel = path.strip_prefix(root.join("tenants")).ok()?;
+        let tenant = rel.components().next()?.as_os_str().to_str()?.to_string();
+        if !self.hosts.contains_key(&tenant) {
+            self.tenants.get(&tenant)?;
+            tracing::info!("tenant {tenant} added");
+            if let Err(e) = self.add(&tenant) {
+                tracing::error!("tenant {tenant}: {e:#}");
+            }
+            return None;
+        }
+        let key = job_of(&self.tenants.layout(&tenant).jobs_root(), path)?;
+        Some((tenant, key))
+    }
+
+    fn resync(&mut self, tenant: &str, key: Key) {
+        if let Some(h) = self.hosts.get_mut(tenant) {
+            h.resync(key);
+        }
+    }
+
+    fn active(&self) -> usize {
+        self.hosts.values().map(Host::active).sum()
+    }
+
+    async fn stop_all(&mut self, kill: impl Future<Output = ()>) {
+        let (kill_tx, kill_rx) = tokio::sync::watch::channel(false);
+        let stopping = self.hosts.values_mut().map(|h| {
+            let mut rx = kill_rx.clone();
+            h.stop_all(async move {
+                let _ = rx.wait_for(|k| *k).await;
+            })
+        });
+        let all = futures_util::future::join_all(stopping);
+        tokio::pin!(all);
+        tokio::select! {
+            _ = &mut all => {}
+            _ = kill => {
+                let _ = kill_tx.send(true);
+                all.await;
+            }
+        }
+    }
+}
+
+/// Serves the data root's own jobs and every tenant's (tenants added
+/// while serving are picked up) until `shutdown` resolves (the first
+/// SIGTERM or SIGINT), then stops every job gracefully; `kill` resolving
+/// meanwhile (a second signal) ends them at once.
 pub async fn serve(
     runner: Runner,
+    quotas: Arc<Quotas>,
     shutdown: impl Future<Output = ()>,
     kill: impl Future<Output = ()>,
 ) -> Result<()> {
     use notify::Watcher;
     let host = runner.host().clone();
-    let jobs_root = host.layout.jobs_root();
     for t in JobType::ALL {
         std::fs::create_dir_all(host.layout.jobs_dir(t))
             .with_context(|| format!("creating {}", host.layout.jobs_dir(t).display()))?;
     }
-    let mut served = Host::new(runner)?;
+    let tenants_dir = host.layout.root().join("tenants");
+    crate::store::fsutil::ensure_private_dir(&tenants_dir)
+        .with_context(|| format!("creating {}", tenants_dir.display()))?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<std::path::PathBuf>();
     let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
         // Reads (every run copies its job) are not changes.
@@ -264,14 +362,17 @@ pub async fn serve(
             }
         }
     })
-    .context("watching the jobs folder")?;
-    watcher
-        .watch(&jobs_root, notify::RecursiveMode::Recursive)
-        .with_context(|| format!("watching {}", jobs_root.display()))?;
-    served.start_all();
+    .context("watching the jobs folders")?;
+    for dir in [host.layout.jobs_root(), tenants_dir] {
+        watcher
+            .watch(&dir, notify::RecursiveMode::Recursive)
+            .with_context(|| format!("watching {}", dir.display()))?;
+    }
+    let mut served = Hosts::start(runner, quotas)?;
     eprintln!(
-        "wasmjobs serve: {} ({} jobs with a schedule or kept running); Ctrl-C or SIGTERM stops",
+        "wasmjobs serve: {} ({} tenants; {} jobs with a schedule or kept running); Ctrl-C or SIGTERM stops",
         host.layout.root().display(),
+        served.hosts.len() - 1,
         served.active()
     );
     tokio::pin!(shutdown);
@@ -281,12 +382,12 @@ pub async fn serve(
             first = rx.recv() => {
                 let Some(first) = first else { break };
                 // Debounce: collect until the folder has been quiet for a while.
-                let mut changed: BTreeSet<Key> = job_of(&jobs_root, &first).into_iter().collect();
+                let mut paths = vec![first];
                 let mut quitting = false;
                 loop {
                     tokio::select! {
                         more = rx.recv() => match more {
-                            Some(p) => changed.extend(job_of(&jobs_root, &p)),
+                            Some(p) => paths.push(p),
                             None => break,
                         },
                         _ = tokio::time::sleep(host.change_debounce) => break,
@@ -296,9 +397,11 @@ pub async fn serve(
                 if quitting {
                     break;
                 }
-                for key in changed {
-                    tracing::info!("job {} {} changed", key.0, key.1);
-                    served.resync(key);
+                let changed: BTreeSet<(String, Key)> =
+                    paths.iter().filter_map(|p| served.job_of(p)).collect();
+                for (tenant, key) in changed {
+                    tracing::info!("job {} {} of tenant '{tenant}' changed", key.0, key.1);
+                    served.resync(&tenant, key);
                 }
             }
         }

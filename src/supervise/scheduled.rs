@@ -156,7 +156,10 @@ pub async fn run(
         ),
     );
     let mut current: Option<RunHandle> = None;
-    let mut pending = false;
+    let mut pending = Pending {
+        on: false,
+        runner: &runner,
+    };
     // The latest occurrence this trigger dealt with (ran, skipped or
     // queued): later ones are counted from it, so a skipped tick is not
     // "missed" and caught up a moment later.
@@ -213,8 +216,8 @@ pub async fn run(
                 .min(Duration::from_secs(60));
             let run_ended = async {
                 match &mut current {
-                    Some(c) if pending => c.ended().await,
-                    _ if pending => tokio::time::sleep(Duration::from_millis(250)).await,
+                    Some(c) if pending.on => c.ended().await,
+                    _ if pending.on => tokio::time::sleep(Duration::from_millis(250)).await,
                     _ => std::future::pending().await,
                 }
             };
@@ -223,9 +226,9 @@ pub async fn run(
                 _ = quit.stopped() => return,
                 _ = run_ended => {
                     current = None;
-                    if pending {
+                    if pending.on {
                         current = start(&runner, &job, &trigger, &log, &runs, true);
-                        pending = current.is_none();
+                        pending.set(current.is_none());
                     }
                 }
             }
@@ -234,6 +237,11 @@ pub async fn run(
             return;
         }
         handled = Some(due.at);
+        if !due.catch_up {
+            let late = Timestamp::now().duration_since(due.at);
+            let late = Duration::try_from(late).unwrap_or(Duration::ZERO);
+            runner.metrics().tick_lag(runner.tenant(), late);
+        }
         if host.jobs_stopped || host.schedule_disabled {
             let why = if host.jobs_stopped {
                 "WEBJOBS_STOPPED"
@@ -256,7 +264,7 @@ pub async fn run(
         if let Some(c) = start(&runner, &job, &trigger, &log, &runs, false) {
             current = Some(c);
             // This tick's run is the queued one's turn too.
-            pending = false;
+            pending.set(false);
             continue;
         }
         match overlap {
@@ -264,7 +272,7 @@ pub async fn run(
                 Level::Warn,
                 "Skipped this schedule: the previous run is still running (overlap: skip)",
             ),
-            Overlap::Queue if pending => log.sys(
+            Overlap::Queue if pending.on => log.sys(
                 Level::Warn,
                 "Skipped this schedule: a run is already queued behind the running one (overlap: queue)",
             ),
@@ -273,7 +281,7 @@ pub async fn run(
                     Level::Info,
                     "The previous run is still running: this schedule's run is queued (overlap: queue)",
                 );
-                pending = true;
+                pending.set(true);
             }
             Overlap::Replace => match current.take() {
                 Some(mut c) => {
@@ -302,6 +310,29 @@ pub async fn run(
             },
         }
         wait_past(due.at).await;
+    }
+}
+
+/// Whether a tick's run is queued behind the running one; counted in the
+/// host's queue depth while it is.
+struct Pending<'a> {
+    on: bool,
+    runner: &'a Runner,
+}
+
+impl Pending<'_> {
+    fn set(&mut self, on: bool) {
+        if on != self.on {
+            let delta = if on { 1 } else { -1 };
+            self.runner.metrics().queued(self.runner.tenant(), delta);
+            self.on = on;
+        }
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        self.set(false);
     }
 }
 

@@ -4,6 +4,8 @@
 //! in `tenant.json` beside the tenant's folders. Secrets are shown once,
 //! when made (`add`, `rotate`).
 
+pub mod quota;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -36,7 +38,8 @@ pub struct Tenants {
     dir: PathBuf,
 }
 
-fn random_bytes<const N: usize>() -> Result<[u8; N]> {
+/// `N` bytes from the kernel's random source.
+pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N]> {
     let mut b = [0u8; N];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut b))

@@ -1,0 +1,188 @@
+//! The dashboard: one page (HTML, JS and CSS embedded in the binary) over
+//! the REST API. A visitor without credentials gets the login form as the
+//! body of a 401; `POST /dashboard/login` with the tenant's secret starts
+//! a session (an `HttpOnly`, `SameSite=Strict` cookie naming a random
+//! token kept in memory), which the API then accepts like credentials.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+
+use super::{ApiState, Tenant, error};
+
+const INDEX: &str = include_str!("assets/index.html");
+const LOGIN: &str = include_str!("assets/login.html");
+const APP_JS: &str = include_str!("assets/app.js");
+const APP_CSS: &str = include_str!("assets/app.css");
+
+/// The session cookie's name.
+const COOKIE: &str = "wasmjobs_session";
+/// How long a session lasts.
+const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+/// The header the dashboard's own requests carry (see [`is_own_request`]).
+const OWN_HEADER: &str = "x-requested-with";
+
+/// Dashboard sessions: token → tenant.
+#[derive(Default)]
+pub(super) struct Sessions {
+    by_token: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+impl Sessions {
+    /// The tenant of the request's session cookie, if it names a live one.
+    pub(super) fn tenant(&self, headers: &HeaderMap) -> Option<String> {
+        let token = cookie(headers)?;
+        let mut m = self.by_token.lock().expect("sessions lock");
+        m.retain(|_, (_, at)| at.elapsed() < SESSION_TTL);
+        m.get(&token).map(|(t, _)| t.clone())
+    }
+
+    fn start(&self, tenant: &str) -> anyhow::Result<String> {
+        let token = hex::encode(crate::tenant::random_bytes::<32>()?);
+        self.by_token
+            .lock()
+            .expect("sessions lock")
+            .insert(token.clone(), (tenant.to_string(), Instant::now()));
+        Ok(token)
+    }
+
+    fn end(&self, headers: &HeaderMap) {
+        if let Some(token) = cookie(headers) {
+            self.by_token.lock().expect("sessions lock").remove(&token);
+        }
+    }
+}
+
+fn cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_string())
+}
+
+/// Whether a request comes from the dashboard's own script (it sets a
+/// header a cross-site form cannot, and a cross-site script may not
+/// without this host's consent, which it never gives).
+pub(super) fn is_own_request(headers: &HeaderMap) -> bool {
+    headers
+        .get(OWN_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == "wasmjobs")
+}
+
+/// Whether a path is one of the dashboard's pages (answered with the
+/// login form when there are no credentials).
+pub(super) fn is_page(path: &str) -> bool {
+    path == "/" || path == "/dashboard" || path.starts_with("/dashboard/")
+}
+
+/// The login form, as the body of a 401.
+pub(super) fn login_page() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        LOGIN,
+    )
+        .into_response()
+}
+
+pub(super) fn routes() -> Router<Arc<ApiState>> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/dashboard/") }))
+        .route("/dashboard", get(|| async { Redirect::to("/dashboard/") }))
+        .route("/dashboard/", get(index))
+        .route("/dashboard/app.js", get(app_js))
+        .route("/dashboard/app.css", get(app_css))
+        .route("/dashboard/logout", post(logout))
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'self'; frame-ancestors 'none'",
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn index(axum::Extension(Tenant(t)): axum::Extension<Tenant>) -> Response {
+    let page = INDEX.replace("{{tenant}}", &t);
+    let mut r = asset("text/html; charset=utf-8", "").into_response();
+    *r.body_mut() = page.into();
+    r
+}
+
+async fn app_js() -> Response {
+    asset("text/javascript; charset=utf-8", APP_JS)
+}
+
+async fn app_css() -> Response {
+    asset("text/css; charset=utf-8", APP_CSS)
+}
+
+#[derive(serde::Deserialize)]
+pub(super) struct Login {
+    tenant: String,
+    secret: String,
+}
+
+/// `POST /dashboard/login` `{"tenant": ..., "secret": ...}`: starts a
+/// session (sets its cookie), or 401.
+pub(super) async fn login(State(s): State<Arc<ApiState>>, body: axum::body::Bytes) -> Response {
+    let Ok(Login { tenant, secret }) = serde_json::from_slice(&body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "expected a JSON object {\"tenant\": ..., \"secret\": ...}",
+        );
+    };
+    let st = s.clone();
+    let who = tenant.clone();
+    let ok = tokio::task::spawn_blocking(move || st.auth.verify(&who, &secret))
+        .await
+        .unwrap_or(false);
+    if !ok {
+        return error(StatusCode::UNAUTHORIZED, "wrong tenant or secret");
+    }
+    match s.sessions.start(&tenant) {
+        Ok(token) => (
+            [(
+                header::SET_COOKIE,
+                format!(
+                    "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+                    SESSION_TTL.as_secs()
+                ),
+            )],
+            axum::Json(serde_json::json!({ "tenant": tenant })),
+        )
+            .into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn logout(State(s): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
+    s.sessions.end(&headers);
+    (
+        [(
+            header::SET_COOKIE,
+            format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+        )],
+        StatusCode::OK,
+    )
+        .into_response()
+}

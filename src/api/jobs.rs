@@ -1,0 +1,359 @@
+//! Jobs: `GET /api/webjobs`, `GET /api/{kind}`, and per job `GET`, `PUT`
+//! (WebJobs' upload), `DELETE`, `GET`/`PUT .../settings`, and a continuous
+//! job's `start`/`stop`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use super::{ApiState, Tenant, base_url, error, kind, no_job, no_route, with_etag};
+use crate::bundle;
+use crate::job::{Job, JobType};
+use crate::store::history;
+use crate::wire;
+
+pub(super) fn routes() -> Router<Arc<ApiState>> {
+    Router::new()
+        .route("/api/webjobs", get(list_all))
+        .route("/api/{kind}", get(list_kind))
+        .route(
+            "/api/{kind}/{name}",
+            get(get_job).delete(delete_job).put(upload_job),
+        )
+        .route(
+            "/api/{kind}/{name}/settings",
+            get(get_settings).put(replace_settings),
+        )
+        .route("/api/continuouswebjobs/{name}/start", post(start))
+        .route("/api/continuouswebjobs/{name}/stop", post(stop))
+}
+
+pub(super) fn find(state: &ApiState, tenant: &str, t: JobType, name: &str) -> Option<Job> {
+    bundle::read_job(&state.layout(tenant), state.runner.host().executors, t, name)
+}
+
+/// A job's WebJobs JSON, with wasmjobs' own fields under `"wasmjobs"`
+/// (when a scheduled job runs next).
+fn job_value(state: &ApiState, tenant: &str, base: &str, job: &Job) -> Value {
+    let data_dir = state.layout(tenant).data_dir(job.job_type, &job.name);
+    let latest = history::list(&data_dir).into_iter().next();
+    let mut v = wire::job_json(
+        base,
+        job,
+        latest.as_ref(),
+        data_dir.join("job_scheduler.log").exists(),
+        &crate::supervise::continuous::statuses(&data_dir),
+    );
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert(
+            "wasmjobs".into(),
+            json!({ "next_run": next_run(state, job) }),
+        );
+    }
+    v
+}
+
+/// When a scheduled job's schedule fires next (RFC 3339), if it has one.
+fn next_run(state: &ApiState, job: &Job) -> Option<String> {
+    if job.job_type != JobType::Triggered {
+        return None;
+    }
+    let cron: crate::schedule::Cron = job.settings.schedule()?.parse().ok()?;
+    let zone = job
+        .settings
+        .time_zone()
+        .map(str::to_string)
+        .or_else(|| state.runner.host().time_zone.clone())
+        .unwrap_or_else(|| "UTC".into());
+    let tz = crate::schedule::zone::parse_zone(&zone).ok()?;
+    let next = crate::schedule::zone::next_instant(&cron, &tz, jiff::Timestamp::now())?;
+    Some(next.to_zoned(tz).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string())
+}
+
+fn list(state: &ApiState, tenant: &str, headers: &HeaderMap, only: Option<JobType>) -> Response {
+    let base = base_url(headers);
+    let jobs: Vec<Value> =
+        bundle::list_jobs(&state.layout(tenant), state.runner.host().executors)
+            .iter()
+            .filter(|j| only.is_none_or(|t| j.job_type == t))
+            .map(|j| job_value(state, tenant, &base, j))
+            .collect();
+    with_etag(headers, &Value::Array(jobs))
+}
+
+async fn list_all(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    headers: HeaderMap,
+) -> Response {
+    list(&s, &t, &headers, None)
+}
+
+async fn list_kind(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    headers: HeaderMap,
+    Path(k): Path<String>,
+) -> Response {
+    match kind(&k) {
+        Some(jt) => list(&s, &t, &headers, Some(jt)),
+        None => no_route(),
+    }
+}
+
+async fn get_job(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    headers: HeaderMap,
+    Path((k, name)): Path<(String, String)>,
+) -> Response {
+    let Some(jt) = kind(&k) else {
+        return no_route();
+    };
+    match find(&s, &t, jt, &name) {
+        Some(job) => axum::Json(job_value(&s, &t, &base_url(&headers), &job)).into_response(),
+        None => no_job(jt, &name),
+    }
+}
+
+async fn delete_job(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    Path((k, name)): Path<(String, String)>,
+) -> Response {
+    let Some(jt) = kind(&k) else {
+        return no_route();
+    };
+    // WebJobs answers 200 whether or not the job existed.
+    match bundle::remove(&s.layout(&t), jt, &name) {
+        Ok(_) => StatusCode::OK.into_response(),
+        Err(e @ bundle::BundleError::Running(_)) => error(StatusCode::CONFLICT, e.to_string()),
+        Err(e @ bundle::BundleError::InvalidName(..)) => {
+            error(StatusCode::BAD_REQUEST, e.to_string())
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn upload_job(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    headers: HeaderMap,
+    Path((k, name)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    let Some(jt) = kind(&k) else {
+        return no_route();
+    };
+    tokio::task::spawn_blocking(move || put_job(&s, &t, &headers, jt, &name, &body))
+        .await
+        .unwrap_or_else(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+/// Bytes under `dir` (regular files, not following symlinks).
+fn tree_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    rd.flatten()
+        .map(|e| match e.file_type() {
+            Ok(ft) if ft.is_dir() => tree_bytes(&e.path()),
+            Ok(ft) if ft.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// `PUT /api/{type}webjobs/{name}`: WebJobs' upload. `Content-Disposition`
+/// with a file name is required; an `application/zip` body is unpacked,
+/// anything else is saved as that one file. The job is replaced whole; a
+/// bundle that is refused installs nothing (400 with the reason; 413 when
+/// it would take the tenant past its `job_bytes_mb` quota).
+fn put_job(
+    state: &ApiState,
+    tenant: &str,
+    headers: &HeaderMap,
+    t: JobType,
+    name: &str,
+    body: &[u8],
+) -> Response {
+    let Some(file_name) = headers
+        .get(header::CONTENT_DISPOSITION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(disposition_file_name)
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "Missing Content-Disposition header.",
+        );
+    };
+    let is_zip = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.trim().starts_with("application/zip"));
+    let layout = state.layout(tenant);
+    let mut extract = state.runner.host().extract;
+    // The tenant's quota: what its other jobs leave for this one.
+    let quota_left = state.quota(tenant).job_bytes_mb.map(|mb| {
+        let others = tree_bytes(&layout.jobs_root())
+            .saturating_sub(tree_bytes(&layout.job_dir(t, name)));
+        (mb << 20).saturating_sub(others)
+    });
+    if let Some(left) = quota_left {
+        extract.max_total_bytes = extract.max_total_bytes.min(left);
+    }
+    let scratch_root = layout.root().join("temp");
+    if let Err(e) = std::fs::create_dir_all(&scratch_root) {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+    }
+    let scratch = match crate::store::fsutil::fresh_dir(&scratch_root, "upload") {
+        Ok(d) => d,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let _cleanup = crate::store::fsutil::RemoveOnDrop(vec![scratch.clone()]);
+    let source = if is_zip {
+        scratch.join("upload.zip")
+    } else {
+        scratch.join("bundle")
+    };
+    let written = if is_zip {
+        std::fs::write(&source, body)
+    } else {
+        std::fs::create_dir_all(&source).and_then(|()| std::fs::write(source.join(&file_name), body))
+    };
+    if let Err(e) = written {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+    }
+    let over_quota = || {
+        let mb = state.quota(tenant).job_bytes_mb.unwrap_or(0);
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the job does not fit tenant '{tenant}' quota: job_bytes_mb = {mb}, and its other jobs leave {} bytes",
+                quota_left.unwrap_or(0)
+            ),
+        )
+    };
+    if !is_zip && quota_left.is_some_and(|left| body.len() as u64 > left) {
+        return over_quota();
+    }
+    match bundle::install(&layout, state.runner.host().executors, &source, name, t, extract) {
+        Ok(job) => {
+            axum::Json(job_value(state, tenant, &base_url(headers), &job)).into_response()
+        }
+        Err(bundle::BundleError::TooLarge(n)) if quota_left == Some(n) => over_quota(),
+        Err(e @ bundle::BundleError::Running(_)) => error(StatusCode::CONFLICT, e.to_string()),
+        Err(e @ bundle::BundleError::Io(..)) => {
+            error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+        }
+        Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
+    }
+}
+
+/// The file name of a `Content-Disposition` header, quotes stripped and
+/// reduced to its last path component (as WebJobs).
+fn disposition_file_name(v: &str) -> Option<String> {
+    let raw = v
+        .split(';')
+        .filter_map(|p| p.trim().split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("filename"))?
+        .1
+        .trim()
+        .trim_matches('"');
+    let base = raw.rsplit(['/', '\\']).next()?.to_string();
+    (!base.is_empty() && base != "." && base != ".." && !base.contains('\0')).then_some(base)
+}
+
+async fn get_settings(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    Path((k, name)): Path<(String, String)>,
+) -> Response {
+    let Some(jt) = kind(&k) else {
+        return no_route();
+    };
+    match find(&s, &t, jt, &name) {
+        Some(job) => axum::Json(Value::Object(job.settings.raw().clone())).into_response(),
+        None => no_job(jt, &name),
+    }
+}
+
+/// `PUT .../settings`: replaces `settings.job` with the body, a JSON object
+/// (no merge, as WebJobs). A schedule that cannot be used is a 400.
+async fn replace_settings(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    Path((k, name)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    let Some(jt) = kind(&k) else {
+        return no_route();
+    };
+    let Some(job) = find(&s, &t, jt, &name) else {
+        return no_job(jt, &name);
+    };
+    let map = match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(m)) => m,
+        Ok(_) => return error(StatusCode::BAD_REQUEST, "settings must be a JSON object"),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("settings are not JSON: {e}"),
+            );
+        }
+    };
+    let settings = crate::bundle::settings::Settings::from_map(map.clone());
+    if jt == JobType::Triggered
+        && let Some(problem) = settings.schedule_problem()
+    {
+        return error(StatusCode::BAD_REQUEST, problem);
+    }
+    let dir = bundle::script_dir(&job.dir).unwrap_or(job.dir.clone());
+    let text = serde_json::to_vec_pretty(&Value::Object(map)).unwrap_or_default();
+    match crate::store::fsutil::write_atomic(&dir.join(crate::bundle::settings::FILE_NAME), &text) {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// `start`/`stop` of a continuous job: removes or writes its `disable.job`,
+/// which the serving host acts on.
+fn set_disabled(state: &ApiState, tenant: &str, name: &str, disabled: bool) -> Response {
+    let Some(job) = find(state, tenant, JobType::Continuous, name) else {
+        return no_job(JobType::Continuous, name);
+    };
+    let flag = job.dir.join(crate::supervise::continuous::DISABLE_FILE);
+    let r = if disabled {
+        std::fs::write(&flag, b"")
+    } else {
+        match std::fs::remove_file(&flag) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    };
+    match r {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => error(StatusCode::CONFLICT, e.to_string()),
+    }
+}
+
+async fn start(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    Path(name): Path<String>,
+) -> Response {
+    set_disabled(&s, &t, &name, false)
+}
+
+async fn stop(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    Path(name): Path<String>,
+) -> Response {
+    set_disabled(&s, &t, &name, true)
+}

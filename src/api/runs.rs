@@ -1,0 +1,291 @@
+//! Runs of triggered jobs: history, `POST .../run`, and beyond WebJobs,
+//! stopping a run and its output live; plus the `vfs` files the JSON
+//! points to.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::Value;
+
+use super::jobs::find;
+use super::{ApiState, Tenant, base_url, error, no_job, with_etag};
+use crate::job::JobType;
+use crate::runner::{RunError, RunRequest};
+use crate::store::history;
+use crate::store::run::OUTPUT_LOG;
+use crate::wire;
+
+pub(super) fn routes() -> Router<Arc<ApiState>> {
+    Router::new()
+        .route("/api/triggeredwebjobs/{name}/history", get(history_list))
+        .route(
+            "/api/triggeredwebjobs/{name}/history/{id}",
+            get(history_one),
+        )
+        .route(
+            "/api/triggeredwebjobs/{name}/history/{id}/output",
+            get(output),
+        )
+        .route("/api/triggeredwebjobs/{name}/run", post(run))
+        .route(
+            "/api/triggeredwebjobs/{name}/history/{id}/stop",
+            post(stop),
+        )
+        .route("/vfs/data/jobs/{*path}", get(vfs_file))
+}
+
+/// A triggered job's data folder, if the tenant has that job.
+fn data_dir(s: &ApiState, tenant: &str, name: &str) -> Option<PathBuf> {
+    let job = find(s, tenant, JobType::Triggered, name)?;
+    Some(s.layout(tenant).data_dir(job.job_type, &job.name))
+}
+
+fn no_run(name: &str, id: &str) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        format!("job '{name}' has no run '{id}'"),
+    )
+}
+
+async fn history_list(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    let Some(dir) = data_dir(&s, &t, &name) else {
+        return no_job(JobType::Triggered, &name);
+    };
+    if !dir.is_dir() {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("job '{name}' has no history"),
+        );
+    }
+    let base = base_url(&headers);
+    let runs = history::list(&dir)
+        .iter()
+        .map(|r| wire::run_json(&base, &name, r))
+        .collect();
+    let body = serde_json::to_value(wire::HistoryJson { runs }).unwrap_or(Value::Null);
+    with_etag(&headers, &body)
+}
+
+async fn history_one(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    headers: HeaderMap,
+    Path((name, id)): Path<(String, String)>,
+) -> Response {
+    let Some(dir) = data_dir(&s, &t, &name) else {
+        return no_job(JobType::Triggered, &name);
+    };
+    match history::get(&dir, &id) {
+        Some(run) => axum::Json(wire::run_json(&base_url(&headers), &name, &run)).into_response(),
+        None => no_run(&name, &id),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct RunQuery {
+    arguments: Option<String>,
+}
+
+/// `POST .../run?arguments=`: 202 with the new run's `Location`; 409 when
+/// the job is already running or `WEBJOBS_STOPPED` is set; 429 with
+/// `Retry-After` when the tenant or the host has its most runs going.
+async fn run(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Query(q): Query<RunQuery>,
+) -> Response {
+    let Some(job) = find(&s, &t, JobType::Triggered, &name) else {
+        return no_job(JobType::Triggered, &name);
+    };
+    let agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("unknown");
+    let mut req = RunRequest::new(job, format!("External - {agent}"));
+    req.args = q
+        .arguments
+        .as_deref()
+        .unwrap_or("")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    match s.runs.start(&s.runner(&t), req) {
+        Ok(run) => {
+            let location = format!(
+                "{}/api/triggeredwebjobs/{name}/history/{}",
+                base_url(&headers),
+                run.id()
+            );
+            (StatusCode::ACCEPTED, [(header::LOCATION, location)]).into_response()
+        }
+        Err(e @ (RunError::AlreadyRunning | RunError::Stopped)) => {
+            error(StatusCode::CONFLICT, e.to_string())
+        }
+        Err(e @ RunError::Busy(_)) => {
+            let mut r = error(StatusCode::TOO_MANY_REQUESTS, e.to_string());
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+            r
+        }
+        Err(e @ RunError::NotRunnable(..)) => error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// `POST .../history/{id}/stop` (beyond WebJobs): stops a running run
+/// gracefully; 202, or 404 when no such run of this job is going.
+async fn stop(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    Path((name, id)): Path<(String, String)>,
+) -> Response {
+    let Some(dir) = data_dir(&s, &t, &name) else {
+        return no_job(JobType::Triggered, &name);
+    };
+    // Only a run of this tenant's job: its record must be there.
+    if history::get(&dir, &id).is_none() || !s.runs.stop(&id) {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("job '{name}' has no run '{id}' in progress"),
+        );
+    }
+    StatusCode::ACCEPTED.into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct OutputQuery {
+    follow: Option<String>,
+    offset: Option<u64>,
+}
+
+/// How often a followed output is checked for more.
+const FOLLOW_POLL: Duration = Duration::from_millis(150);
+/// Most bytes sent in one chunk.
+const CHUNK: usize = 64 << 10;
+
+/// `GET .../history/{id}/output[?offset=N][&follow=1]` (beyond WebJobs):
+/// the run's `output_log.txt` from byte `offset`; with `follow`, a chunked
+/// stream that goes on as the run writes and ends when the run has ended
+/// and everything is sent. `X-Output-Offset` says where the body starts.
+async fn output(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    Path((name, id)): Path<(String, String)>,
+    Query(q): Query<OutputQuery>,
+) -> Response {
+    let Some(dir) = data_dir(&s, &t, &name) else {
+        return no_job(JobType::Triggered, &name);
+    };
+    if history::get(&dir, &id).is_none() {
+        return no_run(&name, &id);
+    }
+    let follow = q
+        .follow
+        .as_deref()
+        .is_some_and(|v| matches!(v, "1" | "true" | ""));
+    let offset = q.offset.unwrap_or(0);
+    let file = dir.join(&id).join(OUTPUT_LOG);
+    let head = [
+        (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_string()),
+        (header::CACHE_CONTROL, "no-cache".to_string()),
+        (
+            header::HeaderName::from_static("x-output-offset"),
+            offset.to_string(),
+        ),
+    ];
+    if !follow {
+        let mut bytes = Vec::new();
+        let _ = read_from(&file, offset, usize::MAX, &mut bytes);
+        return (head, bytes).into_response();
+    }
+    struct Follow {
+        dir: PathBuf,
+        file: PathBuf,
+        id: String,
+        offset: u64,
+        /// The run has ended (one more read takes its last lines).
+        ended: bool,
+        /// A read failed: the stream has ended with that error.
+        failed: bool,
+    }
+    let state = Follow {
+        dir,
+        file,
+        id,
+        offset,
+        ended: false,
+        failed: false,
+    };
+    let stream = futures_util::stream::unfold(state, |mut f| async move {
+        loop {
+            if f.failed {
+                return None;
+            }
+            let mut buf = Vec::new();
+            if let Err(e) = read_from(&f.file, f.offset, CHUNK, &mut buf) {
+                f.failed = true;
+                return Some((Err(e), f));
+            }
+            if !buf.is_empty() {
+                f.offset += buf.len() as u64;
+                return Some((Ok::<Bytes, std::io::Error>(Bytes::from(buf)), f));
+            }
+            if f.ended {
+                return None;
+            }
+            f.ended = history::get(&f.dir, &f.id).is_none_or(|r| r.status.status.is_final());
+            if !f.ended {
+                tokio::time::sleep(FOLLOW_POLL).await;
+            }
+        }
+    });
+    (head, Body::from_stream(stream)).into_response()
+}
+
+/// Appends up to `max` bytes of `path` from `offset` to `out`; a file not
+/// there yet reads as empty.
+fn read_from(
+    path: &std::path::Path,
+    offset: u64,
+    max: usize,
+    out: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    f.seek(SeekFrom::Start(offset))?;
+    f.take(max as u64).read_to_end(out)?;
+    Ok(())
+}
+
+async fn vfs_file(
+    State(s): State<Arc<ApiState>>,
+    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    Path(path): Path<String>,
+) -> Response {
+    let root = s.layout(&t).root().join("data").join("jobs");
+    let rel = path.clone();
+    match tokio::task::spawn_blocking(move || super::vfs::read(&root, &rel)).await {
+        Ok(Some(bytes)) => {
+            ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], bytes).into_response()
+        }
+        _ => error(StatusCode::NOT_FOUND, format!("no file '{path}'")),
+    }
+}

@@ -1,0 +1,180 @@
+//! Host metrics, per tenant, in Prometheus' text format (`GET /metrics`
+//! shows a tenant its own series only): runs by status, run durations,
+//! fuel used, limit hits by kind, runs in flight, queued ticks and how
+//! late schedule ticks fire.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Upper bounds (seconds) of the run duration histogram's buckets.
+const DURATION_BUCKETS: [f64; 10] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0, 300.0, 3600.0];
+/// Upper bounds (seconds) of the scheduler lag histogram's buckets.
+const LAG_BUCKETS: [f64; 7] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0];
+
+#[derive(Debug, Default, Clone)]
+struct Histogram {
+    counts: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+impl Histogram {
+    fn observe(&mut self, bounds: &[f64], v: f64) {
+        if self.counts.len() != bounds.len() {
+            self.counts = vec![0; bounds.len()];
+        }
+        for (i, b) in bounds.iter().enumerate() {
+            if v <= *b {
+                self.counts[i] += 1;
+            }
+        }
+        self.sum += v;
+        self.count += 1;
+    }
+
+    fn render(&self, out: &mut String, name: &str, tenant: &str, bounds: &[f64]) {
+        for (i, b) in bounds.iter().enumerate() {
+            let c = self.counts.get(i).copied().unwrap_or(0);
+            let _ = writeln!(out, "{name}_bucket{{tenant=\"{tenant}\",le=\"{b}\"}} {c}");
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{tenant=\"{tenant}\",le=\"+Inf\"}} {}",
+            self.count
+        );
+        let _ = writeln!(out, "{name}_sum{{tenant=\"{tenant}\"}} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{{tenant=\"{tenant}\"}} {}", self.count);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct Series {
+    runs: BTreeMap<String, u64>,
+    limit_hits: BTreeMap<String, u64>,
+    duration: Histogram,
+    fuel: u64,
+    in_flight: i64,
+    queued: i64,
+    lag: Histogram,
+}
+
+/// The metrics of a host, by tenant (`""` for the host's own jobs).
+#[derive(Debug, Default)]
+pub struct Metrics {
+    tenants: Mutex<HashMap<String, Series>>,
+}
+
+impl Metrics {
+    fn with(&self, tenant: &str, f: impl FnOnce(&mut Series)) {
+        let mut m = self.tenants.lock().expect("metrics lock");
+        f(m.entry(tenant.to_string()).or_default());
+    }
+
+    /// A triggered run started.
+    pub fn run_started(&self, tenant: &str) {
+        self.with(tenant, |s| s.in_flight += 1);
+    }
+
+    /// A triggered run ended with `status` after `took`; `limit` is the
+    /// limit that ended it, `fuel` the fuel it used when metered.
+    pub fn run_finished(
+        &self,
+        tenant: &str,
+        status: &str,
+        took: Duration,
+        fuel: Option<u64>,
+        limit: Option<&str>,
+    ) {
+        self.with(tenant, |s| {
+            s.in_flight -= 1;
+            *s.runs.entry(status.to_string()).or_default() += 1;
+            s.duration.observe(&DURATION_BUCKETS, took.as_secs_f64());
+            s.fuel += fuel.unwrap_or(0);
+            if let Some(k) = limit {
+                *s.limit_hits.entry(k.to_string()).or_default() += 1;
+            }
+        });
+    }
+
+    /// A schedule tick was queued (`+1`) or its queued run started (`-1`).
+    pub fn queued(&self, tenant: &str, delta: i64) {
+        self.with(tenant, |s| s.queued += delta);
+    }
+
+    /// A schedule tick fired `late` after its time.
+    pub fn tick_lag(&self, tenant: &str, late: Duration) {
+        self.with(tenant, |s| s.lag.observe(&LAG_BUCKETS, late.as_secs_f64()));
+    }
+
+    /// One tenant's series in Prometheus' text exposition format.
+    pub fn render(&self, tenant: &str) -> String {
+        let s = self
+            .tenants
+            .lock()
+            .expect("metrics lock")
+            .get(tenant)
+            .cloned()
+            .unwrap_or_default();
+        let t = tenant;
+        let mut o = String::new();
+        let _ = writeln!(o, "# HELP wasmjobs_runs_total Triggered runs ended, by status.");
+        let _ = writeln!(o, "# TYPE wasmjobs_runs_total counter");
+        for status in ["Success", "Failed", "Aborted"] {
+            let n = s.runs.get(status).copied().unwrap_or(0);
+            let _ = writeln!(
+                o,
+                "wasmjobs_runs_total{{tenant=\"{t}\",status=\"{status}\"}} {n}"
+            );
+        }
+        let _ = writeln!(o, "# HELP wasmjobs_run_duration_seconds Triggered run durations.");
+        let _ = writeln!(o, "# TYPE wasmjobs_run_duration_seconds histogram");
+        s.duration
+            .render(&mut o, "wasmjobs_run_duration_seconds", t, &DURATION_BUCKETS);
+        let _ = writeln!(o, "# HELP wasmjobs_fuel_consumed_total Fuel used by metered runs.");
+        let _ = writeln!(o, "# TYPE wasmjobs_fuel_consumed_total counter");
+        let _ = writeln!(o, "wasmjobs_fuel_consumed_total{{tenant=\"{t}\"}} {}", s.fuel);
+        let _ = writeln!(o, "# HELP wasmjobs_limit_hits_total Runs ended by a limit, by kind.");
+        let _ = writeln!(o, "# TYPE wasmjobs_limit_hits_total counter");
+        for (k, n) in &s.limit_hits {
+            let _ = writeln!(
+                o,
+                "wasmjobs_limit_hits_total{{tenant=\"{t}\",kind=\"{k}\"}} {n}"
+            );
+        }
+        let _ = writeln!(o, "# HELP wasmjobs_runs_in_flight Triggered runs going now.");
+        let _ = writeln!(o, "# TYPE wasmjobs_runs_in_flight gauge");
+        let _ = writeln!(o, "wasmjobs_runs_in_flight{{tenant=\"{t}\"}} {}", s.in_flight);
+        let _ = writeln!(o, "# HELP wasmjobs_queue_depth Schedule ticks queued behind a running run.");
+        let _ = writeln!(o, "# TYPE wasmjobs_queue_depth gauge");
+        let _ = writeln!(o, "wasmjobs_queue_depth{{tenant=\"{t}\"}} {}", s.queued);
+        let _ = writeln!(o, "# HELP wasmjobs_scheduler_lag_seconds How late schedule ticks fire.");
+        let _ = writeln!(o, "# TYPE wasmjobs_scheduler_lag_seconds histogram");
+        s.lag
+            .render(&mut o, "wasmjobs_scheduler_lag_seconds", t, &LAG_BUCKETS);
+        o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_only_the_asked_tenant() {
+        let m = Metrics::default();
+        m.run_started("a");
+        m.run_finished("a", "Failed", Duration::from_millis(70), Some(5), Some("timeout"));
+        m.run_started("b");
+        let a = m.render("a");
+        assert!(a.contains("wasmjobs_runs_total{tenant=\"a\",status=\"Failed\"} 1"), "{a}");
+        assert!(a.contains("wasmjobs_run_duration_seconds_bucket{tenant=\"a\",le=\"0.05\"} 0"));
+        assert!(a.contains("wasmjobs_run_duration_seconds_bucket{tenant=\"a\",le=\"0.1\"} 1"));
+        assert!(a.contains("wasmjobs_limit_hits_total{tenant=\"a\",kind=\"timeout\"} 1"));
+        assert!(a.contains("wasmjobs_fuel_consumed_total{tenant=\"a\"} 5"));
+        assert!(a.contains("wasmjobs_runs_in_flight{tenant=\"a\"} 0"));
+        assert!(!a.contains("tenant=\"b\""), "{a}");
+        assert!(m.render("b").contains("wasmjobs_runs_in_flight{tenant=\"b\"} 1"));
+    }
+}

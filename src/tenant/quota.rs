@@ -1,0 +1,184 @@
+//! Per-tenant quotas, from a TOML file (`<root>/quotas.toml`, or
+//! `serve --quotas FILE`): a `[default]` table for every tenant and a
+//! `[tenants.<name>]` table per tenant, whose keys override the default's.
+//!
+//! ```toml
+//! [default]
+//! concurrent_runs = 4        # triggered runs in flight at once
+//! job_bytes_mb = 512         # all deployed jobs together
+//! history_size = 50          # runs kept per job
+//! max_timeout_s = 3600       # the most a job's settings.job limits may ask
+//! max_memory_mb = 512
+//! max_output_kb = 16384
+//! max_idle_timeout_s = 600
+//! max_fuel = 10000000000     # when set, every run of the tenant is metered
+//!
+//! [tenants.acme]
+//! concurrent_runs = 16
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+use crate::runtime::limits::{LimitOverrides, Limits};
+
+/// The file `serve` reads quotas from, under the data root.
+pub const FILE_NAME: &str = "quotas.toml";
+
+/// One tenant's quota; an unset key means "no quota beyond the host's".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quota {
+    /// Triggered runs of the tenant in flight at once (API and schedules).
+    pub concurrent_runs: Option<u32>,
+    /// Total size of the tenant's deployed jobs, in MiB.
+    pub job_bytes_mb: Option<u64>,
+    /// Runs kept per job (older ones are pruned).
+    pub history_size: Option<usize>,
+    /// The most a job's `limits.timeout_s` may ask for.
+    pub max_timeout_s: Option<u64>,
+    /// The most a job's `limits.memory_mb` may ask for.
+    pub max_memory_mb: Option<u64>,
+    /// The most a job's `limits.output_kb` may ask for.
+    pub max_output_kb: Option<u64>,
+    /// The most a job's `limits.idle_timeout_s` may ask for.
+    pub max_idle_timeout_s: Option<u64>,
+    /// The most fuel a run may have; when set, every run is metered.
+    pub max_fuel: Option<u64>,
+}
+
+impl Quota {
+    /// This quota with every key `over` sets replacing the current one.
+    fn overridden_by(self, over: Quota) -> Quota {
+        Quota {
+            concurrent_runs: over.concurrent_runs.or(self.concurrent_runs),
+            job_bytes_mb: over.job_bytes_mb.or(self.job_bytes_mb),
+            history_size: over.history_size.or(self.history_size),
+            max_timeout_s: over.max_timeout_s.or(self.max_timeout_s),
+            max_memory_mb: over.max_memory_mb.or(self.max_memory_mb),
+            max_output_kb: over.max_output_kb.or(self.max_output_kb),
+            max_idle_timeout_s: over.max_idle_timeout_s.or(self.max_idle_timeout_s),
+            max_fuel: over.max_fuel.or(self.max_fuel),
+        }
+    }
+
+    /// The host's ceiling tightened by this quota (never loosened).
+    pub fn ceiling(&self, host: &Limits) -> Limits {
+        let min = |a: u64, b: Option<u64>| b.map_or(a, |b| a.min(b));
+        let tightened = host.overridden_by(LimitOverrides {
+            timeout_s: Some(min(host.timeout.as_secs(), self.max_timeout_s)),
+            memory_mb: Some(min(host.memory_mb, self.max_memory_mb)),
+            output_kb: Some(min(host.output_kb, self.max_output_kb)),
+            idle_timeout_s: Some(min(host.idle_timeout.as_secs(), self.max_idle_timeout_s)),
+            fuel: None,
+        });
+        Limits {
+            fuel: match (host.fuel, self.max_fuel) {
+                (Some(h), Some(q)) => Some(h.min(q)),
+                (h, q) => h.or(q),
+            },
+            ..tightened
+        }
+    }
+}
+
+/// Every tenant's quota, as read from the file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quotas {
+    /// Applies to every tenant.
+    #[serde(default)]
+    default: Quota,
+    /// Per tenant, over the default.
+    #[serde(default)]
+    tenants: BTreeMap<String, Quota>,
+}
+
+impl Quotas {
+    /// Parses a quota file's text; errors name the key that is wrong.
+    pub fn parse(text: &str) -> Result<Quotas> {
+        let q: Quotas = toml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        for (name, quota) in std::iter::once(("default", &q.default))
+            .chain(q.tenants.iter().map(|(n, q)| (n.as_str(), q)))
+        {
+            let zero = [
+                ("concurrent_runs", quota.concurrent_runs.map(u64::from)),
+                ("job_bytes_mb", quota.job_bytes_mb),
+                ("history_size", quota.history_size.map(|v| v as u64)),
+                ("max_timeout_s", quota.max_timeout_s),
+                ("max_memory_mb", quota.max_memory_mb),
+                ("max_output_kb", quota.max_output_kb),
+            ]
+            .into_iter()
+            .find(|(_, v)| *v == Some(0));
+            if let Some((key, _)) = zero {
+                anyhow::bail!("quota '{name}': {key} must be at least 1");
+            }
+        }
+        Ok(q)
+    }
+
+    /// Reads `path`; a missing file means no quotas.
+    pub fn load(path: &Path) -> Result<Quotas> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Quotas::parse(&text).with_context(|| format!("{}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Quotas::default()),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
+    /// A tenant's quota: its own table over the default one.
+    pub fn of(&self, tenant: &str) -> Quota {
+        match self.tenants.get(tenant) {
+            Some(q) => self.default.overridden_by(*q),
+            None => self.default,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::limits::CEILING;
+
+    #[test]
+    fn tenant_tables_override_the_default() {
+        let q = Quotas::parse(
+            "[default]\nconcurrent_runs = 2\nmax_memory_mb = 128\n\
+             [tenants.acme]\nconcurrent_runs = 8\n",
+        )
+        .unwrap();
+        assert_eq!(q.of("acme").concurrent_runs, Some(8));
+        assert_eq!(q.of("acme").max_memory_mb, Some(128));
+        assert_eq!(q.of("other").concurrent_runs, Some(2));
+        assert_eq!(Quotas::default().of("x"), Quota::default());
+    }
+
+    #[test]
+    fn bad_files_name_the_problem() {
+        let e = Quotas::parse("[default]\nconcurent_runs = 2\n").unwrap_err();
+        assert!(e.to_string().contains("concurent_runs"), "{e}");
+        let e = Quotas::parse("[default]\nconcurrent_runs = \"two\"\n").unwrap_err();
+        assert!(e.to_string().contains("concurrent_runs"), "{e}");
+        let e = Quotas::parse("[tenants.a]\nconcurrent_runs = 0\n").unwrap_err();
+        assert!(e.to_string().contains("quota 'a'"), "{e}");
+    }
+
+    #[test]
+    fn quotas_only_tighten_the_ceiling() {
+        let q = Quota {
+            max_memory_mb: Some(64),
+            max_timeout_s: Some(u64::MAX),
+            max_fuel: Some(1000),
+            ..Quota::default()
+        };
+        let c = q.ceiling(&CEILING);
+        assert_eq!(c.memory_mb, 64);
+        assert_eq!(c.timeout, CEILING.timeout);
+        assert_eq!(c.fuel, Some(1000));
+        assert_eq!(Quota::default().ceiling(&CEILING), CEILING);
+    }
+}
