@@ -119,7 +119,10 @@ impl Metrics {
             .unwrap_or_default();
         let t = tenant;
         let mut o = String::new();
-        let _ = writeln!(o, "# HELP wasmjobs_runs_total Triggered runs ended, by status.");
+        let _ = writeln!(
+            o,
+            "# HELP wasmjobs_runs_total Triggered runs ended, by status."
+        );
         let _ = writeln!(o, "# TYPE wasmjobs_runs_total counter");
         for status in ["Success", "Failed", "Aborted"] {
             let n = s.runs.get(status).copied().unwrap_or(0);
@@ -128,14 +131,31 @@ impl Metrics {
                 "wasmjobs_runs_total{{tenant=\"{t}\",status=\"{status}\"}} {n}"
             );
         }
-        let _ = writeln!(o, "# HELP wasmjobs_run_duration_seconds Triggered run durations.");
+        let _ = writeln!(
+            o,
+            "# HELP wasmjobs_run_duration_seconds Triggered run durations."
+        );
         let _ = writeln!(o, "# TYPE wasmjobs_run_duration_seconds histogram");
-        s.duration
-            .render(&mut o, "wasmjobs_run_duration_seconds", t, &DURATION_BUCKETS);
-        let _ = writeln!(o, "# HELP wasmjobs_fuel_consumed_total Fuel used by metered runs.");
+        s.duration.render(
+            &mut o,
+            "wasmjobs_run_duration_seconds",
+            t,
+            &DURATION_BUCKETS,
+        );
+        let _ = writeln!(
+            o,
+            "# HELP wasmjobs_fuel_consumed_total Fuel used by metered runs."
+        );
         let _ = writeln!(o, "# TYPE wasmjobs_fuel_consumed_total counter");
-        let _ = writeln!(o, "wasmjobs_fuel_consumed_total{{tenant=\"{t}\"}} {}", s.fuel);
-        let _ = writeln!(o, "# HELP wasmjobs_limit_hits_total Runs ended by a limit, by kind.");
+        let _ = writeln!(
+            o,
+            "wasmjobs_fuel_consumed_total{{tenant=\"{t}\"}} {}",
+            s.fuel
+        );
+        let _ = writeln!(
+            o,
+            "# HELP wasmjobs_limit_hits_total Runs ended by a limit, by kind."
+        );
         let _ = writeln!(o, "# TYPE wasmjobs_limit_hits_total counter");
         for (k, n) in &s.limit_hits {
             let _ = writeln!(
@@ -143,13 +163,26 @@ impl Metrics {
                 "wasmjobs_limit_hits_total{{tenant=\"{t}\",kind=\"{k}\"}} {n}"
             );
         }
-        let _ = writeln!(o, "# HELP wasmjobs_runs_in_flight Triggered runs going now.");
+        let _ = writeln!(
+            o,
+            "# HELP wasmjobs_runs_in_flight Triggered runs going now."
+        );
         let _ = writeln!(o, "# TYPE wasmjobs_runs_in_flight gauge");
-        let _ = writeln!(o, "wasmjobs_runs_in_flight{{tenant=\"{t}\"}} {}", s.in_flight);
-        let _ = writeln!(o, "# HELP wasmjobs_queue_depth Schedule ticks queued behind a running run.");
+        let _ = writeln!(
+            o,
+            "wasmjobs_runs_in_flight{{tenant=\"{t}\"}} {}",
+            s.in_flight
+        );
+        let _ = writeln!(
+            o,
+            "# HELP wasmjobs_queue_depth Schedule ticks queued behind a running run."
+        );
         let _ = writeln!(o, "# TYPE wasmjobs_queue_depth gauge");
         let _ = writeln!(o, "wasmjobs_queue_depth{{tenant=\"{t}\"}} {}", s.queued);
-        let _ = writeln!(o, "# HELP wasmjobs_scheduler_lag_seconds How late schedule ticks fire.");
+        let _ = writeln!(
+            o,
+            "# HELP wasmjobs_scheduler_lag_seconds How late schedule ticks fire."
+        );
         let _ = writeln!(o, "# TYPE wasmjobs_scheduler_lag_seconds histogram");
         s.lag
             .render(&mut o, "wasmjobs_scheduler_lag_seconds", t, &LAG_BUCKETS);
@@ -165,16 +198,28 @@ mod tests {
     fn renders_only_the_asked_tenant() {
         let m = Metrics::default();
         m.run_started("a");
-        m.run_finished("a", "Failed", Duration::from_millis(70), Some(5), Some("timeout"));
+        m.run_finished(
+            "a",
+            "Failed",
+            Duration::from_millis(70),
+            Some(5),
+            Some("timeout"),
+        );
         m.run_started("b");
         let a = m.render("a");
-        assert!(a.contains("wasmjobs_runs_total{tenant=\"a\",status=\"Failed\"} 1"), "{a}");
+        assert!(
+            a.contains("wasmjobs_runs_total{tenant=\"a\",status=\"Failed\"} 1"),
+            "{a}"
+        );
         assert!(a.contains("wasmjobs_run_duration_seconds_bucket{tenant=\"a\",le=\"0.05\"} 0"));
         assert!(a.contains("wasmjobs_run_duration_seconds_bucket{tenant=\"a\",le=\"0.1\"} 1"));
         assert!(a.contains("wasmjobs_limit_hits_total{tenant=\"a\",kind=\"timeout\"} 1"));
         assert!(a.contains("wasmjobs_fuel_consumed_total{tenant=\"a\"} 5"));
         assert!(a.contains("wasmjobs_runs_in_flight{tenant=\"a\"} 0"));
         assert!(!a.contains("tenant=\"b\""), "{a}");
-        assert!(m.render("b").contains("wasmjobs_runs_in_flight{tenant=\"b\"} 1"));
+        assert!(
+            m.render("b")
+                .contains("wasmjobs_runs_in_flight{tenant=\"b\"} 1")
+        );
     }
 }

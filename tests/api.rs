@@ -5,118 +5,10 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use common::Env;
-
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start(env: &Env) -> Server {
-    let port = free_port();
-    let child = env
-        .cmd()
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let s = Server { child, port };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while get(&s, "/healthz", None).0 != 200 {
-        assert!(Instant::now() < deadline, "the API never came up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    s
-}
-
-/// A GET; returns (status, body).
-fn get(s: &Server, path: &str, auth: Option<&str>) -> (u16, String) {
-    let (code, _, body) = request(s, "GET", path, auth, "");
-    (code, body)
-}
-
-/// One request; returns (status, head, body).
-fn request(
-    s: &Server,
-    method: &str,
-    path: &str,
-    auth: Option<&str>,
-    body: &str,
-) -> (u16, String, String) {
-    let auth = auth
-        .map(|a| format!("Authorization: {a}\r\n"))
-        .unwrap_or_default();
-    raw_request(s, method, path, &auth, body.as_bytes())
-}
-
-/// One request with raw extra header lines and a raw body.
-fn raw_request(
-    s: &Server,
-    method: &str,
-    path: &str,
-    headers: &str,
-    body: &[u8],
-) -> (u16, String, String) {
-    let Ok(mut c) = TcpStream::connect(("127.0.0.1", s.port)) else {
-        return (0, String::new(), String::new());
-    };
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nUser-Agent: curl/8.0\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
-        s.port,
-        body.len()
-    );
-    c.write_all(head.as_bytes()).unwrap();
-    c.write_all(body).unwrap();
-    let mut raw = String::new();
-    c.read_to_string(&mut raw).unwrap();
-    let status = raw
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let (head, body) = raw
-        .split_once("\r\n\r\n")
-        .map(|(h, b)| (h.to_string(), b.to_string()))
-        .unwrap_or_default();
-    (status, head, body)
-}
-
-/// A header's value in a response head (names are case-insensitive).
-fn header_value(head: &str, name: &str) -> Option<String> {
-    head.lines().find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
-    })
-}
-
-fn basic(tenant: &str, secret: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{tenant}:{secret}"))
-    )
-}
+use common::http::*;
 
 #[test]
 fn tenants_see_their_own_jobs_through_webjobs_routes() {
@@ -406,13 +298,6 @@ fn a_webjobs_client_flow_runs_polls_and_manages_jobs() {
     assert_eq!(delete(), 200);
     assert_eq!(get(&server, "/api/triggeredwebjobs/greet", Some(&a)).0, 404);
     assert_eq!(delete(), 200);
-}
-
-/// A PUT with raw bytes and extra headers; returns (status, body).
-fn put_raw(s: &Server, path: &str, auth: &str, headers: &str, body: &[u8]) -> (u16, String) {
-    let headers = format!("Authorization: {auth}\r\n{headers}");
-    let (code, _, body) = raw_request(s, "PUT", path, &headers, body);
-    (code, body)
 }
 
 #[test]

@@ -34,7 +34,12 @@ pub(super) fn routes() -> Router<Arc<ApiState>> {
 }
 
 pub(super) fn find(state: &ApiState, tenant: &str, t: JobType, name: &str) -> Option<Job> {
-    bundle::read_job(&state.layout(tenant), state.runner.host().executors, t, name)
+    bundle::read_job(
+        &state.layout(tenant),
+        state.runner.host().executors,
+        t,
+        name,
+    )
 }
 
 /// A job's WebJobs JSON, with wasmjobs' own fields under `"wasmjobs"`
@@ -72,17 +77,20 @@ fn next_run(state: &ApiState, job: &Job) -> Option<String> {
         .unwrap_or_else(|| "UTC".into());
     let tz = crate::schedule::zone::parse_zone(&zone).ok()?;
     let next = crate::schedule::zone::next_instant(&cron, &tz, jiff::Timestamp::now())?;
-    Some(next.to_zoned(tz).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string())
+    Some(
+        next.to_zoned(tz)
+            .strftime("%Y-%m-%dT%H:%M:%S%:z")
+            .to_string(),
+    )
 }
 
 fn list(state: &ApiState, tenant: &str, headers: &HeaderMap, only: Option<JobType>) -> Response {
     let base = base_url(headers);
-    let jobs: Vec<Value> =
-        bundle::list_jobs(&state.layout(tenant), state.runner.host().executors)
-            .iter()
-            .filter(|j| only.is_none_or(|t| j.job_type == t))
-            .map(|j| job_value(state, tenant, &base, j))
-            .collect();
+    let jobs: Vec<Value> = bundle::list_jobs(&state.layout(tenant), state.runner.host().executors)
+        .iter()
+        .filter(|j| only.is_none_or(|t| j.job_type == t))
+        .map(|j| job_value(state, tenant, &base, j))
+        .collect();
     with_etag(headers, &Value::Array(jobs))
 }
 
@@ -200,8 +208,8 @@ fn put_job(
     let mut extract = state.runner.host().extract;
     // The tenant's quota: what its other jobs leave for this one.
     let quota_left = state.quota(tenant).job_bytes_mb.map(|mb| {
-        let others = tree_bytes(&layout.jobs_root())
-            .saturating_sub(tree_bytes(&layout.job_dir(t, name)));
+        let others =
+            tree_bytes(&layout.jobs_root()).saturating_sub(tree_bytes(&layout.job_dir(t, name)));
         (mb << 20).saturating_sub(others)
     });
     if let Some(left) = quota_left {
@@ -224,7 +232,8 @@ fn put_job(
     let written = if is_zip {
         std::fs::write(&source, body)
     } else {
-        std::fs::create_dir_all(&source).and_then(|()| std::fs::write(source.join(&file_name), body))
+        std::fs::create_dir_all(&source)
+            .and_then(|()| std::fs::write(source.join(&file_name), body))
     };
     if let Err(e) = written {
         return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
@@ -242,10 +251,15 @@ fn put_job(
     if !is_zip && quota_left.is_some_and(|left| body.len() as u64 > left) {
         return over_quota();
     }
-    match bundle::install(&layout, state.runner.host().executors, &source, name, t, extract) {
-        Ok(job) => {
-            axum::Json(job_value(state, tenant, &base_url(headers), &job)).into_response()
-        }
+    match bundle::install(
+        &layout,
+        state.runner.host().executors,
+        &source,
+        name,
+        t,
+        extract,
+    ) {
+        Ok(job) => axum::Json(job_value(state, tenant, &base_url(headers), &job)).into_response(),
         Err(bundle::BundleError::TooLarge(n)) if quota_left == Some(n) => over_quota(),
         Err(e @ bundle::BundleError::Running(_)) => error(StatusCode::CONFLICT, e.to_string()),
         Err(e @ bundle::BundleError::Io(..)) => {

@@ -43,12 +43,8 @@ mod tests {
     #[test]
     fn openapi_lists_every_route() {
         let doc: serde_json::Value = serde_json::from_str(super::OPENAPI).unwrap();
-        let mut documented: Vec<String> = doc["paths"]
-            .as_object()
-            .unwrap()
-            .keys()
-            .cloned()
-            .collect();
+        let mut documented: Vec<String> =
+            doc["paths"].as_object().unwrap().keys().cloned().collect();
         documented.sort();
         let sources = [
             include_str!("jobs.rs"),

@@ -35,10 +35,7 @@ pub(super) fn routes() -> Router<Arc<ApiState>> {
             get(output),
         )
         .route("/api/triggeredwebjobs/{name}/run", post(run))
-        .route(
-            "/api/triggeredwebjobs/{name}/history/{id}/stop",
-            post(stop),
-        )
+        .route("/api/triggeredwebjobs/{name}/history/{id}/stop", post(stop))
         .route("/vfs/data/jobs/{*path}", get(vfs_file))
 }
 
@@ -201,7 +198,10 @@ async fn output(
     let offset = q.offset.unwrap_or(0);
     let file = dir.join(&id).join(OUTPUT_LOG);
     let head = [
-        (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_string()),
+        (
+            header::CONTENT_TYPE,
+            "text/plain; charset=utf-8".to_string(),
+        ),
         (header::CACHE_CONTROL, "no-cache".to_string()),
         (
             header::HeaderName::from_static("x-output-offset"),

@@ -8,13 +8,13 @@ use std::sync::Arc;
 
 use crate::api::{ApiLimits, ApiState};
 use crate::config::HostConfig;
-use crate::tenant::Tenants;
-use crate::tenant::quota::Quotas;
 use crate::job::Job;
 use crate::runner::Runner;
 use crate::runtime::native::layers;
 use crate::schedule::{Cron, zone};
 use crate::supervise::continuous::DISABLE_FILE;
+use crate::tenant::Tenants;
+use crate::tenant::quota::Quotas;
 
 /// `wasmjobs serve`: runs the host until SIGTERM or SIGINT (a second one
 /// kills the jobs still stopping): every tenant's scheduled and continuous

@@ -95,6 +95,7 @@ mod tests {
         let e = a.admit("y", None).unwrap_err();
         assert!(e.contains("--max-runs"), "{e}");
         drop(p1);
-        a.admit("x", Some(2)).expect("a permit given back is free again");
+        a.admit("x", Some(2))
+            .expect("a permit given back is free again");
     }
 }

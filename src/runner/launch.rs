@@ -234,10 +234,10 @@ impl Runner {
             }
         };
         let asked = job.settings.limits();
-        let (mut limits, notes) = self
-            .host
-            .limits
-            .with_overrides(asked, &self.host.ceiling, &self.host.ceiling_owner);
+        let (mut limits, notes) =
+            self.host
+                .limits
+                .with_overrides(asked, &self.host.ceiling, &self.host.ceiling_owner);
         for n in notes {
             log.sys(Level::Warn, &n);
         }

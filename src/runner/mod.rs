@@ -20,11 +20,8 @@ use chrono::Utc;
 use thiserror::Error;
 
 use crate::config::HostConfig;
-use crate::metrics::Metrics;
-use crate::store::layout::Layout;
-use crate::tenant::quota::Quota;
-use admission::{Admission, Permit};
 use crate::job::{Job, JobType};
+use crate::metrics::Metrics;
 use crate::runtime::capture::{Echo, OutputLog};
 use crate::runtime::limits::{LimitKind, Limits};
 use crate::runtime::native::NativeRuntime;
@@ -32,9 +29,12 @@ use crate::runtime::stop::StopSignal;
 use crate::runtime::wasm::WasmRuntime;
 use crate::runtime::{self, ExecutorKind};
 use crate::store::history;
+use crate::store::layout::Layout;
 use crate::store::lock::JobLock;
 use crate::store::logline::Level;
 use crate::store::run::{OUTPUT_LOG, RunStatus, StatusFile, unique_run_id};
+use crate::tenant::quota::Quota;
+use admission::{Admission, Permit};
 
 /// Why a run could not be started. Nothing is recorded for these.
 #[derive(Debug, Error)]
@@ -245,14 +245,11 @@ impl Runner {
             fuel_consumed: None,
         };
         status.write(&run_dir)?;
-        let (limits, limit_notes) = self
-            .host
-            .limits
-            .with_overrides(
-                job.settings.limits(),
-                &self.host.ceiling,
-                &self.host.ceiling_owner,
-            );
+        let (limits, limit_notes) = self.host.limits.with_overrides(
+            job.settings.limits(),
+            &self.host.ceiling,
+            &self.host.ceiling_owner,
+        );
         let cap = limits.output_kb.saturating_mul(1024);
         let log = OutputLog::open(
             &run_dir.join(OUTPUT_LOG),

@@ -2,6 +2,8 @@
 //! `wasmjobs` binary, and bundles built on the fly.
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
