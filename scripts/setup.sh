@@ -5,9 +5,13 @@
 # C compiler and make, tcl for SQLite's amalgamation, xz and bzip2 to unpack
 # sources), the interpreters native jobs run with (php-cli, a JDK, python3)
 # and the Rust target pinned in rust-toolchain.toml.
+# With --test, also what the tests need: Chromium and chromedriver (the
+# dashboard is tested in a real browser).
 # Idempotent: installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+for_tests=0
+[ "${1:-}" = "--test" ] && for_tests=1
 
 need=()
 for p in clang-19 lld-19 llvm-19 wasi-libc libclang-rt-19-dev-wasm32 build-essential tcl xz-utils bzip2; do
@@ -20,6 +24,10 @@ command -v php >/dev/null 2>&1 || need+=(php-cli)
 { command -v javac && command -v jar; } >/dev/null 2>&1 || need+=(default-jdk-headless)
 [ -x /usr/bin/python3 ] || need+=(python3)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
+if [ "$for_tests" = 1 ]; then
+  [ -x /usr/bin/chromium ] || need+=(chromium)
+  [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The test command: installs what is missing, builds everything (the JS
-# and Python guests included, cached by input hash), checks formatting and
-# lints, and runs the unit and integration tests against the real binary
-# and guests.
+# The test command: installs what is missing (Chromium for the dashboard
+# test included), builds everything (the JS and Python guests included,
+# cached by input hash), checks formatting and lints, and runs the unit and
+# integration tests against the real binary, guests and browser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh --test
+# The dashboard's browser test must run, not skip, here.
+export WASMJOBS_REQUIRE_BROWSER=1
 . scripts/env.sh
 guests/python/build.sh >/dev/null
 cargo fmt --check

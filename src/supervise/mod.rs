@@ -275,6 +275,13 @@ impl Hosts {
             self.runner
                 .for_tenant(tenant, self.tenants.layout(tenant), &quota)
         };
+        // The type folders exist before any job arrives, so the watch
+        // covers them (a folder made and filled at once could be missed).
+        let layout = runner.host().layout.clone();
+        for t in JobType::ALL {
+            std::fs::create_dir_all(layout.jobs_dir(t))
+                .with_context(|| format!("creating {}", layout.jobs_dir(t).display()))?;
+        }
         let mut host = Host::new(runner)?;
         host.start_all();
         self.hosts.insert(tenant.to_string(), host);
@@ -344,10 +351,8 @@ pub async fn serve(
 ) -> Result<()> {
     use notify::Watcher;
     let host = runner.host().clone();
-    for t in JobType::ALL {
-        std::fs::create_dir_all(host.layout.jobs_dir(t))
-            .with_context(|| format!("creating {}", host.layout.jobs_dir(t).display()))?;
-    }
+    std::fs::create_dir_all(host.layout.jobs_root())
+        .with_context(|| format!("creating {}", host.layout.jobs_root().display()))?;
     let tenants_dir = host.layout.root().join("tenants");
     crate::store::fsutil::ensure_private_dir(&tenants_dir)
         .with_context(|| format!("creating {}", tenants_dir.display()))?;

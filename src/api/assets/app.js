@@ -114,6 +114,8 @@ async function setRunning(name, running) {
 }
 
 async function openJob(type, name) {
+  stopTail();
+  $('#output-box').hidden = true;
   state.open = type + '/' + name;
   $('#detail').hidden = false;
   text($('#detail-name'), name + ' (' + type + ')');
@@ -123,7 +125,6 @@ async function openJob(type, name) {
   if (type === 'triggered') {
     await refreshHistory();
   } else {
-    stopTail();
     tailLog(name);
   }
   await refreshJobs();
