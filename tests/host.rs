@@ -518,4 +518,23 @@ fn every_route_needs_credentials_and_sessions_need_the_dashboard_header() {
     assert_eq!(code, 404);
     assert!(json(&body)["error"].as_str().unwrap().contains("nope"));
     assert_eq!(get(&s, "/api/nosuchwebjobs", Some(&a)).0, 404);
+
+    // A new secret ends the old one and its sessions at once (no grace
+    // from remembered checks).
+    let (_, head, _) = login("acme", &secret);
+    let cookie = format!(
+        "Cookie: {}\r\n",
+        header_value(&head, "set-cookie").unwrap().split(';').next().unwrap()
+    );
+    assert_eq!(raw_request(&s, "GET", "/api/webjobs", &cookie, b"").0, 200);
+    std::thread::sleep(Duration::from_millis(20));
+    let new = env
+        .run(&["tenant", "rotate", "acme"])
+        .ok()
+        .stdout()
+        .trim()
+        .to_string();
+    assert_eq!(get(&s, "/api/webjobs", Some(&a)).0, 401);
+    assert_eq!(raw_request(&s, "GET", "/api/webjobs", &cookie, b"").0, 401);
+    assert_eq!(get(&s, "/api/webjobs", Some(&basic("acme", &new))).0, 200);
 }

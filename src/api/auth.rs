@@ -2,7 +2,8 @@
 //! <tenant>.<secret>`, checked against the tenants' argon2 hashes. A
 //! successful check is remembered for a few minutes (keyed by a SHA-256 of
 //! the credentials, never the secret itself), so clients do not pay a slow
-//! hash on every request.
+//! hash on every request; a remembered check ends at once when the
+//! tenant's record changes (`tenant rotate`, `tenant remove`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -19,7 +20,14 @@ const REMEMBER: Duration = Duration::from_secs(300);
 /// Checks credentials, with a short memory of good ones.
 pub struct Auth {
     tenants: Tenants,
-    verified: Mutex<HashMap<[u8; 32], (String, Instant)>>,
+    verified: Mutex<HashMap<[u8; 32], Remembered>>,
+}
+
+/// A verified credential: whose, when, and the tenant record's stamp then.
+struct Remembered {
+    tenant: String,
+    at: Instant,
+    stamp: Option<std::time::SystemTime>,
 }
 
 /// The `(tenant, secret)` an `Authorization` header carries.
@@ -57,26 +65,39 @@ impl Auth {
     /// Whether `secret` is `tenant`'s (slow the first time, remembered).
     pub fn verify(&self, tenant: &str, secret: &str) -> bool {
         let key: [u8; 32] = Sha256::digest(format!("{tenant}\0{secret}")).into();
+        let stamp = self.tenants.stamp(tenant);
         {
             let mut v = self.verified.lock().expect("auth lock");
-            v.retain(|_, (_, at)| at.elapsed() < REMEMBER);
-            if v.get(&key).is_some_and(|(t, _)| t == tenant) {
+            v.retain(|_, r| r.at.elapsed() < REMEMBER);
+            if v.get(&key)
+                .is_some_and(|r| r.tenant == tenant && r.stamp == stamp && stamp.is_some())
+            {
                 return true;
             }
         }
         if !self.tenants.verify(tenant, secret) {
             return false;
         }
-        self.verified
-            .lock()
-            .expect("auth lock")
-            .insert(key, (tenant.to_string(), Instant::now()));
+        self.verified.lock().expect("auth lock").insert(
+            key,
+            Remembered {
+                tenant: tenant.to_string(),
+                at: Instant::now(),
+                stamp,
+            },
+        );
         true
     }
 
-    /// Forgets every remembered credential (after a rotate or remove).
-    pub fn forget(&self) {
-        self.verified.lock().expect("auth lock").clear();
+    /// Whether a tenant's record is still as it was at `stamp` (a session
+    /// started then is still good).
+    pub fn unchanged(&self, tenant: &str, stamp: Option<std::time::SystemTime>) -> bool {
+        stamp.is_some() && self.tenants.stamp(tenant) == stamp
+    }
+
+    /// The tenant record's stamp now.
+    pub fn stamp(&self, tenant: &str) -> Option<std::time::SystemTime> {
+        self.tenants.stamp(tenant)
     }
 }
 

@@ -28,27 +28,44 @@ const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 /// The header the dashboard's own requests carry (see [`is_own_request`]).
 const OWN_HEADER: &str = "x-requested-with";
 
-/// Dashboard sessions: token → tenant.
+/// Dashboard sessions: token → tenant. A session ends after
+/// [`SESSION_TTL`], at sign-out, or when the tenant's record changes (a
+/// new secret, a removal).
 #[derive(Default)]
 pub(super) struct Sessions {
-    by_token: Mutex<HashMap<String, (String, Instant)>>,
+    by_token: Mutex<HashMap<String, Session>>,
+}
+
+struct Session {
+    tenant: String,
+    at: Instant,
+    stamp: Option<std::time::SystemTime>,
 }
 
 impl Sessions {
     /// The tenant of the request's session cookie, if it names a live one.
-    pub(super) fn tenant(&self, headers: &HeaderMap) -> Option<String> {
+    pub(super) fn tenant(&self, headers: &HeaderMap, auth: &super::auth::Auth) -> Option<String> {
         let token = cookie(headers)?;
         let mut m = self.by_token.lock().expect("sessions lock");
-        m.retain(|_, (_, at)| at.elapsed() < SESSION_TTL);
-        m.get(&token).map(|(t, _)| t.clone())
+        m.retain(|_, s| s.at.elapsed() < SESSION_TTL);
+        let s = m.get(&token)?;
+        if !auth.unchanged(&s.tenant, s.stamp) {
+            m.remove(&token);
+            return None;
+        }
+        Some(s.tenant.clone())
     }
 
-    fn start(&self, tenant: &str) -> anyhow::Result<String> {
+    fn start(&self, tenant: &str, stamp: Option<std::time::SystemTime>) -> anyhow::Result<String> {
         let token = hex::encode(crate::tenant::random_bytes::<32>()?);
-        self.by_token
-            .lock()
-            .expect("sessions lock")
-            .insert(token.clone(), (tenant.to_string(), Instant::now()));
+        self.by_token.lock().expect("sessions lock").insert(
+            token.clone(),
+            Session {
+                tenant: tenant.to_string(),
+                at: Instant::now(),
+                stamp,
+            },
+        );
         Ok(token)
     }
 
@@ -159,7 +176,7 @@ pub(super) async fn login(State(s): State<Arc<ApiState>>, body: axum::body::Byte
     if !ok {
         return error(StatusCode::UNAUTHORIZED, "wrong tenant or secret");
     }
-    match s.sessions.start(&tenant) {
+    match s.sessions.start(&tenant, s.auth.stamp(&tenant)) {
         Ok(token) => (
             [(
                 header::SET_COOKIE,

@@ -176,7 +176,7 @@ async fn authenticate(
                 .flatten()
         }
         None => {
-            let from_cookie = state.sessions.tenant(req.headers());
+            let from_cookie = state.sessions.tenant(req.headers(), &state.auth);
             let reading = matches!(*req.method(), Method::GET | Method::HEAD);
             if from_cookie.is_some() && !reading && !dashboard::is_own_request(req.headers()) {
                 return error(

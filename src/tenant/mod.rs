@@ -85,6 +85,15 @@ impl Tenants {
         serde_json::from_str(&text).ok()
     }
 
+    /// When the tenant's record last changed (a new secret, a removal):
+    /// what remembered credentials and sessions are checked against.
+    pub fn stamp(&self, tenant: &str) -> Option<std::time::SystemTime> {
+        name::validate(tenant).ok()?;
+        std::fs::metadata(self.record_path(tenant))
+            .and_then(|m| m.modified())
+            .ok()
+    }
+
     /// Every tenant, by name.
     pub fn list(&self) -> Vec<Tenant> {
         let Ok(rd) = std::fs::read_dir(&self.dir) else {
