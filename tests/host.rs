@@ -524,7 +524,11 @@ fn every_route_needs_credentials_and_sessions_need_the_dashboard_header() {
     let (_, head, _) = login("acme", &secret);
     let cookie = format!(
         "Cookie: {}\r\n",
-        header_value(&head, "set-cookie").unwrap().split(';').next().unwrap()
+        header_value(&head, "set-cookie")
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
     );
     assert_eq!(raw_request(&s, "GET", "/api/webjobs", &cookie, b"").0, 200);
     std::thread::sleep(Duration::from_millis(20));
