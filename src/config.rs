@@ -150,6 +150,9 @@ impl HostConfig {
         quota: &crate::tenant::quota::Quota,
     ) -> HostConfig {
         let mut host = self.clone();
+        // The operator's app settings (often secrets) are not the
+        // tenant's: a tenant's jobs get its own app_settings.json only.
+        host.app_settings = read_app_settings(&layout).unwrap_or_default();
         host.layout = layout;
         host.ceiling = quota.ceiling(&self.ceiling);
         if host.ceiling != self.ceiling {

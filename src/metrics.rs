@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Upper bounds (seconds) of the run duration histogram's buckets.
@@ -60,6 +60,19 @@ struct Series {
     lag: Histogram,
 }
 
+/// A run counted in flight; dropping it (however the run ends) ends that.
+#[derive(Debug)]
+pub struct InFlight {
+    metrics: Arc<Metrics>,
+    tenant: String,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.metrics.with(&self.tenant, |s| s.in_flight -= 1);
+    }
+}
+
 /// The metrics of a host, by tenant (`""` for the host's own jobs).
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -72,9 +85,13 @@ impl Metrics {
         f(m.entry(tenant.to_string()).or_default());
     }
 
-    /// A triggered run started.
-    pub fn run_started(&self, tenant: &str) {
+    /// A triggered run started: counted in flight until the guard drops.
+    pub fn run_started(self: &Arc<Self>, tenant: &str) -> InFlight {
         self.with(tenant, |s| s.in_flight += 1);
+        InFlight {
+            metrics: self.clone(),
+            tenant: tenant.to_string(),
+        }
     }
 
     /// A triggered run ended with `status` after `took`; `limit` is the
@@ -88,7 +105,6 @@ impl Metrics {
         limit: Option<&str>,
     ) {
         self.with(tenant, |s| {
-            s.in_flight -= 1;
             *s.runs.entry(status.to_string()).or_default() += 1;
             s.duration.observe(&DURATION_BUCKETS, took.as_secs_f64());
             s.fuel += fuel.unwrap_or(0);
@@ -124,7 +140,7 @@ impl Metrics {
             "# HELP wasmjobs_runs_total Triggered runs ended, by status."
         );
         let _ = writeln!(o, "# TYPE wasmjobs_runs_total counter");
-        for status in ["Success", "Failed", "Aborted"] {
+        for status in ["Success", "Failed", "Stopped"] {
             let n = s.runs.get(status).copied().unwrap_or(0);
             let _ = writeln!(
                 o,
@@ -196,8 +212,8 @@ mod tests {
 
     #[test]
     fn renders_only_the_asked_tenant() {
-        let m = Metrics::default();
-        m.run_started("a");
+        let m = Arc::new(Metrics::default());
+        let run = m.run_started("a");
         m.run_finished(
             "a",
             "Failed",
@@ -205,7 +221,8 @@ mod tests {
             Some(5),
             Some("timeout"),
         );
-        m.run_started("b");
+        drop(run);
+        let _b = m.run_started("b");
         let a = m.render("a");
         assert!(
             a.contains("wasmjobs_runs_total{tenant=\"a\",status=\"Failed\"} 1"),

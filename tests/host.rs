@@ -79,6 +79,12 @@ fn output(s: &Server, auth: &str, run: &serde_json::Value) -> String {
     body
 }
 
+/// The `Cookie:` header line a login response's `Set-Cookie` asks for.
+fn session_cookie(head: &str) -> String {
+    let set = header_value(head, "set-cookie").expect("a session cookie");
+    format!("Cookie: {}\r\n", set.split(';').next().unwrap())
+}
+
 /// A metric's value in Prometheus text, or 0 when absent.
 fn metric(text: &str, series: &str) -> f64 {
     text.lines()
@@ -446,11 +452,21 @@ fn every_route_needs_credentials_and_sessions_need_the_dashboard_header() {
             &s,
             "POST",
             "/dashboard/login",
-            "Content-Type: application/json\r\n",
+            "Content-Type: application/json\r\nX-Requested-With: wasmjobs\r\n",
             format!("{{\"tenant\":\"{tenant}\",\"secret\":\"{secret}\"}}").as_bytes(),
         )
     };
     assert_eq!(login("acme", &other).0, 401);
+    // A cross-site form cannot sign a visitor in (no header it could set).
+    let forged = raw_request(
+        &s,
+        "POST",
+        "/dashboard/login",
+        "Content-Type: text/plain\r\n",
+        format!("{{\"tenant\":\"acme\",\"secret\":\"{secret}\"}}").as_bytes(),
+    );
+    assert_eq!(forged.0, 400, "{}", forged.2);
+    assert!(header_value(&forged.1, "set-cookie").is_none());
     let (code, head, _) = login("acme", &secret);
     assert_eq!(code, 200);
     let set = header_value(&head, "set-cookie").unwrap();
@@ -458,7 +474,7 @@ fn every_route_needs_credentials_and_sessions_need_the_dashboard_header() {
         set.contains("HttpOnly") && set.contains("SameSite=Strict"),
         "{set}"
     );
-    let cookie = format!("Cookie: {}\r\n", set.split(';').next().unwrap());
+    let cookie = session_cookie(&head);
     let (code, _, page) = raw_request(&s, "GET", "/dashboard/", &cookie, b"");
     assert_eq!(code, 200);
     assert!(page.contains("<b>acme</b>"), "{page}");
@@ -474,14 +490,7 @@ fn every_route_needs_credentials_and_sessions_need_the_dashboard_header() {
     assert_eq!(code, 202, "{body}");
     // beta's session sees beta's jobs only.
     let (_, head, _) = login("beta", &other);
-    let beta_cookie = format!(
-        "Cookie: {}\r\n",
-        header_value(&head, "set-cookie")
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-    );
+    let beta_cookie = session_cookie(&head);
     let (_, _, jobs) = raw_request(&s, "GET", "/api/webjobs", &beta_cookie, b"");
     assert_eq!(json(&jobs), serde_json::json!([]));
     // Signing out ends the session.
@@ -499,6 +508,34 @@ fn every_route_needs_credentials_and_sessions_need_the_dashboard_header() {
     );
     assert_eq!(code, 413);
     assert_eq!(get(&s, "/api/triggeredwebjobs/huge", Some(&a)).0, 404);
+    // A name that is a path (encoded slashes) is refused before anything
+    // is read or written.
+    let (code, body) = put_raw(
+        &s,
+        "/api/triggeredwebjobs/..%2F..%2F..%2Fbeta%2Fjobs",
+        &a,
+        "Content-Disposition: attachment; filename=run.sh\r\n",
+        b"echo hi",
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        json(&body)["error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid job name"),
+        "{body}"
+    );
+    // Rejections made before a handler runs are JSON too.
+    let (code, body) = get(
+        &s,
+        "/api/triggeredwebjobs/hello/history/1/output?offset=many",
+        Some(&a),
+    );
+    assert_eq!(code, 400);
+    assert!(json(&body)["error"].is_string(), "{body}");
+    let (code, body) = get(&s, "/api/triggeredwebjobs/hello/run", Some(&a));
+    assert_eq!(code, 405);
+    assert!(json(&body)["error"].is_string(), "{body}");
     // Bad input is a JSON error, never a 500.
     let (code, body) = put_raw(
         &s,
@@ -522,14 +559,7 @@ fn every_route_needs_credentials_and_sessions_need_the_dashboard_header() {
     // A new secret ends the old one and its sessions at once (no grace
     // from remembered checks).
     let (_, head, _) = login("acme", &secret);
-    let cookie = format!(
-        "Cookie: {}\r\n",
-        header_value(&head, "set-cookie")
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-    );
+    let cookie = session_cookie(&head);
     assert_eq!(raw_request(&s, "GET", "/api/webjobs", &cookie, b"").0, 200);
     std::thread::sleep(Duration::from_millis(20));
     let new = env
@@ -541,4 +571,49 @@ fn every_route_needs_credentials_and_sessions_need_the_dashboard_header() {
     assert_eq!(get(&s, "/api/webjobs", Some(&a)).0, 401);
     assert_eq!(raw_request(&s, "GET", "/api/webjobs", &cookie, b"").0, 401);
     assert_eq!(get(&s, "/api/webjobs", Some(&basic("acme", &new))).0, 200);
+}
+
+#[test]
+fn a_request_that_takes_too_long_is_answered_503() {
+    let env = Env::new();
+    let secret = add_tenant(&env, "acme");
+    let s = start_with(&env, &[], &["--request-timeout-s", "1"]);
+    // An upload whose body never finishes arriving.
+    let mut c = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    write!(
+        c,
+        "PUT /api/triggeredwebjobs/slow HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nContent-Disposition: attachment; filename=run.js\r\nContent-Length: 1000\r\n\r\nconsole.log(1)",
+        basic("acme", &secret)
+    )
+    .unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&got).contains("}") {
+        let n = c
+            .read(&mut buf)
+            .expect("an answer before the client gives up");
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(text.contains("longer than 1 s"), "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("retry-after: 5"),
+        "{text}"
+    );
+    drop(c);
+    assert_eq!(
+        get(
+            &s,
+            "/api/triggeredwebjobs/slow",
+            Some(&basic("acme", &secret))
+        )
+        .0,
+        404,
+        "nothing was installed"
+    );
 }

@@ -14,12 +14,18 @@ use sha2::{Digest, Sha256};
 
 use crate::tenant::Tenants;
 
+/// Most argon2 checks running at once.
+const MAX_HASHING: usize = 2;
+
 /// How long a verified credential is trusted without a new hash.
 const REMEMBER: Duration = Duration::from_secs(300);
 
 /// Checks credentials, with a short memory of good ones.
 pub struct Auth {
     tenants: Tenants,
+    /// Slow hashes in progress, bounded (each takes ~19 MiB): a flood of
+    /// wrong credentials waits here instead of exhausting memory.
+    hashing: (Mutex<usize>, std::sync::Condvar),
     verified: Mutex<HashMap<[u8; 32], Remembered>>,
 }
 
@@ -52,6 +58,7 @@ impl Auth {
     pub fn new(tenants: Tenants) -> Auth {
         Auth {
             tenants,
+            hashing: (Mutex::new(0), std::sync::Condvar::new()),
             verified: Mutex::new(HashMap::new()),
         }
     }
@@ -75,7 +82,7 @@ impl Auth {
                 return true;
             }
         }
-        if !self.tenants.verify(tenant, secret) {
+        if !self.slow_verify(tenant, secret) {
             return false;
         }
         self.verified.lock().expect("auth lock").insert(
@@ -87,6 +94,21 @@ impl Auth {
             },
         );
         true
+    }
+
+    /// The argon2 check, at most [`MAX_HASHING`] at once (blocking).
+    fn slow_verify(&self, tenant: &str, secret: &str) -> bool {
+        let (count, freed) = &self.hashing;
+        let mut n = count.lock().expect("auth lock");
+        while *n >= MAX_HASHING {
+            n = freed.wait(n).expect("auth lock");
+        }
+        *n += 1;
+        drop(n);
+        let ok = self.tenants.verify(tenant, secret);
+        *count.lock().expect("auth lock") -= 1;
+        freed.notify_one();
+        ok
     }
 
     /// Whether a tenant's record is still as it was at `stamp` (a session

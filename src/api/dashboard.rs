@@ -103,16 +103,24 @@ pub(super) fn is_page(path: &str) -> bool {
     path == "/" || path == "/dashboard" || path.starts_with("/dashboard/")
 }
 
-/// The login form, as the body of a 401.
+/// The login form, as the body of a 401 (never framed by another site).
 pub(super) fn login_page() -> Response {
     (
         StatusCode::UNAUTHORIZED,
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'",
+            ),
+            (header::X_FRAME_OPTIONS, "DENY"),
+        ],
         LOGIN,
     )
         .into_response()
 }
 
+/// The dashboard's routes (behind credentials; the login is public).
 pub(super) fn routes() -> Router<Arc<ApiState>> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/dashboard/") }))
@@ -132,6 +140,7 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
                 header::CONTENT_SECURITY_POLICY,
                 "default-src 'self'; frame-ancestors 'none'",
             ),
+            (header::X_FRAME_OPTIONS, "DENY"),
         ],
         body,
     )
@@ -139,10 +148,19 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 }
 
 async fn index(axum::Extension(Tenant(t)): axum::Extension<Tenant>) -> Response {
-    let page = INDEX.replace("{{tenant}}", &t);
+    let page = INDEX.replace("{{tenant}}", &html_escape(&t));
     let mut r = asset("text/html; charset=utf-8", "").into_response();
     *r.body_mut() = page.into();
     r
+}
+
+/// `s` safe inside HTML text.
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 async fn app_js() -> Response {
@@ -153,6 +171,7 @@ async fn app_css() -> Response {
     asset("text/css; charset=utf-8", APP_CSS)
 }
 
+/// The sign-in form's request body.
 #[derive(serde::Deserialize)]
 pub(super) struct Login {
     tenant: String,
@@ -161,7 +180,23 @@ pub(super) struct Login {
 
 /// `POST /dashboard/login` `{"tenant": ..., "secret": ...}`: starts a
 /// session (sets its cookie), or 401.
-pub(super) async fn login(State(s): State<Arc<ApiState>>, body: axum::body::Bytes) -> Response {
+pub(super) async fn login(
+    State(s): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    // Only the sign-in form's own request: another site cannot sign a
+    // visitor in (to its tenant) with a form post.
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !is_own_request(&headers) || !json {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "sign in with the dashboard's form (application/json with X-Requested-With: wasmjobs)",
+        );
+    }
     let Ok(Login { tenant, secret }) = serde_json::from_slice(&body) else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -181,8 +216,13 @@ pub(super) async fn login(State(s): State<Arc<ApiState>>, body: axum::body::Byte
             [(
                 header::SET_COOKIE,
                 format!(
-                    "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
-                    SESSION_TTL.as_secs()
+                    "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+                    SESSION_TTL.as_secs(),
+                    if super::base_url(&headers).starts_with("https:") {
+                        "; Secure"
+                    } else {
+                        ""
+                    }
                 ),
             )],
             axum::Json(serde_json::json!({ "tenant": tenant })),

@@ -177,11 +177,40 @@ fn tree_bytes(dir: &std::path::Path) -> u64 {
         .sum()
 }
 
+/// What the tenant's `job_bytes_mb` quota leaves for job `name` (its own
+/// current size does not count: it is being replaced), if it has one.
+fn quota_room(state: &ApiState, tenant: &str, t: JobType, name: &str) -> Option<u64> {
+    let mb = state.quota(tenant).job_bytes_mb?;
+    let layout = state.layout(tenant);
+    let others =
+        tree_bytes(&layout.jobs_root()).saturating_sub(tree_bytes(&layout.job_dir(t, name)));
+    Some((mb << 20).saturating_sub(others))
+}
+
+/// Writes an upload where `bundle::install` can take it: the zip as is,
+/// or any other body as the one file of a folder. Returns that source.
+fn stage_upload(
+    scratch: &std::path::Path,
+    is_zip: bool,
+    file_name: &str,
+    body: &[u8],
+) -> std::io::Result<std::path::PathBuf> {
+    if is_zip {
+        let zip = scratch.join("upload.zip");
+        std::fs::write(&zip, body)?;
+        return Ok(zip);
+    }
+    let dir = scratch.join("bundle");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join(file_name), body)?;
+    Ok(dir)
+}
+
 /// `PUT /api/{type}webjobs/{name}`: WebJobs' upload. `Content-Disposition`
 /// with a file name is required; an `application/zip` body is unpacked,
 /// anything else is saved as that one file. The job is replaced whole; a
 /// bundle that is refused installs nothing (400 with the reason; 413 when
-/// it would take the tenant past its `job_bytes_mb` quota).
+/// it unpacks too large or would take the tenant past its `job_bytes_mb`).
 fn put_job(
     state: &ApiState,
     tenant: &str,
@@ -190,6 +219,9 @@ fn put_job(
     name: &str,
     body: &[u8],
 ) -> Response {
+    if let Err(e) = bundle::name::validate(name) {
+        return error(StatusCode::BAD_REQUEST, e.to_string());
+    }
     let Some(file_name) = headers
         .get(header::CONTENT_DISPOSITION)
         .and_then(|v| v.to_str().ok())
@@ -205,52 +237,42 @@ fn put_job(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.trim().starts_with("application/zip"));
     let layout = state.layout(tenant);
-    let mut extract = state.runner.host().extract;
-    // The tenant's quota: what its other jobs leave for this one.
-    let quota_left = state.quota(tenant).job_bytes_mb.map(|mb| {
-        let others =
-            tree_bytes(&layout.jobs_root()).saturating_sub(tree_bytes(&layout.job_dir(t, name)));
-        (mb << 20).saturating_sub(others)
-    });
-    if let Some(left) = quota_left {
-        extract.max_total_bytes = extract.max_total_bytes.min(left);
-    }
-    let scratch_root = layout.root().join("temp");
-    if let Err(e) = std::fs::create_dir_all(&scratch_root) {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
-    }
-    let scratch = match crate::store::fsutil::fresh_dir(&scratch_root, "upload") {
-        Ok(d) => d,
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    };
-    let _cleanup = crate::store::fsutil::RemoveOnDrop(vec![scratch.clone()]);
-    let source = if is_zip {
-        scratch.join("upload.zip")
-    } else {
-        scratch.join("bundle")
-    };
-    let written = if is_zip {
-        std::fs::write(&source, body)
-    } else {
-        std::fs::create_dir_all(&source)
-            .and_then(|()| std::fs::write(source.join(&file_name), body))
-    };
-    if let Err(e) = written {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
-    }
+    // One quota'd install at a time: two cannot both fit in the same room.
+    let _one_at_a_time = state
+        .quota(tenant)
+        .job_bytes_mb
+        .map(|_| state.installing.lock().unwrap_or_else(|e| e.into_inner()));
+    let room = quota_room(state, tenant, t, name);
     let over_quota = || {
         let mb = state.quota(tenant).job_bytes_mb.unwrap_or(0);
         error(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!(
                 "the job does not fit tenant '{tenant}' quota: job_bytes_mb = {mb}, and its other jobs leave {} bytes",
-                quota_left.unwrap_or(0)
+                room.unwrap_or(0)
             ),
         )
     };
-    if !is_zip && quota_left.is_some_and(|left| body.len() as u64 > left) {
+    if !is_zip && room.is_some_and(|left| body.len() as u64 > left) {
         return over_quota();
     }
+    let mut extract = state.runner.host().extract;
+    if let Some(left) = room {
+        extract.max_total_bytes = extract.max_total_bytes.min(left);
+    }
+    let scratch_root = layout.root().join("temp");
+    let scratch = match std::fs::create_dir_all(&scratch_root)
+        .and_then(|()| crate::store::fsutil::fresh_dir(&scratch_root, "upload"))
+    {
+        Ok(d) => d,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let _cleanup = crate::store::fsutil::RemoveOnDrop(vec![scratch.clone()]);
+    let source = match stage_upload(&scratch, is_zip, &file_name, body) {
+        Ok(s) => s,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    use bundle::BundleError as E;
     match bundle::install(
         &layout,
         state.runner.host().executors,
@@ -260,11 +282,12 @@ fn put_job(
         extract,
     ) {
         Ok(job) => axum::Json(job_value(state, tenant, &base_url(headers), &job)).into_response(),
-        Err(bundle::BundleError::TooLarge(n)) if quota_left == Some(n) => over_quota(),
-        Err(e @ bundle::BundleError::Running(_)) => error(StatusCode::CONFLICT, e.to_string()),
-        Err(e @ bundle::BundleError::Io(..)) => {
-            error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+        Err(E::TooLarge(n)) if room == Some(n) => over_quota(),
+        Err(e @ (E::TooLarge(_) | E::EntryTooLarge(..) | E::TooManyEntries(_))) => {
+            error(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
         }
+        Err(e @ E::Running(_)) => error(StatusCode::CONFLICT, e.to_string()),
+        Err(e @ E::Io(..)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
     }
 }
@@ -341,17 +364,8 @@ fn set_disabled(state: &ApiState, tenant: &str, name: &str, disabled: bool) -> R
     let Some(job) = find(state, tenant, JobType::Continuous, name) else {
         return no_job(JobType::Continuous, name);
     };
-    let flag = job.dir.join(crate::supervise::continuous::DISABLE_FILE);
-    let r = if disabled {
-        std::fs::write(&flag, b"")
-    } else {
-        match std::fs::remove_file(&flag) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            other => other,
-        }
-    };
-    match r {
-        Ok(()) => StatusCode::OK.into_response(),
+    match crate::supervise::continuous::set_disabled(&job, disabled) {
+        Ok(_) => StatusCode::OK.into_response(),
         Err(e) => error(StatusCode::CONFLICT, e.to_string()),
     }
 }

@@ -62,6 +62,8 @@ pub struct ApiState {
     runner: Runner,
     runs: Arc<Runs>,
     limits: ApiLimits,
+    /// Held while a job is installed under a byte quota.
+    installing: std::sync::Mutex<()>,
 }
 
 impl ApiState {
@@ -77,6 +79,7 @@ impl ApiState {
             runner,
             runs: Arc::new(Runs::default()),
             limits,
+            installing: std::sync::Mutex::new(()),
         }
     }
 
@@ -130,7 +133,44 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/dashboard/login", post(dashboard::login))
         .merge(guarded)
+        .layer(middleware::map_response(json_errors))
         .with_state(state)
+}
+
+/// Most bytes of a plain-text error body turned into JSON.
+const ERROR_TEXT_MAX: usize = 4096;
+
+/// Every error the API answers is `{"error": "..."}`: rejections made by
+/// the framework (a body over the cap, a malformed path or query) come as
+/// plain text and are wrapped here. HTML (the sign-in page) and JSON pass
+/// as they are.
+async fn json_errors(r: Response) -> Response {
+    let status = r.status();
+    let plain = r
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|ct| ct.starts_with("text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || !plain {
+        return r;
+    }
+    let (parts, body) = r.into_parts();
+    let text = axum::body::to_bytes(body, ERROR_TEXT_MAX)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        text
+    };
+    let mut out = error(status, message);
+    for (k, v) in parts.headers.iter() {
+        if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
+            out.headers_mut().insert(k.clone(), v.clone());
+        }
+    }
+    out
 }
 
 /// Answers 503 when a request's response is not ready in time (a body

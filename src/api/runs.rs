@@ -155,7 +155,7 @@ async fn stop(
         return no_job(JobType::Triggered, &name);
     };
     // Only a run of this tenant's job: its record must be there.
-    if history::get(&dir, &id).is_none() || !s.runs.stop(&id) {
+    if history::get(&dir, &id).is_none() || !s.runs.stop(&dir.join(&id)) {
         return error(
             StatusCode::NOT_FOUND,
             format!("job '{name}' has no run '{id}' in progress"),

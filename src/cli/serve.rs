@@ -12,7 +12,7 @@ use crate::job::Job;
 use crate::runner::Runner;
 use crate::runtime::native::layers;
 use crate::schedule::{Cron, zone};
-use crate::supervise::continuous::DISABLE_FILE;
+use crate::supervise::continuous::{DISABLE_FILE, set_disabled};
 use crate::tenant::Tenants;
 use crate::tenant::quota::Quotas;
 
@@ -82,6 +82,7 @@ pub(super) fn serve(
         let served = crate::supervise::serve(
             runner,
             quotas,
+            runs.clone(),
             async {
                 let _ = first_rx.await;
                 let _ = stop_api_tx.send(true);
@@ -90,7 +91,7 @@ pub(super) fn serve(
         )
         .await;
         let _ = api_task.await;
-        // Runs started through the API stop gracefully too.
+        // Runs the API started after the jobs were stopped stop too.
         runs.stop_all(killed(kill_rx)).await;
         served
     })?;
@@ -104,20 +105,14 @@ const DEFAULT_TENANT: &str = "default";
 /// `disable.job`, which a running host acts on.
 pub(super) fn set_stopped(job: &Job, stopped: bool) -> Result<ExitCode> {
     let name = &job.name;
-    let flag = job.dir.join(DISABLE_FILE);
-    if stopped {
-        std::fs::write(&flag, b"").with_context(|| format!("writing {}", flag.display()))?;
-        println!(
+    let changed = set_disabled(job, stopped)
+        .with_context(|| format!("updating {}", job.dir.join(DISABLE_FILE).display()))?;
+    match (stopped, changed) {
+        (true, _) => println!(
             "stopped continuous job '{name}' (a running host stops it now and keeps it stopped)"
-        );
-        return Ok(ExitCode::SUCCESS);
-    }
-    match std::fs::remove_file(&flag) {
-        Ok(()) => println!("started continuous job '{name}' (a running host starts it now)"),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            println!("continuous job '{name}' was not stopped")
-        }
-        Err(e) => return Err(e).with_context(|| format!("removing {}", flag.display())),
+        ),
+        (false, true) => println!("started continuous job '{name}' (a running host starts it now)"),
+        (false, false) => println!("continuous job '{name}' was not stopped"),
     }
     Ok(ExitCode::SUCCESS)
 }

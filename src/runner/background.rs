@@ -9,6 +9,8 @@ use crate::runtime::stop::StopSignal;
 #[derive(Clone)]
 pub struct RunHandle {
     id: String,
+    /// The run's folder: unique across jobs and tenants (ids are not).
+    dir: std::path::PathBuf,
     stop: StopSignal,
     done: tokio::sync::watch::Receiver<bool>,
 }
@@ -24,6 +26,7 @@ impl RunHandle {
         let (_, done) = tokio::sync::watch::channel(true);
         RunHandle {
             id: String::new(),
+            dir: std::path::PathBuf::new(),
             stop: StopSignal::default(),
             done,
         }
@@ -57,23 +60,30 @@ impl Runs {
     /// Prepares and starts a run in the background, registered here.
     pub fn start(&self, runner: &Runner, req: RunRequest) -> Result<RunHandle, RunError> {
         let stop = req.stop.clone();
+        let (job_type, name) = (req.job.job_type, req.job.name.clone());
         let prepared = runner.prepare(req)?;
         let id = prepared.run_id().to_string();
+        let dir = runner.host().layout.run_dir(job_type, &name, &id);
         let (tx, done) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             prepared.execute().await;
             let _ = tx.send(true);
         });
-        let handle = RunHandle { id, stop, done };
+        let handle = RunHandle {
+            id,
+            dir,
+            stop,
+            done,
+        };
         self.add(handle.clone());
         Ok(handle)
     }
 
     /// Asks a run started here to stop gracefully (its shutdown file, then
     /// its `stopping_wait_time`); `false` if no such run is going.
-    pub fn stop(&self, run_id: &str) -> bool {
+    pub fn stop(&self, run_dir: &std::path::Path) -> bool {
         let runs = self.runs.lock().expect("runs lock");
-        match runs.iter().find(|r| r.id == run_id && !r.finished()) {
+        match runs.iter().find(|r| r.dir == run_dir && !r.finished()) {
             Some(r) => {
                 r.stop.stop();
                 true
@@ -91,7 +101,24 @@ impl Runs {
     /// Stops every run gracefully and waits for all; when `kill` resolves
     /// meanwhile, the runs still stopping are killed.
     pub async fn stop_all(&self, kill: impl std::future::Future<Output = ()>) {
-        let runs: Vec<RunHandle> = std::mem::take(&mut *self.runs.lock().expect("runs lock"));
+        self.stop_all_under(std::path::Path::new("/"), kill).await
+    }
+
+    /// As [`Runs::stop_all`], for the runs of jobs under one data root
+    /// (a tenant's) only.
+    pub async fn stop_all_under(
+        &self,
+        root: &std::path::Path,
+        kill: impl std::future::Future<Output = ()>,
+    ) {
+        let runs: Vec<RunHandle> = {
+            let mut all = self.runs.lock().expect("runs lock");
+            let (mine, others) = std::mem::take(&mut *all)
+                .into_iter()
+                .partition(|r| r.dir.starts_with(root));
+            *all = others;
+            mine
+        };
         let stops: Vec<StopSignal> = runs.iter().map(|r| r.stop.clone()).collect();
         for s in &stops {
             s.stop();

@@ -134,6 +134,7 @@ pub struct PreparedRun {
     limit_notes: Vec<String>,
     started: std::time::Instant,
     _permit: Permit,
+    _in_flight: crate::metrics::InFlight,
     _lock: JobLock,
 }
 
@@ -258,7 +259,7 @@ impl Runner {
             req.echo,
         )?;
         log.sys(Level::Info, "Status changed to Initializing");
-        self.metrics.run_started(&self.tenant);
+        let in_flight = self.metrics.run_started(&self.tenant);
         Ok(PreparedRun {
             runner: self.clone(),
             job,
@@ -273,6 +274,7 @@ impl Runner {
             limit_notes,
             started: std::time::Instant::now(),
             _permit: permit,
+            _in_flight: in_flight,
             _lock: lock,
         })
     }
@@ -289,17 +291,19 @@ impl PreparedRun {
         &self.run_id
     }
 
+    /// Records a new status: the log line first, then the status file,
+    /// so that whoever sees the final status finds every line written.
     fn set_status(&mut self, status: RunStatus) {
         self.status.status = status;
         if status.is_final() {
             self.status.end_time = Some(Utc::now());
         }
+        self.log
+            .sys(Level::Info, &format!("Status changed to {status}"));
         if let Err(e) = self.status.write(&self.run_dir) {
             self.log
                 .sys(Level::Err, &format!("Cannot write the run status: {e}"));
         }
-        self.log
-            .sys(Level::Info, &format!("Status changed to {status}"));
     }
 
     /// Executes the run to its end and records the result. Never fails: a

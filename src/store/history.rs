@@ -27,29 +27,42 @@ pub fn list(data_dir: &Path) -> Vec<RunInfo> {
     run_ids(data_dir)
         .into_iter()
         .enumerate()
-        .filter_map(|(i, id)| {
-            let dir = data_dir.join(&id);
-            let mut status = StatusFile::read(&dir)?;
-            if !status.status.is_final() && (i > 0 || !held) {
-                status.status = RunStatus::Aborted;
-            }
-            let has_output = dir.join(OUTPUT_LOG).exists();
-            Some(RunInfo {
-                id,
-                dir,
-                status,
-                has_output,
-            })
-        })
+        .filter_map(|(i, id)| read_run(data_dir, id, i == 0, || held))
         .collect()
 }
 
-/// One run by id.
+/// One run by id (reads only its own status file).
 pub fn get(data_dir: &Path, run_id: &str) -> Option<RunInfo> {
     if !is_run_id(run_id) {
         return None;
     }
-    list(data_dir).into_iter().find(|r| r.id == run_id)
+    let ids = run_ids(data_dir);
+    let latest = ids.iter().position(|id| id == run_id)? == 0;
+    read_run(data_dir, run_id.to_string(), latest, || {
+        JobLock::is_held(data_dir)
+    })
+}
+
+/// A run's record, with a run left `Running` by a dead host (or older
+/// than the latest run) read as `Aborted`.
+fn read_run(
+    data_dir: &Path,
+    id: String,
+    latest: bool,
+    held: impl FnOnce() -> bool,
+) -> Option<RunInfo> {
+    let dir = data_dir.join(&id);
+    let mut status = StatusFile::read(&dir)?;
+    if !status.status.is_final() && (!latest || !held()) {
+        status.status = RunStatus::Aborted;
+    }
+    let has_output = dir.join(OUTPUT_LOG).exists();
+    Some(RunInfo {
+        id,
+        dir,
+        status,
+        has_output,
+    })
 }
 
 /// Deletes the oldest runs so that, with the run about to start, at most

@@ -20,6 +20,23 @@ use crate::store::run::RunStatus;
 
 /// The file that keeps a continuous job stopped (in the job's folder).
 pub const DISABLE_FILE: &str = "disable.job";
+
+/// Keeps a continuous job stopped (writes its `disable.job`) or lets it
+/// run again (removes it); a serving host acts on either. Returns whether
+/// anything changed.
+pub fn set_disabled(job: &crate::job::Job, disabled: bool) -> std::io::Result<bool> {
+    let flag = job.dir.join(DISABLE_FILE);
+    if disabled {
+        let was = flag.exists();
+        std::fs::write(&flag, b"")?;
+        return Ok(!was);
+    }
+    match std::fs::remove_file(&flag) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
 /// The continuous log, and its rolled predecessor.
 pub const JOB_LOG: &str = "job_log.txt";
 /// Where `job_log.txt` rolls to.

@@ -49,8 +49,9 @@ pub struct Host {
 }
 
 impl Host {
-    /// A host over `runner`; fails on an invalid `WEBSITE_TIME_ZONE`.
-    pub fn new(runner: Runner) -> Result<Host> {
+    /// A host over `runner`, registering the runs it starts in `runs`;
+    /// fails on an invalid `WEBSITE_TIME_ZONE`.
+    pub fn new(runner: Runner, runs: Arc<Runs>) -> Result<Host> {
         let host_tz = match &runner.host().time_zone {
             Some(name) => {
                 zone::parse_zone(name).map_err(|e| anyhow::anyhow!("WEBSITE_TIME_ZONE: {e}"))?
@@ -62,7 +63,7 @@ impl Host {
             host_tz,
             tasks: HashMap::new(),
             retiring: Vec::new(),
-            runs: Arc::new(Runs::default()),
+            runs,
         })
     }
 
@@ -171,6 +172,8 @@ impl Host {
         let mut tasks: Vec<Task> = self.tasks.drain().map(|(_, t)| t).collect();
         tasks.append(&mut self.retiring);
         let runs = self.runs.clone();
+        // This host's runs only (a removed tenant's host stops alone).
+        let root = self.runner.host().layout.root().to_path_buf();
         let quits: Vec<StopSignal> = tasks.iter().map(|t| t.quit.clone()).collect();
         for q in &quits {
             q.stop();
@@ -181,7 +184,7 @@ impl Host {
         let runs_stopping = {
             let mut rx = kill_rx.clone();
             async move {
-                runs.stop_all(async move {
+                runs.stop_all_under(&root, async move {
                     let _ = rx.wait_for(|k| *k).await;
                 })
                 .await
@@ -239,35 +242,55 @@ fn job_of(jobs_root: &Path, path: &Path) -> Option<Key> {
     Some((t, name))
 }
 
-/// Every tenant's host (and the data root's own, tenant `""`), and how a
-/// changed path finds the one it belongs to.
+/// How often the tenants folder is checked for tenants added or removed.
+const TENANT_SCAN: std::time::Duration = std::time::Duration::from_secs(3);
+/// Longest a burst of changes is collected before it is acted on, however
+/// busy the folders are.
+const MAX_DEBOUNCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Every tenant's host (and the data root's own, tenant `""`), the watch
+/// on their jobs folders, and how a changed path finds its host.
 struct Hosts {
     runner: Runner,
     tenants: Tenants,
     quotas: Arc<Quotas>,
+    runs: Arc<Runs>,
+    watcher: notify::RecommendedWatcher,
     hosts: HashMap<String, Host>,
+    /// Tenants whose host could not start (reported once).
+    failed: BTreeSet<String>,
+    /// Hosts of removed tenants, still stopping.
+    removed: Vec<JoinHandle<()>>,
 }
 
 impl Hosts {
     /// A host per existing tenant and one for the data root's own jobs,
-    /// each with its task per job started.
-    fn start(runner: Runner, quotas: Arc<Quotas>) -> Result<Hosts> {
+    /// each with its task per job started and its jobs folder watched.
+    fn start(
+        runner: Runner,
+        quotas: Arc<Quotas>,
+        runs: Arc<Runs>,
+        watcher: notify::RecommendedWatcher,
+    ) -> Result<Hosts> {
         let tenants = Tenants::new(runner.host().layout.root());
         let mut hosts = Hosts {
             runner,
             tenants,
             quotas,
+            runs,
+            watcher,
             hosts: HashMap::new(),
+            failed: BTreeSet::new(),
+            removed: Vec::new(),
         };
         hosts.add("")?;
-        for t in hosts.tenants.list() {
-            hosts.add(&t.name)?;
-        }
+        hosts.discover();
         Ok(hosts)
     }
 
     /// Starts serving a tenant (`""`: the data root's own jobs).
     fn add(&mut self, tenant: &str) -> Result<()> {
+        use notify::Watcher;
         let runner = if tenant.is_empty() {
             self.runner.clone()
         } else {
@@ -282,27 +305,60 @@ impl Hosts {
             std::fs::create_dir_all(layout.jobs_dir(t))
                 .with_context(|| format!("creating {}", layout.jobs_dir(t).display()))?;
         }
-        let mut host = Host::new(runner)?;
+        // Only the jobs folder: what runs write (data, temp) is not watched.
+        self.watcher
+            .watch(&layout.jobs_root(), notify::RecursiveMode::Recursive)
+            .with_context(|| format!("watching {}", layout.jobs_root().display()))?;
+        let mut host = Host::new(runner, self.runs.clone())?;
         host.start_all();
         self.hosts.insert(tenant.to_string(), host);
         Ok(())
     }
 
-    /// The tenant and job a changed path belongs to; a tenant seen for the
-    /// first time (added while serving) gets its host here.
-    fn job_of(&mut self, path: &Path) -> Option<(String, Key)> {
-        let root = self.runner.host().layout.root().to_path_buf();
+    /// Starts hosts for tenants added since, stops those of tenants
+    /// removed since.
+    fn discover(&mut self) {
+        use notify::Watcher;
+        let now: BTreeSet<String> = self.tenants.list().into_iter().map(|t| t.name).collect();
+        for t in &now {
+            if !self.hosts.contains_key(t) && !self.failed.contains(t) {
+                match self.add(t) {
+                    Ok(()) => tracing::info!("tenant {t}: serving its jobs"),
+                    Err(e) => {
+                        eprintln!("wasmjobs serve: tenant '{t}' cannot be served: {e:#}");
+                        self.failed.insert(t.clone());
+                    }
+                }
+            }
+        }
+        self.failed.retain(|t| now.contains(t));
+        let gone: Vec<String> = self
+            .hosts
+            .keys()
+            .filter(|t| !t.is_empty() && !now.contains(*t))
+            .cloned()
+            .collect();
+        for t in gone {
+            if let Some(mut host) = self.hosts.remove(&t) {
+                tracing::info!("tenant {t} removed: stopping its jobs");
+                let _ = self.watcher.unwatch(&self.tenants.layout(&t).jobs_root());
+                self.removed.retain(|h| !h.is_finished());
+                self.removed.push(tokio::spawn(async move {
+                    host.stop_all(std::future::pending()).await;
+                }));
+            }
+        }
+    }
+
+    /// The tenant and job a changed path belongs to.
+    fn job_of(&self, path: &Path) -> Option<(String, Key)> {
+        let root = self.runner.host().layout.root();
         if let Some(key) = job_of(&root.join("jobs"), path) {
             return Some((String::new(), key));
         }
         let rel = path.strip_prefix(root.join("tenants")).ok()?;
         let tenant = rel.components().next()?.as_os_str().to_str()?.to_string();
         if !self.hosts.contains_key(&tenant) {
-            self.tenants.get(&tenant)?;
-            tracing::info!("tenant {tenant} added");
-            if let Err(e) = self.add(&tenant) {
-                tracing::error!("tenant {tenant}: {e:#}");
-            }
             return None;
         }
         let key = job_of(&self.tenants.layout(&tenant).jobs_root(), path)?;
@@ -327,7 +383,11 @@ impl Hosts {
                 let _ = rx.wait_for(|k| *k).await;
             })
         });
-        let all = futures_util::future::join_all(stopping);
+        let removed = std::mem::take(&mut self.removed);
+        let all = async {
+            futures_util::future::join_all(stopping).await;
+            futures_util::future::join_all(removed).await;
+        };
         tokio::pin!(all);
         tokio::select! {
             _ = &mut all => {}
@@ -339,25 +399,25 @@ impl Hosts {
     }
 }
 
-/// Serves the data root's own jobs and every tenant's (tenants added
-/// while serving are picked up) until `shutdown` resolves (the first
-/// SIGTERM or SIGINT), then stops every job gracefully; `kill` resolving
-/// meanwhile (a second signal) ends them at once.
+/// Serves the data root's own jobs and every tenant's (tenants added or
+/// removed while serving are picked up) until `shutdown` resolves (the
+/// first SIGTERM or SIGINT), then stops every job gracefully; `kill`
+/// resolving meanwhile (a second signal) ends them at once. Runs started
+/// by schedules are registered in `runs` (shared with the API, so a
+/// scheduled run can be stopped through it).
 pub async fn serve(
     runner: Runner,
     quotas: Arc<Quotas>,
+    runs: Arc<Runs>,
     shutdown: impl Future<Output = ()>,
     kill: impl Future<Output = ()>,
 ) -> Result<()> {
-    use notify::Watcher;
     let host = runner.host().clone();
-    std::fs::create_dir_all(host.layout.jobs_root())
-        .with_context(|| format!("creating {}", host.layout.jobs_root().display()))?;
     let tenants_dir = host.layout.root().join("tenants");
     crate::store::fsutil::ensure_private_dir(&tenants_dir)
         .with_context(|| format!("creating {}", tenants_dir.display()))?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<std::path::PathBuf>();
-    let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+    let watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
         // Reads (every run copies its job) are not changes.
         if let Ok(ev) = ev
             && !matches!(ev.kind, notify::EventKind::Access(_))
@@ -368,42 +428,43 @@ pub async fn serve(
         }
     })
     .context("watching the jobs folders")?;
-    for dir in [host.layout.jobs_root(), tenants_dir] {
-        watcher
-            .watch(&dir, notify::RecursiveMode::Recursive)
-            .with_context(|| format!("watching {}", dir.display()))?;
-    }
-    let mut served = Hosts::start(runner, quotas)?;
+    let mut served = Hosts::start(runner, quotas, runs, watcher)?;
     eprintln!(
         "wasmjobs serve: {} ({} tenants; {} jobs with a schedule or kept running); Ctrl-C or SIGTERM stops",
         host.layout.root().display(),
         served.hosts.len() - 1,
         served.active()
     );
+    let mut scan = tokio::time::interval(TENANT_SCAN);
+    scan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
+            _ = scan.tick() => served.discover(),
             first = rx.recv() => {
                 let Some(first) = first else { break };
-                // Debounce: collect until the folder has been quiet for a while.
-                let mut paths = vec![first];
+                // Debounce: collect until the folders have been quiet for a
+                // while (or for at most MAX_DEBOUNCE).
+                let mut changed: BTreeSet<(String, Key)> =
+                    served.job_of(&first).into_iter().collect();
+                let cap = tokio::time::sleep(MAX_DEBOUNCE);
+                tokio::pin!(cap);
                 let mut quitting = false;
                 loop {
                     tokio::select! {
                         more = rx.recv() => match more {
-                            Some(p) => paths.push(p),
+                            Some(p) => changed.extend(served.job_of(&p)),
                             None => break,
                         },
                         _ = tokio::time::sleep(host.change_debounce) => break,
+                        _ = &mut cap => break,
                         _ = &mut shutdown => { quitting = true; break }
                     }
                 }
                 if quitting {
                     break;
                 }
-                let changed: BTreeSet<(String, Key)> =
-                    paths.iter().filter_map(|p| served.job_of(p)).collect();
                 for (tenant, key) in changed {
                     tracing::info!("job {} {} of tenant '{tenant}' changed", key.0, key.1);
                     served.resync(&tenant, key);
@@ -411,7 +472,6 @@ pub async fn serve(
             }
         }
     }
-    drop(watcher);
     eprintln!("wasmjobs serve: stopping every job (a second signal kills them now)");
     served.stop_all(kill).await;
     Ok(())

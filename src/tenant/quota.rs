@@ -25,6 +25,9 @@ use serde::Deserialize;
 
 use crate::runtime::limits::{LimitOverrides, Limits};
 
+/// The largest `job_bytes_mb` (1 PiB; bytes must fit in a u64).
+const MAX_JOB_BYTES_MB: u64 = 1 << 30;
+
 /// The file `serve` reads quotas from, under the data root.
 pub const FILE_NAME: &str = "quotas.toml";
 
@@ -111,11 +114,16 @@ impl Quotas {
                 ("max_timeout_s", quota.max_timeout_s),
                 ("max_memory_mb", quota.max_memory_mb),
                 ("max_output_kb", quota.max_output_kb),
+                ("max_idle_timeout_s", quota.max_idle_timeout_s),
+                ("max_fuel", quota.max_fuel),
             ]
             .into_iter()
             .find(|(_, v)| *v == Some(0));
             if let Some((key, _)) = zero {
                 anyhow::bail!("quota '{name}': {key} must be at least 1");
+            }
+            if quota.job_bytes_mb.is_some_and(|mb| mb > MAX_JOB_BYTES_MB) {
+                anyhow::bail!("quota '{name}': job_bytes_mb must be at most {MAX_JOB_BYTES_MB}");
             }
         }
         Ok(q)

@@ -210,7 +210,9 @@ async function tailLog(name) {
     const r = await fetch(`/vfs/data/jobs/continuous/${encodeURIComponent(name)}/job_log.txt`, {
       credentials: 'same-origin', headers: { 'X-Requested-With': 'wasmjobs' },
     });
-    text($('#output'), r.ok ? await r.text() : '(no log yet)');
+    const log = r.ok ? await r.text() : '(no log yet)';
+    if (ctl.signal.aborted) break;
+    text($('#output'), log);
     await new Promise((res) => setTimeout(res, 1500));
   }
 }
