@@ -617,3 +617,58 @@ fn a_request_that_takes_too_long_is_answered_503() {
         "nothing was installed"
     );
 }
+
+#[test]
+fn a_scheduled_run_is_stopped_through_the_api_and_not_by_another_tenant() {
+    let env = Env::new();
+    let secret = add_tenant(&env, "acme");
+    let a = basic("acme", &secret);
+    let other = add_tenant(&env, "beta");
+    let b = basic("beta", &other);
+    let s = start_with(&env, &["--change-debounce-ms", "200"], &[]);
+    upload(
+        &s,
+        &a,
+        "triggered",
+        "long",
+        &[
+            (
+                "run.py",
+                b"import time\nprint('started', flush=True)\ntime.sleep(60)\n",
+            ),
+            ("settings.job", br#"{"schedule": "*/2 * * * * *", "stopping_wait_time": 1}"#),
+        ],
+    );
+    // beta has a job of the same name: its history is its own.
+    upload(
+        &s,
+        &b,
+        "triggered",
+        "long",
+        &[("run.js", b"console.log(1);")],
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let id = loop {
+        let (code, body) = get(&s, "/api/triggeredwebjobs/long/history", Some(&a));
+        if code == 200 {
+            let runs = json(&body)["runs"].clone();
+            if runs[0]["status"] == "Running" {
+                break runs[0]["id"].as_str().unwrap().to_string();
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the schedule never started the run"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stop = format!("/api/triggeredwebjobs/long/history/{id}/stop");
+    // Another tenant cannot stop it, even naming the same job and run.
+    let (code, _, _) = request(&s, "POST", &stop, Some(&b), "");
+    assert_eq!(code, 404);
+    let (code, _, body) = request(&s, "POST", &stop, Some(&a), "");
+    assert_eq!(code, 202, "{body}");
+    let run = wait_run(&s, &a, "long", &id);
+    assert_eq!(run["status"], "Stopped", "{run}");
+    assert!(run["trigger"].as_str().unwrap().starts_with("Schedule - "));
+}
