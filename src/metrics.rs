@@ -135,73 +135,43 @@ impl Metrics {
             .unwrap_or_default();
         let t = tenant;
         let mut o = String::new();
-        let _ = writeln!(
-            o,
-            "# HELP wasmjobs_runs_total Triggered runs ended, by status."
-        );
-        let _ = writeln!(o, "# TYPE wasmjobs_runs_total counter");
+        let head = |o: &mut String, name: &str, kind: &str, help: &str| {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        };
+        let one = |o: &mut String, name: &str, label: &str, v: &dyn std::fmt::Display| {
+            let _ = writeln!(o, "{name}{{tenant=\"{t}\"{label}}} {v}");
+        };
+        let name = "wasmjobs_runs_total";
+        head(&mut o, name, "counter", "Triggered runs ended, by status.");
         for status in ["Success", "Failed", "Stopped"] {
             let n = s.runs.get(status).copied().unwrap_or(0);
-            let _ = writeln!(
-                o,
-                "wasmjobs_runs_total{{tenant=\"{t}\",status=\"{status}\"}} {n}"
-            );
+            one(&mut o, name, &format!(",status=\"{status}\""), &n);
         }
-        let _ = writeln!(
-            o,
-            "# HELP wasmjobs_run_duration_seconds Triggered run durations."
-        );
-        let _ = writeln!(o, "# TYPE wasmjobs_run_duration_seconds histogram");
-        s.duration.render(
-            &mut o,
-            "wasmjobs_run_duration_seconds",
-            t,
-            &DURATION_BUCKETS,
-        );
-        let _ = writeln!(
-            o,
-            "# HELP wasmjobs_fuel_consumed_total Fuel used by metered runs."
-        );
-        let _ = writeln!(o, "# TYPE wasmjobs_fuel_consumed_total counter");
-        let _ = writeln!(
-            o,
-            "wasmjobs_fuel_consumed_total{{tenant=\"{t}\"}} {}",
-            s.fuel
-        );
-        let _ = writeln!(
-            o,
-            "# HELP wasmjobs_limit_hits_total Runs ended by a limit, by kind."
-        );
-        let _ = writeln!(o, "# TYPE wasmjobs_limit_hits_total counter");
+        let name = "wasmjobs_run_duration_seconds";
+        head(&mut o, name, "histogram", "Triggered run durations.");
+        s.duration.render(&mut o, name, t, &DURATION_BUCKETS);
+        let name = "wasmjobs_fuel_consumed_total";
+        head(&mut o, name, "counter", "Fuel used by metered runs.");
+        one(&mut o, name, "", &s.fuel);
+        let name = "wasmjobs_limit_hits_total";
+        head(&mut o, name, "counter", "Runs ended by a limit, by kind.");
         for (k, n) in &s.limit_hits {
-            let _ = writeln!(
-                o,
-                "wasmjobs_limit_hits_total{{tenant=\"{t}\",kind=\"{k}\"}} {n}"
-            );
+            one(&mut o, name, &format!(",kind=\"{k}\""), n);
         }
-        let _ = writeln!(
-            o,
-            "# HELP wasmjobs_runs_in_flight Triggered runs going now."
+        let name = "wasmjobs_runs_in_flight";
+        head(&mut o, name, "gauge", "Triggered runs going now.");
+        one(&mut o, name, "", &s.in_flight);
+        let name = "wasmjobs_queue_depth";
+        head(
+            &mut o,
+            name,
+            "gauge",
+            "Schedule ticks queued behind a running run.",
         );
-        let _ = writeln!(o, "# TYPE wasmjobs_runs_in_flight gauge");
-        let _ = writeln!(
-            o,
-            "wasmjobs_runs_in_flight{{tenant=\"{t}\"}} {}",
-            s.in_flight
-        );
-        let _ = writeln!(
-            o,
-            "# HELP wasmjobs_queue_depth Schedule ticks queued behind a running run."
-        );
-        let _ = writeln!(o, "# TYPE wasmjobs_queue_depth gauge");
-        let _ = writeln!(o, "wasmjobs_queue_depth{{tenant=\"{t}\"}} {}", s.queued);
-        let _ = writeln!(
-            o,
-            "# HELP wasmjobs_scheduler_lag_seconds How late schedule ticks fire."
-        );
-        let _ = writeln!(o, "# TYPE wasmjobs_scheduler_lag_seconds histogram");
-        s.lag
-            .render(&mut o, "wasmjobs_scheduler_lag_seconds", t, &LAG_BUCKETS);
+        one(&mut o, name, "", &s.queued);
+        let name = "wasmjobs_scheduler_lag_seconds";
+        head(&mut o, name, "histogram", "How late schedule ticks fire.");
+        s.lag.render(&mut o, name, t, &LAG_BUCKETS);
         o
     }
 }

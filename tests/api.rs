@@ -13,18 +13,8 @@ use common::http::*;
 #[test]
 fn tenants_see_their_own_jobs_through_webjobs_routes() {
     let env = Env::new();
-    let acme = env
-        .run(&["tenant", "add", "acme"])
-        .ok()
-        .stdout()
-        .trim()
-        .to_string();
-    let beta = env
-        .run(&["tenant", "add", "beta"])
-        .ok()
-        .stdout()
-        .trim()
-        .to_string();
+    let acme = env.add_tenant("acme");
+    let beta = env.add_tenant("beta");
     // A tenant's folder is a data root of its own.
     let acme_root = env.root().join("tenants/acme");
     let src = env.dir_bundle("hello", &[("run.js", "console.log('hello from acme')")]);
@@ -128,18 +118,8 @@ fn tenants_see_their_own_jobs_through_webjobs_routes() {
 #[test]
 fn a_webjobs_client_flow_runs_polls_and_manages_jobs() {
     let env = Env::new();
-    let secret = env
-        .run(&["tenant", "add", "acme"])
-        .ok()
-        .stdout()
-        .trim()
-        .to_string();
-    let other = env
-        .run(&["tenant", "add", "beta"])
-        .ok()
-        .stdout()
-        .trim()
-        .to_string();
+    let secret = env.add_tenant("acme");
+    let other = env.add_tenant("beta");
     let root = env.root().join("tenants/acme");
     let deploy = |name: &str, files: &[(&str, &str)], t: &str| {
         let src = env.dir_bundle(name, files);
@@ -303,12 +283,7 @@ fn a_webjobs_client_flow_runs_polls_and_manages_jobs() {
 #[test]
 fn jobs_are_uploaded_as_webjobs_clients_do() {
     let env = Env::new();
-    let secret = env
-        .run(&["tenant", "add", "acme"])
-        .ok()
-        .stdout()
-        .trim()
-        .to_string();
+    let secret = env.add_tenant("acme");
     let server = start(&env);
     let a = basic("acme", &secret);
     let zip = common::zip_bytes(&[("run.js", b"console.log('zipped')")]);

@@ -261,12 +261,7 @@ fn the_dashboard_works_end_to_end_in_chromium() {
         return;
     };
     let env = Env::new();
-    let secret = env
-        .run(&["tenant", "add", "acme"])
-        .ok()
-        .stdout()
-        .trim()
-        .to_string();
+    let secret = env.add_tenant("acme");
     let auth = basic("acme", &secret);
     let server = start_with(&env, &["--change-debounce-ms", "200"], &[]);
     let base = format!("http://127.0.0.1:{}", server.port);

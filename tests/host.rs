@@ -16,14 +16,6 @@ fn json(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
 }
 
-fn add_tenant(env: &Env, name: &str) -> String {
-    env.run(&["tenant", "add", name])
-        .ok()
-        .stdout()
-        .trim()
-        .to_string()
-}
-
 /// Uploads a zip of `files` as a job of the tenant; asserts 200.
 fn upload(s: &Server, auth: &str, kind: &str, name: &str, files: &[(&str, &[u8])]) {
     let (code, body) = put_raw(
@@ -177,7 +169,7 @@ fn serve_makes_a_default_tenant_and_runs_its_schedules() {
 #[test]
 fn a_run_output_is_followed_live_and_read_from_any_offset() {
     let env = Env::new();
-    let secret = add_tenant(&env, "acme");
+    let secret = env.add_tenant("acme");
     let a = basic("acme", &secret);
     let s = start(&env);
     upload(
@@ -261,7 +253,7 @@ fn a_run_output_is_followed_live_and_read_from_any_offset() {
     );
     assert_eq!(rest, full[at..]);
     // Another tenant's run is not there for anyone else.
-    let other = add_tenant(&env, "beta");
+    let other = env.add_tenant("beta");
     let (code, _) = get(
         &s,
         &format!("/api/triggeredwebjobs/slow/history/{id}/output?follow=1"),
@@ -273,9 +265,9 @@ fn a_run_output_is_followed_live_and_read_from_any_offset() {
 #[test]
 fn quotas_bound_runs_bytes_history_and_limits() {
     let env = Env::new();
-    let secret = add_tenant(&env, "acme");
+    let secret = env.add_tenant("acme");
     let a = basic("acme", &secret);
-    let other = add_tenant(&env, "beta");
+    let other = env.add_tenant("beta");
     let b = basic("beta", &other);
     std::fs::write(
         env.root().join("quotas.toml"),
@@ -394,9 +386,9 @@ fn quotas_bound_runs_bytes_history_and_limits() {
 #[test]
 fn every_route_needs_credentials_and_sessions_need_the_dashboard_header() {
     let env = Env::new();
-    let secret = add_tenant(&env, "acme");
+    let secret = env.add_tenant("acme");
     let a = basic("acme", &secret);
-    let other = add_tenant(&env, "beta");
+    let other = env.add_tenant("beta");
     let s = start_with(&env, &[], &["--max-upload-mb", "1"]);
     upload(
         &s,
@@ -576,7 +568,7 @@ fn every_route_needs_credentials_and_sessions_need_the_dashboard_header() {
 #[test]
 fn a_request_that_takes_too_long_is_answered_503() {
     let env = Env::new();
-    let secret = add_tenant(&env, "acme");
+    let secret = env.add_tenant("acme");
     let s = start_with(&env, &[], &["--request-timeout-s", "1"]);
     // An upload whose body never finishes arriving.
     let mut c = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
@@ -621,9 +613,9 @@ fn a_request_that_takes_too_long_is_answered_503() {
 #[test]
 fn a_scheduled_run_is_stopped_through_the_api_and_not_by_another_tenant() {
     let env = Env::new();
-    let secret = add_tenant(&env, "acme");
+    let secret = env.add_tenant("acme");
     let a = basic("acme", &secret);
-    let other = add_tenant(&env, "beta");
+    let other = env.add_tenant("beta");
     let b = basic("beta", &other);
     let s = start_with(&env, &["--change-debounce-ms", "200"], &[]);
     upload(
@@ -636,7 +628,10 @@ fn a_scheduled_run_is_stopped_through_the_api_and_not_by_another_tenant() {
                 "run.py",
                 b"import time\nprint('started', flush=True)\ntime.sleep(60)\n",
             ),
-            ("settings.job", br#"{"schedule": "*/2 * * * * *", "stopping_wait_time": 1}"#),
+            (
+                "settings.job",
+                br#"{"schedule": "*/2 * * * * *", "stopping_wait_time": 1}"#,
+            ),
         ],
     );
     // beta has a job of the same name: its history is its own.

@@ -19,12 +19,7 @@ const LINES: usize = 40;
 #[test]
 fn two_hundred_clients_lose_no_run_and_no_line() {
     let env = Env::new();
-    let secret = env
-        .run(&["tenant", "add", "acme"])
-        .ok()
-        .stdout()
-        .trim()
-        .to_string();
+    let secret = env.add_tenant("acme");
     let auth = basic("acme", &secret);
     // Every run is kept (no pruning) so that every record can be checked.
     let s = Arc::new(start_with(&env, &["--history-size", "100000"], &[]));

@@ -147,7 +147,7 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
-async fn index(axum::Extension(Tenant(t)): axum::Extension<Tenant>) -> Response {
+async fn index(Tenant(t): Tenant) -> Response {
     let page = INDEX.replace("{{tenant}}", &html_escape(&t));
     let mut r = asset("text/html; charset=utf-8", "").into_response();
     *r.body_mut() = page.into();

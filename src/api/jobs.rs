@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use super::{ApiState, Tenant, base_url, error, kind, no_job, no_route, with_etag};
+use super::{ApiState, JobAt, Tenant, base_url, error, kind, no_job, no_route, with_etag};
 use crate::bundle;
 use crate::job::{Job, JobType};
 use crate::store::history;
@@ -96,7 +96,7 @@ fn list(state: &ApiState, tenant: &str, headers: &HeaderMap, only: Option<JobTyp
 
 async fn list_all(
     State(s): State<Arc<ApiState>>,
-    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    Tenant(t): Tenant,
     headers: HeaderMap,
 ) -> Response {
     list(&s, &t, &headers, None)
@@ -104,7 +104,7 @@ async fn list_all(
 
 async fn list_kind(
     State(s): State<Arc<ApiState>>,
-    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    Tenant(t): Tenant,
     headers: HeaderMap,
     Path(k): Path<String>,
 ) -> Response {
@@ -116,13 +116,10 @@ async fn list_kind(
 
 async fn get_job(
     State(s): State<Arc<ApiState>>,
-    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    Tenant(t): Tenant,
     headers: HeaderMap,
-    Path((k, name)): Path<(String, String)>,
+    JobAt(jt, name): JobAt,
 ) -> Response {
-    let Some(jt) = kind(&k) else {
-        return no_route();
-    };
     match find(&s, &t, jt, &name) {
         Some(job) => axum::Json(job_value(&s, &t, &base_url(&headers), &job)).into_response(),
         None => no_job(jt, &name),
@@ -131,12 +128,9 @@ async fn get_job(
 
 async fn delete_job(
     State(s): State<Arc<ApiState>>,
-    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
-    Path((k, name)): Path<(String, String)>,
+    Tenant(t): Tenant,
+    JobAt(jt, name): JobAt,
 ) -> Response {
-    let Some(jt) = kind(&k) else {
-        return no_route();
-    };
     // WebJobs answers 200 whether or not the job existed.
     match bundle::remove(&s.layout(&t), jt, &name) {
         Ok(_) => StatusCode::OK.into_response(),
@@ -150,14 +144,11 @@ async fn delete_job(
 
 async fn upload_job(
     State(s): State<Arc<ApiState>>,
-    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    Tenant(t): Tenant,
     headers: HeaderMap,
-    Path((k, name)): Path<(String, String)>,
+    JobAt(jt, name): JobAt,
     body: axum::body::Bytes,
 ) -> Response {
-    let Some(jt) = kind(&k) else {
-        return no_route();
-    };
     tokio::task::spawn_blocking(move || put_job(&s, &t, &headers, jt, &name, &body))
         .await
         .unwrap_or_else(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
@@ -308,12 +299,9 @@ fn disposition_file_name(v: &str) -> Option<String> {
 
 async fn get_settings(
     State(s): State<Arc<ApiState>>,
-    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
-    Path((k, name)): Path<(String, String)>,
+    Tenant(t): Tenant,
+    JobAt(jt, name): JobAt,
 ) -> Response {
-    let Some(jt) = kind(&k) else {
-        return no_route();
-    };
     match find(&s, &t, jt, &name) {
         Some(job) => axum::Json(Value::Object(job.settings.raw().clone())).into_response(),
         None => no_job(jt, &name),
@@ -324,13 +312,10 @@ async fn get_settings(
 /// (no merge, as WebJobs). A schedule that cannot be used is a 400.
 async fn replace_settings(
     State(s): State<Arc<ApiState>>,
-    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
-    Path((k, name)): Path<(String, String)>,
+    Tenant(t): Tenant,
+    JobAt(jt, name): JobAt,
     body: axum::body::Bytes,
 ) -> Response {
-    let Some(jt) = kind(&k) else {
-        return no_route();
-    };
     let Some(job) = find(&s, &t, jt, &name) else {
         return no_job(jt, &name);
     };
@@ -372,7 +357,7 @@ fn set_disabled(state: &ApiState, tenant: &str, name: &str, disabled: bool) -> R
 
 async fn start(
     State(s): State<Arc<ApiState>>,
-    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    Tenant(t): Tenant,
     Path(name): Path<String>,
 ) -> Response {
     set_disabled(&s, &t, &name, false)
@@ -380,7 +365,7 @@ async fn start(
 
 async fn stop(
     State(s): State<Arc<ApiState>>,
-    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    Tenant(t): Tenant,
     Path(name): Path<String>,
 ) -> Response {
     set_disabled(&s, &t, &name, true)

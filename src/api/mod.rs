@@ -20,7 +20,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -103,9 +104,38 @@ impl ApiState {
     }
 }
 
-/// The authenticated tenant of a request.
+/// The authenticated tenant of a request (set by [`authenticate`]).
 #[derive(Clone)]
 struct Tenant(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Tenant {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Response> {
+        parts
+            .extensions
+            .get::<Tenant>()
+            .cloned()
+            .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "credentials required"))
+    }
+}
+
+/// The `{kind}/{name}` of a job route, its kind checked (`no such route`
+/// otherwise).
+struct JobAt(JobType, String);
+
+impl<S: Send + Sync> FromRequestParts<S> for JobAt {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let axum::extract::Path((k, name)) =
+            axum::extract::Path::<(String, String)>::from_request_parts(parts, state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+        let t = kind(&k).ok_or_else(no_route)?;
+        Ok(JobAt(t, name))
+    }
+}
 
 /// A JSON error with a status, WebJobs-style `{"error": "..."}`.
 fn error(status: StatusCode, message: impl Into<String>) -> Response {

@@ -21,10 +21,7 @@ pub(super) fn routes() -> Router<Arc<ApiState>> {
         .route("/api/openapi.json", get(openapi))
 }
 
-async fn metrics(
-    State(s): State<Arc<ApiState>>,
-    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
-) -> Response {
+async fn metrics(State(s): State<Arc<ApiState>>, Tenant(t): Tenant) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         s.runner.metrics().render(&t),

@@ -54,7 +54,7 @@ fn no_run(name: &str, id: &str) -> Response {
 
 async fn history_list(
     State(s): State<Arc<ApiState>>,
-    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    Tenant(t): Tenant,
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Response {
@@ -78,7 +78,7 @@ async fn history_list(
 
 async fn history_one(
     State(s): State<Arc<ApiState>>,
-    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    Tenant(t): Tenant,
     headers: HeaderMap,
     Path((name, id)): Path<(String, String)>,
 ) -> Response {
@@ -101,7 +101,7 @@ struct RunQuery {
 /// `Retry-After` when the tenant or the host has its most runs going.
 async fn run(
     State(s): State<Arc<ApiState>>,
-    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    Tenant(t): Tenant,
     headers: HeaderMap,
     Path(name): Path<String>,
     Query(q): Query<RunQuery>,
@@ -148,7 +148,7 @@ async fn run(
 /// gracefully; 202, or 404 when no such run of this job is going.
 async fn stop(
     State(s): State<Arc<ApiState>>,
-    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    Tenant(t): Tenant,
     Path((name, id)): Path<(String, String)>,
 ) -> Response {
     let Some(dir) = data_dir(&s, &t, &name) else {
@@ -181,7 +181,7 @@ const CHUNK: usize = 64 << 10;
 /// and everything is sent. `X-Output-Offset` says where the body starts.
 async fn output(
     State(s): State<Arc<ApiState>>,
-    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    Tenant(t): Tenant,
     Path((name, id)): Path<(String, String)>,
     Query(q): Query<OutputQuery>,
 ) -> Response {
@@ -277,7 +277,7 @@ fn read_from(
 
 async fn vfs_file(
     State(s): State<Arc<ApiState>>,
-    axum::Extension(Tenant(t)): axum::Extension<Tenant>,
+    Tenant(t): Tenant,
     Path(path): Path<String>,
 ) -> Response {
     let root = s.layout(&t).root().join("data").join("jobs");

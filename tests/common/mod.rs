@@ -28,6 +28,15 @@ impl Env {
         }
     }
 
+    /// `wasmjobs tenant add NAME`; returns the secret it prints.
+    pub fn add_tenant(&self, name: &str) -> String {
+        self.run(&["tenant", "add", name])
+            .ok()
+            .stdout()
+            .trim()
+            .to_string()
+    }
+
     pub fn root(&self) -> PathBuf {
         self.dir.path().join("root")
     }
