@@ -6,7 +6,7 @@
 # sources), the interpreters native jobs run with (php-cli, a JDK, python3)
 # and the Rust target pinned in rust-toolchain.toml.
 # With --test, also what the tests need: Chromium and chromedriver (the
-# dashboard is tested in a real browser).
+# dashboard is tested in a real browser) and curl (WebJobs' client flow).
 # Idempotent: installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +27,7 @@ command -v node >/dev/null 2>&1 || need+=(nodejs)
 if [ "$for_tests" = 1 ]; then
   [ -x /usr/bin/chromium ] || need+=(chromium)
   [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+  [ -x /usr/bin/curl ] || need+=(curl)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""

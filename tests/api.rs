@@ -352,3 +352,76 @@ fn jobs_are_uploaded_as_webjobs_clients_do() {
     );
     assert_eq!(code, 202);
 }
+
+/// The flow WebJobs users script with curl, with the real curl: PUT a zip,
+/// POST run, poll the `Location`, GET the `output_url`.
+#[test]
+fn curl_deploys_runs_polls_and_reads_output_unchanged() {
+    let curl = std::path::Path::new("/usr/bin/curl");
+    if !curl.exists() {
+        assert!(
+            std::env::var("WASMJOBS_TEST_STRICT").as_deref() != Ok("1"),
+            "curl is required (scripts/setup.sh --test installs it)"
+        );
+        eprintln!("SKIPPED: curl is not installed");
+        return;
+    }
+    let env = Env::new();
+    let secret = env.add_tenant("acme");
+    let s = start(&env);
+    let base = format!("http://127.0.0.1:{}", s.port);
+    let user = format!("acme:{secret}");
+    let zip = env.dir.path().join("job.zip");
+    std::fs::write(
+        &zip,
+        common::zip_bytes(&[(
+            "run.js",
+            b"console.log('args: ' + scriptArgs.slice(1).join(','));",
+        )]),
+    )
+    .unwrap();
+    let curl = |args: &[&str]| {
+        let out = std::process::Command::new(curl)
+            .args(["-sS", "-u", &user])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "curl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let job = curl(&[
+        "-X",
+        "PUT",
+        "-H",
+        "Content-Type: application/zip",
+        "-H",
+        "Content-Disposition: attachment; filename=job.zip",
+        "--data-binary",
+        &format!("@{}", zip.display()),
+        &format!("{base}/api/triggeredwebjobs/greet"),
+    ]);
+    assert!(job.contains("\"run_command\":\"run.js\""), "{job}");
+    let head = curl(&[
+        "-i",
+        "-X",
+        "POST",
+        &format!("{base}/api/triggeredwebjobs/greet/run?arguments=a%20b"),
+    ]);
+    assert!(head.starts_with("HTTP/1.1 202"), "{head}");
+    let location = header_value(&head, "location").expect("Location");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let run = loop {
+        let run: serde_json::Value = serde_json::from_str(&curl(&[&location])).unwrap();
+        if run["status"] == "Success" {
+            break run;
+        }
+        assert!(std::time::Instant::now() < deadline, "{run}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let output = curl(&[run["output_url"].as_str().unwrap()]);
+    assert!(output.contains("args: a,b"), "{output}");
+}
