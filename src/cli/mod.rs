@@ -177,13 +177,13 @@ pub fn main() -> ExitCode {
 
 fn dispatch(cli: Cli) -> Result<ExitCode> {
     let mut host = cli.host.config()?;
-    let quotas = cli.host.quotas(&host)?;
     if let Some(t) = cli.host.tenant(&host)? {
         if matches!(cli.command, Command::Serve { .. } | Command::Tenant(_)) {
             bail!("--tenant does not apply to `serve` or `tenant` (they cover every tenant)");
         }
+        let quota = cli.host.quotas(&host)?.of(&t);
         let layout = crate::tenant::Tenants::new(host.layout.root()).layout(&t);
-        host = host.for_tenant(&t, layout, &quotas.of(&t));
+        host = host.for_tenant(&t, layout, &quota);
     }
     match cli.command {
         Command::Deploy {
@@ -311,6 +311,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 max_upload_bytes: max_upload_mb << 20,
                 request_timeout: std::time::Duration::from_secs(request_timeout_s.max(1)),
             };
+            let quotas = cli.host.quotas(&host)?;
             serve::serve(host, quotas, listen, limits)
         }
         Command::Tenant(cmd) => tenants::run(&host, cmd),

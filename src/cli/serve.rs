@@ -1,10 +1,9 @@
 //! The `serve`, `stop`/`start` and `cron next` commands.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-
-use std::sync::Arc;
 
 use crate::api::{ApiLimits, ApiState};
 use crate::config::HostConfig;
