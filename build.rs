@@ -14,6 +14,7 @@ fn main() {
     for p in [
         "guests/js/build.sh",
         "guests/js/main.c",
+        "guests/js/node/prelude.js",
         "guests/js/source/Cargo.lock",
     ] {
         println!("cargo:rerun-if-changed={p}");

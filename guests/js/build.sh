@@ -26,7 +26,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   exit 1
 fi
 
-key="$( { cat "$HERE/build.sh" "$HERE/main.c" "$HERE/source/Cargo.lock"; "$CC" --version | head -1; } | sha256sum | cut -c1-16)"
+key="$( { cat "$HERE/build.sh" "$HERE/main.c" "$HERE/node/prelude.js" "$HERE/source/Cargo.lock"; "$CC" --version | head -1; } | sha256sum | cut -c1-16)"
 CACHED="$CACHE_ROOT/guests/js/$key/wasmjobs-js.wasm"
 
 if [ ! -f "$CACHED" ]; then
@@ -41,7 +41,7 @@ if [ ! -f "$CACHED" ]; then
   CFLAGS=(--target=wasm32-wasi -O2 -g0 -funsigned-char -D_GNU_SOURCE
           -D_WASI_EMULATED_PROCESS_CLOCKS -D_WASI_EMULATED_SIGNAL
           -Wno-implicit-fallthrough -Wno-sign-compare -Wno-unused-parameter
-          -Wno-unused-but-set-variable -I"$SRC")
+          -Wno-unused-but-set-variable -Wno-c23-extensions -I"$SRC" -I"$HERE")
   objs=()
   for f in "$SRC/dtoa.c" "$SRC/libregexp.c" "$SRC/libunicode.c" "$SRC/quickjs.c" "$SRC/quickjs-libc.c" "$HERE/main.c"; do
     o="$WORK/$(basename "${f%.c}").o"

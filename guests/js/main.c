@@ -14,8 +14,12 @@
  *
  * The built-in modules are reachable as 'qjs:std'/'qjs:os' and as the plain
  * 'std'/'os' names older QuickJS scripts use, and as the globals `std` and
- * `os` in non-module scripts. Further compatibility layers (Node's
- * `process`, `require`, timers) hook in at `install_globals` below.
+ * `os`. Node's surface (node/prelude.js, embedded here) is installed before
+ * the script: `process`, `console`, `require` and core modules, timers. A
+ * script that is not an ES module runs as a CommonJS module, as in Node;
+ * ES modules may import the core modules ('fs', 'node:path', ...). The
+ * event loop runs until no work is left; uncaught errors and unhandled
+ * rejections are reported Node's way and end the run with status 1.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -56,15 +60,123 @@ static int eval_module_source(JSContext *ctx, const char *src, size_t len, const
     return 0;
 }
 
-/* Globals every script sees before it starts. */
+/* node/prelude.js, embedded at build time. */
+static const char node_prelude[] = {
+#embed "node/prelude.js"
+    , 0
+};
+
+/* __wasmjobs.compile(source, filename): compiles and runs `source` as a
+ * global script named `filename` (the CommonJS loader wraps modules in a
+ * function expression, so this returns that function). */
+static JSValue js_compile(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    size_t len;
+    const char *src = JS_ToCStringLen(ctx, &len, argv[0]);
+    if (!src)
+        return JS_EXCEPTION;
+    const char *name = JS_ToCString(ctx, argv[1]);
+    if (!name) {
+        JS_FreeCString(ctx, src);
+        return JS_EXCEPTION;
+    }
+    JSValue v = JS_Eval(ctx, src, len, name, JS_EVAL_TYPE_GLOBAL);
+    JS_FreeCString(ctx, src);
+    JS_FreeCString(ctx, name);
+    return v;
+}
+
+/* Globals every script sees before it starts: std, os, and Node's. */
 static int install_globals(JSContext *ctx)
 {
-    static const char prelude[] =
+    static const char modules[] =
         "import * as std from 'qjs:std';\n"
         "import * as os from 'qjs:os';\n"
         "globalThis.std = std;\n"
         "globalThis.os = os;\n";
-    return eval_module_source(ctx, prelude, strlen(prelude), "<wasmjobs-prelude>");
+    if (eval_module_source(ctx, modules, strlen(modules), "<wasmjobs-prelude>") < 0)
+        return -1;
+    JSValue global = JS_GetGlobalObject(ctx);
+    JSValue native = JS_NewObject(ctx);
+    JS_SetPropertyStr(ctx, native, "compile", JS_NewCFunction(ctx, js_compile, "compile", 2));
+    JS_SetPropertyStr(ctx, global, "__wasmjobs", native);
+    JS_FreeValue(ctx, global);
+    JSValue v = JS_Eval(ctx, node_prelude, sizeof(node_prelude) - 1, "<wasmjobs-node>", JS_EVAL_TYPE_GLOBAL);
+    if (JS_IsException(v))
+        return -1;
+    JS_FreeValue(ctx, v);
+    return 0;
+}
+
+/* Calls the prelude's hook `name` with `argc` arguments; returns its
+ * integer result, or `fallback` when it throws. */
+static int call_hook(JSContext *ctx, const char *name, int argc, JSValueConst *argv, int fallback)
+{
+    JSValue global = JS_GetGlobalObject(ctx);
+    JSValue fn = JS_GetPropertyStr(ctx, global, name);
+    JSValue r = JS_Call(ctx, fn, global, argc, argv);
+    JS_FreeValue(ctx, fn);
+    JS_FreeValue(ctx, global);
+    int out = fallback;
+    if (JS_IsException(r))
+        js_std_dump_error(ctx);
+    else
+        JS_ToInt32(ctx, &out, r);
+    JS_FreeValue(ctx, r);
+    return out;
+}
+
+/* An uncaught exception (pending in ctx): reported by the prelude, Node's
+ * way; returns the exit status, or -1 when an 'uncaughtException'
+ * listener took it and the run goes on. */
+static int uncaught(JSContext *ctx)
+{
+    JSValue e = JS_GetException(ctx);
+    int code = call_hook(ctx, "__wasmjobs_fatal", 1, (JSValueConst *)&e, 1);
+    JS_FreeValue(ctx, e);
+    return code;
+}
+
+/* Promise rejections, handled or not, go to the prelude, which reports
+ * those still unhandled once the microtasks have run (as Node does). */
+static void rejection_tracker(JSContext *ctx, JSValueConst promise, JSValueConst reason,
+                              bool is_handled, void *opaque)
+{
+    (void)opaque;
+    JSValueConst args[3] = { promise, reason, JS_NewBool(ctx, is_handled) };
+    call_hook(ctx, "__wasmjobs_rejection", 3, args, 0);
+}
+
+/* ES module loader: Node's core modules by name ('fs', 'node:fs'), from
+ * the prelude; anything else as QuickJS loads it. */
+static JSModuleDef *module_loader(JSContext *ctx, const char *name, void *opaque,
+                                  JSValueConst attributes)
+{
+    JSValue arg = JS_NewString(ctx, name);
+    JSValue global = JS_GetGlobalObject(ctx);
+    JSValue fn = JS_GetPropertyStr(ctx, global, "__wasmjobs_esmSource");
+    JSValue src = JS_Call(ctx, fn, global, 1, (JSValueConst *)&arg);
+    JS_FreeValue(ctx, fn);
+    JS_FreeValue(ctx, global);
+    JS_FreeValue(ctx, arg);
+    if (JS_IsException(src))
+        return NULL;
+    if (JS_IsString(src)) {
+        size_t len;
+        const char *text = JS_ToCStringLen(ctx, &len, src);
+        JS_FreeValue(ctx, src);
+        if (!text)
+            return NULL;
+        JSValue m = JS_Eval(ctx, text, len, name, JS_EVAL_TYPE_MODULE | JS_EVAL_FLAG_COMPILE_ONLY);
+        JS_FreeCString(ctx, text);
+        if (JS_IsException(m))
+            return NULL;
+        JSModuleDef *def = JS_VALUE_GET_PTR(m);
+        JS_FreeValue(ctx, m);
+        return def;
+    }
+    JS_FreeValue(ctx, src);
+    return js_module_loader(ctx, name, opaque, attributes);
 }
 
 static int has_suffix(const char *s, const char *suffix)
@@ -86,9 +198,16 @@ static int run_script(JSContext *ctx, const char *filename)
     if (module) {
         ret = eval_module_source(ctx, (const char *)buf, len, filename);
     } else {
-        JSValue val = JS_Eval(ctx, (const char *)buf, len, filename, JS_EVAL_TYPE_GLOBAL);
+        /* A CommonJS module, as Node runs a script. */
+        JSValue arg = JS_NewString(ctx, filename);
+        JSValue global = JS_GetGlobalObject(ctx);
+        JSValue fn = JS_GetPropertyStr(ctx, global, "__wasmjobs_runMain");
+        JSValue val = JS_Call(ctx, fn, global, 1, (JSValueConst *)&arg);
         ret = JS_IsException(val) ? -1 : 0;
         JS_FreeValue(ctx, val);
+        JS_FreeValue(ctx, fn);
+        JS_FreeValue(ctx, global);
+        JS_FreeValue(ctx, arg);
     }
     js_free(ctx, buf);
     return ret;
@@ -122,15 +241,36 @@ int main(int argc, char **argv)
         fprintf(stderr, "wasmjobs: cannot allocate the JS context\n");
         return 2;
     }
-    JS_SetModuleLoaderFunc2(rt, NULL, js_module_loader, js_module_check_attributes, NULL);
-    JS_SetHostPromiseRejectionTracker(rt, js_std_promise_rejection_tracker, NULL);
+    JS_SetModuleLoaderFunc2(rt, NULL, module_loader, js_module_check_attributes, NULL);
     js_std_add_helpers(ctx, argc, argv);
 
-    int status = 0;
-    if (install_globals(ctx) < 0 || run_script(ctx, argv[0]) < 0 || js_std_loop(ctx) != 0) {
+    if (install_globals(ctx) < 0) {
         js_std_dump_error(ctx);
-        status = 1;
+        return 2;
     }
+    JS_SetHostPromiseRejectionTracker(rt, rejection_tracker, NULL);
+    int status = -1;
+    if (run_script(ctx, argv[0]) < 0)
+        status = uncaught(ctx);
+    /* The event loop: microtasks, then due timers, until nothing is left
+     * (a timer due after the run's deadline does not matter: the host
+     * ends the run at its deadline). */
+    while (status < 0) {
+        int r = js_std_loop_once(ctx);
+        if (r == -2) {
+            status = uncaught(ctx);
+            continue;
+        }
+        status = call_hook(ctx, "__wasmjobs_tick", 0, NULL, 1);
+        if (status >= 0)
+            break;
+        if (r == -1)
+            break;
+        if (r > 0)
+            usleep((useconds_t)r * 1000);
+    }
+    if (status < 0)
+        status = call_hook(ctx, "__wasmjobs_beforeExit", 0, NULL, 1);
     fflush(stdout);
     fflush(stderr);
     /* Exit without tearing the heap down: the instance is discarded anyway. */
