@@ -38,8 +38,8 @@ static JSContext *new_context(JSRuntime *rt)
     js_init_module_std(ctx, "qjs:std");
     js_init_module_os(ctx, "qjs:os");
     js_init_module_bjson(ctx, "qjs:bjson");
+    /* Plain 'os' comes from the module loader: Node's os over QuickJS's. */
     js_init_module_std(ctx, "std");
-    js_init_module_os(ctx, "os");
     return ctx;
 }
 
@@ -185,6 +185,31 @@ static int has_suffix(const char *s, const char *suffix)
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
+/* Whether a script parses as a CommonJS module body (Node's rule: a .js
+ * file is CommonJS unless it only parses as an ES module). */
+static int parses_as_commonjs(JSContext *ctx, const char *src, size_t len)
+{
+    static const char head[] = "(function (exports, require, module, __filename, __dirname) {";
+    static const char tail[] = "\n})";
+    size_t n = sizeof(head) - 1 + len + sizeof(tail) - 1;
+    char *text = malloc(n + 1);
+    if (!text)
+        return 1;
+    memcpy(text, head, sizeof(head) - 1);
+    memcpy(text + sizeof(head) - 1, src, len);
+    if (len >= 2 && src[0] == '#' && src[1] == '!')
+        memcpy(text + sizeof(head) - 1, "//", 2);
+    memcpy(text + sizeof(head) - 1 + len, tail, sizeof(tail));
+    JSValue v = JS_Eval(ctx, text, n, "<detect>", JS_EVAL_TYPE_GLOBAL | JS_EVAL_FLAG_COMPILE_ONLY);
+    free(text);
+    int ok = !JS_IsException(v);
+    if (ok)
+        JS_FreeValue(ctx, v);
+    else
+        JS_FreeValue(ctx, JS_GetException(ctx));
+    return ok;
+}
+
 static int run_script(JSContext *ctx, const char *filename)
 {
     size_t len;
@@ -193,7 +218,9 @@ static int run_script(JSContext *ctx, const char *filename)
         fprintf(stderr, "wasmjobs: cannot read script '%s': %s\n", filename, strerror(errno));
         return -1;
     }
-    int module = has_suffix(filename, ".mjs") || JS_DetectModule((const char *)buf, len);
+    int module = has_suffix(filename, ".mjs") ||
+                 (!has_suffix(filename, ".cjs") && !parses_as_commonjs(ctx, (const char *)buf, len) &&
+                  JS_DetectModule((const char *)buf, len));
     int ret;
     if (module) {
         ret = eval_module_source(ctx, (const char *)buf, len, filename);
@@ -256,6 +283,9 @@ int main(int argc, char **argv)
      * (a timer due after the run's deadline does not matter: the host
      * ends the run at its deadline). */
     while (status < 0) {
+        status = call_hook(ctx, "__wasmjobs_drainTicks", 0, NULL, 1);
+        if (status >= 0)
+            break;
         int r = js_std_loop_once(ctx);
         if (r == -2) {
             status = uncaught(ctx);

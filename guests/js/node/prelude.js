@@ -236,6 +236,16 @@
 
   // ---------- process
   const env = std.getenviron();
+  // process.nextTick: its own queue, run before promise callbacks after
+  // the script and after each timer (as Node does).
+  const ticks = [];
+  let tickScheduled = false;
+  function drainTicks() {
+    while (ticks.length) {
+      const [fn, args] = ticks.shift();
+      fn(...args);
+    }
+  }
   const listeners = {};
   const argv0 = globalThis.scriptArgs || [];
   const startNs = () => BigInt(Math.round(os.now() * 1e6));
@@ -258,7 +268,13 @@
       const c = exitWith();
       std.exit(c);
     },
-    nextTick(fn, ...args) { queueMicrotask(() => fn(...args)); },
+    nextTick(fn, ...args) {
+      ticks.push([fn, args]);
+      if (!tickScheduled) {
+        tickScheduled = true;
+        queueMicrotask(() => { tickScheduled = false; drainTicks(); });
+      }
+    },
     hrtime: Object.assign((prev) => {
       const t = startNs();
       let s = Number(t / 1000000000n), ns = Number(t % 1000000000n);
@@ -586,30 +602,34 @@
         if (expected instanceof RegExp && !expected.test(String(e && e.message !== undefined ? e : e))) fail(e, expected, m, 'throws', () => `The input did not match the regular expression ${expected}. Input:\n\n${inspect(String(e))}\n`);
         return;
       }
-      fail(undefined, expected, typeof expected === 'string' ? expected : m, 'throws', () => 'Missing expected exception.');
+      fail(undefined, expected, (typeof expected === 'string' ? expected : m) || 'Missing expected exception.', 'throws', () => '');
     },
     async rejects(p, expected, m) {
       try { await (typeof p === 'function' ? p() : p); } catch (e) { return; }
-      fail(undefined, expected, m, 'rejects', () => 'Missing expected rejection.');
+      fail(undefined, expected, m || 'Missing expected rejection.', 'rejects', () => '');
     },
     match: (s, re, m) => { if (!re.test(s)) fail(s, re, m, 'match', () => `The input did not match the regular expression ${re}. Input:\n\n${inspect(s)}\n`); },
   });
   assert.strict = assert;
 
   // ---------- fs (sync first; callback and promise forms over it)
-  const ERRNO = { 1: 'EPERM', 2: 'ENOENT', 13: 'EACCES', 17: 'EEXIST', 20: 'ENOTDIR', 21: 'EISDIR', 22: 'EINVAL', 39: 'ENOTEMPTY', 44: 'ENOENT', 54: 'ENOTDIR', 55: 'ENOTEMPTY', 63: 'EPERM', 31: 'EISDIR', 2000: 'EIO' };
+  // WASI's errno numbers (what the guest's libc reports) by name, and the
+  // (negative) Linux numbers Node reports as `errno`.
+  const ERRNO = { 2: 'EACCES', 8: 'EBADF', 10: 'EBUSY', 20: 'EEXIST', 28: 'EINVAL', 29: 'EIO', 31: 'EISDIR', 44: 'ENOENT', 51: 'ENOSPC', 54: 'ENOTDIR', 55: 'ENOTEMPTY', 63: 'EPERM', 69: 'EROFS', 76: 'ENOTCAPABLE' };
+  const LINUX_ERRNO = { EPERM: -1, ENOENT: -2, EIO: -5, EBADF: -9, EACCES: -13, EBUSY: -16, EEXIST: -17, ENOTDIR: -20, EISDIR: -21, EINVAL: -22, ENOSPC: -28, EROFS: -30, ENOTEMPTY: -39 };
   const MESSAGES = { ENOENT: 'no such file or directory', EEXIST: 'file already exists', ENOTDIR: 'not a directory', EISDIR: 'illegal operation on a directory', ENOTEMPTY: 'directory not empty', EACCES: 'permission denied', EPERM: 'operation not permitted', EINVAL: 'invalid argument' };
+  // `errno`: a WASI errno number, or a code name.
   function fsError(errno, syscall, p, dest) {
-    const code = ERRNO[errno] || std.strerror(errno);
-    const msg = MESSAGES[code] || std.strerror(errno);
+    const code = typeof errno === 'string' ? errno : ERRNO[errno] || 'EIO';
+    const msg = MESSAGES[code] || (typeof errno === 'number' ? std.strerror(errno) : code);
     const e = new Error(`${code}: ${msg}, ${syscall} '${p}'${dest ? ` -> '${dest}'` : ''}`);
-    e.errno = -errno; e.code = code; e.syscall = syscall; e.path = p;
+    e.errno = LINUX_ERRNO[code] || -5; e.code = code; e.syscall = syscall; e.path = p;
     if (dest) e.dest = dest;
     return e;
   }
   function encodingOf(o) { return typeof o === 'string' ? o : o && o.encoding; }
   function statOf(p, follow) {
-    const [st, err] = follow ? os.stat(p) : os.lstat(p);
+    const [st, err] = follow || typeof os.lstat !== 'function' ? os.stat(p) : os.lstat(p);
     if (err) throw fsError(err, follow ? 'stat' : 'lstat', p);
     return new Stats(st);
   }
@@ -630,16 +650,16 @@
     const enc = encodingOf(o);
     const [st, err] = os.stat(p);
     if (err) throw fsError(err, 'open', p);
-    if ((st.mode & os.S_IFMT) === os.S_IFDIR) throw fsError(21, 'read', p);
+    if ((st.mode & os.S_IFMT) === os.S_IFDIR) throw fsError('EISDIR', 'read', p);
     const bytes = std.loadFile(p, { binary: true });
-    if (bytes === null) throw fsError(2, 'open', p);
+    if (bytes === null) throw fsError('EACCES', 'open', p);
     const b = Buffer.from(bytes);
     return enc ? b.toString(enc) : b;
   }
   function writeAll(p, data, mode, o) {
     p = String(p);
     const f = std.open(p, mode);
-    if (!f) throw fsError(std.getenv('__nope') ? 0 : existsSync(path.dirname(path.resolve(p))) ? (isDir(p) ? 21 : 13) : 2, 'open', p);
+    if (!f) throw fsError(existsSync(path.dirname(path.resolve(p))) ? (isDir(p) ? 'EISDIR' : 'EACCES') : 'ENOENT', 'open', p);
     const bytes = typeof data === 'string' ? Buffer.from(data, encodingOf(o) === 'base64' || encodingOf(o) === 'hex' ? encodingOf(o) : undefined) : data;
     f.write(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     f.close();
@@ -676,8 +696,8 @@
   }
   function rmSync(p, o) {
     p = String(p);
-    const [st, err] = os.lstat(p);
-    if (err) { if (o && o.force) return; throw fsError(err, 'rm', p); }
+    const [st, err] = (typeof os.lstat === 'function' ? os.lstat : os.stat)(p);
+    if (err) { if (o && o.force) return; throw fsError(err, 'lstat', p); }
     if ((st.mode & os.S_IFMT) === os.S_IFDIR) {
       if (!(o && o.recursive)) { const e = new Error(`Path is a directory: rm returned EISDIR (is a directory) ${p}`); e.code = 'ERR_FS_EISDIR'; throw e; }
       for (const n of readdirSync(p)) rmSync(path.join(p, n), o);
@@ -696,11 +716,11 @@
     mkdirSync,
     rmSync,
     rmdirSync: (p) => { const e = os.remove(String(p)); if (e) throw fsError(-e, 'rmdir', p); },
-    unlinkSync: (p) => { if (isDir(String(p))) throw fsError(21, 'unlink', p); const e = os.remove(String(p)); if (e) throw fsError(-e, 'unlink', p); },
+    unlinkSync: (p) => { if (isDir(String(p))) throw fsError('EISDIR', 'unlink', p); const e = os.remove(String(p)); if (e) throw fsError(-e, 'unlink', p); },
     renameSync: (a, b) => { const e = os.rename(String(a), String(b)); if (e) throw fsError(-e, 'rename', a, b); },
     copyFileSync: (a, b) => writeAll(b, readFileSync(a), 'wb'),
     realpathSync: (p) => { const [r, e] = os.realpath(String(p)); if (e) throw fsError(e, 'realpath', p); return r; },
-    accessSync: (p) => { if (!existsSync(p)) throw fsError(2, 'access', p); },
+    accessSync: (p) => { if (!existsSync(p)) throw fsError('ENOENT', 'access', p); },
     constants: { F_OK: 0, R_OK: 4, W_OK: 2, X_OK: 1 },
   };
   const asyncNames = ['readFile', 'writeFile', 'appendFile', 'stat', 'lstat', 'readdir', 'mkdir', 'rm', 'rmdir', 'unlink', 'rename', 'copyFile', 'realpath', 'access'];
@@ -891,12 +911,22 @@
     return exitWith();
   };
   globalThis.__wasmjobs_beforeExit = () => exitWith();
+  globalThis.__wasmjobs_drainTicks = () => {
+    try { drainTicks(); return -1; } catch (e) { return globalThis.__wasmjobs_fatal(e); }
+  };
+  // ES module source of a core module. Plain 'os' is Node's os merged
+  // over QuickJS's (older QuickJS scripts import 'os' for os.sleep and
+  // friends; Node's names win where both have one).
   globalThis.__wasmjobs_esmSource = (name) => {
     const c = coreName(name);
     if (!c) return null;
-    const m = core[c]();
+    const merged = name === 'os';
+    const m = merged ? Object.assign({}, os, core.os()) : core[c]();
     const names = Object.keys(m).filter((k) => IDENT.test(k) && k !== 'default');
-    return `const m = globalThis.require(${JSON.stringify(c)});\nexport default m;\n` +
+    const value = merged
+      ? 'Object.assign({}, globalThis.os, globalThis.require("os"))'
+      : `globalThis.require(${JSON.stringify(c)})`;
+    return `const m = ${value};\nexport default m;\n` +
       names.map((k) => `export const ${k} = m[${JSON.stringify(k)}];`).join('\n');
   };
 
