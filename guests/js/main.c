@@ -60,10 +60,9 @@ static int eval_module_source(JSContext *ctx, const char *src, size_t len, const
     return 0;
 }
 
-/* node/prelude.js, embedded at build time. */
-static const char node_prelude[] = {
-#embed "node/prelude.js"
-    , 0
+/* node/prelude.js as QuickJS bytecode (tools/js2bc, at build time). */
+static const uint8_t node_prelude[] = {
+#embed "prelude.bc"
 };
 
 /* __wasmjobs.compile(source, filename): compiles and runs `source` as a
@@ -101,7 +100,10 @@ static int install_globals(JSContext *ctx)
     JS_SetPropertyStr(ctx, native, "compile", JS_NewCFunction(ctx, js_compile, "compile", 2));
     JS_SetPropertyStr(ctx, global, "__wasmjobs", native);
     JS_FreeValue(ctx, global);
-    JSValue v = JS_Eval(ctx, node_prelude, sizeof(node_prelude) - 1, "<wasmjobs-node>", JS_EVAL_TYPE_GLOBAL);
+    JSValue fn = JS_ReadObject(ctx, node_prelude, sizeof(node_prelude), JS_READ_OBJ_BYTECODE);
+    if (JS_IsException(fn))
+        return -1;
+    JSValue v = JS_EvalFunction(ctx, fn);
     if (JS_IsException(v))
         return -1;
     JS_FreeValue(ctx, v);
