@@ -187,6 +187,19 @@ impl Browser {
         .unwrap();
     }
 
+    /// Fills the upload form with a job name and a file, and submits it.
+    fn upload(&self, name: &str, file: &Path) {
+        self.type_into("#upload-name", name);
+        let input = self.find("#upload-file");
+        self.call(
+            "POST",
+            &self.s(&format!("/element/{input}/value")),
+            Some(&json!({ "text": file.to_str().unwrap() })),
+        )
+        .unwrap();
+        self.click("#upload-submit");
+    }
+
     /// Runs a script in the page; returns its value.
     fn js(&self, script: &str) -> Value {
         self.call(
@@ -309,15 +322,7 @@ fn the_dashboard_works_end_to_end_in_chromium() {
     assert!(b.text("#tenant").contains("acme"));
 
     // Upload a zip; it appears in the list.
-    b.type_into("#upload-name", "greet");
-    let file = b.find("#upload-file");
-    b.call(
-        "POST",
-        &b.s(&format!("/element/{file}/value")),
-        Some(&json!({ "text": zip.to_str().unwrap() })),
-    )
-    .unwrap();
-    b.click("#upload-submit");
+    b.upload("greet", &zip);
     b.wait("the uploaded job", |b| {
         b.text("#jobs tr[data-job=greet]").contains("Never run")
     });
@@ -358,15 +363,7 @@ fn the_dashboard_works_end_to_end_in_chromium() {
     });
 
     // A broken zip: a readable error, nothing installed.
-    b.type_into("#upload-name", "broken");
-    let file = b.find("#upload-file");
-    b.call(
-        "POST",
-        &b.s(&format!("/element/{file}/value")),
-        Some(&json!({ "text": broken.to_str().unwrap() })),
-    )
-    .unwrap();
-    b.click("#upload-submit");
+    b.upload("broken", &broken);
     b.wait("the zip error", |b| b.text("#error").contains("zip"));
     assert_eq!(
         get(&server, "/api/triggeredwebjobs/broken", Some(&auth)).0,

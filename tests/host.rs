@@ -71,6 +71,12 @@ fn output(s: &Server, auth: &str, run: &serde_json::Value) -> String {
     body
 }
 
+/// Tenants `acme` and `beta`; their Basic credentials.
+fn acme_and_beta(env: &Env) -> (String, String) {
+    let a = basic("acme", &env.add_tenant("acme"));
+    (a, basic("beta", &env.add_tenant("beta")))
+}
+
 /// The `Cookie:` header line a login response's `Set-Cookie` asks for.
 fn session_cookie(head: &str) -> String {
     let set = header_value(head, "set-cookie").expect("a session cookie");
@@ -265,10 +271,7 @@ fn a_run_output_is_followed_live_and_read_from_any_offset() {
 #[test]
 fn quotas_bound_runs_bytes_history_and_limits() {
     let env = Env::new();
-    let secret = env.add_tenant("acme");
-    let a = basic("acme", &secret);
-    let other = env.add_tenant("beta");
-    let b = basic("beta", &other);
+    let (a, b) = acme_and_beta(&env);
     std::fs::write(
         env.root().join("quotas.toml"),
         "[default]\nconcurrent_runs = 5\n\n[tenants.acme]\nconcurrent_runs = 1\njob_bytes_mb = 1\nhistory_size = 2\nmax_timeout_s = 5\n",
@@ -613,10 +616,7 @@ fn a_request_that_takes_too_long_is_answered_503() {
 #[test]
 fn a_scheduled_run_is_stopped_through_the_api_and_not_by_another_tenant() {
     let env = Env::new();
-    let secret = env.add_tenant("acme");
-    let a = basic("acme", &secret);
-    let other = env.add_tenant("beta");
-    let b = basic("beta", &other);
+    let (a, b) = acme_and_beta(&env);
     let s = start_with(&env, &["--change-debounce-ms", "200"], &[]);
     upload(
         &s,

@@ -12,9 +12,9 @@
  *   exit    = the script's status: `std.exit(n)`, 1 for an uncaught
  *             exception or unhandled rejection, 0 otherwise.
  *
- * The built-in modules are reachable as 'qjs:std'/'qjs:os' and as the plain
- * 'std'/'os' names older QuickJS scripts use, and as the globals `std` and
- * `os`. Node's surface (node/prelude.js, embedded here) is installed before
+ * QuickJS's modules are reachable as 'qjs:std'/'qjs:os', as the plain 'std'
+ * older QuickJS scripts use (plain 'os' is Node's os merged over QuickJS's),
+ * and as the globals `std` and `os`. Node's surface (node/prelude.js, embedded here) is installed before
  * the script: `process`, `console`, `require` and core modules, timers. A
  * script that is not an ES module runs as a CommonJS module, as in Node;
  * ES modules may import the core modules ('fs', 'node:path', ...). The
@@ -218,7 +218,7 @@ static int run_script(JSContext *ctx, const char *filename)
     uint8_t *buf = js_load_file(ctx, &len, filename);
     if (!buf) {
         fprintf(stderr, "wasmjobs: cannot read script '%s': %s\n", filename, strerror(errno));
-        return -1;
+        return -2;
     }
     int module = has_suffix(filename, ".mjs") ||
                  (!has_suffix(filename, ".cjs") && !parses_as_commonjs(ctx, (const char *)buf, len) &&
@@ -279,7 +279,10 @@ int main(int argc, char **argv)
     }
     JS_SetHostPromiseRejectionTracker(rt, rejection_tracker, NULL);
     int status = -1;
-    if (run_script(ctx, argv[0]) < 0)
+    int ran = run_script(ctx, argv[0]);
+    if (ran == -2)
+        status = 2;
+    else if (ran < 0)
         status = uncaught(ctx);
     /* The event loop: microtasks, then due timers, until nothing is left
      * (a timer due after the run's deadline does not matter: the host
