@@ -5,7 +5,8 @@
 //! status Node 20 gave for it (`tests/node/expected/`, recorded by
 //! `tests/node/generate.sh`), but for the differences documented in
 //! `tests/node/README.md`: stack frame lines, and the source excerpt Node
-//! prints above an uncaught error.
+//! prints above an uncaught error (`<file or file:// URL>:<line>` to its
+//! blank line).
 
 mod common;
 
@@ -28,10 +29,11 @@ fn normalize_stderr(text: &str) -> String {
             in_excerpt = !line.is_empty();
             continue;
         }
-        let excerpt_head = (line.starts_with('/') || line.starts_with("node:"))
-            && line
-                .rsplit_once(':')
-                .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        let excerpt_head =
+            (line.starts_with('/') || line.starts_with("node:") || line.starts_with("file:"))
+                && line
+                    .rsplit_once(':')
+                    .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
         if excerpt_head {
             in_excerpt = true;
             continue;

@@ -85,6 +85,30 @@ static JSValue js_compile(JSContext *ctx, JSValueConst this_val, int argc, JSVal
     return v;
 }
 
+/* __wasmjobs.random(n): n bytes from WASI's random source (getentropy),
+ * as an ArrayBuffer; crypto.randomBytes and randomUUID use nothing else. */
+static JSValue js_random(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    uint32_t n;
+    if (JS_ToUint32(ctx, &n, argv[0]) < 0)
+        return JS_EXCEPTION;
+    if (n > (1u << 24))
+        return JS_ThrowRangeError(ctx, "at most 16 MiB of random bytes at once");
+    uint8_t *buf = js_malloc(ctx, n ? n : 1);
+    if (!buf)
+        return JS_EXCEPTION;
+    for (uint32_t off = 0; off < n; off += 256) {
+        uint32_t k = n - off < 256 ? n - off : 256;
+        if (getentropy(buf + off, k) != 0) {
+            js_free(ctx, buf);
+            return JS_ThrowInternalError(ctx, "no random source: %s", strerror(errno));
+        }
+    }
+    JSValue ab = JS_NewArrayBufferCopy(ctx, buf, n);
+    js_free(ctx, buf);
+    return ab;
+}
+
 /* Globals every script sees before it starts: std, os, and Node's. */
 static int install_globals(JSContext *ctx)
 {
@@ -98,6 +122,7 @@ static int install_globals(JSContext *ctx)
     JSValue global = JS_GetGlobalObject(ctx);
     JSValue native = JS_NewObject(ctx);
     JS_SetPropertyStr(ctx, native, "compile", JS_NewCFunction(ctx, js_compile, "compile", 2));
+    JS_SetPropertyStr(ctx, native, "random", JS_NewCFunction(ctx, js_random, "random", 1));
     JS_SetPropertyStr(ctx, global, "__wasmjobs", native);
     JS_FreeValue(ctx, global);
     JSValue fn = JS_ReadObject(ctx, node_prelude, sizeof(node_prelude), JS_READ_OBJ_BYTECODE);
@@ -212,6 +237,27 @@ static int parses_as_commonjs(JSContext *ctx, const char *src, size_t len)
     return ok;
 }
 
+/* The main ES module's evaluation (a promise: top-level await), settled
+ * by the event loop like any other work. */
+static JSValue main_module = JS_UNDEFINED;
+
+/* Starts the main ES module; 0, or -1 with the exception pending. */
+static int start_module(JSContext *ctx, const char *src, size_t len, const char *name)
+{
+    JSValue val = JS_Eval(ctx, src, len, name, JS_EVAL_TYPE_MODULE | JS_EVAL_FLAG_COMPILE_ONLY);
+    if (JS_IsException(val))
+        return -1;
+    if (js_module_set_import_meta(ctx, val, false, true) < 0) {
+        JS_FreeValue(ctx, val);
+        return -1;
+    }
+    val = JS_EvalFunction(ctx, val);
+    if (JS_IsException(val))
+        return -1;
+    main_module = val;
+    return 0;
+}
+
 static int run_script(JSContext *ctx, const char *filename)
 {
     size_t len;
@@ -225,7 +271,14 @@ static int run_script(JSContext *ctx, const char *filename)
                   JS_DetectModule((const char *)buf, len));
     int ret;
     if (module) {
-        ret = eval_module_source(ctx, (const char *)buf, len, filename);
+        /* An absolute name: import.meta.url is file:///job/..., and
+         * relative imports resolve from it. */
+        char cwd[1024], name[2048];
+        if (filename[0] != '/' && getcwd(cwd, sizeof(cwd)))
+            snprintf(name, sizeof(name), "%s/%s", strcmp(cwd, "/") ? cwd : "", filename);
+        else
+            snprintf(name, sizeof(name), "%s", filename);
+        ret = start_module(ctx, (const char *)buf, len, name);
     } else {
         /* A CommonJS module, as Node runs a script. */
         JSValue arg = JS_NewString(ctx, filename);
@@ -296,13 +349,23 @@ int main(int argc, char **argv)
             status = uncaught(ctx);
             continue;
         }
-        status = call_hook(ctx, "__wasmjobs_tick", 0, NULL, 1);
-        if (status >= 0)
-            break;
+        /* Unhandled rejections are judged once the microtasks are done. */
+        if (!JS_IsJobPending(rt)) {
+            status = call_hook(ctx, "__wasmjobs_tick", 0, NULL, 1);
+            if (status >= 0)
+                break;
+        }
         if (r == -1)
             break;
         if (r > 0)
             usleep((useconds_t)r * 1000);
+    }
+    /* A main module whose top-level await never settled: Node's exit 13. */
+    if (status < 0 && JS_IsObject(main_module) &&
+        JS_PromiseState(ctx, main_module) == JS_PROMISE_PENDING) {
+        fprintf(stderr, "Warning: Detected unsettled top-level await\n");
+        JSValue code = JS_NewInt32(ctx, 13);
+        status = call_hook(ctx, "__wasmjobs_exitWith", 1, (JSValueConst *)&code, 13);
     }
     if (status < 0)
         status = call_hook(ctx, "__wasmjobs_beforeExit", 0, NULL, 1);

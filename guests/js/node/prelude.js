@@ -20,7 +20,8 @@
   const NODE_VERSION = 'v20.20.2';
 
   // ---------- util.inspect / util.format (Node's rules, the common cases)
-  const IDENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+  const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;  // Node quotes other keys ('$a')
+  const EXPORTABLE = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
   function quote(s) {
     let q = "'";
     if (s.includes("'")) {
@@ -236,6 +237,7 @@
 
   // ---------- process
   const env = std.getenviron();
+  const startedAt = os.now();
   // process.nextTick: its own queue, run before promise callbacks after
   // the script and after each timer (as Node does).
   const ticks = [];
@@ -248,7 +250,9 @@
   }
   const listeners = {};
   const argv0 = globalThis.scriptArgs || [];
-  const startNs = () => BigInt(Math.round(os.now() * 1e6));
+  // qjs:os's now() counts microseconds.
+  const nowMs = () => os.now() / 1000;
+  const startNs = () => BigInt(os.now()) * 1000n;
   const process = {
     env,
     argv: [],
@@ -281,7 +285,7 @@
       if (prev) { s -= prev[0]; ns -= prev[1]; if (ns < 0) { s--; ns += 1e9; } }
       return [s, ns];
     }, { bigint: startNs }),
-    uptime: () => os.now() / 1000,
+    uptime: () => (os.now() - startedAt) / 1e6,
     memoryUsage: () => ({ rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 }),
     stdout: { write(s) { std.out.puts(typeof s === 'string' ? s : decodeUtf8(s)); std.out.flush(); return true; }, isTTY: false, fd: 1 },
     stderr: { write(s) { std.err.puts(typeof s === 'string' ? s : decodeUtf8(s)); std.err.flush(); return true; }, isTTY: false, fd: 2 },
@@ -295,12 +299,12 @@
   process.removeListener = process.off;
   let exiting = false;
   function exitWith() {
-    let code = process.exitCode === undefined ? 0 : Number(process.exitCode) | 0;
+    let code = process.exitCode === undefined ? 0 : Number(process.exitCode) & 0xff;
     if (!exiting) {
       exiting = true;
       process.exitCode = code;
-      try { process.emit('exit', code); } catch (e) { reportFatal(e); code = 7; }
-      code = Number(process.exitCode) | 0;
+      try { process.emit('exit', code); } catch (e) { reportFatal(e); process.exitCode = 1; }
+      code = Number(process.exitCode) & 0xff;
     }
     std.out.flush();
     std.err.flush();
@@ -324,38 +328,80 @@
     assert: (ok, ...a) => { if (!ok) writeErr(a.length ? 'Assertion failed: ' + format(...a) : 'Assertion failed'); },
     count: (l = 'default') => { counts[l] = (counts[l] || 0) + 1; writeOut(`${l}: ${counts[l]}`); },
     countReset: (l = 'default') => { counts[l] = 0; },
-    time: (l = 'default') => { timers[l] = os.now(); },
-    timeEnd: (l = 'default') => { writeOut(`${l}: ${(os.now() - timers[l]).toFixed(3)}ms`); delete timers[l]; },
-    timeLog: (l = 'default', ...a) => writeOut(format(`${l}: ${(os.now() - timers[l]).toFixed(3)}ms`, ...a)),
+    time: (l = 'default') => { timers[l] = nowMs(); },
+    timeEnd: (l = 'default') => { writeOut(`${l}: ${(nowMs() - timers[l]).toFixed(3)}ms`); delete timers[l]; },
+    timeLog: (l = 'default', ...a) => writeOut(format(`${l}: ${(nowMs() - timers[l]).toFixed(3)}ms`, ...a)),
     group: (...a) => { if (a.length) writeOut(format(...a)); groupIndent += '  '; },
     groupEnd: () => { groupIndent = groupIndent.slice(2); },
     table: (d) => writeOut(inspect(d)),
   };
 
-  // ---------- timers (the guest's event loop: qjs:os timers)
+  // ---------- timers: a deadline-ordered queue behind one qjs:os timer
+  // (QuickJS fires expired timers in creation order, Node by deadline).
+  // Unref'd timers fire only while something else keeps the loop alive.
+  const queue = [];
+  let seq = 0;
+  let armed = null;
+  let armedAt = Infinity;
+  function schedule() {
+    const refd = queue.some((t) => t._ref);
+    const next = refd ? queue[0]._due : Infinity;
+    if (next === armedAt) return;
+    if (armed !== null) os.clearTimeout(armed);
+    armed = null;
+    armedAt = next;
+    if (next === Infinity) return;
+    armed = os.setTimeout(fire, Math.max(0, next - nowMs()));
+  }
+  function insert(t) {
+    let i = queue.length;
+    while (i > 0 && (queue[i - 1]._due > t._due || (queue[i - 1]._due === t._due && queue[i - 1]._seq > t._seq))) i--;
+    queue.splice(i, 0, t);
+  }
+  function fire() {
+    armed = null;
+    armedAt = Infinity;
+    const now = nowMs();
+    const due = [];
+    while (queue.length && queue[0]._due <= now) due.push(queue.shift());
+    try {
+      while (due.length) {
+        const t = due.shift();
+        if (!t._active) continue;
+        if (t._repeat) { t._due = nowMs() + t._ms; t._seq = seq++; insert(t); } else t._active = false;
+        t._fn(...t._args);
+      }
+    } finally {
+      // After a throw, the timers not yet run go back first in line.
+      for (let i = due.length - 1; i >= 0; i--) queue.unshift(due[i]);
+      schedule();
+    }
+  }
   class Timeout {
     constructor(fn, ms, args, repeat) {
+      if (typeof fn !== 'function') throw new TypeError('The "callback" argument must be of type function. Received ' + inspect(fn));
       this._fn = fn; this._ms = Math.max(1, Number(ms) || 1); this._args = args; this._repeat = repeat;
       this._ref = true;
-      this._arm();
+      this._active = true;
+      this._due = nowMs() + this._ms;
+      this._seq = seq++;
+      insert(this);
+      schedule();
     }
-    _arm() {
-      this._id = os.setTimeout(() => {
-        if (this._repeat) this._arm(); else this._id = null;
-        this._fn(...this._args);
-      }, this._ms);
-    }
-    ref() { return this; }
-    unref() { return this; }
-    hasRef() { return true; }
-    refresh() { this._clear(); this._arm(); return this; }
-    _clear() { if (this._id != null) os.clearTimeout(this._id); this._id = null; this._repeat = false; }
-    [Symbol.toPrimitive]() { return this._id; }
+    ref() { this._ref = true; schedule(); return this; }
+    unref() { this._ref = false; schedule(); return this; }
+    hasRef() { return this._ref; }
+    refresh() { this._clear(); this._active = true; this._due = nowMs() + this._ms; this._seq = seq++; insert(this); schedule(); return this; }
+    _clear() { this._active = false; const i = queue.indexOf(this); if (i >= 0) queue.splice(i, 1); schedule(); }
+    [Symbol.toPrimitive]() { return this._seq; }
   }
   const setTimeout = (fn, ms, ...args) => new Timeout(fn, ms, args, false);
   const setInterval = (fn, ms, ...args) => new Timeout(fn, ms, args, true);
   const clear = (t) => { if (t instanceof Timeout) t._clear(); };
   const setImmediate = (fn, ...args) => { const t = new Timeout(fn, 0, args, false); return t; };
+  const PROMISIFY = Symbol.for('nodejs.util.promisify.custom');
+  setTimeout[PROMISIFY] = (ms, v) => new Promise((r) => setTimeout(() => r(v), ms));
+  setImmediate[PROMISIFY] = (v) => new Promise((r) => setImmediate(() => r(v)));
   const timersModule = { setTimeout, setInterval, setImmediate, clearTimeout: clear, clearInterval: clear, clearImmediate: clear,
     promises: { setTimeout: (ms, v) => new Promise((r) => setTimeout(() => r(v), ms)), setImmediate: (v) => new Promise((r) => setImmediate(() => r(v))) } };
 
@@ -495,6 +541,7 @@
       const b = new Buffer(v.length); b.set(v); return b;
     }
     static alloc(n, fill) { const b = new Buffer(n); if (fill !== undefined) b.fill(typeof fill === 'string' ? fill.charCodeAt(0) : fill); return b; }
+    static allocUnsafe(n) { return Buffer.alloc(n); }
     static isBuffer(b) { return b instanceof Buffer; }
     static byteLength(s, enc) { return typeof s === 'string' ? Buffer.from(s, enc).length : s.byteLength; }
     static concat(list, total) {
@@ -521,26 +568,32 @@
   }
 
   // ---------- events
-  class EventEmitter {
-    constructor() { this._events = {}; }
-    on(ev, fn) { (this._ev()[ev] = this._ev()[ev] || []).push(fn); return this; }
-    prependListener(ev, fn) { (this._ev()[ev] = this._ev()[ev] || []).unshift(fn); return this; }
-    once(ev, fn) { const w = (...a) => { this.off(ev, w); fn.apply(this, a); }; w.listener = fn; return this.on(ev, w); }
-    off(ev, fn) { const l = this._ev()[ev]; if (l) { const i = l.findIndex((f) => f === fn || f.listener === fn); if (i >= 0) l.splice(i, 1); } return this; }
-    removeAllListeners(ev) { if (ev === undefined) this._events = {}; else delete this._ev()[ev]; return this; }
+  // A function constructor, as Node's: `EventEmitter.call(this)` works.
+  function EventEmitter() {
+    if (!(this instanceof EventEmitter)) throw new TypeError("Class constructor EventEmitter cannot be invoked without 'new'");
+    this._events = {};
+  }
+  Object.assign(EventEmitter.prototype, {
+    on(ev, fn) { (this._ev()[ev] = this._ev()[ev] || []).push(fn); return this; },
+    prependListener(ev, fn) { (this._ev()[ev] = this._ev()[ev] || []).unshift(fn); return this; },
+    once(ev, fn) { const w = (...a) => { this.off(ev, w); fn.apply(this, a); }; w.listener = fn; return this.on(ev, w); },
+    off(ev, fn) { const l = this._ev()[ev]; if (l) { const i = l.findIndex((f) => f === fn || f.listener === fn); if (i >= 0) l.splice(i, 1); } return this; },
+    removeAllListeners(ev) { if (ev === undefined) this._events = {}; else delete this._ev()[ev]; return this; },
     emit(ev, ...a) {
       const l = this._ev()[ev];
       if (ev === 'error' && (!l || !l.length)) throw a[0] instanceof Error ? a[0] : new Error(`Unhandled error. (${inspect(a[0])})`);
       if (!l || !l.length) return false;
       for (const f of [...l]) f.apply(this, a);
       return true;
-    }
-    listenerCount(ev) { return (this._ev()[ev] || []).length; }
-    listeners(ev) { return (this._ev()[ev] || []).map((f) => f.listener || f); }
-    eventNames() { return Object.keys(this._ev()).filter((k) => this._events[k].length); }
-    setMaxListeners() { return this; }
-    _ev() { if (!Object.prototype.hasOwnProperty.call(this, '_events') || !this._events) this._events = {}; return this._events; }
-  }
+    },
+    listenerCount(ev) { return (this._ev()[ev] || []).length; },
+    listeners(ev) { return (this._ev()[ev] || []).map((f) => f.listener || f); },
+    eventNames() { return Object.keys(this._ev()).filter((k) => this._events[k].length); },
+    setMaxListeners() { return this; },
+    getMaxListeners() { return 10; },
+    _ev() { if (!Object.prototype.hasOwnProperty.call(this, '_events') || !this._events) this._events = {}; return this._events; },
+  });
+  Object.defineProperty(EventEmitter.prototype, '_ev', { enumerable: false });
   EventEmitter.prototype.addListener = EventEmitter.prototype.on;
   EventEmitter.prototype.removeListener = EventEmitter.prototype.off;
   EventEmitter.EventEmitter = EventEmitter;
@@ -549,11 +602,15 @@
 
   // ---------- util
   function promisify(fn) {
-    return (...args) => new Promise((res, rej) => fn(...args, (err, v) => (err ? rej(err) : res(v))));
+    if (typeof fn[promisify.custom] === 'function') return fn[promisify.custom];
+    return function (...args) {
+      return new Promise((res, rej) => fn.call(this, ...args, (err, v) => (err ? rej(err) : res(v))));
+    };
   }
+  promisify.custom = Symbol.for('nodejs.util.promisify.custom');
   const util = {
     format, inspect, promisify,
-    inherits(c, p) { Object.setPrototypeOf(c.prototype, p.prototype); Object.setPrototypeOf(c, p); },
+    inherits(c, p) { Object.defineProperty(c, 'super_', { value: p, writable: true, configurable: true }); Object.setPrototypeOf(c.prototype, p.prototype); },
     isDeepStrictEqual: (a, b) => deepEqual(a, b, true),
     types: { isPromise: (p) => p instanceof Promise, isDate: (d) => d instanceof Date, isRegExp: (r) => r instanceof RegExp },
     deprecate: (fn) => fn,
@@ -580,6 +637,29 @@
       this.generatedMessage = !o.userMessage;
     }
   }
+  // Node's rules for what `expected` accepts in throws/rejects: a class
+  // (instanceof), a validator function (must return true), a RegExp (tests
+  // the error's text), an object (each property must match).
+  function checkExpected(e, expected, m, op) {
+    if (expected === undefined || typeof expected === 'string') return;
+    if (typeof expected === 'function') {
+      if (expected.prototype !== undefined && e instanceof expected) return;
+      if (Error.isPrototypeOf(expected) || expected === Error) throw e;
+      if (expected.call({}, e) === true) return;
+      fail(e, expected, m, op, () => `The ${expected.name ? `"${expected.name}" ` : ''}validation function is expected to return "true". Received ${inspect(false)}`);
+    }
+    if (expected instanceof RegExp) {
+      if (expected.test(String(e))) return;
+      fail(e, expected, m, op, () => `The input did not match the regular expression ${expected}. Input:\n\n${inspect(String(e))}\n`);
+    }
+    if (typeof expected === 'object' && expected !== null) {
+      for (const k of Object.keys(expected)) {
+        const want = expected[k], got = e == null ? undefined : e[k];
+        const ok = want instanceof RegExp && typeof got === 'string' ? want.test(got) : deepEqual(got, want, true);
+        if (!ok) fail(e, expected, m, op, () => `Expected values to be strictly deep-equal:\n+ actual - expected\n\n  Comparison {\n+   ${k}: ${inspect(got)}\n-   ${k}: ${inspect(want)}\n  }`);
+      }
+    }
+  }
   function fail(actual, expected, message, operator, dflt) {
     if (message instanceof Error) throw message;
     throw new AssertionError({ message: message || dflt(), actual, expected, operator, userMessage: !!message });
@@ -598,14 +678,20 @@
     fail: (m) => fail(undefined, undefined, m || 'Failed', 'fail', () => 'Failed'),
     throws(fn, expected, m) {
       try { fn(); } catch (e) {
-        if (typeof expected === 'function' && expected.prototype !== undefined && !(e instanceof expected)) throw e;
-        if (expected instanceof RegExp && !expected.test(String(e && e.message !== undefined ? e : e))) fail(e, expected, m, 'throws', () => `The input did not match the regular expression ${expected}. Input:\n\n${inspect(String(e))}\n`);
+        checkExpected(e, expected, m, 'throws');
         return;
       }
       fail(undefined, expected, (typeof expected === 'string' ? expected : m) || 'Missing expected exception.', 'throws', () => '');
     },
+    doesNotThrow(fn, m) {
+      try { fn(); } catch (e) {
+        fail(e, undefined, typeof m === 'string' ? m : undefined, 'doesNotThrow', () => `Got unwanted exception.\nActual message: "${e && e.message}"`);
+      }
+    },
+    notDeepEqual: (a, b, m) => { if (deepEqual(a, b, false)) fail(a, b, m, 'notDeepEqual', () => 'Expected "actual" not to be loosely deep-equal to "expected"'); },
+    ifError: (v) => { if (v !== null && v !== undefined) { if (v instanceof Error) throw v; fail(v, null, undefined, 'ifError', () => `ifError got unwanted exception: ${inspect(v)}`); } },
     async rejects(p, expected, m) {
-      try { await (typeof p === 'function' ? p() : p); } catch (e) { return; }
+      try { await (typeof p === 'function' ? p() : p); } catch (e) { checkExpected(e, expected, m, 'rejects'); return; }
       fail(undefined, expected, m || 'Missing expected rejection.', 'rejects', () => '');
     },
     match: (s, re, m) => { if (!re.test(s)) fail(s, re, m, 'match', () => `The input did not match the regular expression ${re}. Input:\n\n${inspect(s)}\n`); },
@@ -651,6 +737,11 @@
     const [st, err] = os.stat(p);
     if (err) throw fsError(err, 'open', p);
     if ((st.mode & os.S_IFMT) === os.S_IFDIR) throw fsError('EISDIR', 'read', p);
+    if (enc === 'utf8' || enc === 'utf-8') {
+      const text = std.loadFile(p);
+      if (text === null) throw fsError('EACCES', 'open', p);
+      return text;
+    }
     const bytes = std.loadFile(p, { binary: true });
     if (bytes === null) throw fsError('EACCES', 'open', p);
     const b = Buffer.from(bytes);
@@ -719,7 +810,8 @@
     unlinkSync: (p) => { if (isDir(String(p))) throw fsError('EISDIR', 'unlink', p); const e = os.remove(String(p)); if (e) throw fsError(-e, 'unlink', p); },
     renameSync: (a, b) => { const e = os.rename(String(a), String(b)); if (e) throw fsError(-e, 'rename', a, b); },
     copyFileSync: (a, b) => writeAll(b, readFileSync(a), 'wb'),
-    realpathSync: (p) => { const [r, e] = os.realpath(String(p)); if (e) throw fsError(e, 'realpath', p); return r; },
+    // WASI has no realpath(3): the resolved path, checked to exist.
+    realpathSync: (p) => { const r = path.resolve(String(p)); if (!existsSync(r)) throw fsError('ENOENT', 'realpath', p); return r; },
     accessSync: (p) => { if (!existsSync(p)) throw fsError('ENOENT', 'access', p); },
     constants: { F_OK: 0, R_OK: 4, W_OK: 2, X_OK: 1 },
   };
@@ -752,7 +844,7 @@
     totalmem: () => 0,
     freemem: () => 0,
     endianness: () => 'LE',
-    uptime: () => os.now() / 1000,
+    uptime: () => (os.now() - startedAt) / 1e6,
     userInfo: () => ({ username: env.USER || 'job', uid: -1, gid: -1, shell: null, homedir: env.HOME || '/' }),
   };
   const crypto = makeCrypto();
@@ -837,7 +929,7 @@
     try {
       const src = std.loadFile(file);
       if (file.endsWith('.json')) {
-        try { m.exports = JSON.parse(src); } catch (e) { e.message = `${file}: ${e.message}`; throw e; }
+        try { m.exports = JSON.parse(src.replace(/^\uFEFF/, '')); } catch (e) { e.message = `${file}: ${e.message}`; throw e; }
       } else {
         const body = src.startsWith('#!') ? '//' + src : src;
         const fn = native.compile(`(function (exports, require, module, __filename, __dirname) {${body}\n})`, file);
@@ -897,6 +989,7 @@
     for (const [p, reason] of rejections) {
       rejections.delete(p);
       if (process.emit('unhandledRejection', reason, p)) continue;
+      if (process.emit('uncaughtException', reason, 'unhandledRejection')) continue;
       if (reason instanceof Error) reportFatal(reason);
       else std.err.puts(`node:internal/process/promises:289\n            triggerUncaughtException(err, true /* fromPromise */);\n            ^\n\n[UnhandledPromiseRejection: This error originated either by throwing inside of an async function without a catch block, or by rejecting a promise which was not handled with .catch(). The promise rejected with the reason "${inspect(reason)}".] {\n  code: 'ERR_UNHANDLED_REJECTION'\n}\n\nNode.js ${NODE_VERSION}\n`);
       process.exitCode = 1;
@@ -911,6 +1004,7 @@
     return exitWith();
   };
   globalThis.__wasmjobs_beforeExit = () => exitWith();
+  globalThis.__wasmjobs_exitWith = (code) => { process.exitCode = code; return exitWith(); };
   globalThis.__wasmjobs_drainTicks = () => {
     try { drainTicks(); return -1; } catch (e) { return globalThis.__wasmjobs_fatal(e); }
   };
@@ -922,7 +1016,7 @@
     if (!c) return null;
     const merged = name === 'os';
     const m = merged ? Object.assign({}, os, core.os()) : core[c]();
-    const names = Object.keys(m).filter((k) => IDENT.test(k) && k !== 'default');
+    const names = Object.keys(m).filter((k) => EXPORTABLE.test(k) && k !== 'default');
     const value = merged
       ? 'Object.assign({}, globalThis.os, globalThis.require("os"))'
       : `globalThis.require(${JSON.stringify(c)})`;
@@ -1010,11 +1104,9 @@
       return Buffer.from(out);
     }
     const algos = { sha256, sha1, md5 };
+    // WASI's random source only (never Math.random).
     function randomBytes(n) {
-      const f = std.open('/dev/urandom', 'rb');
-      const b = Buffer.alloc(n);
-      if (f) { f.read(b.buffer, 0, n); f.close(); } else for (let i = 0; i < n; i++) b[i] = Math.floor(Math.random() * 256);
-      return b;
+      return Buffer.from(native.random(n));
     }
     return {
       createHash(name) {

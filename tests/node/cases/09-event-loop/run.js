@@ -1,9 +1,10 @@
 // The event loop: timers, intervals, immediates, promises and async/await;
-// the run ends when nothing is left, as in Node.
+// the run ends when nothing is left, as in Node. (Gaps of 20 ms or more,
+// so a busy machine cannot reorder them.)
 const order = [];
 const log = (s) => { order.push(s); console.log(s); };
-setTimeout(() => log('timeout 30'), 30);
-setTimeout(() => log('timeout 10'), 10);
+setTimeout(() => log('timeout 120'), 120);
+setTimeout(() => log('timeout 40'), 40);
 const cancelled = setTimeout(() => log('never'), 5);
 clearTimeout(cancelled);
 let n = 0;
@@ -11,14 +12,14 @@ const iv = setInterval(() => {
   n++;
   log('interval ' + n);
   if (n === 3) clearInterval(iv);
-}, 12);
+}, 50);
 setImmediate(() => log('immediate'));
 Promise.resolve().then(() => log('microtask'));
 (async () => {
   log('async start');
-  await new Promise((r) => setTimeout(r, 50));
-  log('async after 50');
-  const v = await Promise.all([1, Promise.resolve(2), new Promise((r) => setTimeout(() => r(3), 5))]);
+  await new Promise((r) => setTimeout(r, 200));
+  log('async after 200');
+  const v = await Promise.all([1, Promise.resolve(2), new Promise((r) => setTimeout(() => r(3), 20))]);
   log('all: ' + v.join(','));
 })();
 log('sync done');
