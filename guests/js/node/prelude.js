@@ -287,8 +287,8 @@
     }, { bigint: startNs }),
     uptime: () => (os.now() - startedAt) / 1e6,
     memoryUsage: () => ({ rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 }),
-    stdout: { write(s) { std.out.puts(typeof s === 'string' ? s : decodeUtf8(s)); std.out.flush(); return true; }, isTTY: false, fd: 1 },
-    stderr: { write(s) { std.err.puts(typeof s === 'string' ? s : decodeUtf8(s)); std.err.flush(); return true; }, isTTY: false, fd: 2 },
+    stdout: { write: (d, enc, cb) => writeStream(std.out, d, enc, cb), isTTY: false, fd: 1 },
+    stderr: { write: (d, enc, cb) => writeStream(std.err, d, enc, cb), isTTY: false, fd: 2 },
     on(ev, fn) { (listeners[ev] = listeners[ev] || []).push(fn); return process; },
     once(ev, fn) { const w = (...a) => { process.off(ev, w); fn(...a); }; return process.on(ev, w); },
     off(ev, fn) { listeners[ev] = (listeners[ev] || []).filter((f) => f !== fn); return process; },
@@ -296,6 +296,17 @@
     listenerCount: (ev) => (listeners[ev] || []).length,
   };
   process.addListener = process.on;
+  // stream.write(data[, encoding][, callback]): strings as text, bytes as
+  // they are; the callback runs once written, as Node's does.
+  function writeStream(f, d, enc, cb) {
+    if (typeof enc === 'function') cb = enc;
+    if (typeof d === 'string') f.puts(d);
+    else if (d && d.buffer instanceof ArrayBuffer) f.write(d.buffer, d.byteOffset, d.byteLength);
+    else throw new TypeError('The "chunk" argument must be of type string or an instance of Buffer or Uint8Array. Received ' + inspect(d));
+    f.flush();
+    if (typeof cb === 'function') process.nextTick(cb, null);
+    return true;
+  }
   process.removeListener = process.off;
   let exiting = false;
   function exitWith() {

@@ -9,6 +9,8 @@ console.log('version looks like node:', /^v\d+\.\d+\.\d+$/.test(process.version)
 process.stdout.write('written without newline, ');
 process.stdout.write('then with one\n');
 process.stderr.write('stderr via write\n');
+process.stdout.write(Buffer.from('bytes as they are\n'));
+process.stdout.write('with a callback\n', () => console.log('write callback ran'));
 process.nextTick(() => console.log('tick 1'));
 Promise.resolve().then(() => console.log('promise 1'));
 process.nextTick(() => console.log('tick 2'));
