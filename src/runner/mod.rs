@@ -180,17 +180,6 @@ impl Runner {
         &self.metrics
     }
 
-    /// The same host and executors over another data root (a tenant's):
-    /// engines, compiled guests and the sandbox are shared.
-    pub fn with_layout(&self, layout: Layout) -> Runner {
-        let mut host = (*self.host).clone();
-        host.layout = layout;
-        Runner {
-            host: Arc::new(host),
-            ..self.clone()
-        }
-    }
-
     /// The host configuration.
     pub fn host(&self) -> &HostConfig {
         &self.host
