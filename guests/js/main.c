@@ -65,9 +65,30 @@ static const uint8_t node_prelude[] = {
 #embed "prelude.bc"
 };
 
-/* __wasmjobs.compile(source, filename): compiles and runs `source` as a
- * global script named `filename` (the CommonJS loader wraps modules in a
- * function expression, so this returns that function). */
+/* Compiles `src` as the body of a CommonJS module named `name`: Node's
+ * wrapper function (exports, require, module, __filename, __dirname), a
+ * shebang line kept as a comment; returns the function, not yet called.
+ * The head shares the file's first line, so line numbers are the file's. */
+static JSValue compile_commonjs(JSContext *ctx, const char *src, size_t len, const char *name)
+{
+    static const char head[] = "(function (exports, require, module, __filename, __dirname) {";
+    static const char tail[] = "\n})";
+    size_t n = sizeof(head) - 1 + len + sizeof(tail) - 1;
+    char *text = malloc(n + 1);
+    if (!text)
+        return JS_ThrowOutOfMemory(ctx);
+    memcpy(text, head, sizeof(head) - 1);
+    memcpy(text + sizeof(head) - 1, src, len);
+    if (len >= 2 && src[0] == '#' && src[1] == '!')
+        memcpy(text + sizeof(head) - 1, "//", 2);
+    memcpy(text + sizeof(head) - 1 + len, tail, sizeof(tail));
+    JSValue fn = JS_Eval(ctx, text, n, name, JS_EVAL_TYPE_GLOBAL);
+    free(text);
+    return fn;
+}
+
+/* __wasmjobs.compile(source, filename): a CommonJS module's wrapper
+ * function (compile_commonjs), for the prelude's require. */
 static JSValue js_compile(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
 {
     size_t len;
@@ -79,10 +100,10 @@ static JSValue js_compile(JSContext *ctx, JSValueConst this_val, int argc, JSVal
         JS_FreeCString(ctx, src);
         return JS_EXCEPTION;
     }
-    JSValue v = JS_Eval(ctx, src, len, name, JS_EVAL_TYPE_GLOBAL);
+    JSValue fn = compile_commonjs(ctx, src, len, name);
     JS_FreeCString(ctx, src);
     JS_FreeCString(ctx, name);
-    return v;
+    return fn;
 }
 
 /* __wasmjobs.random(n): n bytes from WASI's random source (getentropy),
@@ -212,50 +233,40 @@ static int has_suffix(const char *s, const char *suffix)
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-/* Whether a script parses as a CommonJS module body (Node's rule: a .js
- * file is CommonJS unless it only parses as an ES module). */
-static int parses_as_commonjs(JSContext *ctx, const char *src, size_t len)
-{
-    static const char head[] = "(function (exports, require, module, __filename, __dirname) {";
-    static const char tail[] = "\n})";
-    size_t n = sizeof(head) - 1 + len + sizeof(tail) - 1;
-    char *text = malloc(n + 1);
-    if (!text)
-        return 1;
-    memcpy(text, head, sizeof(head) - 1);
-    memcpy(text + sizeof(head) - 1, src, len);
-    if (len >= 2 && src[0] == '#' && src[1] == '!')
-        memcpy(text + sizeof(head) - 1, "//", 2);
-    memcpy(text + sizeof(head) - 1 + len, tail, sizeof(tail));
-    JSValue v = JS_Eval(ctx, text, n, "<detect>", JS_EVAL_TYPE_GLOBAL | JS_EVAL_FLAG_COMPILE_ONLY);
-    free(text);
-    int ok = !JS_IsException(v);
-    if (ok)
-        JS_FreeValue(ctx, v);
-    else
-        JS_FreeValue(ctx, JS_GetException(ctx));
-    return ok;
-}
-
 /* The main ES module's evaluation (a promise: top-level await), settled
  * by the event loop like any other work. */
 static JSValue main_module = JS_UNDEFINED;
 
-/* Starts the main ES module; 0, or -1 with the exception pending. */
-static int start_module(JSContext *ctx, const char *src, size_t len, const char *name)
+/* Starts the main ES module (compiled, not yet evaluated); 0, or -1 with
+ * the exception pending. */
+static int start_module(JSContext *ctx, JSValue module)
 {
-    JSValue val = JS_Eval(ctx, src, len, name, JS_EVAL_TYPE_MODULE | JS_EVAL_FLAG_COMPILE_ONLY);
-    if (JS_IsException(val))
-        return -1;
-    if (js_module_set_import_meta(ctx, val, false, true) < 0) {
-        JS_FreeValue(ctx, val);
+    if (js_module_set_import_meta(ctx, module, false, true) < 0) {
+        JS_FreeValue(ctx, module);
         return -1;
     }
-    val = JS_EvalFunction(ctx, val);
+    JSValue val = JS_EvalFunction(ctx, module);
     if (JS_IsException(val))
         return -1;
     main_module = val;
     return 0;
+}
+
+/* Runs the main CommonJS module's wrapper `fn` (the prelude sets up
+ * `module`, `require` and the rest); 0, or -1 with the exception pending. */
+static int run_commonjs(JSContext *ctx, const char *name, JSValue fn)
+{
+    JSValue args[2] = { JS_NewString(ctx, name), fn };
+    JSValue global = JS_GetGlobalObject(ctx);
+    JSValue run = JS_GetPropertyStr(ctx, global, "__wasmjobs_runMain");
+    JSValue val = JS_Call(ctx, run, global, 2, (JSValueConst *)args);
+    int ret = JS_IsException(val) ? -1 : 0;
+    JS_FreeValue(ctx, val);
+    JS_FreeValue(ctx, run);
+    JS_FreeValue(ctx, global);
+    JS_FreeValue(ctx, args[0]);
+    JS_FreeValue(ctx, args[1]);
+    return ret;
 }
 
 static int run_script(JSContext *ctx, const char *filename)
@@ -266,30 +277,34 @@ static int run_script(JSContext *ctx, const char *filename)
         fprintf(stderr, "wasmjobs: cannot read script '%s': %s\n", filename, strerror(errno));
         return -2;
     }
-    int module = has_suffix(filename, ".mjs") ||
-                 (!has_suffix(filename, ".cjs") && !parses_as_commonjs(ctx, (const char *)buf, len) &&
-                  JS_DetectModule((const char *)buf, len));
+    /* An absolute name: stack traces and import.meta.url name /job/...,
+     * and relative imports resolve from it. */
+    char cwd[1024], name[2048];
+    if (filename[0] != '/' && getcwd(cwd, sizeof(cwd)))
+        snprintf(name, sizeof(name), "%s/%s", strcmp(cwd, "/") ? cwd : "", filename);
+    else
+        snprintf(name, sizeof(name), "%s", filename);
+    const char *src = (const char *)buf;
+    /* Node's rule: CommonJS unless the file only parses as an ES module
+     * (or is .mjs); each is compiled once, and what compiles is run. */
     int ret;
-    if (module) {
-        /* An absolute name: import.meta.url is file:///job/..., and
-         * relative imports resolve from it. */
-        char cwd[1024], name[2048];
-        if (filename[0] != '/' && getcwd(cwd, sizeof(cwd)))
-            snprintf(name, sizeof(name), "%s/%s", strcmp(cwd, "/") ? cwd : "", filename);
-        else
-            snprintf(name, sizeof(name), "%s", filename);
-        ret = start_module(ctx, (const char *)buf, len, name);
+    JSValue fn = has_suffix(filename, ".mjs") ? JS_EXCEPTION : compile_commonjs(ctx, src, len, name);
+    if (!JS_IsException(fn)) {
+        ret = run_commonjs(ctx, name, fn);
+    } else if (has_suffix(filename, ".cjs")) {
+        ret = -1;
     } else {
-        /* A CommonJS module, as Node runs a script. */
-        JSValue arg = JS_NewString(ctx, filename);
-        JSValue global = JS_GetGlobalObject(ctx);
-        JSValue fn = JS_GetPropertyStr(ctx, global, "__wasmjobs_runMain");
-        JSValue val = JS_Call(ctx, fn, global, 1, (JSValueConst *)&arg);
-        ret = JS_IsException(val) ? -1 : 0;
-        JS_FreeValue(ctx, val);
-        JS_FreeValue(ctx, fn);
-        JS_FreeValue(ctx, global);
-        JS_FreeValue(ctx, arg);
+        JSValue cjs_error = has_suffix(filename, ".mjs") ? JS_UNDEFINED : JS_GetException(ctx);
+        JSValue module = JS_Eval(ctx, src, len, name, JS_EVAL_TYPE_MODULE | JS_EVAL_FLAG_COMPILE_ONLY);
+        if (JS_IsException(module) && !JS_IsUndefined(cjs_error)) {
+            /* Neither: the script's own (CommonJS) syntax error. */
+            JS_FreeValue(ctx, JS_GetException(ctx));
+            JS_Throw(ctx, cjs_error);
+            ret = -1;
+        } else {
+            JS_FreeValue(ctx, cjs_error);
+            ret = JS_IsException(module) ? -1 : start_module(ctx, module);
+        }
     }
     js_free(ctx, buf);
     return ret;

@@ -6,8 +6,8 @@
 // crypto), timers on the guest's event loop, and Node-style reports of
 // uncaught errors. Modules the sandbox cannot offer throw on require.
 //
-// The C side (main.c) gives `__wasmjobs` = { compile(source, filename) }
-// and calls back: __wasmjobs_runMain(file), __wasmjobs_rejection(promise,
+// The C side (main.c) gives `__wasmjobs` = { compile(source, filename),
+// random(n) } and calls back: __wasmjobs_runMain(file, wrapper), __wasmjobs_rejection(promise,
 // reason, handled), __wasmjobs_tick() -> exit code or -1,
 // __wasmjobs_fatal(error) -> exit code, __wasmjobs_beforeExit() -> code,
 // __wasmjobs_esmSource(name) -> ES module source of a core module.
@@ -942,8 +942,7 @@
       if (file.endsWith('.json')) {
         try { m.exports = JSON.parse(src.replace(/^\uFEFF/, '')); } catch (e) { e.message = `${file}: ${e.message}`; throw e; }
       } else {
-        const body = src.startsWith('#!') ? '//' + src : src;
-        const fn = native.compile(`(function (exports, require, module, __filename, __dirname) {${body}\n})`, file);
+        const fn = native.compile(src, file);
         fn.call(m.exports, m.exports, makeRequire(m), m, file, m.path);
       }
     } catch (e) {
@@ -979,15 +978,11 @@
   if (typeof globalThis.queueMicrotask !== 'function') globalThis.queueMicrotask = (f) => Promise.resolve().then(f);
   if (typeof globalThis.structuredClone !== 'function') globalThis.structuredClone = (v) => JSON.parse(JSON.stringify(v));
 
-  globalThis.__wasmjobs_runMain = (file) => {
-    const full = path.resolve(file);
+  // The main module: `fn` is its wrapper, compiled by main.c.
+  globalThis.__wasmjobs_runMain = (full, fn) => {
     mainModule = new Module(full, null);
     mainModule.id = '.';
     cache[full] = mainModule;
-    const src = std.loadFile(full);
-    if (src === null) throw new Error(`Cannot find module '${full}'`);
-    const body = src.startsWith('#!') ? '//' + src : src;
-    const fn = native.compile(`(function (exports, require, module, __filename, __dirname) {${body}\n})`, full);
     const req = makeRequire(mainModule);
     globalThis.require = req;
     fn.call(mainModule.exports, mainModule.exports, req, mainModule, full, path.dirname(full));
