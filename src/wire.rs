@@ -129,6 +129,21 @@ pub fn run_json(base: &str, job_name: &str, run: &RunInfo) -> RunJson {
     }
 }
 
+/// A job's object from what its data folder holds now: its latest run,
+/// whether it has a scheduler log, its continuous statuses.
+pub fn job_json_on_disk(base: &str, layout: &crate::store::layout::Layout, job: &Job) -> Value {
+    let data_dir = layout.data_dir(job.job_type, &job.name);
+    job_json(
+        base,
+        job,
+        crate::store::history::latest(&data_dir).as_ref(),
+        data_dir
+            .join(crate::supervise::scheduled::SCHEDULER_LOG)
+            .exists(),
+        &crate::supervise::continuous::statuses(&data_dir),
+    )
+}
+
 /// Builds a job object. `latest_run` is given for triggered jobs;
 /// `scheduler_log_exists` says whether `job_scheduler.log` exists;
 /// `statuses` are a continuous job's `(instance, status)` records.

@@ -14,7 +14,6 @@ use serde_json::{Value, json};
 use super::{ApiState, JobAt, Tenant, base_url, error, kind, no_job, no_route, with_etag};
 use crate::bundle;
 use crate::job::{Job, JobType};
-use crate::store::history;
 use crate::wire;
 
 pub(super) fn routes() -> Router<Arc<ApiState>> {
@@ -45,15 +44,7 @@ pub(super) fn find(state: &ApiState, tenant: &str, t: JobType, name: &str) -> Op
 /// A job's WebJobs JSON, with wasmjobs' own fields under `"wasmjobs"`
 /// (when a scheduled job runs next).
 fn job_value(state: &ApiState, tenant: &str, base: &str, job: &Job) -> Value {
-    let data_dir = state.layout(tenant).data_dir(job.job_type, &job.name);
-    let latest = history::list(&data_dir).into_iter().next();
-    let mut v = wire::job_json(
-        base,
-        job,
-        latest.as_ref(),
-        data_dir.join("job_scheduler.log").exists(),
-        &crate::supervise::continuous::statuses(&data_dir),
-    );
+    let mut v = wire::job_json_on_disk(base, &state.layout(tenant), job);
     if let Some(obj) = v.as_object_mut() {
         obj.insert(
             "wasmjobs".into(),

@@ -249,9 +249,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let run = match &run_id {
                 Some(id) => history::get(&data_dir, id)
                     .with_context(|| format!("job '{name}' has no run '{id}'"))?,
-                None => history::list(&data_dir)
-                    .into_iter()
-                    .next()
+                None => history::latest(&data_dir)
                     .with_context(|| format!("job '{name}' has no runs yet"))?,
             };
             let bytes = std::fs::read(run.dir.join(OUTPUT_LOG))

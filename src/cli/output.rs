@@ -55,17 +55,7 @@ pub fn list(host: &HostConfig, jobs: &[Job], json: bool) {
     if json {
         let objs: Vec<_> = jobs
             .iter()
-            .map(|j| {
-                let data_dir = host.layout.data_dir(j.job_type, &j.name);
-                let latest = history::list(&data_dir).into_iter().next();
-                wire::job_json(
-                    &host.base_url,
-                    j,
-                    latest.as_ref(),
-                    data_dir.join("job_scheduler.log").exists(),
-                    &crate::supervise::continuous::statuses(&data_dir),
-                )
-            })
+            .map(|j| wire::job_json_on_disk(&host.base_url, &host.layout, j))
             .collect();
         println!("{}", serde_json::to_string_pretty(&objs).expect("json"));
         return;
@@ -81,10 +71,9 @@ pub fn list(host: &HostConfig, jobs: &[Job], json: bool) {
     for j in jobs {
         let data_dir = host.layout.data_dir(j.job_type, &j.name);
         let latest = match j.job_type {
-            crate::job::JobType::Triggered => history::list(&data_dir)
-                .into_iter()
-                .next()
-                .map(|r| r.status.status.to_string()),
+            crate::job::JobType::Triggered => {
+                history::latest(&data_dir).map(|r| r.status.status.to_string())
+            }
             crate::job::JobType::Continuous => crate::supervise::continuous::statuses(&data_dir)
                 .into_iter()
                 .map(|(_, s)| s)

@@ -31,6 +31,14 @@ pub fn list(data_dir: &Path) -> Vec<RunInfo> {
         .collect()
 }
 
+/// The newest run, as `list(data_dir).first()`, reading only its status.
+pub fn latest(data_dir: &Path) -> Option<RunInfo> {
+    run_ids(data_dir)
+        .into_iter()
+        .enumerate()
+        .find_map(|(i, id)| read_run(data_dir, id, i == 0, || JobLock::is_held(data_dir)))
+}
+
 /// One run by id (reads only its own status file).
 pub fn get(data_dir: &Path, run_id: &str) -> Option<RunInfo> {
     if !is_run_id(run_id) {
@@ -110,6 +118,16 @@ mod tests {
             "latest run with the lock held"
         );
         assert_eq!(runs[1].status.status, RunStatus::Aborted, "older run");
+        // latest() and get() read one status file and agree with list().
+        let latest = latest(t.path()).unwrap();
+        assert_eq!(
+            (latest.id.as_str(), latest.status.status),
+            ("201901010000000002", RunStatus::Running)
+        );
+        assert_eq!(
+            get(t.path(), "201901010000000001").unwrap().status.status,
+            RunStatus::Aborted
+        );
     }
 
     #[test]

@@ -165,14 +165,11 @@ pub async fn run(
     // "missed" and caught up a moment later.
     let mut handled: Option<Timestamp> = None;
     loop {
-        let last_start = history::list(&data_dir)
-            .first()
+        let last_start = history::latest(&data_dir)
             .and_then(|r| r.status.start_time)
             .and_then(|t| Timestamp::from_nanosecond(t.timestamp_nanos_opt()? as i128).ok());
-        let base = match (last_start, handled) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
+        // The later of the two (None sorts first).
+        let base = last_start.max(handled);
         let now = Timestamp::now();
         let Some(due) = next_due(&cron, &tz, base, now, catch_up) else {
             log.sys(
