@@ -11,6 +11,8 @@ pub struct RunHandle {
     id: String,
     /// The run's folder: unique across jobs and tenants (ids are not).
     dir: std::path::PathBuf,
+    /// Whose run it is (`""`: the data root's own jobs).
+    tenant: std::sync::Arc<str>,
     stop: StopSignal,
     done: tokio::sync::watch::Receiver<bool>,
 }
@@ -27,6 +29,7 @@ impl RunHandle {
         RunHandle {
             id: String::new(),
             dir: std::path::PathBuf::new(),
+            tenant: std::sync::Arc::from(""),
             stop: StopSignal::default(),
             done,
         }
@@ -60,10 +63,9 @@ impl Runs {
     /// Prepares and starts a run in the background, registered here.
     pub fn start(&self, runner: &Runner, req: RunRequest) -> Result<RunHandle, RunError> {
         let stop = req.stop.clone();
-        let (job_type, name) = (req.job.job_type, req.job.name.clone());
         let prepared = runner.prepare(req)?;
         let id = prepared.run_id().to_string();
-        let dir = runner.host().layout.run_dir(job_type, &name, &id);
+        let dir = prepared.run_dir().to_path_buf();
         let (tx, done) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             prepared.execute().await;
@@ -72,6 +74,7 @@ impl Runs {
         let handle = RunHandle {
             id,
             dir,
+            tenant: std::sync::Arc::from(runner.tenant()),
             stop,
             done,
         };
@@ -101,21 +104,25 @@ impl Runs {
     /// Stops every run gracefully and waits for all; when `kill` resolves
     /// meanwhile, the runs still stopping are killed.
     pub async fn stop_all(&self, kill: impl std::future::Future<Output = ()>) {
-        self.stop_all_under(std::path::Path::new("/"), kill).await
+        self.stop_where(|_| true, kill).await
     }
 
-    /// As [`Runs::stop_all`], for the runs of jobs under one data root
-    /// (a tenant's) only.
-    pub async fn stop_all_under(
+    /// As [`Runs::stop_all`], for one tenant's runs only (`""`: the data
+    /// root's own jobs).
+    pub async fn stop_tenant(&self, tenant: &str, kill: impl std::future::Future<Output = ()>) {
+        self.stop_where(|r| &*r.tenant == tenant, kill).await
+    }
+
+    async fn stop_where(
         &self,
-        root: &std::path::Path,
+        which: impl Fn(&RunHandle) -> bool,
         kill: impl std::future::Future<Output = ()>,
     ) {
         let runs: Vec<RunHandle> = {
             let mut all = self.runs.lock().expect("runs lock");
             let (mine, others) = std::mem::take(&mut *all)
                 .into_iter()
-                .partition(|r| r.dir.starts_with(root));
+                .partition(|r| which(r));
             *all = others;
             mine
         };

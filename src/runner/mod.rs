@@ -280,6 +280,11 @@ impl PreparedRun {
         &self.run_id
     }
 
+    /// The run's folder (its record and output).
+    pub fn run_dir(&self) -> &std::path::Path {
+        &self.run_dir
+    }
+
     /// Records a new status: the log line first, then the status file,
     /// so that whoever sees the final status finds every line written.
     fn set_status(&mut self, status: RunStatus) {

@@ -173,7 +173,7 @@ impl Host {
         tasks.append(&mut self.retiring);
         let runs = self.runs.clone();
         // This host's runs only (a removed tenant's host stops alone).
-        let root = self.runner.host().layout.root().to_path_buf();
+        let tenant = self.runner.tenant().to_string();
         let quits: Vec<StopSignal> = tasks.iter().map(|t| t.quit.clone()).collect();
         for q in &quits {
             q.stop();
@@ -184,7 +184,7 @@ impl Host {
         let runs_stopping = {
             let mut rx = kill_rx.clone();
             async move {
-                runs.stop_all_under(&root, async move {
+                runs.stop_tenant(&tenant, async move {
                     let _ = rx.wait_for(|k| *k).await;
                 })
                 .await
