@@ -280,7 +280,7 @@ async fn vfs_file(
     Tenant(t): Tenant,
     Path(path): Path<String>,
 ) -> Response {
-    let root = s.layout(&t).root().join("data").join("jobs");
+    let root = s.layout(&t).data_root();
     let rel = path.clone();
     match tokio::task::spawn_blocking(move || super::vfs::read(&root, &rel)).await {
         Ok(Some(bytes)) => {

@@ -36,13 +36,15 @@ impl Layout {
         self.jobs_dir(t).join(name)
     }
 
+    /// `<root>/data/jobs`: every job's history, locks and logs (what the
+    /// API's `vfs` routes serve).
+    pub fn data_root(&self) -> PathBuf {
+        self.root.join("data").join("jobs")
+    }
+
     /// `<root>/data/jobs/<type>/<name>`: history, locks and logs.
     pub fn data_dir(&self, t: JobType, name: &str) -> PathBuf {
-        self.root
-            .join("data")
-            .join("jobs")
-            .join(t.as_str())
-            .join(name)
+        self.data_root().join(t.as_str()).join(name)
     }
 
     /// `<data dir>/job_data`: the job's own persistent files, seen by the

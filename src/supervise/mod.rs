@@ -352,11 +352,10 @@ impl Hosts {
 
     /// The tenant and job a changed path belongs to.
     fn job_of(&self, path: &Path) -> Option<(String, Key)> {
-        let root = self.runner.host().layout.root();
-        if let Some(key) = job_of(&root.join("jobs"), path) {
+        if let Some(key) = job_of(&self.runner.host().layout.jobs_root(), path) {
             return Some((String::new(), key));
         }
-        let rel = path.strip_prefix(root.join("tenants")).ok()?;
+        let rel = path.strip_prefix(self.tenants.root()).ok()?;
         let tenant = rel.components().next()?.as_os_str().to_str()?.to_string();
         if !self.hosts.contains_key(&tenant) {
             return None;
@@ -413,7 +412,7 @@ pub async fn serve(
     kill: impl Future<Output = ()>,
 ) -> Result<()> {
     let host = runner.host().clone();
-    let tenants_dir = host.layout.root().join("tenants");
+    let tenants_dir = Tenants::new(host.layout.root()).root().to_path_buf();
     crate::store::fsutil::ensure_private_dir(&tenants_dir)
         .with_context(|| format!("creating {}", tenants_dir.display()))?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<std::path::PathBuf>();

@@ -64,6 +64,11 @@ impl Tenants {
         }
     }
 
+    /// The folder holding every tenant's (`<data root>/tenants`).
+    pub fn root(&self) -> &Path {
+        &self.dir
+    }
+
     /// A tenant's folder.
     pub fn dir(&self, tenant: &str) -> PathBuf {
         self.dir.join(tenant)
