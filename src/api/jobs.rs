@@ -68,11 +68,7 @@ fn next_run(state: &ApiState, job: &Job) -> Option<String> {
         .unwrap_or_else(|| "UTC".into());
     let tz = crate::schedule::zone::parse_zone(&zone).ok()?;
     let next = crate::schedule::zone::next_instant(&cron, &tz, jiff::Timestamp::now())?;
-    Some(
-        next.to_zoned(tz)
-            .strftime("%Y-%m-%dT%H:%M:%S%:z")
-            .to_string(),
-    )
+    Some(crate::schedule::zone::rfc3339(next, &tz))
 }
 
 fn list(state: &ApiState, tenant: &str, headers: &HeaderMap, only: Option<JobType>) -> Response {

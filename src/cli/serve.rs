@@ -136,10 +136,7 @@ pub(super) fn cron_next(
         let Some(next) = zone::next_instant(&cron, &tz, t) else {
             bail!("the schedule '{cron}' never fires");
         };
-        println!(
-            "{}",
-            next.to_zoned(tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z")
-        );
+        println!("{}", zone::rfc3339(next, &tz));
         t = next;
     }
     Ok(ExitCode::SUCCESS)

@@ -24,6 +24,14 @@ pub fn parse_zone(name: &str) -> Result<TimeZone, String> {
     })
 }
 
+/// `t` as an RFC 3339 wall-clock time in `tz`, with its offset
+/// (`2026-03-29T03:30:00+02:00`), as schedules are shown everywhere.
+pub fn rfc3339(t: Timestamp, tz: &TimeZone) -> String {
+    t.to_zoned(tz.clone())
+        .strftime("%Y-%m-%dT%H:%M:%S%:z")
+        .to_string()
+}
+
 /// The first occurrence of `cron` in `tz` strictly after the instant `after`.
 pub fn next_instant(cron: &Cron, tz: &TimeZone, after: Timestamp) -> Option<Timestamp> {
     // Wall times are searched in order, and each is mapped to its instant.
@@ -76,11 +84,7 @@ mod tests {
         let mut out = Vec::new();
         for _ in 0..n {
             t = next_instant(&cron, &tz, t).unwrap();
-            out.push(
-                t.to_zoned(tz.clone())
-                    .strftime("%Y-%m-%dT%H:%M:%S%:z")
-                    .to_string(),
-            );
+            out.push(rfc3339(t, &tz));
         }
         out
     }

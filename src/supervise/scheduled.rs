@@ -142,11 +142,7 @@ pub async fn run(
     let overlap = job.settings.overlap();
     let catch_up = Duration::from_secs(job.settings.catch_up_s());
     let trigger = format!("Schedule - {cron}");
-    let zoned = |t: Timestamp| {
-        t.to_zoned(tz.clone())
-            .strftime("%Y-%m-%dT%H:%M:%S%:z")
-            .to_string()
-    };
+    let zoned = |t: Timestamp| zone::rfc3339(t, &tz);
     log.sys(
         Level::Info,
         &format!(
