@@ -156,15 +156,22 @@ static int install_globals(JSContext *ctx)
     return 0;
 }
 
-/* Calls the prelude's hook `name` with `argc` arguments; returns its
- * integer result, or `fallback` when it throws. */
-static int call_hook(JSContext *ctx, const char *name, int argc, JSValueConst *argv, int fallback)
+/* Calls the prelude's global function `name`; returns its result. */
+static JSValue call_global(JSContext *ctx, const char *name, int argc, JSValueConst *argv)
 {
     JSValue global = JS_GetGlobalObject(ctx);
     JSValue fn = JS_GetPropertyStr(ctx, global, name);
     JSValue r = JS_Call(ctx, fn, global, argc, argv);
     JS_FreeValue(ctx, fn);
     JS_FreeValue(ctx, global);
+    return r;
+}
+
+/* Calls the prelude's hook `name` with `argc` arguments; returns its
+ * integer result, or `fallback` when it throws. */
+static int call_hook(JSContext *ctx, const char *name, int argc, JSValueConst *argv, int fallback)
+{
+    JSValue r = call_global(ctx, name, argc, argv);
     int out = fallback;
     if (JS_IsException(r))
         js_std_dump_error(ctx);
@@ -201,11 +208,7 @@ static JSModuleDef *module_loader(JSContext *ctx, const char *name, void *opaque
                                   JSValueConst attributes)
 {
     JSValue arg = JS_NewString(ctx, name);
-    JSValue global = JS_GetGlobalObject(ctx);
-    JSValue fn = JS_GetPropertyStr(ctx, global, "__wasmjobs_esmSource");
-    JSValue src = JS_Call(ctx, fn, global, 1, (JSValueConst *)&arg);
-    JS_FreeValue(ctx, fn);
-    JS_FreeValue(ctx, global);
+    JSValue src = call_global(ctx, "__wasmjobs_esmSource", 1, (JSValueConst *)&arg);
     JS_FreeValue(ctx, arg);
     if (JS_IsException(src))
         return NULL;
@@ -257,13 +260,9 @@ static int start_module(JSContext *ctx, JSValue module)
 static int run_commonjs(JSContext *ctx, const char *name, JSValue fn)
 {
     JSValue args[2] = { JS_NewString(ctx, name), fn };
-    JSValue global = JS_GetGlobalObject(ctx);
-    JSValue run = JS_GetPropertyStr(ctx, global, "__wasmjobs_runMain");
-    JSValue val = JS_Call(ctx, run, global, 2, (JSValueConst *)args);
+    JSValue val = call_global(ctx, "__wasmjobs_runMain", 2, (JSValueConst *)args);
     int ret = JS_IsException(val) ? -1 : 0;
     JS_FreeValue(ctx, val);
-    JS_FreeValue(ctx, run);
-    JS_FreeValue(ctx, global);
     JS_FreeValue(ctx, args[0]);
     JS_FreeValue(ctx, args[1]);
     return ret;
