@@ -69,24 +69,41 @@ impl Auth {
         self.verify(&tenant, &secret).then_some(tenant)
     }
 
+    /// The tenant an `Authorization` header proves from the remembered
+    /// checks alone (no hash: cheap enough for the request's own thread).
+    pub fn remembered_tenant(&self, header: &str) -> Option<String> {
+        let (tenant, secret) = credentials(header)?;
+        self.remembered(&tenant, &secret).then_some(tenant)
+    }
+
+    fn key(tenant: &str, secret: &str) -> [u8; 32] {
+        Sha256::digest(format!("{tenant}\0{secret}")).into()
+    }
+
+    /// Whether a check of `secret` for `tenant` is remembered and the
+    /// tenant's record has not changed since.
+    fn remembered(&self, tenant: &str, secret: &str) -> bool {
+        let stamp = self.tenants.stamp(tenant);
+        let v = self.verified.lock().expect("auth lock");
+        v.get(&Self::key(tenant, secret)).is_some_and(|r| {
+            r.tenant == tenant && r.stamp == stamp && stamp.is_some() && r.at.elapsed() < REMEMBER
+        })
+    }
+
     /// Whether `secret` is `tenant`'s (slow the first time, remembered).
     pub fn verify(&self, tenant: &str, secret: &str) -> bool {
-        let key: [u8; 32] = Sha256::digest(format!("{tenant}\0{secret}")).into();
-        let stamp = self.tenants.stamp(tenant);
-        {
-            let mut v = self.verified.lock().expect("auth lock");
-            v.retain(|_, r| r.at.elapsed() < REMEMBER);
-            if v.get(&key)
-                .is_some_and(|r| r.tenant == tenant && r.stamp == stamp && stamp.is_some())
-            {
-                return true;
-            }
+        if self.remembered(tenant, secret) {
+            return true;
         }
+        let stamp = self.tenants.stamp(tenant);
         if !self.slow_verify(tenant, secret) {
             return false;
         }
-        self.verified.lock().expect("auth lock").insert(
-            key,
+        let mut v = self.verified.lock().expect("auth lock");
+        // Expired entries go when a new one comes, not on every request.
+        v.retain(|_, r| r.at.elapsed() < REMEMBER);
+        v.insert(
+            Self::key(tenant, secret),
             Remembered {
                 tenant: tenant.to_string(),
                 at: Instant::now(),

@@ -238,13 +238,17 @@ async fn authenticate(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let tenant = match header {
-        Some(h) => {
-            let st = state.clone();
-            tokio::task::spawn_blocking(move || st.auth.tenant(Some(&h)))
-                .await
-                .ok()
-                .flatten()
-        }
+        Some(h) => match state.auth.remembered_tenant(&h) {
+            Some(t) => Some(t),
+            None => {
+                // A slow hash: off the async workers.
+                let st = state.clone();
+                tokio::task::spawn_blocking(move || st.auth.tenant(Some(&h)))
+                    .await
+                    .ok()
+                    .flatten()
+            }
+        },
         None => {
             let from_cookie = state.sessions.tenant(req.headers(), &state.auth);
             let reading = matches!(*req.method(), Method::GET | Method::HEAD);
