@@ -1,6 +1,7 @@
 //! The `wasmjobs` command line: thin triggers and views over the bundle,
 //! store and runner APIs.
 
+mod bench;
 mod host_args;
 mod output;
 mod serve;
@@ -20,6 +21,7 @@ use crate::job::{Job, JobType};
 use crate::runner::{RunRequest, Runner};
 use crate::runtime::Guest;
 use crate::runtime::native::layers;
+use crate::runtime::wasm::engine::CodeGen;
 use crate::store::run::{OUTPUT_LOG, RunStatus};
 use crate::store::{fsutil, history};
 
@@ -121,6 +123,18 @@ enum Command {
     /// Report which native sandbox layers this kernel and user allow, and
     /// what native runs would get.
     Doctor,
+    /// Measure what isolation costs: run a job (or `--suite standard`)
+    /// under every wasm and native sandbox mode, interleaved, and report
+    /// latency, CPU, memory and ratios to the plain process.
+    Bench(bench::BenchArgs),
+    /// (Internal to `bench`: measures one plain run.)
+    #[command(name = "bench-plain", hide = true)]
+    BenchPlain {
+        cwd: PathBuf,
+        program: PathBuf,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
     /// Check schedules before deploying them.
     #[command(subcommand)]
     Cron(CronCommand),
@@ -268,14 +282,14 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Prepare { metered } => {
             let runner = Runner::new(host);
-            let mut variants = vec![false];
+            let mut variants = vec![CodeGen::Epoch];
             if metered {
-                variants.push(true);
+                variants.push(CodeGen::Fuel);
             }
             for m in variants {
                 let set = runner.wasm().engines(m)?;
                 for g in [Guest::Js, Guest::Python] {
-                    let what = if m { "metered" } else { "unmetered" };
+                    let what = if m.fuel() { "metered" } else { "unmetered" };
                     match g.files() {
                         Err(e) if g == Guest::Python => {
                             println!("{}: not available: {e:#}", g.host_name())
@@ -323,6 +337,14 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Doctor => {
             print!("{}", layers::report(&host.sandbox));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(args) => bench::run(&host, args),
+        Command::BenchPlain { cwd, program, args } => {
+            println!(
+                "{}",
+                crate::bench::mode::plain_helper(&cwd, &program, &args)?
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Remove { name, job_type } => {

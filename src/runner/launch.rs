@@ -82,10 +82,7 @@ impl Launch<'_> {
     pub async fn run(&self) -> Outcome {
         let mut outcome = match self.launch().await {
             Ok(o) => o,
-            Err(e) => Outcome {
-                ending: Ending::Crashed(format!("{e:#}")),
-                fuel_consumed: None,
-            },
+            Err(e) => Ending::Crashed(format!("{e:#}")).into(),
         };
         self.log.finish();
         // A job that exits on its own after a stop request (it saw its

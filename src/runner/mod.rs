@@ -102,6 +102,8 @@ pub struct RunReport {
     pub limit: Option<LimitKind>,
     /// Fuel consumed, when metered.
     pub fuel_consumed: Option<u64>,
+    /// What the run used, as far as its executor can tell.
+    pub usage: runtime::Usage,
 }
 
 /// Starts runs. Cheap to clone.
@@ -168,6 +170,18 @@ impl Runner {
             tenant_max_runs: quota.concurrent_runs,
             ..self.clone()
         }
+    }
+
+    /// The same runner with another wasm executor (the benchmark's
+    /// unchecked baseline).
+    pub fn with_wasm(self, wasm: Arc<WasmRuntime>) -> Runner {
+        Runner { wasm, ..self }
+    }
+
+    /// The same runner with another native executor (the benchmark's layer
+    /// sets).
+    pub fn with_native(self, native: Arc<NativeRuntime>) -> Runner {
+        Runner { native, ..self }
     }
 
     /// Whose runs these are (`""`: the data root's own jobs).
@@ -349,6 +363,7 @@ impl PreparedRun {
             exit_code,
             limit,
             fuel_consumed: outcome.fuel_consumed,
+            usage: outcome.usage,
         }
     }
 }

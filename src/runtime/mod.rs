@@ -205,6 +205,31 @@ pub struct Outcome {
     pub ending: Ending,
     /// Fuel consumed, when metered.
     pub fuel_consumed: Option<u64>,
+    /// What the run used, as far as the executor can tell.
+    pub usage: Usage,
+}
+
+impl From<Ending> for Outcome {
+    fn from(ending: Ending) -> Outcome {
+        Outcome {
+            ending,
+            fuel_consumed: None,
+            usage: Usage::default(),
+        }
+    }
+}
+
+/// What a run used, as far as its executor can measure it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Peak memory in bytes: the guest's largest linear memory (wasm), or
+    /// the most memory the run's cgroup was charged at once (native).
+    pub peak_memory: Option<u64>,
+    /// CPU time of the job's processes (native, when its init reports it).
+    pub cpu: Option<std::time::Duration>,
+    /// Time inside the guest's entry point (wasm): the run minus
+    /// everything the host does around it.
+    pub guest_time: Option<std::time::Duration>,
 }
 
 /// Where the guest sees its directories. Host paths never reach the guest.

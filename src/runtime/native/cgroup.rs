@@ -147,6 +147,21 @@ impl RunCgroup {
         kill_dirs(self.version, &self.dirs)
     }
 
+    /// The most memory charged to the cgroup at once, in bytes: what its
+    /// processes allocated and the page cache they brought in (v2's
+    /// `memory.peak`, v1's `memory.max_usage_in_bytes`).
+    pub fn memory_peak(&self) -> Option<u64> {
+        let file = match self.version {
+            Version::V2 => "memory.peak",
+            Version::V1 => "memory.max_usage_in_bytes",
+        };
+        fs::read_to_string(self.dirs.first()?.join(file))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
     /// Out-of-memory kills inside the cgroup since it was created.
     pub fn oom_kills_since_start(&self) -> u64 {
         self.oom_kills().saturating_sub(self.oom_before)

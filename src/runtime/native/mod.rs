@@ -26,11 +26,12 @@ use sandbox::{CpuProbe, Dirs, Rlimits, Spawner, Spec};
 use super::capture::Activity;
 use super::limits::{LimitKind, Limits};
 use super::watch::watch;
-use super::{Ending, Invocation, Outcome};
+use super::{Ending, Invocation, Outcome, Usage};
 
 /// Runs native jobs under the host's sandbox configuration.
 pub struct NativeRuntime {
     config: SandboxConfig,
+    fixed: Option<Layers>,
     spawner: Spawner,
 }
 
@@ -39,7 +40,17 @@ impl NativeRuntime {
     pub fn new(config: SandboxConfig) -> NativeRuntime {
         NativeRuntime {
             config,
+            fixed: None,
             spawner: Spawner::new(),
+        }
+    }
+
+    /// A runtime that gives every run exactly `layers` (the benchmark
+    /// measures each layer set this way); `config` supplies the rest.
+    pub fn with_layers(config: SandboxConfig, layers: Layers) -> NativeRuntime {
+        NativeRuntime {
+            fixed: Some(layers),
+            ..NativeRuntime::new(config)
         }
     }
 
@@ -51,6 +62,9 @@ impl NativeRuntime {
     /// The layers native runs get on this host and a note per layer left
     /// out, or why native runs are refused.
     pub fn plan(&self) -> Result<(Layers, Vec<String>), String> {
+        if let Some(layers) = self.fixed {
+            return Ok((layers, Vec::new()));
+        }
         Layers::plan(&self.config, Support::get())
     }
 
@@ -159,15 +173,19 @@ impl NativeRuntime {
         Ok(Outcome {
             ending: ending.unwrap_or_else(|| classify(&ended, &limits)),
             fuel_consumed: None,
+            usage: Usage {
+                peak_memory: ended.peak_memory,
+                cpu: ended
+                    .cpu_us
+                    .map(|us| Duration::from_micros(us.max(0) as u64)),
+                guest_time: None,
+            },
         })
     }
 }
 
 fn crashed(msg: String) -> Outcome {
-    Outcome {
-        ending: Ending::Crashed(msg),
-        fuel_consumed: None,
-    }
+    Ending::Crashed(msg).into()
 }
 
 /// Touches `activity` whenever the job's processes used CPU since the last

@@ -175,6 +175,10 @@ pub struct Ended {
     pub status: ExitStatus,
     /// The job's CPU time in microseconds, when known.
     pub cpu_us: Option<i64>,
+    /// The most memory the run's cgroup was charged at once, in bytes (a
+    /// child's own peak resident set would include the host's pages it was
+    /// forked with).
+    pub peak_memory: Option<u64>,
     /// The cgroup's out-of-memory killer fired.
     pub oom_killed: bool,
     /// Processes still alive after the job ended, killed by the sweep.
@@ -460,6 +464,7 @@ impl Sandboxed {
             .cgroup
             .as_ref()
             .is_some_and(|cg| cg.oom_kills_since_start() > 0);
+        let peak_memory = self.cgroup.as_ref().and_then(RunCgroup::memory_peak);
         if let Some(cg) = self.cgroup.take() {
             leftovers += cg.kill_all();
         }
@@ -483,6 +488,7 @@ impl Sandboxed {
                 spawned
             },
             cpu_us: reported.then_some(end.cpu_us),
+            peak_memory,
             oom_killed,
             leftovers,
         })

@@ -1,7 +1,7 @@
-//! The shared wasmtime engines. One engine per code-generation variant:
-//! fuel metering changes the generated code (and costs ~45% on tight loops),
-//! so runs without a fuel limit use an engine without it, and the metered
-//! engine is only built when a job asks for fuel. Each engine has a pooling
+//! The shared wasmtime engines. One engine per code-generation variant
+//! ([`CodeGen`]): fuel metering changes the generated code (and costs ~45%
+//! on tight loops), so runs without a fuel limit use an engine without it,
+//! and the metered engine is only built when a job asks for fuel. Each engine has a pooling
 //! allocator (copy-on-write memory images, slots reused after a reset), an
 //! epoch ticker thread, and an `InstancePre` per guest, so starting a run
 //! never compiles or links.
@@ -32,6 +32,34 @@ pub const MAX_WASM_STACK: usize = 8 << 20;
 /// Largest linear memory any guest may have (the ceiling of `memory_mb`).
 pub const MAX_MEMORY_BYTES: u64 = 4 << 30;
 
+/// What the generated code checks, which decides what the host can enforce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CodeGen {
+    /// Epoch checks at loop heads and function entries: wall-clock limits
+    /// and stop requests preempt the guest. Every run has them.
+    Epoch,
+    /// Epoch checks plus fuel metering (runs with a fuel limit).
+    Fuel,
+    /// Neither: nothing can interrupt the guest before it returns. Only the
+    /// benchmark uses it, as the baseline the other two are measured against.
+    Unchecked,
+}
+
+impl CodeGen {
+    /// Every variant.
+    pub const ALL: [CodeGen; 3] = [CodeGen::Epoch, CodeGen::Fuel, CodeGen::Unchecked];
+
+    /// Whether the guest is preempted on epoch ticks.
+    pub fn epoch(self) -> bool {
+        self != CodeGen::Unchecked
+    }
+
+    /// Whether fuel is metered.
+    pub fn fuel(self) -> bool {
+        self == CodeGen::Fuel
+    }
+}
+
 /// Per-store state of a run.
 pub struct RunState {
     /// The WASI preview 1 context.
@@ -44,8 +72,8 @@ pub struct RunState {
 pub struct EngineSet {
     /// The engine.
     pub engine: Engine,
-    /// Whether it meters fuel.
-    pub metered: bool,
+    /// What its code checks.
+    pub codegen: CodeGen,
     linker: Linker<RunState>,
     cache_dir: PathBuf,
     guests: Mutex<HashMap<Guest, Arc<InstancePre<RunState>>>>,
@@ -54,7 +82,7 @@ pub struct EngineSet {
 impl EngineSet {
     /// Builds the engine and its WASI linker and starts the epoch ticker.
     /// `slots` bounds concurrent instances.
-    pub fn new(metered: bool, slots: u32, cache_dir: &Path) -> Result<EngineSet> {
+    pub fn new(codegen: CodeGen, slots: u32, cache_dir: &Path) -> Result<EngineSet> {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_core_instances(slots)
             .total_memories(slots)
@@ -65,8 +93,8 @@ impl EngineSet {
             .max_memory_size(MAX_MEMORY_BYTES as usize);
         let mut config = Config::new();
         config
-            .epoch_interruption(true)
-            .consume_fuel(metered)
+            .epoch_interruption(codegen.epoch())
+            .consume_fuel(codegen.fuel())
             .max_wasm_stack(MAX_WASM_STACK)
             .async_stack_size(MAX_WASM_STACK + (1 << 20))
             .memory_init_cow(true)
@@ -85,19 +113,21 @@ impl EngineSet {
             |status: i32| -> wasmtime::Result<()> { Err(I32Exit(status).into()) },
         )?;
 
-        let ticker = engine.weak();
-        std::thread::Builder::new()
-            .name("epoch-ticker".into())
-            .spawn(move || {
-                while let Some(engine) = ticker.upgrade() {
-                    engine.increment_epoch();
-                    drop(engine);
-                    std::thread::sleep(EPOCH_TICK);
-                }
-            })?;
+        if codegen.epoch() {
+            let ticker = engine.weak();
+            std::thread::Builder::new()
+                .name("epoch-ticker".into())
+                .spawn(move || {
+                    while let Some(engine) = ticker.upgrade() {
+                        engine.increment_epoch();
+                        drop(engine);
+                        std::thread::sleep(EPOCH_TICK);
+                    }
+                })?;
+        }
         Ok(EngineSet {
             engine,
-            metered,
+            codegen,
             linker,
             cache_dir: cache_dir.to_path_buf(),
             guests: Mutex::new(HashMap::new()),

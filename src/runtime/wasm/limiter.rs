@@ -11,6 +11,8 @@ pub struct JobLimiter {
     table_elements_max: usize,
     /// Set when a `memory.grow` was refused by the cap.
     pub memory_hit: bool,
+    /// The largest linear memory granted, in bytes.
+    pub memory_peak: usize,
 }
 
 impl JobLimiter {
@@ -20,6 +22,7 @@ impl JobLimiter {
             memory_max: memory_bytes,
             table_elements_max: 100_000,
             memory_hit: false,
+            memory_peak: 0,
         }
     }
 }
@@ -35,6 +38,7 @@ impl ResourceLimiter for JobLimiter {
             self.memory_hit = true;
             return Ok(false);
         }
+        self.memory_peak = self.memory_peak.max(desired);
         Ok(true)
     }
 

@@ -17,15 +17,15 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::cli::OutputFile;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
-pub use engine::EngineSet;
 use engine::RunState;
+pub use engine::{CodeGen, EngineSet};
 use guest::PYTHON_STDLIB_MOUNT;
 pub use guest::{Guest, GuestFiles};
 use limiter::JobLimiter;
 
 use super::limits::LimitKind;
 use super::watch::watch;
-use super::{Ending, Invocation, Outcome, guest_paths};
+use super::{Ending, Invocation, Outcome, Usage, guest_paths};
 
 /// Name of the environment variable telling the guest's entry point which
 /// directory to start in; it removes it before the script runs.
@@ -35,8 +35,8 @@ const GUEST_CWD_VAR: &str = "WASMJOBS_GUEST_CWD";
 pub struct WasmRuntime {
     cache_dir: PathBuf,
     slots: u32,
-    plain: Mutex<Option<Arc<EngineSet>>>,
-    metered: Mutex<Option<Arc<EngineSet>>>,
+    unchecked: bool,
+    engines: Mutex<Vec<Arc<EngineSet>>>,
 }
 
 impl WasmRuntime {
@@ -46,27 +46,41 @@ impl WasmRuntime {
         WasmRuntime {
             cache_dir,
             slots,
-            plain: Mutex::new(None),
-            metered: Mutex::new(None),
+            unchecked: false,
+            engines: Mutex::new(Vec::new()),
         }
     }
 
-    /// The engine for metered or unmetered runs, built on first use.
-    pub fn engines(&self, metered: bool) -> Result<Arc<EngineSet>> {
-        let cell = if metered { &self.metered } else { &self.plain };
-        let mut slot = cell.lock().expect("engine lock");
-        if let Some(set) = &*slot {
+    /// A runtime whose guests run without epoch checks or fuel
+    /// ([`CodeGen::Unchecked`]): no timeout, stop request or fuel limit can
+    /// interrupt them. The benchmark's baseline; never a host's.
+    pub fn unchecked(cache_dir: PathBuf, slots: u32) -> WasmRuntime {
+        WasmRuntime {
+            unchecked: true,
+            ..WasmRuntime::new(cache_dir, slots)
+        }
+    }
+
+    /// The engine for a code-generation variant, built on first use.
+    pub fn engines(&self, codegen: CodeGen) -> Result<Arc<EngineSet>> {
+        let mut sets = self.engines.lock().expect("engine lock");
+        if let Some(set) = sets.iter().find(|s| s.codegen == codegen) {
             return Ok(set.clone());
         }
-        let set = Arc::new(EngineSet::new(metered, self.slots, &self.cache_dir)?);
-        *slot = Some(set.clone());
+        let set = Arc::new(EngineSet::new(codegen, self.slots, &self.cache_dir)?);
+        sets.push(set.clone());
         Ok(set)
     }
 
     /// Runs one invocation to its end.
     pub async fn run(&self, guest: Guest, inv: Invocation) -> Outcome {
-        let metered = inv.limits.fuel.is_some();
-        let set = match self.engines(metered) {
+        let codegen = match (self.unchecked, inv.limits.fuel) {
+            (true, _) => CodeGen::Unchecked,
+            (false, Some(_)) => CodeGen::Fuel,
+            (false, None) => CodeGen::Epoch,
+        };
+        let metered = codegen.fuel();
+        let set = match self.engines(codegen) {
             Ok(s) => s,
             Err(e) => return crashed(format!("cannot prepare the WebAssembly engine: {e:#}")),
         };
@@ -82,7 +96,7 @@ impl WasmRuntime {
                 Ok(Err(e)) => return crashed(format!("cannot load the {} guest: {e:#}", guest.id())),
                 Err(e) => return crashed(format!("loading the {} guest failed: {e}", guest.id())),
             },
-            _ = inv.stop.stopped() => return Outcome { ending: Ending::Stopped, fuel_consumed: None },
+            _ = inv.stop.stopped() => return Ending::Stopped.into(),
         };
         let wasi = match wasi_context(guest, &inv) {
             Ok(w) => w,
@@ -104,23 +118,29 @@ impl WasmRuntime {
         }
         // Every epoch tick while wasm executes is CPU progress, and a chance
         // for the runtime to preempt the guest (timeouts, stop requests).
-        let progress = inv.activity.clone();
-        store.epoch_deadline_callback(move |_| {
-            progress.touch();
-            Ok(UpdateDeadline::Yield(1))
-        });
-        store.set_epoch_deadline(1);
+        if codegen.epoch() {
+            let progress = inv.activity.clone();
+            store.epoch_deadline_callback(move |_| {
+                progress.touch();
+                Ok(UpdateDeadline::Yield(1))
+            });
+            store.set_epoch_deadline(1);
+        }
 
         let limits = inv.limits;
         let activity = inv.activity.clone();
         let stop = inv.stop.clone();
         // Preparing the run (copying, loading) is not the job's idleness.
         inv.activity.touch();
+        let mut guest_time = None;
         let result = {
             let call = async {
                 let instance = pre.instantiate_async(&mut store).await?;
                 let start = instance.get_typed_func::<(), ()>(&mut store, guest.entry())?;
-                start.call_async(&mut store, ()).await
+                let entered = std::time::Instant::now();
+                let r = start.call_async(&mut store, ()).await;
+                guest_time = Some(entered.elapsed());
+                r
             };
             tokio::pin!(call);
             tokio::select! {
@@ -130,6 +150,11 @@ impl WasmRuntime {
         };
         let fuel_consumed = metered.then(|| fuel.saturating_sub(store.get_fuel().unwrap_or(0)));
         let memory_hit = store.data().limiter.memory_hit;
+        let usage = Usage {
+            peak_memory: Some(store.data().limiter.memory_peak as u64),
+            guest_time,
+            ..Usage::default()
+        };
         drop(store); // closes the guest's ends of the capture pipes
         let ending = match result {
             Err(ending) => ending,
@@ -139,15 +164,13 @@ impl WasmRuntime {
         Outcome {
             ending,
             fuel_consumed,
+            usage,
         }
     }
 }
 
 fn crashed(msg: String) -> Outcome {
-    Outcome {
-        ending: Ending::Crashed(msg),
-        fuel_consumed: None,
-    }
+    Ending::Crashed(msg).into()
 }
 
 /// How a guest's error ended the run.
