@@ -18,11 +18,13 @@
 //!   host counts;
 //! - [`api`]: WebJobs' REST API and the dashboard, over HTTP;
 //! - [`wire`]: WebJobs' JSON shapes;
+//! - [`bench`]: `wasmjobs bench`, what isolation costs;
 //! - [`cli`]: the `wasmjobs` command, a thin layer over the above.
 
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod bench;
 pub mod bundle;
 pub mod cli;
 pub mod config;

@@ -1,0 +1,331 @@
+//! `wasmjobs bench --suite standard --runs 3 --plain` through the real
+//! binary, with the real guests and the real native sandbox: the JSON and
+//! the HTML report must be complete and agree with themselves. No timing
+//! is asserted: every summary, ratio and goal is recomputed from the raw
+//! samples the same JSON holds.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::Env;
+use serde_json::Value;
+
+const SUITE: [&str; 12] = [
+    "hello.js",
+    "loop.js",
+    "hello.py",
+    "loop.py",
+    "hello.sh",
+    "loop.sh",
+    "hello.php",
+    "loop.php",
+    "hello.jar",
+    "loop.jar",
+    "hello.exe",
+    "loop.exe",
+];
+
+fn strict() -> bool {
+    std::env::var("WASMJOBS_TEST_STRICT").is_ok_and(|v| v == "1")
+}
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+/// Nearest-rank percentile of sorted values.
+fn rank(sorted: &[f64], p: f64) -> f64 {
+    let r = (p * sorted.len() as f64).ceil() as usize;
+    sorted[r.clamp(1, sorted.len()) - 1]
+}
+
+/// The summary in `s` is min/median/p90/max of `values`.
+fn check_summary(what: &str, s: &Value, mut values: Vec<f64>) {
+    if values.is_empty() {
+        assert!(s.is_null(), "{what}: a summary without samples: {s}");
+        return;
+    }
+    values.sort_by(f64::total_cmp);
+    let want = [
+        ("min", values[0]),
+        ("median", rank(&values, 0.5)),
+        ("p90", rank(&values, 0.9)),
+        ("max", values[values.len() - 1]),
+    ];
+    for (k, v) in want {
+        assert!(
+            (f(&s[k]) - v).abs() <= 1e-9 * v.abs().max(1.0),
+            "{what}.{k} = {} but the samples give {v}",
+            s[k]
+        );
+    }
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * b.abs().max(1.0)
+}
+
+#[test]
+fn standard_suite_report_is_complete_and_consistent() {
+    let env = Env::new();
+    let html_path = env.dir.path().join("report.html");
+    let json_path = env.dir.path().join("report.json");
+    let out = env
+        .cmd()
+        .args([
+            "bench", "--suite", "standard", "--runs", "3", "--plain", "--report",
+        ])
+        .arg(&html_path)
+        .arg("--json")
+        .arg(&json_path)
+        .output()
+        .expect("running wasmjobs bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "bench failed ({:?}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    // Progress (a line per tenth when stderr is not a terminal), then the table.
+    assert!(
+        stderr.contains("bench: 100%"),
+        "no progress shown:\n{stderr}"
+    );
+    assert!(
+        stdout.contains("first output ms") && stdout.contains("goals:"),
+        "{stdout}"
+    );
+
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    assert_eq!(report["format"], "wasmjobs-bench/1");
+    assert_eq!(report["runs"], 3);
+    assert!(report["machine"]["cores"].as_u64().unwrap() >= 1);
+
+    // Every mode is listed; the measured ones are exactly the available ones.
+    let modes = report["modes"].as_array().unwrap();
+    assert_eq!(modes.len(), 9, "{modes:?}");
+    let unavailable: BTreeSet<&str> = modes
+        .iter()
+        .filter(|m| !m["unavailable"].is_null())
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    for m in [
+        "wasm-unchecked",
+        "wasm-epoch",
+        "wasm-fuel",
+        "native-limits",
+        "plain",
+    ] {
+        assert!(
+            !unavailable.contains(m),
+            "{m} is always available: {modes:?}"
+        );
+    }
+
+    // Every suite job ran, or is skipped with its reason (never in CI).
+    let jobs = report["jobs"].as_array().unwrap();
+    let skipped = report["skipped"].as_array().unwrap();
+    let names: Vec<&str> = jobs.iter().map(|j| j["name"].as_str().unwrap()).collect();
+    for n in SUITE {
+        let why = skipped
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|s| s.starts_with(&format!("{n}:")));
+        match (names.contains(&n), why) {
+            (true, None) => {}
+            (false, Some(why)) if !strict() => eprintln!("SKIPPED {n} (not passed): {why}"),
+            (ran, why) => panic!("{n}: ran {ran}, skipped {why:?}"),
+        }
+    }
+
+    let mut measured = 0;
+    for job in jobs {
+        let name = job["name"].as_str().unwrap();
+        let results = job["results"].as_array().unwrap();
+        let ids: Vec<&str> = results
+            .iter()
+            .map(|r| r["mode"].as_str().unwrap())
+            .collect();
+        assert!(ids.contains(&"plain"), "{name}: {ids:?}");
+        assert!(ids.contains(&"native-limits"), "{name}: {ids:?}");
+        if name.ends_with(".js") || (name.ends_with(".py") && strict()) {
+            for m in ["wasm-unchecked", "wasm-epoch", "wasm-fuel"] {
+                assert!(ids.contains(&m), "{name} has no {m}: {ids:?}");
+            }
+        }
+        let plain = &results[ids.iter().position(|m| *m == "plain").unwrap()];
+        for r in results {
+            let mode = r["mode"].as_str().unwrap();
+            let what = format!("{name}/{mode}");
+            assert!(r["error"].is_null(), "{what} failed: {}", r["error"]);
+            assert!(
+                !unavailable.contains(mode),
+                "{what} ran but is listed unavailable"
+            );
+            let samples = r["samples"].as_array().unwrap();
+            assert_eq!(samples.len(), 3, "{what}: {samples:?}");
+            measured += samples.len();
+            let col = |k: &str| -> Vec<f64> {
+                samples
+                    .iter()
+                    .filter(|s| !s[k].is_null())
+                    .map(|s| f(&s[k]))
+                    .collect()
+            };
+            for s in samples {
+                let exit = f(&s["exit_ms"]);
+                assert!(exit > 0.0, "{what}: {s}");
+                let first = f(&s["first_output_ms"]);
+                assert!(
+                    first > 0.0 && first <= exit,
+                    "{what}: output after the end: {s}"
+                );
+                assert!(f(&s["cpu_ms"]) >= 0.0, "{what}: {s}");
+                let wasm = mode.starts_with("wasm-");
+                assert_eq!(s["guest_ms"].is_null(), !wasm, "{what}: {s}");
+                assert_eq!(s["linear_memory_bytes"].is_null(), !wasm, "{what}: {s}");
+                if wasm {
+                    assert!(f(&s["guest_ms"]) <= exit, "{what}: {s}");
+                    assert!(f(&s["linear_memory_bytes"]) > 0.0, "{what}: {s}");
+                }
+            }
+            check_summary(&format!("{what} exit"), &r["exit_ms"], col("exit_ms"));
+            check_summary(
+                &format!("{what} first"),
+                &r["first_output_ms"],
+                col("first_output_ms"),
+            );
+            check_summary(&format!("{what} cpu"), &r["cpu_ms"], col("cpu_ms"));
+            check_summary(
+                &format!("{what} memory"),
+                &r["peak_memory_bytes"],
+                col("peak_memory_bytes"),
+            );
+            let overhead: Vec<f64> = samples
+                .iter()
+                .filter(|s| !s["guest_ms"].is_null())
+                .map(|s| f(&s["exit_ms"]) - f(&s["guest_ms"]))
+                .collect();
+            let o = &r["host_overhead_ms"];
+            if overhead.is_empty() {
+                assert!(o.is_null(), "{what}: {o}");
+            } else {
+                let mut sorted = overhead.clone();
+                sorted.sort_by(f64::total_cmp);
+                // The binary subtracts exact durations; the JSON holds ms.
+                assert!(
+                    (f(&o["median"]) - rank(&sorted, 0.5)).abs() < 1e-3,
+                    "{what}: {o}"
+                );
+            }
+            let ratio = &r["ratio_to_plain"];
+            let want = f(&r["exit_ms"]["median"]) / f(&plain["exit_ms"]["median"]);
+            assert!(
+                close(f(&ratio["exit"]), want),
+                "{what}: ratio {ratio}, want {want}"
+            );
+            let want = f(&r["cpu_ms"]["median"]) / f(&plain["cpu_ms"]["median"]);
+            assert!(
+                close(f(&ratio["cpu"]), want),
+                "{what}: cpu ratio {ratio}, want {want}"
+            );
+            if mode == "plain" {
+                assert!(close(f(&ratio["exit"]), 1.0));
+            }
+        }
+    }
+    assert!(measured >= 3 * 5 * 6, "only {measured} samples");
+
+    // The goals are the medians' ratios, and `met` says whether they hold.
+    let median = |job: &str, mode: &str| -> Option<f64> {
+        let j = jobs.iter().find(|j| j["name"] == job)?;
+        let r = j["results"]
+            .as_array()?
+            .iter()
+            .find(|r| r["mode"] == mode)?;
+        r["exit_ms"]["median"].as_f64()
+    };
+    let goals = report["goals"].as_array().unwrap();
+    assert!(goals.len() >= 5, "{goals:?}");
+    for g in goals {
+        let name = g["name"].as_str().unwrap();
+        let measured = f(&g["measured"]);
+        assert_eq!(
+            g["met"].as_bool().unwrap(),
+            measured <= f(&g["at_most"]),
+            "{g}"
+        );
+        let want = if name.starts_with("hello.js in") {
+            median("hello.js", "wasm-epoch").zip(median("hello.js", "plain"))
+        } else if let Some(job) = name.strip_suffix(": epoch deadline ÷ no limits") {
+            median(job, "wasm-epoch").zip(median(job, "wasm-unchecked"))
+        } else if let Some(job) = name.strip_suffix(": epoch + fuel ÷ no limits") {
+            median(job, "wasm-fuel").zip(median(job, "wasm-unchecked"))
+        } else {
+            None
+        };
+        if let Some((a, b)) = want {
+            assert!(close(measured, a / b), "{name}: {measured} vs {}", a / b);
+        }
+    }
+
+    // The page: self-contained, a chart per job and the numbers.
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    assert!(
+        html.starts_with("<!doctype html>"),
+        "{}",
+        &html[..80.min(html.len())]
+    );
+    for banned in ["<script", "<link", " src=", "@import", "url("] {
+        assert!(
+            !html.contains(banned),
+            "the report loads something: {banned}"
+        );
+    }
+    assert!(
+        html.matches("<svg").count() >= 2 * jobs.len(),
+        "a latency and a ratio chart per job"
+    );
+    assert!(html.contains("Goals"));
+    for job in jobs {
+        let name = job["name"].as_str().unwrap();
+        assert!(html.contains(&format!("<h2>{name}</h2>")), "{name} missing");
+        for r in job["results"].as_array().unwrap() {
+            let id = r["mode"].as_str().unwrap();
+            assert!(
+                html.contains(&format!(">{id}</text>")),
+                "{name}/{id} not charted"
+            );
+        }
+    }
+}
+
+#[test]
+fn bench_refuses_what_it_cannot_run() {
+    let env = Env::new();
+    let out = env.run(&["bench", "no-such-job"]).fails();
+    assert!(
+        out.stderr()
+            .contains("'no-such-job' is neither a zip, a folder nor a deployed job"),
+        "{}",
+        out.stderr()
+    );
+    let out = env
+        .run(&["bench", "--suite", "standard", "--runs", "0"])
+        .fails();
+    assert!(
+        out.stderr().contains("--runs must be at least 1"),
+        "{}",
+        out.stderr()
+    );
+    let empty = env.dir_bundle("empty", &[("readme.txt", "nothing to run")]);
+    let out = env.run(&["bench", empty.to_str().unwrap()]).fails();
+    assert!(
+        out.stderr().contains("cannot benchmark"),
+        "{}",
+        out.stderr()
+    );
+}
