@@ -18,6 +18,10 @@ use chrono::{DateTime, Utc};
 
 use crate::store::logline::{self, Level};
 
+/// Pending log bytes beyond which they are written without waiting for
+/// the end of the read.
+const FLUSH_AT: usize = 64 * 1024;
+
 /// Longest line kept whole; longer output is split into lines of this size.
 pub const MAX_LINE_BYTES: usize = 16 * 1024;
 
@@ -90,6 +94,9 @@ struct TailLine {
 
 struct State {
     file: File,
+    /// Formatted lines not yet written: the lines of one read from a pipe
+    /// go to the file in one write.
+    pending: Vec<u8>,
     roll: Option<Roll>,
     head_left: u64,
     tail_budget: u64,
@@ -217,6 +224,7 @@ impl OutputLog {
         Ok(Arc::new(OutputLog {
             state: Mutex::new(State {
                 file,
+                pending: Vec::new(),
                 roll: None,
                 head_left: cap_bytes / 2,
                 tail_budget: cap_bytes - cap_bytes / 2,
@@ -262,14 +270,32 @@ impl OutputLog {
         self.activity.clone()
     }
 
+    /// Adds a line to the pending bytes; [`Self::flush_pending`] writes them.
     fn write_line(&self, st: &mut State, at: DateTime<Utc>, sys: bool, level: Level, text: &str) {
         let line = logline::format(at, &self.instance, sys, level, text);
+        st.pending.extend_from_slice(line.as_bytes());
+        if st.pending.len() >= FLUSH_AT {
+            Self::flush_pending(st);
+        }
+    }
+
+    fn flush_pending(st: &mut State) {
+        if st.pending.is_empty() {
+            return;
+        }
         // Best effort, as WebJobs: a failed log write must not kill the run.
-        let _ = st.file.write_all(line.as_bytes());
+        let _ = st.file.write_all(&st.pending);
+        let n = st.pending.len() as u64;
+        st.pending.clear();
         let State { file, roll, .. } = st;
         if let Some(roll) = roll {
-            roll.after_write(file, line.len() as u64);
+            roll.after_write(file, n);
         }
+    }
+
+    /// Writes the lines recorded with [`Self::line_batched`] so far.
+    pub fn flush(&self) {
+        Self::flush_pending(&mut self.state.lock().expect("log lock"));
     }
 
     fn show(&self, msg: impl FnOnce() -> EchoMsg) {
@@ -290,12 +316,21 @@ impl OutputLog {
     pub fn sys(&self, level: Level, message: &str) {
         let mut st = self.state.lock().expect("log lock");
         self.write_line(&mut st, Utc::now(), true, level, message);
+        Self::flush_pending(&mut st);
         drop(st);
         self.show(|| EchoMsg::Sys(level, message.to_string()));
     }
 
-    /// Records one line of process output.
+    /// Records one line of process output and writes it at once.
     pub fn line(&self, stream: Stream, text: &str) {
+        self.line_batched(stream, text);
+        self.flush();
+    }
+
+    /// Records one line of process output; it is written by the next
+    /// [`Self::flush`] (or sooner, when enough is pending). The capture
+    /// threads flush after each read from a pipe.
+    pub fn line_batched(&self, stream: Stream, text: &str) {
         self.activity.touch();
         let cost = line_cost(text);
         let at = Utc::now();
@@ -353,6 +388,7 @@ impl OutputLog {
         for l in &tail {
             self.write_line(&mut st, l.at, false, level_of(l.stream), &l.text);
         }
+        Self::flush_pending(&mut st);
         st.capped = false;
         drop(st);
         for l in tail {
@@ -463,17 +499,21 @@ pub fn pipes(log: &Arc<OutputLog>) -> io::Result<Pipes> {
 
 fn drain(mut reader: io::PipeReader, stream: Stream, log: &OutputLog) {
     let mut splitter = LineSplitter::default();
-    let mut emit = |line: &[u8]| log.line(stream, &String::from_utf8_lossy(line));
+    let mut emit = |line: &[u8]| log.line_batched(stream, &String::from_utf8_lossy(line));
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         match reader.read(&mut buf) {
             Ok(0) => break,
-            Ok(n) => splitter.feed(&buf[..n], &mut emit),
+            Ok(n) => {
+                splitter.feed(&buf[..n], &mut emit);
+                log.flush();
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => break,
         }
     }
     splitter.finish(&mut emit);
+    log.flush();
 }
 
 #[cfg(test)]

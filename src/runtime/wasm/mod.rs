@@ -72,6 +72,24 @@ impl WasmRuntime {
         Ok(set)
     }
 
+    /// Instantiates a guest with an empty WASI context and drops it without
+    /// calling it: wasmtime's share of starting a run (the benchmark's
+    /// `instantiate`).
+    pub async fn instantiate_only(&self, guest: Guest) -> Result<()> {
+        let set = self.engines(CodeGen::Epoch)?;
+        let pre = set.guest(guest)?;
+        let mut store = Store::new(
+            &set.engine,
+            RunState {
+                wasi: WasiCtxBuilder::new().build_p1(),
+                limiter: JobLimiter::new(256 << 20),
+            },
+        );
+        store.limiter(|s| &mut s.limiter);
+        pre.instantiate_async(&mut store).await?;
+        Ok(())
+    }
+
     /// Runs one invocation to its end.
     pub async fn run(&self, guest: Guest, inv: Invocation) -> Outcome {
         let codegen = match (self.unchecked, inv.limits.fuel) {
