@@ -50,6 +50,8 @@ pub struct Options {
     pub runs: usize,
     /// Also run the plain, unsandboxed interpreter (the ratios' baseline).
     pub plain: bool,
+    /// Only these modes (all available ones when empty).
+    pub only: Vec<Mode>,
     /// The command line, for the report.
     pub command: String,
 }
@@ -74,7 +76,7 @@ pub async fn run(host: &HostConfig, opts: &Options) -> Result<Report> {
     let mut bench_host = host.clone();
     bench_host.layout = Layout::new(scratch.join("root"));
     bench_host.history_size = 3;
-    let (sources, skipped) = match &opts.target {
+    let (sources, mut skipped) = match &opts.target {
         Target::Standard => suite::standard(&scratch.join("suite"))?,
         Target::Source { path, name } => (
             vec![suite::SuiteJob {
@@ -87,7 +89,15 @@ pub async fn run(host: &HostConfig, opts: &Options) -> Result<Report> {
     let modes = Modes::new(&bench_host, opts.plain);
     let mut benches = Vec::new();
     for s in sources {
-        benches.push(install(&bench_host, &modes, &s.name, &s.dir, &scratch)?);
+        let mut b = install(&bench_host, &modes, &s.name, &s.dir, &scratch)?;
+        if !opts.only.is_empty() {
+            b.modes.retain(|m| opts.only.contains(m));
+            if b.modes.is_empty() {
+                skipped.push(format!("{}: none of the chosen modes can run it", b.name));
+                continue;
+            }
+        }
+        benches.push(b);
     }
     let per_round: usize = benches.iter().map(|b| b.modes.len()).sum();
     let mut progress = Progress::new(per_round * (opts.runs + 1));

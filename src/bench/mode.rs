@@ -11,7 +11,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -21,7 +21,6 @@ use crate::bundle::entry::ScriptKind;
 use crate::config::HostConfig;
 use crate::job::Job;
 use crate::runner::{RunRequest, Runner};
-use crate::runtime::capture::EchoLine;
 use crate::runtime::native::{Interpreter, Layers, NativeRuntime, Support};
 use crate::runtime::wasm::WasmRuntime;
 use crate::runtime::{self, ExecutorChoice, Guest};
@@ -108,6 +107,11 @@ impl Mode {
                 "CPython built natively from the Python guest's own source, as a plain child process (--plain)"
             }
         }
+    }
+
+    /// The mode with this id.
+    pub fn from_id(id: &str) -> Option<Mode> {
+        Mode::ALL.into_iter().find(|m| m.id() == id)
     }
 
     /// Whether it runs in the wasm guest.
@@ -399,20 +403,16 @@ fn reset_peak_rss() -> bool {
 }
 
 async fn sample_runner(runner: &Runner, mode: Mode, job: &Job) -> Result<Sample> {
-    let first = Arc::new(OnceLock::new());
-    let seen = first.clone();
-    let mut req = RunRequest::new(job.clone(), "External - wasmjobs-bench");
-    req.echo = Some(Box::new(move |line| {
-        if let EchoLine::Output(..) = line {
-            let _ = seen.set(Instant::now());
-        }
-    }));
+    // As the API starts runs: no console echo.
+    let req = RunRequest::new(job.clone(), "External - wasmjobs-bench");
     let rss_before = (mode.is_wasm() && reset_peak_rss())
         .then(|| status_kb("VmRSS:"))
         .flatten();
     let cpu_before = cpu_time();
     let start = Instant::now();
-    let report = runner.run(req).await?;
+    let prepared = runner.prepare(req)?;
+    let log = prepared.log().clone();
+    let report = prepared.execute().await;
     let exit = start.elapsed();
     let cpu = cpu_time().saturating_sub(cpu_before);
     if report.status != RunStatus::Success {
@@ -431,7 +431,7 @@ async fn sample_runner(runner: &Runner, mode: Mode, job: &Job) -> Result<Sample>
         usage.peak_memory
     };
     Ok(Sample {
-        first_output_ms: first.get().map(|t| t.duration_since(start)),
+        first_output_ms: log.first_output().map(|t| t.duration_since(start)),
         exit_ms: exit,
         cpu_ms: cpu,
         peak_memory_bytes: peak_memory,

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 
+use crate::bench::mode::Mode;
 use crate::bench::{self, Options, Target};
 use crate::config::HostConfig;
 
@@ -33,6 +34,11 @@ pub struct BenchArgs {
     /// the baseline of every ratio. Unsafe for untrusted jobs.
     #[arg(long)]
     plain: bool,
+    /// Only these modes, comma-separated (wasm-unchecked, wasm-epoch,
+    /// wasm-fuel, native-limits, native-lsm, native-no-netns, native-full,
+    /// plain, plain-same-version).
+    #[arg(long, value_delimiter = ',', value_name = "MODE,...")]
+    modes: Vec<String>,
     /// Write a self-contained HTML report with charts here.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
@@ -66,10 +72,21 @@ pub fn run(host: &HostConfig, args: BenchArgs) -> Result<ExitCode> {
         }
         (None, None) => bail!("name a job, a zip or a folder, or pass --suite standard"),
     };
+    let only = args
+        .modes
+        .iter()
+        .map(|id| {
+            Mode::from_id(id).with_context(|| {
+                let ids: Vec<&str> = Mode::ALL.iter().map(|m| m.id()).collect();
+                format!("unknown mode '{id}' (modes: {})", ids.join(", "))
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     let opts = Options {
         target,
         runs: args.runs,
-        plain: args.plain,
+        plain: args.plain || only.iter().any(|m| m.is_plain()),
+        only,
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -299,6 +299,11 @@ impl PreparedRun {
         &self.run_dir
     }
 
+    /// The run's output log.
+    pub fn log(&self) -> &Arc<OutputLog> {
+        &self.log
+    }
+
     /// Records a new status: the log line first, then the status file,
     /// so that whoever sees the final status finds every line written.
     fn set_status(&mut self, status: RunStatus) {

@@ -139,6 +139,7 @@ pub struct OutputLog {
     state: Mutex<State>,
     instance: String,
     activity: Arc<Activity>,
+    first_output: std::sync::OnceLock<Instant>,
     echo: Option<Console>,
     cap_bytes: u64,
 }
@@ -236,6 +237,7 @@ impl OutputLog {
             }),
             instance: instance.to_string(),
             activity: Arc::new(Activity::default()),
+            first_output: std::sync::OnceLock::new(),
             echo: echo.map(Console::start).transpose()?,
             cap_bytes,
         }))
@@ -263,6 +265,11 @@ impl OutputLog {
             });
         }
         Ok(log)
+    }
+
+    /// When the job's first output line arrived, if it has written one.
+    pub fn first_output(&self) -> Option<Instant> {
+        self.first_output.get().copied()
     }
 
     /// The run's activity tracker (touched by every output line).
@@ -332,6 +339,7 @@ impl OutputLog {
     /// threads flush after each read from a pipe.
     pub fn line_batched(&self, stream: Stream, text: &str) {
         self.activity.touch();
+        self.first_output.get_or_init(Instant::now);
         let cost = line_cost(text);
         let at = Utc::now();
         let mut st = self.state.lock().expect("log lock");
