@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the wasmjobs JS guest (QuickJS-NG + guests/js/main.c) as a WASI
-# preview-1 command module, from the QuickJS-NG sources that the crate
+# preview-1 reactor module, from the QuickJS-NG sources that the crate
 # registry package rquickjs-sys bundles (pinned in source/Cargo.lock).
 #
 #   guests/js/build.sh [OUT_FILE]      (default: guests/js/out/wasmjobs-js.wasm)
@@ -58,7 +58,9 @@ if [ ! -f "$CACHED" ]; then
   for o in "${objs[@]}"; do [ -f "$o" ] || { echo "guests/js/build.sh: compile failed" >&2; exit 1; }; done
   # 8 MiB shadow stack placed first, so that an overflow traps instead of
   # corrupting the heap.
-  "$CC" --target=wasm32-wasi -O2 -o "$WORK/wasmjobs-js.wasm" "${objs[@]}" \
+  # A reactor: wasmjobs pre-initialises it (wizer-initialize) and calls
+  # wasmjobs-run on each run's fresh instance of the result.
+  "$CC" --target=wasm32-wasi -mexec-model=reactor -O2 -o "$WORK/wasmjobs-js.wasm" "${objs[@]}" \
     -Wl,--stack-first -Wl,-z,stack-size=8388608 -Wl,--strip-debug \
     -lwasi-emulated-process-clocks -lwasi-emulated-signal -lm
   mkdir -p "$(dirname "$CACHED")"

@@ -1,6 +1,16 @@
 /*
- * wasmjobs JS guest: the entry point of the QuickJS-NG interpreter that runs
- * `.js` jobs inside wasmtime (WASI preview 1 command module).
+ * wasmjobs JS guest: the entry points of the QuickJS-NG interpreter that
+ * runs `.js` jobs inside wasmtime (a WASI preview 1 reactor module).
+ *
+ *   wizer-initialize  run once, when wasmjobs pre-initialises the guest:
+ *                     makes the runtime and context and evaluates Node's
+ *                     prelude. The resulting heap becomes the guest's
+ *                     memory image, so every run starts from it.
+ *   wasmjobs-run      run once per job run, on a fresh instance of that
+ *                     image: reads this run's arguments and environment
+ *                     from WASI, seeds Math.random, enters the script's
+ *                     folder, lets the prelude read the run's environment,
+ *                     arguments and start time, and runs the script.
  *
  * Protocol with the host (src/runtime/wasm):
  *   argv    = [script, arg1, arg2, ...]  (WebJobs: script file name, then
@@ -26,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <wasi/api.h>
 
 #include "quickjs-libc.h"
 #include "quickjs.h"
@@ -309,42 +320,124 @@ static int run_script(JSContext *ctx, const char *filename)
     return ret;
 }
 
-int main(int argc, char **argv)
+/* The one runtime and context, made by wizer-initialize and kept in the
+ * guest's memory image. */
+static JSRuntime *rt;
+static JSContext *ctx;
+
+/* Math.random: xorshift64* (as QuickJS's own), seeded from WASI's random
+ * source at the start of every run, so that runs from one memory image do
+ * not share a sequence. */
+static uint64_t random_state = 1;
+
+static JSValue js_math_random(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
 {
-    if (argc < 1 || !argv[0] || !*argv[0]) {
-        fprintf(stderr, "wasmjobs: no script to run\n");
-        return 2;
-    }
+    (void)this_val;
+    (void)argc;
+    (void)argv;
+    uint64_t x = random_state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    random_state = x;
+    union { double d; uint64_t u; } u;
+    u.u = ((x * 2685821657736338717ULL) >> 12) | 0x3ff0000000000000ULL;
+    return JS_NewFloat64(ctx, u.d - 1.0);
+}
+
+/* Run once, when the host pre-initialises the guest: the runtime, the
+ * context, QuickJS's modules and Node's prelude. Nothing of a run (its
+ * arguments, environment, directory, clock or randomness) is read here:
+ * the prelude reads those in __wasmjobs_start, called by wasmjobs-run. */
+__attribute__((export_name("wizer-initialize")))
+void wasmjobs_initialize(void)
+{
     /* Line-buffered output: the host captures and timestamps line by line. */
     setvbuf(stdout, NULL, _IOLBF, 0);
+    rt = JS_NewRuntime();
+    if (!rt) {
+        fprintf(stderr, "wasmjobs: cannot allocate the JS runtime\n");
+        _Exit(2);
+    }
+    js_std_set_worker_new_context_func(new_context);
+    js_std_init_handlers(rt);
+    ctx = new_context(rt);
+    if (!ctx) {
+        fprintf(stderr, "wasmjobs: cannot allocate the JS context\n");
+        _Exit(2);
+    }
+    JS_SetModuleLoaderFunc2(rt, NULL, module_loader, js_module_check_attributes, NULL);
+    js_std_add_helpers(ctx, -1, NULL);
+    if (install_globals(ctx) < 0) {
+        js_std_dump_error(ctx);
+        _Exit(2);
+    }
+    JSValue global = JS_GetGlobalObject(ctx);
+    JSValue math = JS_GetPropertyStr(ctx, global, "Math");
+    JS_DefinePropertyValueStr(ctx, math, "random",
+                              JS_NewCFunction(ctx, js_math_random, "random", 0),
+                              JS_PROP_WRITABLE | JS_PROP_CONFIGURABLE);
+    JS_FreeValue(ctx, math);
+    JS_FreeValue(ctx, global);
+    JS_SetHostPromiseRejectionTracker(rt, rejection_tracker, NULL);
+    JS_RunGC(rt);
+}
+
+void __wasilibc_deinitialize_environ(void);
+void __wasilibc_initialize_environ(void);
+
+/* This run's arguments, from WASI (not the image's). */
+static char **run_args(int *argc)
+{
+    size_t n = 0, size = 0;
+    if (__wasi_args_sizes_get(&n, &size) != 0)
+        return NULL;
+    char **argv = calloc(n + 1, sizeof(char *));
+    char *buf = malloc(size ? size : 1);
+    if (!argv || !buf || __wasi_args_get((uint8_t **)argv, (uint8_t *)buf) != 0)
+        return NULL;
+    *argc = (int)n;
+    return argv;
+}
+
+/* Run once per job run, on a fresh instance of the image. */
+__attribute__((export_name("wasmjobs-run")))
+void wasmjobs_run(void)
+{
+    /* This run's environment, not the image's. */
+    __wasilibc_deinitialize_environ();
+    __wasilibc_initialize_environ();
+    int argc = 0;
+    char **argv = run_args(&argc);
+    if (!argv || argc < 1 || !argv[0] || !*argv[0]) {
+        fprintf(stderr, "wasmjobs: no script to run\n");
+        _Exit(2);
+    }
+    if (getentropy(&random_state, sizeof(random_state)) != 0 || random_state == 0)
+        random_state = 0x9e3779b97f4a7c15ULL;
 
     const char *workdir = getenv("WASMJOBS_GUEST_CWD");
     if (workdir && *workdir && chdir(workdir) != 0) {
         fprintf(stderr, "wasmjobs: cannot enter working directory '%s': %s\n", workdir, strerror(errno));
-        return 2;
+        _Exit(2);
     }
     unsetenv("WASMJOBS_GUEST_CWD");
+    JS_UpdateStackTop(rt);
 
-    JSRuntime *rt = JS_NewRuntime();
-    if (!rt) {
-        fprintf(stderr, "wasmjobs: cannot allocate the JS runtime\n");
-        return 2;
-    }
-    js_std_set_worker_new_context_func(new_context);
-    js_std_init_handlers(rt);
-    JSContext *ctx = new_context(rt);
-    if (!ctx) {
-        fprintf(stderr, "wasmjobs: cannot allocate the JS context\n");
-        return 2;
-    }
-    JS_SetModuleLoaderFunc2(rt, NULL, module_loader, js_module_check_attributes, NULL);
-    js_std_add_helpers(ctx, argc, argv);
-
-    if (install_globals(ctx) < 0) {
+    /* scriptArgs, then Node's process.env, argv and clocks. */
+    JSValue global = JS_GetGlobalObject(ctx);
+    JSValue args = JS_NewArray(ctx);
+    for (int i = 0; i < argc; i++)
+        JS_SetPropertyUint32(ctx, args, i, JS_NewString(ctx, argv[i]));
+    JS_SetPropertyStr(ctx, global, "scriptArgs", args);
+    JS_FreeValue(ctx, global);
+    JSValue started = call_global(ctx, "__wasmjobs_start", 0, NULL);
+    if (JS_IsException(started)) {
         js_std_dump_error(ctx);
-        return 2;
+        _Exit(2);
     }
-    JS_SetHostPromiseRejectionTracker(rt, rejection_tracker, NULL);
+    JS_FreeValue(ctx, started);
+
     int status = -1;
     int ran = run_script(ctx, argv[0]);
     if (ran == -2)

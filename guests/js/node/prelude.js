@@ -236,8 +236,10 @@
   }
 
   // ---------- process
-  const env = std.getenviron();
-  const startedAt = os.now();
+  // Set for each run by __wasmjobs_start (the prelude is evaluated once,
+  // into the guest's memory image, before any run).
+  let env = {};
+  let startedAt = 0;
   // process.nextTick: its own queue, run before promise callbacks after
   // the script and after each timer (as Node does).
   const ticks = [];
@@ -249,7 +251,6 @@
     }
   }
   const listeners = {};
-  const argv0 = globalThis.scriptArgs || [];
   // qjs:os's now() counts microseconds.
   const nowMs = () => os.now() / 1000;
   const startNs = () => BigInt(os.now()) * 1000n;
@@ -482,7 +483,6 @@
     format(o) { const dir = o.dir || o.root || ''; const base = o.base || (o.name || '') + (o.ext || ''); return dir ? (dir === o.root ? dir + base : dir + '/' + base) : base; },
   };
   path.posix = path;
-  process.argv = ['node', ...argv0.map((a, i) => (i === 0 ? path.resolve(a) : a))];
 
   // ---------- text and Buffer
   function encodeUtf8(str) {
@@ -979,6 +979,14 @@
   if (typeof globalThis.structuredClone !== 'function') globalThis.structuredClone = (v) => JSON.parse(JSON.stringify(v));
 
   // The main module: `fn` is its wrapper, compiled by main.c.
+  // The start of a run: its environment, arguments and start time.
+  globalThis.__wasmjobs_start = () => {
+    env = std.getenviron();
+    process.env = env;
+    startedAt = os.now();
+    const argv0 = globalThis.scriptArgs || [];
+    process.argv = ['node', ...argv0.map((a, i) => (i === 0 ? path.resolve(a) : a))];
+  };
   globalThis.__wasmjobs_runMain = (full, fn) => {
     mainModule = new Module(full, null);
     mainModule.id = '.';

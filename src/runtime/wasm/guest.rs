@@ -17,7 +17,8 @@ pub const PYTHON_STDLIB_MOUNT: &str = "/usr/local/lib";
 /// A WebAssembly interpreter guest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Guest {
-    /// QuickJS-NG, for `.js`; a command module embedded in the binary.
+    /// QuickJS-NG, for `.js`; a reactor module embedded in the binary,
+    /// pre-initialised (runtime, context and Node's prelude) on first use.
     Js,
     /// CPython 3.13, for `.py`; a reactor module built by
     /// `guests/python/build.sh`, pre-initialised (snapshotted) on first use.
@@ -54,18 +55,12 @@ impl Guest {
 
     /// The export that runs a job.
     pub fn entry(self) -> &'static str {
-        match self {
-            Guest::Js => "_start",
-            Guest::Python => "wasmjobs-run",
-        }
+        "wasmjobs-run"
     }
 
     /// The export that pre-initialises the guest, if it has one.
     pub fn init_export(self) -> Option<&'static str> {
-        match self {
-            Guest::Js => None,
-            Guest::Python => Some("wizer-initialize"),
-        }
+        Some("wizer-initialize")
     }
 
     /// The guest's files on disk (`None` for embedded guests).

@@ -52,7 +52,7 @@ pub fn load_or_make(cache_dir: &Path, guest: Guest, guest_hash: &str) -> Result<
 
 fn make(guest: Guest) -> Result<Vec<u8>> {
     let init = guest.init_export().context("guest has no init export")?;
-    let files = guest.files()?.context("guest has no files")?;
+    let stdlib = guest.files()?.map(|f| f.stdlib);
     let wasm = guest.wasm()?;
     let mut wizer = Wizer::new();
     wizer.init_func(init);
@@ -82,7 +82,7 @@ fn make(guest: Guest) -> Result<Vec<u8>> {
     }
     let mut b = WasiCtxBuilder::new();
     b.inherit_stderr();
-    for (host, guest_path, perms) in preopens(Some(&files.stdlib), &dirs[0], &dirs[1], &dirs[2]) {
+    for (host, guest_path, perms) in preopens(stdlib.as_deref(), &dirs[0], &dirs[1], &dirs[2]) {
         b.preopened_dir(host, guest_path, perms)?;
     }
     let mut store = Store::new(&engine, b.build_p1());
