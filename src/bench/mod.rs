@@ -64,14 +64,18 @@ struct Bench {
     modes: Vec<Mode>,
 }
 
-/// Runs the bench. Jobs and runs live in a scratch root that is removed
-/// afterwards; `host` supplies the limits, the sandbox and the caches.
+/// Runs the bench. Jobs and runs live in a scratch folder inside the host's
+/// data root, so that runs pay what they pay on that file system, and it is
+/// removed afterwards; `host` supplies the limits, the sandbox and the
+/// caches.
 pub async fn run(host: &HostConfig, opts: &Options) -> Result<Report> {
     if opts.runs == 0 {
         bail!("--runs must be at least 1");
     }
-    let scratch = fsutil::fresh_dir(&std::env::temp_dir(), "wasmjobs-bench")
-        .context("creating the bench's scratch folder")?;
+    let root = host.layout.root();
+    std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
+    let scratch = fsutil::fresh_dir(root, ".bench")
+        .with_context(|| format!("creating the bench's scratch folder in {}", root.display()))?;
     let _cleanup = fsutil::RemoveOnDrop(vec![scratch.clone()]);
     let mut bench_host = host.clone();
     bench_host.layout = Layout::new(scratch.join("root"));
