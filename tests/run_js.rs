@@ -270,3 +270,52 @@ fn remove_deletes_job_and_history() {
         out.stderr()
     );
 }
+
+/// Runs start from one pre-initialised image: nothing of the image's own
+/// start (its clock, its random state, its environment) or of an earlier
+/// run may show in a run.
+#[test]
+fn runs_from_the_image_do_not_share_state() {
+    let env = Env::new();
+    let script = r#"
+console.log(JSON.stringify({
+  random: Math.random(),
+  uuid: require('crypto').randomUUID(),
+  perf: performance.now() >= 0 && performance.now() < 2000,
+  uptime: process.uptime() < 2,
+  argv: process.argv.slice(2),
+  mine: process.env.MINE || null,
+  leftover: globalThis.leftover || null,
+}));
+globalThis.leftover = 'from an earlier run';
+"#;
+    env.deploy_js("image", script, None);
+    let a = env.run(&["run", "image", "--", "first"]).ok().stdout();
+    let b = env
+        .cmd()
+        .args(["--app-setting", "MINE=yes", "run", "image", "--", "second"])
+        .output()
+        .unwrap();
+    let b = String::from_utf8_lossy(&b.stdout).into_owned();
+    let parse = |s: &str| -> serde_json::Value {
+        serde_json::from_str(s.lines().next().unwrap_or_default()).unwrap()
+    };
+    let (a, b) = (parse(&a), parse(&b));
+    assert_ne!(a["random"], b["random"], "Math.random repeats across runs");
+    assert_ne!(a["uuid"], b["uuid"]);
+    for r in [&a, &b] {
+        assert_eq!(
+            r["perf"], true,
+            "performance.now() counts from the image: {r}"
+        );
+        assert_eq!(
+            r["uptime"], true,
+            "process.uptime() counts from the image: {r}"
+        );
+        assert!(r["leftover"].is_null(), "state of an earlier run: {r}");
+    }
+    assert_eq!(a["argv"], serde_json::json!(["first"]));
+    assert_eq!(b["argv"], serde_json::json!(["second"]));
+    assert!(a["mine"].is_null());
+    assert_eq!(b["mine"], "yes");
+}

@@ -423,6 +423,9 @@ void wasmjobs_run(void)
     }
     unsetenv("WASMJOBS_GUEST_CWD");
     JS_UpdateStackTop(rt);
+    /* performance.timeOrigin and now() count from this run's start (the
+     * context was made in the image, on another clock). */
+    JS_AddPerformance(ctx);
 
     /* scriptArgs, then Node's process.env, argv and clocks. */
     JSValue global = JS_GetGlobalObject(ctx);

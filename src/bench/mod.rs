@@ -52,6 +52,9 @@ pub struct Options {
     pub plain: bool,
     /// Only these modes (all available ones when empty).
     pub only: Vec<Mode>,
+    /// Run the weakened modes ([`Mode::is_weakened`]) on a job that is not
+    /// the built-in suite.
+    pub unsafe_modes: bool,
     /// The command line, for the report.
     pub command: String,
 }
@@ -90,7 +93,19 @@ pub async fn run(host: &HostConfig, opts: &Options) -> Result<Report> {
             Vec::new(),
         ),
     };
-    let modes = Modes::new(&bench_host, opts.plain);
+    let mut modes = Modes::new(&bench_host, opts.plain);
+    let weakened_ok = matches!(opts.target, Target::Standard) || opts.unsafe_modes;
+    if !weakened_ok {
+        if let Some(m) = opts.only.iter().find(|m| m.is_weakened()) {
+            bail!(
+                "{} weakens isolation: it runs on the built-in suite, or on a job with --unsafe-modes",
+                m.id()
+            );
+        }
+        modes.refuse_weakened(
+            "weakens isolation: measured on the built-in suite, or on a job with --unsafe-modes",
+        );
+    }
     let mut benches = Vec::new();
     for s in sources {
         let mut b = install(&bench_host, &modes, &s.name, &s.dir, &scratch)?;

@@ -119,6 +119,16 @@ impl Mode {
         matches!(self, Mode::WasmUnchecked | Mode::WasmEpoch | Mode::WasmFuel)
     }
 
+    /// Whether it weakens isolation below what a host may run a job with
+    /// (no timeouts, or native layers left out): measured on the built-in
+    /// suite, and on other jobs only when asked.
+    pub fn is_weakened(self) -> bool {
+        matches!(
+            self,
+            Mode::WasmUnchecked | Mode::NativeLimits | Mode::NativeLsm
+        )
+    }
+
     /// Whether it is an unsandboxed baseline.
     pub fn is_plain(self) -> bool {
         matches!(self, Mode::Plain | Mode::PlainSameVersion)
@@ -140,9 +150,12 @@ pub struct Sample {
     /// child for `plain`.
     #[serde(serialize_with = "ms")]
     pub cpu_ms: Duration,
-    /// Peak memory, in bytes: for wasm, how much the host's resident set
-    /// grew during the run (guest pages touched plus host structures); for
-    /// native and plain, the job's peak resident set.
+    /// Peak memory, in bytes, measured as each kind of run allows: for
+    /// wasm, how much the host's resident set grew during the run (guest
+    /// pages touched plus host structures); for native, the most memory the
+    /// run's cgroup was charged (its processes' own memory and the page
+    /// cache they brought in, not shared pages already cached); for plain,
+    /// the child's peak resident set (`ru_maxrss`, shared pages included).
     pub peak_memory_bytes: Option<u64>,
     /// Wasm only: the guest's largest linear memory, in bytes.
     pub linear_memory_bytes: Option<u64>,
@@ -180,10 +193,14 @@ impl Modes {
     pub fn new(host: &HostConfig, plain: bool) -> Modes {
         let base = Runner::new(host.clone());
         let mut unavailable = Vec::new();
+        // Each mode's own fuel, whatever the host's ceiling says (a job that
+        // asks for fuel itself is refused in the unmetered modes, see
+        // `sample_runner`).
         let variant = |executors, fuel: Option<u64>| {
             let mut h = host.clone();
             h.executors = executors;
             h.limits.fuel = fuel;
+            h.ceiling.fuel = None;
             Runner::new(h)
         };
         let mut runners = vec![
@@ -245,6 +262,14 @@ impl Modes {
             memory_mb: host.limits.memory_mb,
             unavailable,
         }
+    }
+
+    /// Drops the weakened modes, saying why.
+    pub fn refuse_weakened(&mut self, why: &str) {
+        for (m, _) in self.runners.iter().filter(|(m, _)| m.is_weakened()) {
+            self.unavailable.push((*m, why.to_string()));
+        }
+        self.runners.retain(|(m, _)| !m.is_weakened());
     }
 
     /// The modes that can run a job of this kind, in report order.
@@ -424,6 +449,13 @@ async fn sample_runner(runner: &Runner, mode: Mode, job: &Job) -> Result<Sample>
             report.limit
         );
     }
+    let metered = report.fuel_consumed.is_some();
+    if mode.is_wasm() && metered != (mode == Mode::WasmFuel) {
+        bail!(
+            "the job's settings.job sets limits.fuel, so {} cannot be measured as it is: remove the limit from a copy to compare the modes",
+            mode.id()
+        );
+    }
     let usage = report.usage;
     let peak_memory = if mode.is_wasm() {
         rss_before.and_then(|before| status_kb("VmHWM:").map(|hwm| hwm.saturating_sub(before)))
@@ -517,32 +549,38 @@ fn measure_plain(program: &Path, args: &[std::ffi::OsString], cwd: &Path) -> Res
         .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("starting {}", program.display()))?;
-    let mut stdout = child.stdout.take().context("stdout")?;
-    let mut stderr = child.stderr.take().context("stderr")?;
-    let reader = std::thread::spawn(move || {
-        let mut first = None;
-        let mut buf = [0u8; 8192];
-        while let Ok(n) = stdout.read(&mut buf) {
-            if n == 0 {
-                break;
+    let stdout = child.stdout.take().context("stdout")?;
+    let stderr = child.stderr.take().context("stderr")?;
+    // The first line on either stream, as the host's capture counts it;
+    // stderr is kept for the error message.
+    let first = Arc::new(std::sync::OnceLock::new());
+    let read = |mut pipe: Box<dyn Read + Send>, keep: bool| {
+        let first = first.clone();
+        std::thread::spawn(move || {
+            let mut kept = Vec::new();
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if buf[..n].contains(&b'\n') {
+                    first.get_or_init(Instant::now);
+                }
+                if keep && kept.len() < 64 * 1024 {
+                    kept.extend_from_slice(&buf[..n]);
+                }
             }
-            if first.is_none() && buf[..n].contains(&b'\n') {
-                first = Some(Instant::now());
-            }
-        }
-        first
-    });
-    let errors = std::thread::spawn(move || {
-        let mut text = Vec::new();
-        let _ = stderr.read_to_end(&mut text);
-        text
-    });
+            kept
+        })
+    };
+    let reader = read(Box::new(stdout), false);
+    let errors = read(Box::new(stderr), true);
     let mut status = 0;
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // Reaped here, with its resource usage; `child` is not waited on again.
     let pid = child.id() as libc::pid_t;
     let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
-    let first = reader.join().ok().flatten();
+    let _ = reader.join();
     let exit = start.elapsed();
     let err = errors.join().unwrap_or_default();
     if r != pid {
@@ -560,7 +598,7 @@ fn measure_plain(program: &Path, args: &[std::ffi::OsString], cwd: &Path) -> Res
         );
     }
     Ok(Sample {
-        first_output_ms: first.map(|t| t.duration_since(start)),
+        first_output_ms: first.get().map(|t| t.duration_since(start)),
         exit_ms: exit,
         cpu_ms: rusage_cpu(&ru),
         peak_memory_bytes: Some(ru.ru_maxrss as u64 * 1024),

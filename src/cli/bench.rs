@@ -39,6 +39,12 @@ pub struct BenchArgs {
     /// plain, plain-same-version).
     #[arg(long, value_delimiter = ',', value_name = "MODE,...")]
     modes: Vec<String>,
+    /// Also run the modes that weaken isolation (wasm-unchecked: no
+    /// timeout can stop it; native-limits, native-lsm: sandbox layers left
+    /// out) on a job that is not the built-in suite. Unsafe for untrusted
+    /// jobs.
+    #[arg(long)]
+    unsafe_modes: bool,
     /// Write a self-contained HTML report with charts here.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
@@ -87,13 +93,23 @@ pub fn run(host: &HostConfig, args: BenchArgs) -> Result<ExitCode> {
         runs: args.runs,
         plain: args.plain || only.iter().any(|m| m.is_plain()),
         only,
+        unsafe_modes: args.unsafe_modes,
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let report = rt.block_on(bench::run(host, &opts))?;
+    // Ctrl-C or SIGTERM ends the bench and removes its scratch folder.
+    let report = rt.block_on(async {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        tokio::select! {
+            r = bench::run(host, &opts) => r,
+            _ = tokio::signal::ctrl_c() => bail!("interrupted"),
+            _ = term.recv() => bail!("terminated"),
+        }
+    })?;
     let json_to_stdout = args.json.as_deref() == Some(std::path::Path::new("-"));
     if json_to_stdout {
         eprint!("{}", report.table());

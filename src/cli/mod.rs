@@ -190,6 +190,12 @@ pub fn main() -> ExitCode {
 }
 
 fn dispatch(cli: Cli) -> Result<ExitCode> {
+    // The plain-run helper measures a child forked from it: it must stay a
+    // small process, so it reads no host configuration.
+    if let Command::BenchPlain { cwd, program, args } = &cli.command {
+        println!("{}", crate::bench::mode::plain_helper(cwd, program, args)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut host = cli.host.config()?;
     if let Some(t) = cli.host.tenant(&host)? {
         if matches!(cli.command, Command::Serve { .. } | Command::Tenant(_)) {
@@ -340,13 +346,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => bench::run(&host, args),
-        Command::BenchPlain { cwd, program, args } => {
-            println!(
-                "{}",
-                crate::bench::mode::plain_helper(&cwd, &program, &args)?
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::BenchPlain { .. } => unreachable!("handled before the host configuration"),
         Command::Remove { name, job_type } => {
             let job = find_job(&host, &name, job_type)?;
             bundle::remove(&host.layout, job.job_type, &job.name)?;
