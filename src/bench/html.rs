@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::mode::Mode;
-use super::report::{JobResult, Report, fmt_mib, fmt_ms, fmt_ratio};
+use super::report::{JobResult, Report, fmt_mib, fmt_ms, fmt_ratio, fmt_three};
 
 const CSS: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1000px;color:#1d2430;padding:0 1em}\
 h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #d5dae3}\
@@ -216,16 +216,7 @@ fn numbers(job: &JobResult) -> String {
             );
             continue;
         }
-        let three = |s: Option<super::stats::Summary>| {
-            s.map_or("-".into(), |s| {
-                format!(
-                    "{} / {} / {}",
-                    fmt_ms(s.min),
-                    fmt_ms(s.median),
-                    fmt_ms(s.p90)
-                )
-            })
-        };
+        let three = |s| fmt_three(s, " / ");
         let _ = write!(
             t,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",

@@ -279,6 +279,13 @@ pub fn fmt_ms(v: f64) -> String {
     }
 }
 
+/// A summary's min, median and p90 in ms, joined by `sep` (`-` if none).
+pub fn fmt_three(s: Option<Summary>, sep: &str) -> String {
+    s.map_or("-".into(), |s| {
+        [s.min, s.median, s.p90].map(fmt_ms).join(sep)
+    })
+}
+
 /// Bytes in MiB, compactly.
 pub fn fmt_mib(b: f64) -> String {
     format!("{:.1}", b / (1024.0 * 1024.0))
@@ -309,11 +316,7 @@ impl Report {
             "{:<10} {:<19} {:>22} {:>22} {:>8} {:>9} {:>8}",
             "", "", "min/median/p90", "min/median/p90", "median", "median", "exit"
         );
-        let three = |s: Option<Summary>| {
-            s.map_or("-".into(), |s| {
-                format!("{}/{}/{}", fmt_ms(s.min), fmt_ms(s.median), fmt_ms(s.p90))
-            })
-        };
+        let three = |s| fmt_three(s, "/");
         for j in &self.jobs {
             for r in &j.results {
                 if let Some(e) = &r.error {
