@@ -293,6 +293,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 variants.push(CodeGen::Fuel);
             }
             for m in variants {
+                let set = runner.wasm().engines(m)?;
                 for g in [Guest::Js, Guest::Python] {
                     let what = if m.fuel() { "metered" } else { "unmetered" };
                     match g.files() {
@@ -301,7 +302,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                         }
                         _ => {
                             let started = std::time::Instant::now();
-                            runner.wasm().engines(m, g)?.guest(g)?;
+                            set.guest(g)?;
                             println!(
                                 "{} ({what}): ready in {:.1?}",
                                 g.host_name(),

@@ -1,12 +1,10 @@
 //! The shared wasmtime engines. One engine per code-generation variant
-//! ([`CodeGen`]) and way of instantiating memory images: fuel metering
-//! changes the generated code (and costs ~45% on tight loops), so runs
-//! without a fuel limit use an engine without it, and the metered engine is
-//! only built when a job asks for fuel; a guest's image is mapped
-//! copy-on-write or copied ([`super::Guest::copy_on_write`]). Each engine
-//! has a pooling allocator (slots reused after a reset), an epoch ticker
-//! thread, and an `InstancePre` per guest, so starting a run never compiles
-//! or links.
+//! ([`CodeGen`]): fuel metering changes the generated code (and costs ~45%
+//! on tight loops), so runs without a fuel limit use an engine without it,
+//! and the metered engine is only built when a job asks for fuel. Each engine has a pooling
+//! allocator (copy-on-write memory images, slots reused after a reset), an
+//! epoch ticker thread, and an `InstancePre` per guest, so starting a run
+//! never compiles or links.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -76,9 +74,6 @@ pub struct EngineSet {
     pub engine: Engine,
     /// What its code checks.
     pub codegen: CodeGen,
-    /// Whether instances map their memory image copy-on-write (else they
-    /// copy it).
-    pub copy_on_write: bool,
     linker: Linker<RunState>,
     cache_dir: PathBuf,
     guests: Mutex<HashMap<Guest, Arc<InstancePre<RunState>>>>,
@@ -87,12 +82,7 @@ pub struct EngineSet {
 impl EngineSet {
     /// Builds the engine and its WASI linker and starts the epoch ticker.
     /// `slots` bounds concurrent instances.
-    pub fn new(
-        codegen: CodeGen,
-        copy_on_write: bool,
-        slots: u32,
-        cache_dir: &Path,
-    ) -> Result<EngineSet> {
+    pub fn new(codegen: CodeGen, slots: u32, cache_dir: &Path) -> Result<EngineSet> {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_core_instances(slots)
             .total_memories(slots)
@@ -107,7 +97,7 @@ impl EngineSet {
             .consume_fuel(codegen.fuel())
             .max_wasm_stack(MAX_WASM_STACK)
             .async_stack_size(MAX_WASM_STACK + (1 << 20))
-            .memory_init_cow(copy_on_write)
+            .memory_init_cow(true)
             .cranelift_opt_level(OptLevel::Speed)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config)?;
@@ -138,7 +128,6 @@ impl EngineSet {
         Ok(EngineSet {
             engine,
             codegen,
-            copy_on_write,
             linker,
             cache_dir: cache_dir.to_path_buf(),
             guests: Mutex::new(HashMap::new()),

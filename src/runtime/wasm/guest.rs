@@ -58,20 +58,6 @@ impl Guest {
         "wasmjobs-run"
     }
 
-    /// Whether its instances map the memory image copy-on-write rather than
-    /// copy it. The JS image is small (under 2 MiB): copying it at
-    /// instantiation costs less than the copy-on-write faults a run takes
-    /// on it, each of which also stops every other thread of the host to
-    /// flush its TLB (under load this halved the runs per second). The
-    /// Python image (14 MiB) is cheaper mapped: copying it would take
-    /// longer than the whole run.
-    pub fn copy_on_write(self) -> bool {
-        match self {
-            Guest::Js => false,
-            Guest::Python => true,
-        }
-    }
-
     /// The export that pre-initialises the guest, if it has one.
     pub fn init_export(self) -> Option<&'static str> {
         Some("wizer-initialize")

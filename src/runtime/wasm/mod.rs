@@ -61,19 +61,13 @@ impl WasmRuntime {
         }
     }
 
-    /// The engine that runs `guest` with a code-generation variant, built
-    /// on first use (engines differ by variant and by how the guest's
-    /// memory image is instantiated, see [`Guest::copy_on_write`]).
-    pub fn engines(&self, codegen: CodeGen, guest: Guest) -> Result<Arc<EngineSet>> {
-        let cow = guest.copy_on_write();
+    /// The engine for a code-generation variant, built on first use.
+    pub fn engines(&self, codegen: CodeGen) -> Result<Arc<EngineSet>> {
         let mut sets = self.engines.lock().expect("engine lock");
-        if let Some(set) = sets
-            .iter()
-            .find(|s| s.codegen == codegen && s.copy_on_write == cow)
-        {
+        if let Some(set) = sets.iter().find(|s| s.codegen == codegen) {
             return Ok(set.clone());
         }
-        let set = Arc::new(EngineSet::new(codegen, cow, self.slots, &self.cache_dir)?);
+        let set = Arc::new(EngineSet::new(codegen, self.slots, &self.cache_dir)?);
         sets.push(set.clone());
         Ok(set)
     }
@@ -82,7 +76,7 @@ impl WasmRuntime {
     /// calling it: wasmtime's share of starting a run (the benchmark's
     /// `instantiate`).
     pub async fn instantiate_only(&self, guest: Guest) -> Result<()> {
-        let set = self.engines(CodeGen::Epoch, guest)?;
+        let set = self.engines(CodeGen::Epoch)?;
         let pre = set.guest(guest)?;
         let mut store = Store::new(
             &set.engine,
@@ -104,7 +98,7 @@ impl WasmRuntime {
             (false, None) => CodeGen::Epoch,
         };
         let metered = codegen.fuel();
-        let set = match self.engines(codegen, guest) {
+        let set = match self.engines(codegen) {
             Ok(s) => s,
             Err(e) => return crashed(format!("cannot prepare the WebAssembly engine: {e:#}")),
         };
