@@ -105,7 +105,7 @@ fn latency_chart(job: &JobResult) -> String {
     }
     let (w, row_h, top) = (900.0, 28.0, 10.0);
     let h = top + row_h * rows.len() as f64 + 30.0;
-    let axis = LogAxis::new(min, max, 170.0, w - 20.0);
+    let axis = LogAxis::new(min, max, 170.0, w - 40.0);
     let mut out = format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="latency of {} per mode">"#,
         esc(&job.name)
