@@ -321,6 +321,6 @@ pub fn render(report: &Report) -> String {
     for (name, v) in &m.interpreters {
         let _ = write!(out, "<li>{}: {}</li>", esc(name), esc(v));
     }
-    out.push_str("</ul><p class=\"muted\">CPU time of the host's modes is the whole bench process's (host threads included) plus its children's; of the plain process, the child's. Peak memory is measured as each kind of run allows, so compare it within a kind: for wasm, the growth of the host's resident set during the run; for native, the most memory the run's cgroup was charged (not shared pages already cached); for plain, the child's peak resident set. Percentiles are nearest-rank.</p></body></html>\n");
+    out.push_str("</ul><p class=\"muted\">CPU time of the host's modes is the whole bench process's (host threads included) plus its children's; of the plain process, the child's. Peak memory is measured as each kind of run allows, so compare it within a kind: for wasm, the guest's largest linear memory (what its memory limit caps); for native, the most memory the run's cgroup was charged (not shared pages already cached); for plain, the child's peak resident set. Percentiles are nearest-rank.</p></body></html>\n");
     out
 }

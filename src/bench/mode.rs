@@ -151,14 +151,13 @@ pub struct Sample {
     #[serde(serialize_with = "ms")]
     pub cpu_ms: Duration,
     /// Peak memory, in bytes, measured as each kind of run allows: for
-    /// wasm, how much the host's resident set grew during the run (guest
-    /// pages touched plus host structures); for native, the most memory the
-    /// run's cgroup was charged (its processes' own memory and the page
-    /// cache they brought in, not shared pages already cached); for plain,
-    /// the child's peak resident set (`ru_maxrss`, shared pages included).
+    /// wasm, the guest's largest linear memory (what `memory_mb` caps; the
+    /// host's own structures per instance are not counted, and pages never
+    /// touched are counted); for native, the most memory the run's cgroup
+    /// was charged (its processes' own memory and the page cache they
+    /// brought in, not shared pages already cached); for plain, the child's
+    /// peak resident set (`ru_maxrss`, shared pages included).
     pub peak_memory_bytes: Option<u64>,
-    /// Wasm only: the guest's largest linear memory, in bytes.
-    pub linear_memory_bytes: Option<u64>,
     /// Wasm only: time inside the guest's entry point; `exit_ms` minus this
     /// is the host's overhead (instantiate, WASI context, working copy,
     /// capture, record).
@@ -408,31 +407,9 @@ fn rusage_cpu(ru: &libc::rusage) -> Duration {
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
-/// A `kB` line of `/proc/self/status`, in bytes.
-fn status_kb(key: &str) -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with(key))?;
-    let kb: u64 = line[key.len()..]
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kb * 1024)
-}
-
-/// Resets the process's peak resident set to its current one (Linux's
-/// `clear_refs` 5), so that `VmHWM` afterwards is this run's peak.
-fn reset_peak_rss() -> bool {
-    std::fs::write("/proc/self/clear_refs", "5").is_ok()
-}
-
 async fn sample_runner(runner: &Runner, mode: Mode, job: &Job) -> Result<Sample> {
     // As the API starts runs: no console echo.
     let req = RunRequest::new(job.clone(), "External - wasmjobs-bench");
-    let rss_before = (mode.is_wasm() && reset_peak_rss())
-        .then(|| status_kb("VmRSS:"))
-        .flatten();
     let cpu_before = cpu_time();
     let start = Instant::now();
     let prepared = runner.prepare(req)?;
@@ -457,21 +434,11 @@ async fn sample_runner(runner: &Runner, mode: Mode, job: &Job) -> Result<Sample>
         );
     }
     let usage = report.usage;
-    let peak_memory = if mode.is_wasm() {
-        rss_before.and_then(|before| status_kb("VmHWM:").map(|hwm| hwm.saturating_sub(before)))
-    } else {
-        usage.peak_memory
-    };
     Ok(Sample {
         first_output_ms: log.first_output().map(|t| t.duration_since(start)),
         exit_ms: exit,
         cpu_ms: cpu,
-        peak_memory_bytes: peak_memory,
-        linear_memory_bytes: if mode.is_wasm() {
-            usage.peak_memory
-        } else {
-            None
-        },
+        peak_memory_bytes: usage.peak_memory,
         guest_ms: usage.guest_time,
     })
 }
@@ -505,7 +472,6 @@ fn sample_plain(program: &Path, args: &[std::ffi::OsString], cwd: &Path) -> Resu
             exit_ms: Duration::from_nanos(exit),
             cpu_ms: Duration::from_nanos(cpu),
             peak_memory_bytes: Some(rss),
-            linear_memory_bytes: None,
             guest_ms: None,
         }),
         _ => bail!("{}", String::from_utf8_lossy(&out.stderr).trim()),
@@ -602,7 +568,6 @@ fn measure_plain(program: &Path, args: &[std::ffi::OsString], cwd: &Path) -> Res
         exit_ms: exit,
         cpu_ms: rusage_cpu(&ru),
         peak_memory_bytes: Some(ru.ru_maxrss as u64 * 1024),
-        linear_memory_bytes: None,
         guest_ms: None,
     })
 }

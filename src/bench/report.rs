@@ -92,8 +92,6 @@ pub struct ModeResult {
     pub cpu_ms: Option<Summary>,
     /// Peak memory, in bytes.
     pub peak_memory_bytes: Option<Summary>,
-    /// Wasm: the guest's linear memory, in bytes.
-    pub linear_memory_bytes: Option<Summary>,
     /// Wasm: the run minus the time inside the guest, in ms.
     pub host_overhead_ms: Option<Summary>,
     /// Medians divided by `plain`'s medians, when `plain` was measured.
@@ -144,10 +142,6 @@ impl ModeResult {
             peak_memory_bytes: Summary::of(
                 s.iter()
                     .filter_map(|x| x.peak_memory_bytes.map(|b| b as f64)),
-            ),
-            linear_memory_bytes: Summary::of(
-                s.iter()
-                    .filter_map(|x| x.linear_memory_bytes.map(|b| b as f64)),
             ),
             host_overhead_ms: Summary::of(
                 s.iter()
