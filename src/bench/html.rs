@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::mode::Mode;
-use super::report::{JobResult, Report, fmt_mib, fmt_ms, fmt_ratio, fmt_three};
+use super::report::{JobResult, Report, fmt_ms, fmt_ratio};
 
 const CSS: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1000px;color:#1d2430;padding:0 1em}\
 h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #d5dae3}\
@@ -216,16 +216,10 @@ fn numbers(job: &JobResult) -> String {
             );
             continue;
         }
-        let three = |s| fmt_three(s, " / ");
+        let [mode, first, exit, cpu, mem] = r.cells(" / ");
         let _ = write!(
             t,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            r.mode.id(),
-            three(r.first_output_ms),
-            three(r.exit_ms),
-            r.cpu_ms.map_or("-".into(), |s| fmt_ms(s.median)),
-            r.peak_memory_bytes
-                .map_or("-".into(), |s| fmt_mib(s.median)),
+            "<tr><td>{mode}</td><td>{first}</td><td>{exit}</td><td>{cpu}</td><td>{mem}</td><td>{}</td><td>{}</td></tr>",
             r.host_overhead_ms.map_or("-".into(), |s| fmt_ms(s.median)),
             r.ratio_to_plain.map_or("-".into(), |x| format!(
                 "{} / {}",

@@ -153,6 +153,22 @@ impl ModeResult {
     }
 }
 
+impl ModeResult {
+    /// The mode, its first-output and exit min/median/p90 (joined by
+    /// `sep`), and its median CPU ms and peak MiB, formatted for a table.
+    pub fn cells(&self, sep: &str) -> [String; 5] {
+        let median =
+            |s: Option<Summary>, f: fn(f64) -> String| s.map_or("-".into(), |s| f(s.median));
+        [
+            self.mode.id().to_string(),
+            fmt_three(self.first_output_ms, sep),
+            fmt_three(self.exit_ms, sep),
+            median(self.cpu_ms, fmt_ms),
+            median(self.peak_memory_bytes, fmt_mib),
+        ]
+    }
+}
+
 impl JobResult {
     /// A job's results, with each mode's ratios to `plain`.
     pub fn new(name: String, mut results: Vec<ModeResult>) -> JobResult {
@@ -310,24 +326,18 @@ impl Report {
             "{:<10} {:<19} {:>22} {:>22} {:>8} {:>9} {:>8}",
             "", "", "min/median/p90", "min/median/p90", "median", "median", "exit"
         );
-        let three = |s| fmt_three(s, "/");
         for j in &self.jobs {
             for r in &j.results {
                 if let Some(e) = &r.error {
                     let _ = writeln!(out, "{:<10} {:<19} FAILED: {e}", j.name, r.mode.id());
                     continue;
                 }
+                let [mode, first, exit, cpu, mem] = r.cells("/");
+                let ratio = r.ratio_to_plain.map_or("-".into(), |x| fmt_ratio(x.exit));
                 let _ = writeln!(
                     out,
-                    "{:<10} {:<19} {:>22} {:>22} {:>8} {:>9} {:>8}",
+                    "{:<10} {mode:<19} {first:>22} {exit:>22} {cpu:>8} {mem:>9} {ratio:>8}",
                     j.name,
-                    r.mode.id(),
-                    three(r.first_output_ms),
-                    three(r.exit_ms),
-                    r.cpu_ms.map_or("-".into(), |s| fmt_ms(s.median)),
-                    r.peak_memory_bytes
-                        .map_or("-".into(), |s| fmt_mib(s.median)),
-                    r.ratio_to_plain.map_or("-".into(), |x| fmt_ratio(x.exit)),
                 );
             }
         }
