@@ -225,8 +225,6 @@ pub struct Usage {
     /// Peak memory in bytes: the guest's largest linear memory (wasm), or
     /// the most memory the run's cgroup was charged at once (native).
     pub peak_memory: Option<u64>,
-    /// CPU time of the job's processes (native, when its init reports it).
-    pub cpu: Option<std::time::Duration>,
     /// Time inside the guest's entry point (wasm): the run minus
     /// everything the host does around it.
     pub guest_time: Option<std::time::Duration>,

@@ -175,9 +175,6 @@ impl NativeRuntime {
             fuel_consumed: None,
             usage: Usage {
                 peak_memory: ended.peak_memory,
-                cpu: ended
-                    .cpu_us
-                    .map(|us| Duration::from_micros(us.max(0) as u64)),
                 guest_time: None,
             },
         })

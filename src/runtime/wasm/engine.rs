@@ -56,9 +56,6 @@ pub enum CodeGen {
 }
 
 impl CodeGen {
-    /// Every variant.
-    pub const ALL: [CodeGen; 3] = [CodeGen::Epoch, CodeGen::Fuel, CodeGen::Unchecked];
-
     /// Whether the guest is preempted on epoch ticks.
     pub fn epoch(self) -> bool {
         self != CodeGen::Unchecked

@@ -171,7 +171,6 @@ impl WasmRuntime {
         let usage = Usage {
             peak_memory: Some(store.data().limiter.memory_peak as u64),
             guest_time,
-            ..Usage::default()
         };
         drop(store); // closes the guest's ends of the capture pipes
         let ending = match result {
