@@ -22,7 +22,6 @@ use crate::config::HostConfig;
 use crate::job::Job;
 use crate::runner::{RunRequest, Runner};
 use crate::runtime::native::{Interpreter, Layers, NativeRuntime, Support};
-use crate::runtime::wasm::WasmRuntime;
 use crate::runtime::{self, ExecutorChoice, Guest};
 use crate::store::run::RunStatus;
 
@@ -190,7 +189,6 @@ impl Modes {
     /// Every mode this host can run; `plain` (and its same-version variant)
     /// only when asked for.
     pub fn new(host: &HostConfig, plain: bool) -> Modes {
-        let base = Runner::new(host.clone());
         let mut unavailable = Vec::new();
         // Each mode's own fuel, whatever the host's ceiling says (a job that
         // asks for fuel itself is refused in the unmetered modes, see
@@ -202,21 +200,17 @@ impl Modes {
             h.ceiling.fuel = None;
             Runner::new(h)
         };
+        let epoch = variant(ExecutorChoice::Wasm, None);
+        let wasm = epoch.wasm().clone();
         let mut runners = vec![
             (
                 Mode::WasmUnchecked,
-                variant(ExecutorChoice::Wasm, None).with_wasm(Arc::new(WasmRuntime::unchecked(
-                    host.cache_dir.join("modules"),
-                    host.max_concurrent_runs,
-                ))),
+                variant(ExecutorChoice::Wasm, None).with_wasm(Arc::new(wasm.unchecked())),
             ),
-            (
-                Mode::WasmEpoch,
-                variant(ExecutorChoice::Wasm, None).with_wasm(base.wasm().clone()),
-            ),
+            (Mode::WasmEpoch, epoch),
             (
                 Mode::WasmFuel,
-                variant(ExecutorChoice::Wasm, Some(BENCH_FUEL)).with_wasm(base.wasm().clone()),
+                variant(ExecutorChoice::Wasm, Some(BENCH_FUEL)).with_wasm(wasm),
             ),
         ];
         let mut seen: Vec<Layers> = Vec::new();

@@ -51,13 +51,14 @@ impl WasmRuntime {
         }
     }
 
-    /// A runtime whose guests run without epoch checks or fuel
-    /// ([`CodeGen::Unchecked`]): no timeout, stop request or fuel limit can
-    /// interrupt them. The benchmark's baseline; never a host's.
-    pub fn unchecked(cache_dir: PathBuf, slots: u32) -> WasmRuntime {
+    /// A runtime with this one's cache and slots whose guests run without
+    /// epoch checks or fuel ([`CodeGen::Unchecked`]): no timeout, stop
+    /// request or fuel limit can interrupt them. The benchmark's baseline;
+    /// never a host's.
+    pub fn unchecked(&self) -> WasmRuntime {
         WasmRuntime {
             unchecked: true,
-            ..WasmRuntime::new(cache_dir, slots)
+            ..WasmRuntime::new(self.cache_dir.clone(), self.slots)
         }
     }
 
