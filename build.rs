@@ -15,7 +15,6 @@ fn main() {
         "guests/js/build.sh",
         "guests/js/main.c",
         "guests/js/node/prelude.js",
-        "guests/js/tools/js2bc.c",
         "guests/js/source/Cargo.lock",
     ] {
         println!("cargo:rerun-if-changed={p}");

@@ -26,7 +26,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   exit 1
 fi
 
-key="$( { cat "$HERE/build.sh" "$HERE/main.c" "$HERE/node/prelude.js" "$HERE/tools/js2bc.c" "$HERE/source/Cargo.lock"; "$CC" --version | head -1; } | sha256sum | cut -c1-16)"
+key="$( { cat "$HERE/build.sh" "$HERE/main.c" "$HERE/node/prelude.js" "$HERE/source/Cargo.lock"; "$CC" --version | head -1; } | sha256sum | cut -c1-16)"
 CACHED="$CACHE_ROOT/guests/js/$key/wasmjobs-js.wasm"
 
 if [ ! -f "$CACHED" ]; then
@@ -38,16 +38,10 @@ if [ ! -f "$CACHED" ]; then
   echo "building the JS guest from $SRC (QuickJS-NG $(grep -E 'define QJS_VERSION_(MAJOR|MINOR|PATCH)' "$SRC/quickjs.h" | awk '{print $3}' | paste -sd.))" >&2
 
   WORK="$(mktemp -d)"; trap 'rm -rf "$WORK"' EXIT
-  # The Node prelude, compiled to QuickJS bytecode by a native build of the
-  # same sources (the guest reads it at start instead of parsing it).
-  NATIVE=(-O1 -D_GNU_SOURCE -funsigned-char -w -I"$SRC")
-  "$CC" "${NATIVE[@]}" -o "$WORK/js2bc" "$HERE/tools/js2bc.c" "$SRC/quickjs.c" \
-    "$SRC/libregexp.c" "$SRC/libunicode.c" "$SRC/dtoa.c" -lm -lpthread
-  "$WORK/js2bc" "$HERE/node/prelude.js" "<wasmjobs-node>" "$WORK/prelude.bc"
   CFLAGS=(--target=wasm32-wasi -O2 -g0 -funsigned-char -D_GNU_SOURCE
           -D_WASI_EMULATED_PROCESS_CLOCKS -D_WASI_EMULATED_SIGNAL
           -Wno-implicit-fallthrough -Wno-sign-compare -Wno-unused-parameter
-          -Wno-unused-but-set-variable -Wno-c23-extensions -I"$SRC" --embed-dir="$WORK")
+          -Wno-unused-but-set-variable -Wno-c23-extensions -I"$SRC" --embed-dir="$HERE")
   objs=()
   for f in "$SRC/dtoa.c" "$SRC/libregexp.c" "$SRC/libunicode.c" "$SRC/quickjs.c" "$SRC/quickjs-libc.c" "$HERE/main.c"; do
     o="$WORK/$(basename "${f%.c}").o"

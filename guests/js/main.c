@@ -71,9 +71,11 @@ static int eval_module_source(JSContext *ctx, const char *src, size_t len, const
     return 0;
 }
 
-/* node/prelude.js as QuickJS bytecode (tools/js2bc, at build time). */
-static const uint8_t node_prelude[] = {
-#embed "prelude.bc"
+/* node/prelude.js, evaluated once, in wizer-initialize: runs start from
+ * the image that holds its result. */
+static const char node_prelude[] = {
+#embed "node/prelude.js"
+    , 0 /* QuickJS parses NUL-terminated text */
 };
 
 /* Compiles `src` as the body of a CommonJS module named `name`: Node's
@@ -157,10 +159,7 @@ static int install_globals(JSContext *ctx)
     JS_SetPropertyStr(ctx, native, "random", JS_NewCFunction(ctx, js_random, "random", 1));
     JS_SetPropertyStr(ctx, global, "__wasmjobs", native);
     JS_FreeValue(ctx, global);
-    JSValue fn = JS_ReadObject(ctx, node_prelude, sizeof(node_prelude), JS_READ_OBJ_BYTECODE);
-    if (JS_IsException(fn))
-        return -1;
-    JSValue v = JS_EvalFunction(ctx, fn);
+    JSValue v = JS_Eval(ctx, node_prelude, sizeof(node_prelude) - 1, "<wasmjobs-node>", JS_EVAL_TYPE_GLOBAL);
     if (JS_IsException(v))
         return -1;
     JS_FreeValue(ctx, v);
