@@ -141,8 +141,10 @@ pub fn read_app_settings(layout: &Layout) -> Result<Vec<(String, String)>> {
 }
 
 impl HostConfig {
-    /// This host's configuration for a tenant: its data root, and its
-    /// quota's ceilings and history size where they are tighter.
+    /// This host's configuration for a tenant: its data root, its own
+    /// `app_settings.json` instead of the operator's (a missing or malformed
+    /// one gives no settings), and its quota's ceilings and history size
+    /// where they are tighter.
     pub fn for_tenant(
         &self,
         tenant: &str,

@@ -84,7 +84,8 @@ impl ApiState {
         }
     }
 
-    /// Runs started through the API (the host stops them when it stops).
+    /// Runs in the background, the API's and the schedules' (shared with
+    /// the hosts, which stop their tenant's runs when they stop).
     pub fn runs(&self) -> Arc<Runs> {
         self.runs.clone()
     }

@@ -51,9 +51,10 @@ impl RunHandle {
     }
 }
 
-/// Runs started in the background (by schedule triggers, by the API). A
-/// trigger that is rescheduled leaves its running run alone, as WebJobs
-/// does; the host stops them all when it stops.
+/// Runs started in the background (by schedule triggers, by the API), one
+/// list shared by every tenant's host. A trigger that is rescheduled leaves
+/// its running run alone, as WebJobs does; a tenant's host stops its own
+/// runs when it stops ([`Runs::stop_tenant`]).
 #[derive(Default)]
 pub struct Runs {
     runs: std::sync::Mutex<Vec<RunHandle>>,

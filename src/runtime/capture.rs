@@ -1,9 +1,10 @@
 //! Output capture shared by every executor: the job's stdout and stderr are
 //! OS pipes; a reader thread per pipe splits the bytes into lines (on `\n`,
 //! `\r\n` or `\r`, as WebJobs does) and hands them to the run's
-//! [`OutputLog`], which timestamps each line, appends it to
-//! `output_log.txt` at once (a host crash loses nothing already written)
-//! and enforces the output cap by keeping the head and the tail.
+//! [`OutputLog`], which timestamps each line, appends the lines of each read
+//! to `output_log.txt` in one write as soon as they are split (a host crash
+//! loses nothing already read) and enforces the output cap by keeping the
+//! head and the tail.
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};

@@ -6,8 +6,10 @@ use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-/// Writes `bytes` to `path` atomically (temporary file, then rename):
-/// readers see the old content or the new, never a partial file. No fsync:
+/// Writes `bytes` to `path` atomically (a temporary file put in its place
+/// by `replace`): readers see the old content or the new, never a partial
+/// file (a crash between the swap and the removal leaves the old content
+/// in a `.tmp.*` file beside it). No fsync:
 /// after a power loss a run record may be stale or empty, which reads as
 /// `Aborted`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {

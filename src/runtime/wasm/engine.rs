@@ -3,8 +3,8 @@
 //! on tight loops), so runs without a fuel limit use an engine without it,
 //! and the metered engine is only built when a job asks for fuel. Each engine has a pooling
 //! allocator (copy-on-write memory images, slots reused after a reset), an
-//! epoch ticker thread, and an `InstancePre` per guest, so starting a run
-//! never compiles or links. A slot's reset restores the pages the run
+//! epoch ticker thread (but the benchmark's unchecked engine), and an
+//! `InstancePre` per guest, so starting a run never compiles or links. A slot's reset restores the pages the run
 //! dirtied in place (up to [`KEEP_RESIDENT`] bytes, found with Linux's
 //! `PAGEMAP_SCAN`) instead of unmapping them: the next run neither faults
 //! them in again nor copies them, and no reset or fault has to stop the
@@ -87,8 +87,8 @@ pub struct EngineSet {
 }
 
 impl EngineSet {
-    /// Builds the engine and its WASI linker and starts the epoch ticker.
-    /// `slots` bounds concurrent instances.
+    /// Builds the engine and its WASI linker and, when its code checks
+    /// epochs, starts the epoch ticker. `slots` bounds concurrent instances.
     pub fn new(codegen: CodeGen, slots: u32, cache_dir: &Path) -> Result<EngineSet> {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_core_instances(slots)
