@@ -50,17 +50,15 @@ pub fn load(dir: &Path, engine: &Engine, guest: Guest) -> Result<Module> {
             .map_err(anyhow::Error::from)
             .with_context(|| format!("compiling the {} guest", guest.id()))
     };
-    let module = match guest.init_export() {
-        None => compile(&guest.wasm()?)?,
-        Some(_) => match compile(&snapshot::load_or_make(dir, guest, &guest_hash)?) {
-            Ok(m) => m,
-            Err(e) => {
-                // A damaged cached snapshot: make it again, once.
-                tracing::warn!("discarding the cached {} snapshot: {e:#}", guest.id());
-                snapshot::discard(dir, guest, &guest_hash);
-                compile(&snapshot::load_or_make(dir, guest, &guest_hash)?)?
-            }
-        },
+    // Every guest is pre-initialised: the module compiled is its snapshot.
+    let module = match compile(&snapshot::load_or_make(dir, guest, &guest_hash)?) {
+        Ok(m) => m,
+        Err(e) => {
+            // A damaged cached snapshot: make it again, once.
+            tracing::warn!("discarding the cached {} snapshot: {e:#}", guest.id());
+            snapshot::discard(dir, guest, &guest_hash);
+            compile(&snapshot::load_or_make(dir, guest, &guest_hash)?)?
+        }
     };
     let bytes = module.serialize()?;
     write_atomic(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;

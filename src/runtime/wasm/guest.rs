@@ -14,6 +14,13 @@ static JS_GUEST: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/wasmjobs-js.w
 /// prefix `/usr/local` finds `/usr/local/lib/python3.13` there).
 pub const PYTHON_STDLIB_MOUNT: &str = "/usr/local/lib";
 
+/// The export every guest runs a job with, on a fresh instance of its
+/// pre-initialised image.
+pub(crate) const RUN_EXPORT: &str = "wasmjobs-run";
+
+/// The export that pre-initialises every guest (run once, by Wizer).
+pub(crate) const INIT_EXPORT: &str = "wizer-initialize";
+
 /// A WebAssembly interpreter guest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Guest {
@@ -53,16 +60,6 @@ impl Guest {
         }
     }
 
-    /// The export that runs a job.
-    pub fn entry(self) -> &'static str {
-        "wasmjobs-run"
-    }
-
-    /// The export that pre-initialises the guest, if it has one.
-    pub fn init_export(self) -> Option<&'static str> {
-        Some("wizer-initialize")
-    }
-
     /// The guest's files on disk (`None` for embedded guests).
     pub fn files(self) -> Result<Option<GuestFiles>> {
         match self {
@@ -85,7 +82,7 @@ impl Guest {
 
     /// SHA-256 of everything a compiled guest depends on: its module, the
     /// (resolved) directory of its build, which is keyed by every build
-    /// input, and for pre-initialised guests the recipe of the snapshot (the
+    /// input, and the recipe of its snapshot (the
     /// directories it records and the Wizer version), hex.
     pub fn hash(self) -> Result<String> {
         let mut h = Sha256::new();
@@ -93,9 +90,7 @@ impl Guest {
         if let Some(f) = self.files()? {
             h.update(f.dir.as_os_str().as_encoded_bytes());
         }
-        if self.init_export().is_some() {
-            h.update(snapshot_recipe().as_bytes());
-        }
+        h.update(snapshot_recipe().as_bytes());
         Ok(hex::encode(h.finalize()))
     }
 }

@@ -19,8 +19,8 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 use engine::RunState;
 pub use engine::{CodeGen, EngineSet};
-use guest::PYTHON_STDLIB_MOUNT;
 pub use guest::{Guest, GuestFiles};
+use guest::{PYTHON_STDLIB_MOUNT, RUN_EXPORT};
 use limiter::JobLimiter;
 
 use super::limits::LimitKind;
@@ -155,7 +155,7 @@ impl WasmRuntime {
         let result = {
             let call = async {
                 let instance = pre.instantiate_async(&mut store).await?;
-                let start = instance.get_typed_func::<(), ()>(&mut store, guest.entry())?;
+                let start = instance.get_typed_func::<(), ()>(&mut store, RUN_EXPORT)?;
                 let entered = std::time::Instant::now();
                 let r = start.call_async(&mut store, ()).await;
                 guest_time = Some(entered.elapsed());

@@ -16,6 +16,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
 
 use super::engine::MAX_WASM_STACK;
+use super::guest::INIT_EXPORT;
 use super::{Guest, preopens};
 use crate::store::fsutil::{RemoveOnDrop, fresh_dir, write_atomic};
 
@@ -51,11 +52,10 @@ pub fn load_or_make(cache_dir: &Path, guest: Guest, guest_hash: &str) -> Result<
 }
 
 fn make(guest: Guest) -> Result<Vec<u8>> {
-    let init = guest.init_export().context("guest has no init export")?;
     let stdlib = guest.files()?.map(|f| f.stdlib);
     let wasm = guest.wasm()?;
     let mut wizer = Wizer::new();
-    wizer.init_func(init);
+    wizer.init_func(INIT_EXPORT);
     let (cx, instrumented) = wizer.instrument(&wasm).map_err(anyhow::Error::from)?;
 
     let mut config = Config::new();
@@ -97,7 +97,7 @@ fn make(guest: Guest) -> Result<Vec<u8>> {
                 .await?;
         }
         instance
-            .get_typed_func::<(), ()>(&mut store, init)?
+            .get_typed_func::<(), ()>(&mut store, INIT_EXPORT)?
             .call_async(&mut store, ())
             .await?;
         wizer
