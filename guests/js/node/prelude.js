@@ -238,7 +238,6 @@
   // ---------- process
   // Set for each run by __wasmjobs_start (the prelude is evaluated once,
   // into the guest's memory image, before any run).
-  let env = {};
   let startedAt = 0;
   // process.nextTick: its own queue, run before promise callbacks after
   // the script and after each timer (as Node does).
@@ -255,7 +254,7 @@
   const nowMs = () => os.now() / 1000;
   const startNs = () => BigInt(os.now()) * 1000n;
   const process = {
-    env,
+    env: {},
     argv: [],
     argv0: 'node',
     execArgv: [],
@@ -848,15 +847,15 @@
     type: () => 'WASI',
     arch: () => 'wasm32',
     release: () => '0.1',
-    tmpdir: () => (env.TMPDIR || '/tmp').replace(/\/$/, '') || '/tmp',
-    homedir: () => env.HOME || '/',
-    hostname: () => env.HOSTNAME || 'wasmjobs',
+    tmpdir: () => (process.env.TMPDIR || '/tmp').replace(/\/$/, '') || '/tmp',
+    homedir: () => process.env.HOME || '/',
+    hostname: () => process.env.HOSTNAME || 'wasmjobs',
     cpus: () => [],
     totalmem: () => 0,
     freemem: () => 0,
     endianness: () => 'LE',
     uptime: () => (os.now() - startedAt) / 1e6,
-    userInfo: () => ({ username: env.USER || 'job', uid: -1, gid: -1, shell: null, homedir: env.HOME || '/' }),
+    userInfo: () => ({ username: process.env.USER || 'job', uid: -1, gid: -1, shell: null, homedir: process.env.HOME || '/' }),
   };
   const crypto = makeCrypto();
 
@@ -981,8 +980,7 @@
   // The main module: `fn` is its wrapper, compiled by main.c.
   // The start of a run: its environment, arguments and start time.
   globalThis.__wasmjobs_start = () => {
-    env = std.getenviron();
-    process.env = env;
+    process.env = std.getenviron();
     startedAt = os.now();
     const argv0 = globalThis.scriptArgs || [];
     process.argv = ['node', ...argv0.map((a, i) => (i === 0 ? path.resolve(a) : a))];
