@@ -158,6 +158,56 @@ fn modules_the_sandbox_cannot_offer_say_so() {
         );
     }
     assert!(out.contains("MODULE_NOT_FOUND"), "{out}");
+
+    // The same through an ES import: the run fails, naming the module.
+    env.deploy_js(
+        "esmnet",
+        "import http from 'http';\nconsole.log('loaded', typeof http);\n",
+        None,
+    );
+    let out = env.run(&["run", "esmnet"]).fails();
+    assert!(!out.stdout().contains("loaded"), "{}", out.stdout());
+    assert!(
+        out.stderr()
+            .contains("the 'http' module is not available in the wasmjobs sandbox"),
+        "{}",
+        out.stderr()
+    );
+}
+
+/// The guest's own bounds: random bytes come in at most 16 MiB at once,
+/// and a top-level await that can never settle ends the run with Node's
+/// status 13 instead of spinning.
+#[test]
+fn guest_bounds_hold() {
+    let env = Env::new();
+    env.deploy_js(
+        "rand",
+        "const c = require('crypto');\n\
+         console.log(c.randomBytes(16).length);\n\
+         try { c.randomBytes(2 ** 24 + 1); console.log('no limit'); }\n\
+         catch (e) { console.log(e.name, e.message); }\n",
+        None,
+    );
+    let out = env.run(&["run", "rand"]).ok().stdout();
+    assert!(out.starts_with("16\n"), "{out}");
+    assert!(
+        out.contains("RangeError at most 16 MiB of random bytes at once"),
+        "{out}"
+    );
+    env.deploy_js(
+        "tla",
+        "import fs from 'fs';\nawait new Promise(() => {});\n",
+        None,
+    );
+    let out = env.run(&["run", "tla"]).fails();
+    assert_eq!(out.code(), Some(13), "{}", out.stderr());
+    assert!(
+        out.stderr()
+            .contains("Warning: Detected unsettled top-level await"),
+        "{}",
+        out.stderr()
+    );
 }
 
 #[test]

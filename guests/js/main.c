@@ -240,12 +240,6 @@ static JSModuleDef *module_loader(JSContext *ctx, const char *name, void *opaque
     return js_module_loader(ctx, name, opaque, attributes);
 }
 
-static int has_suffix(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
 /* The main ES module's evaluation (a promise: top-level await), settled
  * by the event loop like any other work. */
 static JSValue main_module = JS_UNDEFINED;
@@ -278,6 +272,17 @@ static int run_commonjs(JSContext *ctx, const char *name, JSValue fn)
     return ret;
 }
 
+/* Whether `e` is a SyntaxError. */
+static bool is_syntax_error(JSContext *ctx, JSValueConst e)
+{
+    JSValue name = JS_GetPropertyStr(ctx, e, "name");
+    const char *s = JS_ToCString(ctx, name);
+    bool yes = s && strcmp(s, "SyntaxError") == 0;
+    JS_FreeCString(ctx, s);
+    JS_FreeValue(ctx, name);
+    return yes;
+}
+
 static int run_script(JSContext *ctx, const char *filename)
 {
     size_t len;
@@ -295,24 +300,26 @@ static int run_script(JSContext *ctx, const char *filename)
         snprintf(name, sizeof(name), "%s", filename);
     const char *src = (const char *)buf;
     /* Node's rule: CommonJS unless the file only parses as an ES module
-     * (or is .mjs); each is compiled once, and what compiles is run. */
+     * (entries are `.js`); each is compiled once, and what compiles is
+     * run. Compiling a module also loads what it imports, so a module
+     * that parses but cannot load an import fails with that error. */
     int ret;
-    JSValue fn = has_suffix(filename, ".mjs") ? JS_EXCEPTION : compile_commonjs(ctx, src, len, name);
+    JSValue fn = compile_commonjs(ctx, src, len, name);
     if (!JS_IsException(fn)) {
         ret = run_commonjs(ctx, name, fn);
-    } else if (has_suffix(filename, ".cjs")) {
-        ret = -1;
     } else {
-        JSValue cjs_error = has_suffix(filename, ".mjs") ? JS_UNDEFINED : JS_GetException(ctx);
+        JSValue cjs_error = JS_GetException(ctx);
         JSValue module = JS_Eval(ctx, src, len, name, JS_EVAL_TYPE_MODULE | JS_EVAL_FLAG_COMPILE_ONLY);
-        if (JS_IsException(module) && !JS_IsUndefined(cjs_error)) {
-            /* Neither: the script's own (CommonJS) syntax error. */
-            JS_FreeValue(ctx, JS_GetException(ctx));
-            JS_Throw(ctx, cjs_error);
-            ret = -1;
-        } else {
+        if (!JS_IsException(module)) {
             JS_FreeValue(ctx, cjs_error);
-            ret = JS_IsException(module) ? -1 : start_module(ctx, module);
+            ret = start_module(ctx, module);
+        } else {
+            JSValue module_error = JS_GetException(ctx);
+            /* Neither parses: the script's own (CommonJS) syntax error. */
+            bool syntax = JS_IsError(module_error) && is_syntax_error(ctx, module_error);
+            JS_Throw(ctx, syntax ? cjs_error : module_error);
+            JS_FreeValue(ctx, syntax ? module_error : cjs_error);
+            ret = -1;
         }
     }
     js_free(ctx, buf);
