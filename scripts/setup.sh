@@ -28,6 +28,8 @@ if [ "$for_tests" = 1 ]; then
   [ -x /usr/bin/chromium ] || need+=(chromium)
   [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
   [ -x /usr/bin/curl ] || need+=(curl)
+  # The cluster tests start a throw-away PostgreSQL server (scripts/pg.sh).
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""

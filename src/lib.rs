@@ -19,6 +19,8 @@
 //! - [`api`]: WebJobs' REST API and the dashboard, over HTTP;
 //! - [`wire`]: WebJobs' JSON shapes;
 //! - [`bench`]: `wasmjobs bench`, what isolation costs;
+//! - [`cluster`]: many hosts on one PostgreSQL (shared state, leases,
+//!   fencing);
 //! - [`cli`]: the `wasmjobs` command, a thin layer over the above.
 
 #![warn(missing_docs)]
@@ -27,6 +29,7 @@ pub mod api;
 pub mod bench;
 pub mod bundle;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod job;
 pub mod metrics;

@@ -32,19 +32,51 @@ pub(super) fn routes() -> Router<Arc<ApiState>> {
         .route("/api/continuouswebjobs/{name}/stop", post(stop))
 }
 
-pub(super) fn find(state: &ApiState, tenant: &str, t: JobType, name: &str) -> Option<Job> {
-    bundle::read_job(
-        &state.layout(tenant),
-        state.runner.host().executors,
-        t,
-        name,
-    )
+/// A tenant's job. In a cluster, the cluster's version of it: a job
+/// another host took a moment ago is materialised here first, and one the
+/// cluster no longer has is not found.
+pub(super) async fn find(state: &ApiState, tenant: &str, t: JobType, name: &str) -> Option<Job> {
+    let host = state.runner.host();
+    if let Some(c) = state.cluster() {
+        let version = c.job_version(tenant, t, name).await.ok()??;
+        if !c.has_job_version(tenant, t, name, version) {
+            let _ = c
+                .sync_local(host.layout.root(), host.executors, host.extract)
+                .await;
+        }
+    }
+    bundle::read_job(&state.layout(tenant), host.executors, t, name)
 }
 
 /// A job's WebJobs JSON, with wasmjobs' own fields under `"wasmjobs"`
 /// (when a scheduled job runs next).
-fn job_value(state: &ApiState, tenant: &str, base: &str, job: &Job) -> Value {
-    let mut v = wire::job_json_on_disk(base, &state.layout(tenant), job);
+async fn job_value(state: &ApiState, tenant: &str, base: &str, job: &Job) -> Value {
+    let mut v = match state.cluster() {
+        None => wire::job_json_on_disk(base, &state.layout(tenant), job),
+        Some(c) => {
+            // The latest run and the instances' statuses are the cluster's.
+            let latest = match job.job_type {
+                JobType::Triggered => c
+                    .history(tenant, &job.name)
+                    .await
+                    .ok()
+                    .and_then(|h| h.into_iter().next()),
+                JobType::Continuous => None,
+            };
+            let statuses = match job.job_type {
+                JobType::Continuous => c
+                    .continuous_statuses(tenant, &job.name)
+                    .await
+                    .unwrap_or_default(),
+                JobType::Triggered => Vec::new(),
+            };
+            let data_dir = state.layout(tenant).data_dir(job.job_type, &job.name);
+            let scheduler_log = data_dir
+                .join(crate::supervise::scheduled::SCHEDULER_LOG)
+                .exists();
+            wire::job_json(base, job, latest.as_ref(), scheduler_log, &statuses)
+        }
+    };
     if let Some(obj) = v.as_object_mut() {
         obj.insert(
             "wasmjobs".into(),
@@ -71,13 +103,20 @@ fn next_run(state: &ApiState, job: &Job) -> Option<String> {
     Some(crate::schedule::zone::rfc3339(next, &tz))
 }
 
-fn list(state: &ApiState, tenant: &str, headers: &HeaderMap, only: Option<JobType>) -> Response {
+async fn list(
+    state: &ApiState,
+    tenant: &str,
+    headers: &HeaderMap,
+    only: Option<JobType>,
+) -> Response {
     let base = base_url(headers);
-    let jobs: Vec<Value> = bundle::list_jobs(&state.layout(tenant), state.runner.host().executors)
+    let mut jobs = Vec::new();
+    for j in bundle::list_jobs(&state.layout(tenant), state.runner.host().executors)
         .iter()
         .filter(|j| only.is_none_or(|t| j.job_type == t))
-        .map(|j| job_value(state, tenant, &base, j))
-        .collect();
+    {
+        jobs.push(job_value(state, tenant, &base, j).await);
+    }
     with_etag(headers, &Value::Array(jobs))
 }
 
@@ -86,7 +125,7 @@ async fn list_all(
     Tenant(t): Tenant,
     headers: HeaderMap,
 ) -> Response {
-    list(&s, &t, &headers, None)
+    list(&s, &t, &headers, None).await
 }
 
 async fn list_kind(
@@ -96,7 +135,7 @@ async fn list_kind(
     Path(k): Path<String>,
 ) -> Response {
     match kind(&k) {
-        Some(jt) => list(&s, &t, &headers, Some(jt)),
+        Some(jt) => list(&s, &t, &headers, Some(jt)).await,
         None => no_route(),
     }
 }
@@ -107,8 +146,8 @@ async fn get_job(
     headers: HeaderMap,
     JobAt(jt, name): JobAt,
 ) -> Response {
-    match find(&s, &t, jt, &name) {
-        Some(job) => axum::Json(job_value(&s, &t, &base_url(&headers), &job)).into_response(),
+    match find(&s, &t, jt, &name).await {
+        Some(job) => axum::Json(job_value(&s, &t, &base_url(&headers), &job).await).into_response(),
         None => no_job(jt, &name),
     }
 }
@@ -118,9 +157,28 @@ async fn delete_job(
     Tenant(t): Tenant,
     JobAt(jt, name): JobAt,
 ) -> Response {
+    // In a cluster, a run in progress on any host keeps the job.
+    if let Some(c) = s.cluster()
+        && jt == JobType::Triggered
+    {
+        match c.is_running(&t, &name).await {
+            Ok(false) => {}
+            Ok(true) => {
+                let e = bundle::BundleError::Running(name.clone());
+                return error(StatusCode::CONFLICT, e.to_string());
+            }
+            Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
+        }
+    }
     // WebJobs answers 200 whether or not the job existed.
     match bundle::remove(&s.layout(&t), jt, &name) {
-        Ok(_) => StatusCode::OK.into_response(),
+        Ok(_) => match s.cluster() {
+            Some(c) => match c.delete_job(&t, jt, &name).await {
+                Ok(()) => StatusCode::OK.into_response(),
+                Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
+            },
+            None => StatusCode::OK.into_response(),
+        },
         Err(e @ bundle::BundleError::Running(_)) => error(StatusCode::CONFLICT, e.to_string()),
         Err(e @ bundle::BundleError::InvalidName(..)) => {
             error(StatusCode::BAD_REQUEST, e.to_string())
@@ -259,7 +317,14 @@ fn put_job(
         t,
         extract,
     ) {
-        Ok(job) => axum::Json(job_value(state, tenant, &base_url(headers), &job)).into_response(),
+        Ok(job) => {
+            let rt = tokio::runtime::Handle::current();
+            if let Err(r) = rt.block_on(publish(state, tenant, &job)) {
+                return r;
+            }
+            axum::Json(rt.block_on(job_value(state, tenant, &base_url(headers), &job)))
+                .into_response()
+        }
         Err(E::TooLarge(n)) if room == Some(n) => over_quota(),
         Err(e @ (E::TooLarge(_) | E::EntryTooLarge(..) | E::TooManyEntries(_))) => {
             error(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
@@ -289,7 +354,7 @@ async fn get_settings(
     Tenant(t): Tenant,
     JobAt(jt, name): JobAt,
 ) -> Response {
-    match find(&s, &t, jt, &name) {
+    match find(&s, &t, jt, &name).await {
         Some(job) => axum::Json(Value::Object(job.settings.raw().clone())).into_response(),
         None => no_job(jt, &name),
     }
@@ -303,7 +368,7 @@ async fn replace_settings(
     JobAt(jt, name): JobAt,
     body: axum::body::Bytes,
 ) -> Response {
-    let Some(job) = find(&s, &t, jt, &name) else {
+    let Some(job) = find(&s, &t, jt, &name).await else {
         return no_job(jt, &name);
     };
     let map = match serde_json::from_slice::<Value>(&body) {
@@ -325,19 +390,42 @@ async fn replace_settings(
     let dir = bundle::script_dir(&job.dir).unwrap_or(job.dir.clone());
     let text = serde_json::to_vec_pretty(&Value::Object(map)).unwrap_or_default();
     match crate::store::fsutil::write_atomic(&dir.join(crate::bundle::settings::FILE_NAME), &text) {
-        Ok(()) => StatusCode::OK.into_response(),
+        Ok(()) => publish(&s, &t, &job)
+            .await
+            .map_or_else(|r| r, |()| StatusCode::OK.into_response()),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
 
+/// In a cluster, publishes a job as this host now has it (every host
+/// installs it within a second or two). A job that cannot be published is
+/// taken back to the cluster's version at the next sync, and the request
+/// fails.
+async fn publish(state: &ApiState, tenant: &str, job: &Job) -> Result<(), Response> {
+    let Some(c) = state.cluster() else {
+        return Ok(());
+    };
+    c.publish_job(tenant, job.job_type, &job.name, &job.dir)
+        .await
+        .map_err(|e| {
+            c.unsync_job(tenant, job.job_type, &job.name);
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the cluster's database did not take the job: {e:#}"),
+            )
+        })
+}
+
 /// `start`/`stop` of a continuous job: removes or writes its `disable.job`,
 /// which the serving host acts on.
-fn set_disabled(state: &ApiState, tenant: &str, name: &str, disabled: bool) -> Response {
-    let Some(job) = find(state, tenant, JobType::Continuous, name) else {
+async fn set_disabled(state: &ApiState, tenant: &str, name: &str, disabled: bool) -> Response {
+    let Some(job) = find(state, tenant, JobType::Continuous, name).await else {
         return no_job(JobType::Continuous, name);
     };
     match crate::supervise::continuous::set_disabled(&job, disabled) {
-        Ok(_) => StatusCode::OK.into_response(),
+        Ok(_) => publish(state, tenant, &job)
+            .await
+            .map_or_else(|r| r, |()| StatusCode::OK.into_response()),
         Err(e) => error(StatusCode::CONFLICT, e.to_string()),
     }
 }
@@ -347,7 +435,7 @@ async fn start(
     Tenant(t): Tenant,
     Path(name): Path<String>,
 ) -> Response {
-    set_disabled(&s, &t, &name, false)
+    set_disabled(&s, &t, &name, false).await
 }
 
 async fn stop(
@@ -355,5 +443,5 @@ async fn stop(
     Tenant(t): Tenant,
     Path(name): Path<String>,
 ) -> Response {
-    set_disabled(&s, &t, &name, true)
+    set_disabled(&s, &t, &name, true).await
 }

@@ -98,6 +98,11 @@ impl ApiState {
         self.quotas.of(tenant)
     }
 
+    /// The cluster this host belongs to, if any.
+    fn cluster(&self) -> Option<&Arc<crate::cluster::Cluster>> {
+        self.runner.cluster()
+    }
+
     /// The runner for a tenant's runs (its data root and quota).
     fn runner(&self, tenant: &str) -> Runner {
         self.runner

@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use super::jobs::find;
 use super::{ApiState, Tenant, base_url, error, no_job, with_etag};
+use crate::cluster::runs::Refusal;
 use crate::job::JobType;
 use crate::runner::{RunError, RunRequest};
 use crate::store::history;
@@ -40,8 +41,8 @@ pub(super) fn routes() -> Router<Arc<ApiState>> {
 }
 
 /// A triggered job's data folder, if the tenant has that job.
-fn data_dir(s: &ApiState, tenant: &str, name: &str) -> Option<PathBuf> {
-    let job = find(s, tenant, JobType::Triggered, name)?;
+async fn data_dir(s: &ApiState, tenant: &str, name: &str) -> Option<PathBuf> {
+    let job = find(s, tenant, JobType::Triggered, name).await?;
     Some(s.layout(tenant).data_dir(job.job_type, &job.name))
 }
 
@@ -58,16 +59,29 @@ async fn history_list(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Response {
-    let Some(dir) = data_dir(&s, &t, &name) else {
+    let Some(dir) = data_dir(&s, &t, &name).await else {
         return no_job(JobType::Triggered, &name);
     };
+    let base = base_url(&headers);
+    if let Some(c) = s.cluster() {
+        return match c.history(&t, &name).await {
+            Ok(runs) => {
+                let runs = runs
+                    .iter()
+                    .map(|r| wire::run_json(&base, &name, r))
+                    .collect();
+                let body = serde_json::to_value(wire::HistoryJson { runs }).unwrap_or(Value::Null);
+                with_etag(&headers, &body)
+            }
+            Err(e) => unavailable(e),
+        };
+    }
     if !dir.is_dir() {
         return error(
             StatusCode::NOT_FOUND,
             format!("job '{name}' has no history"),
         );
     }
-    let base = base_url(&headers);
     let runs = history::list(&dir)
         .iter()
         .map(|r| wire::run_json(&base, &name, r))
@@ -82,13 +96,28 @@ async fn history_one(
     headers: HeaderMap,
     Path((name, id)): Path<(String, String)>,
 ) -> Response {
-    let Some(dir) = data_dir(&s, &t, &name) else {
+    let Some(dir) = data_dir(&s, &t, &name).await else {
         return no_job(JobType::Triggered, &name);
     };
-    match history::get(&dir, &id) {
+    let run = match s.cluster() {
+        Some(c) => match c.run(&t, &name, &id).await {
+            Ok(r) => r.map(|(_, run)| run),
+            Err(e) => return unavailable(e),
+        },
+        None => history::get(&dir, &id),
+    };
+    match run {
         Some(run) => axum::Json(wire::run_json(&base_url(&headers), &name, &run)).into_response(),
         None => no_run(&name, &id),
     }
+}
+
+/// The cluster's database could not answer (503).
+fn unavailable(e: anyhow::Error) -> Response {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("the cluster's database: {e:#}"),
+    )
 }
 
 #[derive(serde::Deserialize)]
@@ -106,7 +135,7 @@ async fn run(
     Path(name): Path<String>,
     Query(q): Query<RunQuery>,
 ) -> Response {
-    let Some(job) = find(&s, &t, JobType::Triggered, &name) else {
+    let Some(job) = find(&s, &t, JobType::Triggered, &name).await else {
         return no_job(JobType::Triggered, &name);
     };
     let agent = headers
@@ -121,12 +150,34 @@ async fn run(
         .split_whitespace()
         .map(str::to_string)
         .collect();
-    match s.runs.start(&s.runner(&t), req) {
-        Ok(run) => {
+    let started = match s.cluster() {
+        // In a cluster the run is queued, and the first host with room
+        // takes it (this one is woken at once).
+        Some(c) => {
+            let runner = s.runner(&t);
+            match runner.check(&req.job) {
+                Err(e) => Err(e),
+                Ok(_) => match c
+                    .enqueue(&t, &name, &req.trigger, &req.args, runner.tenant_max_runs())
+                    .await
+                {
+                    Ok(Ok(id)) => {
+                        c.wake_dispatcher();
+                        Ok(id)
+                    }
+                    Ok(Err(Refusal::AlreadyRunning)) => Err(RunError::AlreadyRunning),
+                    Ok(Err(Refusal::Busy(why))) => Err(RunError::Busy(why)),
+                    Err(e) => return unavailable(e),
+                },
+            }
+        }
+        None => s.runs.start(&s.runner(&t), req).map(|r| r.id().to_string()),
+    };
+    match started {
+        Ok(id) => {
             let location = format!(
-                "{}/api/triggeredwebjobs/{name}/history/{}",
+                "{}/api/triggeredwebjobs/{name}/history/{id}",
                 base_url(&headers),
-                run.id()
             );
             (StatusCode::ACCEPTED, [(header::LOCATION, location)]).into_response()
         }
@@ -151,11 +202,23 @@ async fn stop(
     Tenant(t): Tenant,
     Path((name, id)): Path<(String, String)>,
 ) -> Response {
-    let Some(dir) = data_dir(&s, &t, &name) else {
+    let Some(dir) = data_dir(&s, &t, &name).await else {
         return no_job(JobType::Triggered, &name);
     };
-    // Only a run of this tenant's job: its record must be there.
-    if history::get(&dir, &id).is_none() || !s.runs.stop(&dir.join(&id)) {
+    // In a cluster the run's host sees the request within a moment.
+    let stopped = match s.cluster() {
+        Some(c) => match c.run(&t, &name, &id).await {
+            Ok(Some((pk, _))) => match c.request_stop(pk).await {
+                Ok(going) => going,
+                Err(e) => return unavailable(e),
+            },
+            Ok(None) => false,
+            Err(e) => return unavailable(e),
+        },
+        // Only a run of this tenant's job: its record must be there.
+        None => history::get(&dir, &id).is_some() && s.runs.stop(&dir.join(&id)),
+    };
+    if !stopped {
         return error(
             StatusCode::NOT_FOUND,
             format!("job '{name}' has no run '{id}' in progress"),
@@ -185,18 +248,31 @@ async fn output(
     Path((name, id)): Path<(String, String)>,
     Query(q): Query<OutputQuery>,
 ) -> Response {
-    let Some(dir) = data_dir(&s, &t, &name) else {
+    let Some(dir) = data_dir(&s, &t, &name).await else {
         return no_job(JobType::Triggered, &name);
     };
-    if history::get(&dir, &id).is_none() {
-        return no_run(&name, &id);
-    }
+    let source = match s.cluster() {
+        Some(c) => match c.run(&t, &name, &id).await {
+            Ok(Some((pk, _))) => Source::Cluster {
+                cluster: c.clone(),
+                tenant: t.clone(),
+                name: name.clone(),
+                pk,
+            },
+            Ok(None) => return no_run(&name, &id),
+            Err(e) => return unavailable(e),
+        },
+        None if history::get(&dir, &id).is_none() => return no_run(&name, &id),
+        None => Source::Disk {
+            file: dir.join(&id).join(OUTPUT_LOG),
+            dir,
+        },
+    };
     let follow = q
         .follow
         .as_deref()
         .is_some_and(|v| matches!(v, "1" | "true" | ""));
     let offset = q.offset.unwrap_or(0);
-    let file = dir.join(&id).join(OUTPUT_LOG);
     let head = [
         (
             header::CONTENT_TYPE,
@@ -210,12 +286,11 @@ async fn output(
     ];
     if !follow {
         let mut bytes = Vec::new();
-        let _ = read_from(&file, offset, usize::MAX, &mut bytes);
+        let _ = source.read(offset, usize::MAX, &mut bytes).await;
         return (head, bytes).into_response();
     }
     struct Follow {
-        dir: PathBuf,
-        file: PathBuf,
+        source: Source,
         id: String,
         offset: u64,
         /// The run has ended (one more read takes its last lines).
@@ -224,8 +299,7 @@ async fn output(
         failed: bool,
     }
     let state = Follow {
-        dir,
-        file,
+        source,
         id,
         offset,
         ended: false,
@@ -237,7 +311,7 @@ async fn output(
                 return None;
             }
             let mut buf = Vec::new();
-            if let Err(e) = read_from(&f.file, f.offset, CHUNK, &mut buf) {
+            if let Err(e) = f.source.read(f.offset, CHUNK, &mut buf).await {
                 f.failed = true;
                 return Some((Err(e), f));
             }
@@ -248,13 +322,63 @@ async fn output(
             if f.ended {
                 return None;
             }
-            f.ended = history::get(&f.dir, &f.id).is_none_or(|r| r.status.status.is_final());
+            f.ended = f.source.ended(&f.id).await;
             if !f.ended {
                 tokio::time::sleep(FOLLOW_POLL).await;
             }
         }
     });
     (head, Body::from_stream(stream)).into_response()
+}
+
+/// Where a run's output is read from: its folder on this host, or the
+/// cluster's database.
+enum Source {
+    Disk {
+        dir: PathBuf,
+        file: PathBuf,
+    },
+    Cluster {
+        cluster: Arc<crate::cluster::Cluster>,
+        tenant: String,
+        name: String,
+        pk: i64,
+    },
+}
+
+impl Source {
+    /// Appends up to `max` bytes of the output from `offset` to `out`.
+    async fn read(&self, offset: u64, max: usize, out: &mut Vec<u8>) -> std::io::Result<()> {
+        match self {
+            Source::Disk { file, .. } => read_from(file, offset, max, out),
+            Source::Cluster { cluster, pk, .. } => {
+                let bytes = cluster
+                    .output(*pk, offset)
+                    .await
+                    .map_err(|e| std::io::Error::other(format!("{e:#}")))?;
+                out.extend_from_slice(&bytes[..bytes.len().min(max)]);
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether the run has ended (or is gone).
+    async fn ended(&self, id: &str) -> bool {
+        match self {
+            Source::Disk { dir, .. } => {
+                history::get(dir, id).is_none_or(|r| r.status.status.is_final())
+            }
+            Source::Cluster {
+                cluster,
+                tenant,
+                name,
+                ..
+            } => match cluster.run(tenant, name, id).await {
+                Ok(r) => r.is_none_or(|(_, r)| r.status.status.is_final()),
+                Err(_) => false,
+            },
+        }
+    }
 }
 
 /// Appends up to `max` bytes of `path` from `offset` to `out`; a file not
@@ -280,6 +404,22 @@ async fn vfs_file(
     Tenant(t): Tenant,
     Path(path): Path<String>,
 ) -> Response {
+    // A run's log in a cluster is wherever its host ran it: the database
+    // has it.
+    if let Some(c) = s.cluster()
+        && let ["triggered", name, id, OUTPUT_LOG] = path.split('/').collect::<Vec<_>>()[..]
+    {
+        return match c.run(&t, name, id).await {
+            Ok(Some((pk, _))) => match c.output(pk, 0).await {
+                Ok(bytes) => {
+                    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], bytes).into_response()
+                }
+                Err(e) => unavailable(e),
+            },
+            Ok(None) => error(StatusCode::NOT_FOUND, format!("no file '{path}'")),
+            Err(e) => unavailable(e),
+        };
+    }
     let root = s.layout(&t).data_root();
     let rel = path.clone();
     match tokio::task::spawn_blocking(move || super::vfs::read(&root, &rel)).await {

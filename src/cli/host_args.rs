@@ -116,9 +116,19 @@ pub(super) struct HostArgs {
     /// The tenants' quota file (TOML; default `<root>/quotas.toml`).
     #[arg(long, global = true, env = "WASMJOBS_QUOTAS")]
     quotas: Option<PathBuf>,
+    /// A cluster's PostgreSQL database (`postgres://user@host:port/db`):
+    /// `serve` joins the cluster (tenants, jobs, runs and schedules shared
+    /// with every host on it), `tenant` manages the cluster's tenants.
+    #[arg(long, global = true, env = "WASMJOBS_DATABASE_URL", value_name = "URL")]
+    database: Option<String>,
 }
 
 impl HostArgs {
+    /// The cluster's database URL, if any.
+    pub(super) fn database(&self) -> Option<&str> {
+        self.database.as_deref().filter(|u| !u.is_empty())
+    }
+
     /// The tenants' quotas (`--quotas`, else `<root>/quotas.toml`; none
     /// when that file does not exist).
     pub(super) fn quotas(&self, host: &HostConfig) -> Result<Quotas> {

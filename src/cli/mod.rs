@@ -205,6 +205,23 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         let layout = crate::tenant::Tenants::new(host.layout.root()).layout(&t);
         host = host.for_tenant(&t, layout, &quota);
     }
+    let database = cli.host.database().map(str::to_string);
+    if database.is_some()
+        && !matches!(
+            cli.command,
+            Command::Serve { .. }
+                | Command::Tenant(_)
+                | Command::Cron(_)
+                | Command::Doctor
+                | Command::Prepare { .. }
+                | Command::Bench(_)
+                | Command::Exec { .. }
+        )
+    {
+        bail!(
+            "with a cluster database (--database or WASMJOBS_DATABASE_URL), deploy, run and inspect jobs through the REST API of any host (PUT /api/triggeredwebjobs/NAME, POST .../run, GET .../history): this command works on one host's data root only"
+        );
+    }
     match cli.command {
         Command::Deploy {
             source,
@@ -330,9 +347,9 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 request_timeout: std::time::Duration::from_secs(request_timeout_s.max(1)),
             };
             let quotas = cli.host.quotas(&host)?;
-            serve::serve(host, quotas, listen, limits)
+            serve::serve(host, quotas, listen, limits, database.as_deref())
         }
-        Command::Tenant(cmd) => tenants::run(&host, cmd),
+        Command::Tenant(cmd) => tenants::run(&host, cmd, database.as_deref()),
         Command::Stop { name } => {
             let job = find_job(&host, &name, Some(JobType::Continuous))?;
             serve::set_stopped(&job, true)

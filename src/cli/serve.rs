@@ -6,12 +6,16 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 
 use crate::api::{ApiLimits, ApiState};
+use crate::cluster::Cluster;
 use crate::config::HostConfig;
 use crate::job::Job;
 use crate::runner::Runner;
 use crate::runtime::native::layers;
+use crate::runtime::stop::StopSignal;
 use crate::schedule::{Cron, zone};
+use crate::store::logline::short_instance_id;
 use crate::supervise::continuous::{DISABLE_FILE, set_disabled};
+use crate::tenant::Tenant;
 use crate::tenant::Tenants;
 use crate::tenant::quota::Quotas;
 
@@ -20,25 +24,33 @@ use crate::tenant::quota::Quotas;
 /// jobs, and the REST API and dashboard on `listen`. With no tenant yet,
 /// it makes a `default` one and prints its secret.
 pub(super) fn serve(
-    host: HostConfig,
+    mut host: HostConfig,
     quotas: Quotas,
     listen: std::net::SocketAddr,
     limits: ApiLimits,
+    database: Option<&str>,
 ) -> Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     eprint!("{}", layers::report(&host.sandbox));
-    let tenants = Tenants::new(host.layout.root());
-    if tenants.list().is_empty() {
-        let secret = tenants.add(DEFAULT_TENANT)?;
-        eprintln!(
-            "wasmjobs serve: made tenant '{DEFAULT_TENANT}' (no tenant existed); its secret, shown once:\n  {secret}\n  (a new one: `wasmjobs tenant rotate {DEFAULT_TENANT}`)"
-        );
-    }
+    let cluster = match database {
+        Some(url) => Some(rt.block_on(join_cluster(&mut host, url))?),
+        None => {
+            let tenants = Tenants::new(host.layout.root());
+            if tenants.list().is_empty() {
+                let secret = tenants.add(DEFAULT_TENANT)?;
+                made_default(&secret, "");
+            }
+            None
+        }
+    };
     let quotas = Arc::new(quotas);
-    let runner = Runner::new(host);
+    let runner = match &cluster {
+        Some(c) => Runner::new(host).with_cluster(c.clone()),
+        None => Runner::new(host),
+    };
     let state = Arc::new(ApiState::new(runner.clone(), quotas.clone(), limits));
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
@@ -78,12 +90,29 @@ pub(super) fn serve(
         let killed = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|k| *k).await;
         };
+        // In a cluster: the heartbeat, the sync of tenants and jobs, and
+        // the dispatcher of queued runs (which stops taking runs at the
+        // first signal; the heartbeat goes on until every run has ended).
+        let quit_dispatch = StopSignal::default();
+        let quit_cluster = StopSignal::default();
+        if let Some(c) = &cluster {
+            tokio::spawn(c.clone().keep_alive(quit_cluster.clone()));
+            tokio::spawn(keep_synced(c.clone(), runner.host().clone(), quit_cluster.clone()));
+            tokio::spawn(crate::supervise::dispatch::run(
+                c.clone(),
+                runner.clone(),
+                quotas.clone(),
+                runs.clone(),
+                quit_dispatch.clone(),
+            ));
+        }
         let served = crate::supervise::serve(
             runner,
             quotas,
             runs.clone(),
             async {
                 let _ = first_rx.await;
+                quit_dispatch.stop();
                 let _ = stop_api_tx.send(true);
             },
             killed(kill_rx.clone()),
@@ -92,9 +121,80 @@ pub(super) fn serve(
         let _ = api_task.await;
         // Runs the API started after the jobs were stopped stop too.
         runs.stop_all(killed(kill_rx)).await;
+        if let Some(c) = &cluster {
+            quit_cluster.stop();
+            c.leave().await;
+        }
         served
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn made_default(secret: &str, where_: &str) {
+    eprintln!(
+        "wasmjobs serve: made tenant '{DEFAULT_TENANT}'{where_} (no tenant existed); its secret, shown once:\n  {secret}\n  (a new one: `wasmjobs tenant rotate {DEFAULT_TENANT}`)"
+    );
+}
+
+/// Joins the cluster: an instance id of its own unless
+/// `WEBSITE_INSTANCE_ID` names one (hosts on one machine differ by data
+/// root), the schema migrated, the `default` tenant made if the cluster
+/// has none, and this host's data root brought up to the cluster's.
+async fn join_cluster(host: &mut HostConfig, url: &str) -> Result<Arc<Cluster>> {
+    if std::env::var_os("WEBSITE_INSTANCE_ID").is_none_or(|v| v.is_empty()) {
+        use sha2::Digest;
+        let seed = format!(
+            "{}:{}",
+            short_instance_id(None),
+            host.layout.root().display()
+        );
+        host.instance = short_instance_id(Some(&hex::encode(sha2::Sha256::digest(seed))));
+    }
+    let cluster = Cluster::join(url, &host.instance)
+        .await
+        .context("joining the cluster")?;
+    eprintln!(
+        "wasmjobs serve: instance {} joined the cluster (token {}; lease {} s)",
+        host.instance,
+        cluster.token(),
+        crate::cluster::LEASE.as_secs()
+    );
+    if cluster.tenants().await?.is_empty() {
+        let (record, secret) = Tenant::new(DEFAULT_TENANT)?;
+        if cluster.add_tenant(&record).await?.is_some() {
+            made_default(&secret, " in the cluster");
+        }
+    }
+    crate::store::fsutil::ensure_private_dir(host.layout.root())?;
+    cluster
+        .sync_local(host.layout.root(), host.executors, host.extract)
+        .await
+        .context("bringing the data root up to the cluster's")?;
+    Ok(cluster)
+}
+
+/// How often a host compares its tenants and jobs with the cluster's.
+const SYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+async fn keep_synced(cluster: Arc<Cluster>, host: HostConfig, quit: StopSignal) {
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(SYNC_EVERY) => {}
+            _ = quit.stopped() => return,
+        }
+        match cluster
+            .sync_local(host.layout.root(), host.executors, host.extract)
+            .await
+        {
+            Ok(()) => failing = false,
+            Err(e) if !failing => {
+                eprintln!("wasmjobs serve: syncing with the cluster: {e:#}");
+                failing = true;
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 /// The tenant `serve` makes when there is none.

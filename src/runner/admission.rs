@@ -35,6 +35,13 @@ impl Admission {
         }
     }
 
+    /// Whether a run of `tenant` would be admitted now.
+    pub fn has_room(&self, tenant: &str, tenant_max: Option<u32>) -> bool {
+        let c = self.counts.lock().expect("admission lock");
+        let mine = c.by_tenant.get(tenant).copied().unwrap_or(0);
+        self.host_max.is_none_or(|m| c.total < m) && tenant_max.is_none_or(|m| mine < m)
+    }
+
     /// Admits a run of `tenant` (at most `tenant_max` of its runs at once),
     /// or says which bound is reached.
     pub fn admit(

@@ -38,6 +38,9 @@ pub fn job_env(
         path(&seen.tmp.join(SHUTDOWN_FILE_NAME)),
     );
     set("WEBJOBS_RUN_ID", run_id.to_string());
+    // The site's variable on WebJobs; here the host's short instance id
+    // (which host of a cluster runs the job).
+    set("WEBSITE_INSTANCE_ID", host.instance.clone());
     if !args.is_empty() {
         set("WEBJOBS_COMMAND_ARGUMENTS", args.join(" "));
     }

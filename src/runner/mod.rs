@@ -19,6 +19,9 @@ use std::sync::Arc;
 use chrono::Utc;
 use thiserror::Error;
 
+use crate::cluster::Cluster;
+use crate::cluster::mirror::Mirror;
+use crate::cluster::runs::RunRecord;
 use crate::config::HostConfig;
 use crate::job::{Job, JobType};
 use crate::metrics::Metrics;
@@ -73,6 +76,9 @@ pub struct RunRequest {
     pub echo: Option<Echo>,
     /// Stops the run when fired.
     pub stop: StopSignal,
+    /// In a cluster, the run's record in the database, claimed by this
+    /// host (its id is the run's id; its status and output are mirrored).
+    pub record: Option<RunRecord>,
 }
 
 impl RunRequest {
@@ -85,6 +91,7 @@ impl RunRequest {
             args: Vec::new(),
             echo: None,
             stop: StopSignal::default(),
+            record: None,
         }
     }
 }
@@ -118,6 +125,8 @@ pub struct Runner {
     tenant_max_runs: Option<u32>,
     admission: Arc<Admission>,
     metrics: Arc<Metrics>,
+    /// The cluster this host belongs to, if any.
+    cluster: Option<Arc<Cluster>>,
 }
 
 /// A run whose record exists (status `Initializing`) and whose job lock is
@@ -135,6 +144,8 @@ pub struct PreparedRun {
     limits: Limits,
     limit_notes: Vec<String>,
     started: std::time::Instant,
+    /// Keeps the cluster's record of the run up to date.
+    mirror: Option<Mirror>,
     _permit: Permit,
     _in_flight: crate::metrics::InFlight,
     _lock: JobLock,
@@ -157,7 +168,32 @@ impl Runner {
             tenant_max_runs: None,
             admission,
             metrics: Arc::default(),
+            cluster: None,
         }
+    }
+
+    /// The same runner as a member of a cluster: runs given a record
+    /// mirror it to the database.
+    pub fn with_cluster(self, cluster: Arc<Cluster>) -> Runner {
+        Runner {
+            cluster: Some(cluster),
+            ..self
+        }
+    }
+
+    /// The cluster this host belongs to, if any.
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.as_ref()
+    }
+
+    /// The tenant's bound on its runs in flight (its quota).
+    pub fn tenant_max_runs(&self) -> Option<u32> {
+        self.tenant_max_runs
+    }
+
+    /// Whether admission would let a run of this runner's tenant in now.
+    pub fn has_room(&self) -> bool {
+        self.admission.has_room(&self.tenant, self.tenant_max_runs)
     }
 
     /// The same host and executors for a tenant: its data root, its
@@ -209,23 +245,30 @@ impl Runner {
         &self.native
     }
 
-    /// Takes the job's lock, prunes its history and creates the run record.
-    pub fn prepare(&self, req: RunRequest) -> Result<PreparedRun, RunError> {
-        let job = req.job;
+    /// Whether `job` can be run on demand here, and with which executor:
+    /// what [`Runner::prepare`] checks before anything is recorded (and a
+    /// cluster host before it queues a run).
+    pub fn check(&self, job: &Job) -> Result<ExecutorKind, RunError> {
         if job.job_type == JobType::Continuous {
-            return Err(RunError::Continuous(job.name));
+            return Err(RunError::Continuous(job.name.clone()));
         }
         if self.host.jobs_stopped {
             return Err(RunError::Stopped);
         }
         let Some(kind) = job.script else {
             return Err(RunError::NotRunnable(
-                job.name,
+                job.name.clone(),
                 crate::bundle::entry::NO_RUNNABLE_SCRIPT.into(),
             ));
         };
-        let executor = runtime::executor_for(kind, job.settings.executor(), self.host.executors)
-            .map_err(|e| RunError::NotRunnable(job.name.clone(), e.to_string()))?;
+        runtime::executor_for(kind, job.settings.executor(), self.host.executors)
+            .map_err(|e| RunError::NotRunnable(job.name.clone(), e.to_string()))
+    }
+
+    /// Takes the job's lock, prunes its history and creates the run record.
+    pub fn prepare(&self, req: RunRequest) -> Result<PreparedRun, RunError> {
+        let job = req.job;
+        let executor = self.check(&job)?;
         let layout = &self.host.layout;
         let data_dir = layout.data_dir(job.job_type, &job.name);
         let lock = JobLock::try_acquire(&data_dir, &self.host.instance)?
@@ -236,7 +279,10 @@ impl Runner {
             .map_err(RunError::Busy)?;
         history::prune(&data_dir, self.host.history_size)?;
         let now = Utc::now();
-        let run_id = unique_run_id(&data_dir, now);
+        let run_id = match &req.record {
+            Some(rec) => rec.run_id.clone(),
+            None => unique_run_id(&data_dir, now),
+        };
         let run_dir = data_dir.join(&run_id);
         std::fs::create_dir_all(&run_dir)?;
         let status = StatusFile {
@@ -262,6 +308,30 @@ impl Runner {
             req.echo,
         )?;
         log.sys(Level::Info, "Status changed to Initializing");
+        if let (Some(cluster), Some(_), Ok(rt)) = (
+            &self.cluster,
+            &req.record,
+            tokio::runtime::Handle::try_current(),
+        ) {
+            // The cluster's history is kept to the same size.
+            let (c, tenant, name) = (cluster.clone(), self.tenant.clone(), job.name.clone());
+            let keep = self.host.history_size;
+            rt.spawn(async move {
+                if let Err(e) = c.prune(&tenant, &name, keep).await {
+                    tracing::warn!("pruning the history of {name}: {e:#}");
+                }
+            });
+        }
+        let mirror = match (&self.cluster, req.record) {
+            (Some(cluster), Some(rec)) => Some(Mirror::start(
+                cluster.clone(),
+                rec,
+                run_dir.join(OUTPUT_LOG),
+                req.stop.clone(),
+                log.clone(),
+            )),
+            _ => None,
+        };
         let in_flight = self.metrics.run_started(&self.tenant);
         Ok(PreparedRun {
             runner: self.clone(),
@@ -276,6 +346,7 @@ impl Runner {
             limits,
             limit_notes,
             started: std::time::Instant::now(),
+            mirror,
             _permit: permit,
             _in_flight: in_flight,
             _lock: lock,
@@ -317,6 +388,9 @@ impl PreparedRun {
             self.log
                 .sys(Level::Err, &format!("Cannot write the run status: {e}"));
         }
+        if let Some(m) = &self.mirror {
+            m.status(&self.status);
+        }
     }
 
     /// Executes the run to its end and records the result. Never fails: a
@@ -355,6 +429,9 @@ impl PreparedRun {
         self.status.fuel_consumed = outcome.fuel_consumed;
         self.set_status(status);
         log.close_console();
+        if let Some(m) = self.mirror.take() {
+            m.finish().await;
+        }
         runner.metrics.run_finished(
             &runner.tenant,
             &status.to_string(),

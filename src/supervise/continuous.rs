@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::cluster::Cluster;
 use crate::job::Job;
 use crate::runner::Runner;
 use crate::runtime::capture::OutputLog;
@@ -81,10 +82,17 @@ impl Status {
 struct Records {
     status: Option<std::fs::File>,
     log: Arc<OutputLog>,
+    /// In a cluster: where the status is recorded too, `(cluster, tenant,
+    /// job)`.
+    cluster: Option<(Arc<Cluster>, String, String)>,
 }
 
 impl Records {
-    fn open(path: &std::path::Path, log: Arc<OutputLog>) -> Records {
+    fn open(
+        path: &std::path::Path,
+        log: Arc<OutputLog>,
+        cluster: Option<(Arc<Cluster>, String, String)>,
+    ) -> Records {
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -111,10 +119,14 @@ impl Records {
                 None
             }
         };
-        Records { status, log }
+        Records {
+            status,
+            log,
+            cluster,
+        }
     }
 
-    fn set(&self, status: Status) {
+    async fn set(&self, status: Status) {
         use std::os::unix::fs::FileExt;
         let body = serde_json::json!({ "Status": status.as_str() }).to_string();
         if let Some(f) = &self.status
@@ -129,6 +141,83 @@ impl Records {
             Level::Info,
             &format!("Status changed to {}", status.as_str()),
         );
+        if let Some((cluster, tenant, job)) = &self.cluster
+            && let Err(e) = cluster.set_continuous(tenant, job, status.as_str()).await
+        {
+            tracing::warn!("job {job}: recording its status in the cluster: {e:#}");
+        }
+    }
+}
+
+/// What makes this host the one that runs a singleton job: the
+/// `singleton.job.lock` file on one host, a lease in a cluster.
+enum Singleton {
+    File(#[allow(dead_code)] JobLock),
+    Lease(Arc<Cluster>, String),
+}
+
+impl Singleton {
+    /// Takes it if free; `Ok(None)` when another holder has it.
+    async fn acquire(
+        runner: &Runner,
+        job: &Job,
+        data_dir: &std::path::Path,
+    ) -> std::io::Result<Option<Singleton>> {
+        match runner.cluster() {
+            Some(c) => {
+                let name = crate::cluster::singleton_lease(runner.tenant(), &job.name);
+                match c.lease(&name).await {
+                    Ok(true) => Ok(Some(Singleton::Lease(c.clone(), name))),
+                    Ok(false) => Ok(None),
+                    Err(e) => Err(std::io::Error::other(format!("{e:#}"))),
+                }
+            }
+            None => Ok(JobLock::try_acquire_file(
+                data_dir,
+                SINGLETON_LOCK_FILE,
+                &runner.host().instance,
+            )?
+            .map(Singleton::File)),
+        }
+    }
+
+    /// How often a host without it tries again.
+    fn retry(runner: &Runner) -> Duration {
+        if runner.cluster().is_some() {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_secs(5)
+        }
+    }
+
+    /// Resolves when a cluster lease is lost: another host holds it, or it
+    /// could not be confirmed for a whole lease (this host may have been
+    /// cut off, and another may hold it by now). A file lock is never lost.
+    async fn lost(singleton: &Option<Singleton>) {
+        let Some(Singleton::Lease(cluster, name)) = singleton else {
+            return std::future::pending().await;
+        };
+        let mut confirmed = Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            match cluster.lease(name).await {
+                Ok(true) => confirmed = Instant::now(),
+                Ok(false) => return,
+                Err(_) if confirmed.elapsed() >= crate::cluster::LEASE => return,
+                Err(_) => {}
+            }
+        }
+    }
+}
+
+impl Drop for Singleton {
+    fn drop(&mut self) {
+        if let Singleton::Lease(cluster, name) = self {
+            let (cluster, name) = (cluster.clone(), std::mem::take(name));
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move { cluster.release(&name).await });
+            }
+        }
     }
 }
 
@@ -211,9 +300,13 @@ pub async fn run(runner: Runner, job: Job, quit: StopSignal) {
             return;
         }
     };
+    let in_cluster = runner
+        .cluster()
+        .map(|c| (c.clone(), runner.tenant().to_string(), job.name.clone()));
     let mut rec = Records::open(
         &data_dir.join(format!("status_{}", host.instance)),
         log.clone(),
+        in_cluster,
     );
     if job.dir.join(DISABLE_FILE).exists() || host.jobs_stopped {
         let why = if host.jobs_stopped {
@@ -222,29 +315,29 @@ pub async fn run(runner: Runner, job: Job, quit: StopSignal) {
             "disable.job exists (wasmjobs start clears it)"
         };
         log.sys(Level::Info, &format!("WebJob is stopped: {why}"));
-        rec.set(Status::Stopped);
+        rec.set(Status::Stopped).await;
         return;
     }
     let mut quick_fails = 0u32;
     let mut starts = 0u64;
     loop {
-        let _singleton = if job.settings.is_singleton() {
+        let singleton = if job.settings.is_singleton() {
             let mut announced = false;
             loop {
-                match JobLock::try_acquire_file(&data_dir, SINGLETON_LOCK_FILE, &host.instance) {
+                match Singleton::acquire(&runner, &job, &data_dir).await {
                     Ok(Some(l)) => break Some(l),
                     Ok(None) => {
                         if !announced {
-                            rec.set(Status::InactiveInstance);
+                            rec.set(Status::InactiveInstance).await;
                             announced = true;
                         }
                     }
                     Err(e) => log.sys(Level::Err, &format!("Cannot take the singleton lock: {e}")),
                 }
                 tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                    _ = tokio::time::sleep(Singleton::retry(&runner)) => {}
                     _ = quit.stopped() => {
-                        rec.set(Status::Stopped);
+                        rec.set(Status::Stopped).await;
                         return;
                     }
                 }
@@ -259,18 +352,28 @@ pub async fn run(runner: Runner, job: Job, quit: StopSignal) {
             log = fresh;
             rec.log = log.clone();
         }
-        rec.set(Status::Starting);
+        rec.set(Status::Starting).await;
         starts += 1;
         let start_id = format!("{}-{starts}", std::process::id());
         let run_stop = StopSignal::default();
-        rec.set(Status::Running);
+        rec.set(Status::Running).await;
         let started = Instant::now();
         let run = runner.run_continuous(&job, &start_id, &log, &run_stop);
         tokio::pin!(run);
         let end = tokio::select! {
             end = &mut run => end,
+            _ = Singleton::lost(&singleton) => {
+                log.sys(
+                    Level::Err,
+                    "This host lost the singleton lease (its lease expired and another host may run the job): killing this instance",
+                );
+                run_stop.kill();
+                let _ = (&mut run).await;
+                // (The next round finds the lease taken and says so.)
+                continue;
+            }
             _ = quit.stopped() => {
-                rec.set(Status::Stopping);
+                rec.set(Status::Stopping).await;
                 run_stop.stop();
                 tokio::select! {
                     _ = &mut run => {}
@@ -279,7 +382,7 @@ pub async fn run(runner: Runner, job: Job, quit: StopSignal) {
                         let _ = (&mut run).await;
                     }
                 }
-                rec.set(Status::Stopped);
+                rec.set(Status::Stopped).await;
                 return;
             }
         };
@@ -306,11 +409,11 @@ pub async fn run(runner: Runner, job: Job, quit: StopSignal) {
                 wait.as_secs_f64()
             ),
         );
-        rec.set(Status::PendingRestart);
+        rec.set(Status::PendingRestart).await;
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = quit.stopped() => {
-                rec.set(Status::Stopped);
+                rec.set(Status::Stopped).await;
                 return;
             }
         }

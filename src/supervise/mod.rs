@@ -6,6 +6,7 @@
 //! task in parallel, each letting its running job exit gracefully.
 
 pub mod continuous;
+pub mod dispatch;
 pub mod scheduled;
 
 use std::collections::{BTreeSet, HashMap};

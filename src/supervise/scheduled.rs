@@ -13,6 +13,7 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::bundle::settings::Overlap;
+use crate::cluster::runs::{Refusal, TickClaim};
 use crate::job::Job;
 use crate::runner::background::{RunHandle, Runs};
 use crate::runner::{RunError, RunRequest, Runner};
@@ -32,6 +33,9 @@ pub const SCHEDULER_PREV_LOG: &str = "job_prev_log.txt";
 pub struct Due {
     /// The instant to start the run.
     pub at: Timestamp,
+    /// The occurrence the run stands for: `at`, or for a catch-up the
+    /// latest occurrence missed (in a cluster, what hosts claim).
+    pub tick: Timestamp,
     /// It is a catch-up of an occurrence missed by less than the window.
     pub catch_up: bool,
     /// Occurrences missed beyond the window: how many (capped) and the
@@ -59,6 +63,7 @@ pub fn next_due(
     if first >= now {
         return Some(Due {
             at: first,
+            tick: first,
             catch_up: false,
             missed: None,
         });
@@ -70,12 +75,15 @@ pub fn next_due(
         // One catch-up run stands for every occurrence missed since.
         return Some(Due {
             at: now,
+            tick: latest,
             catch_up: true,
             missed: (count > 1).then_some((count - 1, latest)),
         });
     }
+    let at = zone::next_instant(cron, tz, now)?;
     Some(Due {
-        at: zone::next_instant(cron, tz, now)?,
+        at,
+        tick: at,
         catch_up: false,
         missed: Some((count, latest)),
     })
@@ -160,13 +168,36 @@ pub async fn run(
     // queued): later ones are counted from it, so a skipped tick is not
     // "missed" and caught up a moment later.
     let mut handled: Option<Timestamp> = None;
+    // In a cluster, time is the database's (hosts' clocks may disagree)
+    // and the latest start is any host's.
+    let cluster = runner.cluster().cloned();
+    let clock = || cluster.as_ref().map_or_else(Timestamp::now, |c| c.now());
+    let turn = |tick| Turn {
+        tick: Some(tick),
+        catch_up,
+    };
+    let queued = Turn {
+        tick: None,
+        catch_up,
+    };
     loop {
-        let last_start = history::latest(&data_dir)
-            .and_then(|r| r.status.start_time)
-            .and_then(|t| Timestamp::from_nanosecond(t.timestamp_nanos_opt()? as i128).ok());
+        let last_start = match &cluster {
+            Some(c) => match c.schedule_base(runner.tenant(), &job.name).await {
+                Ok(t) => t,
+                Err(e) => {
+                    log.sys(
+                        Level::Warn,
+                        &format!("Cannot read the cluster's latest run: {e:#}"),
+                    );
+                    None
+                }
+            },
+            None => history::latest(&data_dir).and_then(|r| r.status.start_time),
+        }
+        .and_then(|t| Timestamp::from_nanosecond(t.timestamp_nanos_opt()? as i128).ok());
         // The later of the two (None sorts first).
         let base = last_start.max(handled);
-        let now = Timestamp::now();
+        let now = clock();
         let Some(due) = next_due(&cron, &tz, base, now, catch_up) else {
             log.sys(
                 Level::Err,
@@ -200,7 +231,7 @@ pub async fn run(
         // Sleep until due, waking for a queued run's turn, and in bounded
         // steps so that a wall-clock jump is noticed.
         loop {
-            let left = due.at.duration_since(Timestamp::now());
+            let left = due.at.duration_since(clock());
             if left <= SignedDuration::ZERO {
                 break;
             }
@@ -220,7 +251,7 @@ pub async fn run(
                 _ = run_ended => {
                     current = None;
                     if pending.on {
-                        current = start(&runner, &job, &trigger, &log, &runs, true);
+                        current = start(&runner, &job, &trigger, &log, &runs, queued).await;
                         pending.set(current.is_none());
                     }
                 }
@@ -231,7 +262,7 @@ pub async fn run(
         }
         handled = Some(due.at);
         if !due.catch_up {
-            let late = Timestamp::now().duration_since(due.at);
+            let late = clock().duration_since(due.at);
             let late = Duration::try_from(late).unwrap_or(Duration::ZERO);
             runner.metrics().tick_lag(runner.tenant(), late);
         }
@@ -242,7 +273,7 @@ pub async fn run(
                 "WEBJOBS_DISABLE_SCHEDULE"
             };
             log.sys(Level::Warn, &format!("Schedule skipped: {why} is set"));
-            wait_past(due.at).await;
+            wait_past(due.at, clock).await;
             continue;
         }
         if current.as_ref().is_some_and(RunHandle::finished) {
@@ -254,7 +285,7 @@ pub async fn run(
                 "Running a missed schedule now (within the catch-up window)",
             );
         }
-        if let Some(c) = start(&runner, &job, &trigger, &log, &runs, false) {
+        if let Some(c) = start(&runner, &job, &trigger, &log, &runs, turn(due.tick)).await {
             current = Some(c);
             // This tick's run is the queued one's turn too.
             pending.set(false);
@@ -287,7 +318,7 @@ pub async fn run(
                         _ = c.ended() => {}
                         _ = quit.stopped() => return,
                     }
-                    current = start(&runner, &job, &trigger, &log, &runs, false);
+                    current = start(&runner, &job, &trigger, &log, &runs, queued).await;
                     if current.is_none() {
                         log.sys(
                             Level::Warn,
@@ -302,7 +333,7 @@ pub async fn run(
                 ),
             },
         }
-        wait_past(due.at).await;
+        wait_past(due.at, clock).await;
     }
 }
 
@@ -329,41 +360,98 @@ impl Drop for Pending<'_> {
     }
 }
 
+/// Which run a start is: a schedule's occurrence, or (no `tick`) the
+/// queued run's turn or a replacement.
+#[derive(Clone, Copy)]
+struct Turn {
+    tick: Option<Timestamp>,
+    catch_up: Duration,
+}
+
 /// Starts a run (registered in `runs`); `None` when the job is already
 /// running. A job that cannot run at all is logged and counts as started
-/// (there is nothing to queue or replace).
-fn start(
+/// (there is nothing to queue or replace). In a cluster, the occurrence is
+/// claimed first: when another host has it, nothing starts here (and it
+/// counts as started).
+async fn start(
     runner: &Runner,
     job: &Job,
     trigger: &str,
     log: &OutputLog,
     runs: &Runs,
-    queued: bool,
+    turn: Turn,
 ) -> Option<RunHandle> {
-    match runs.start(runner, RunRequest::new(job.clone(), trigger)) {
+    let mut req = RunRequest::new(job.clone(), trigger);
+    if let Some(cluster) = runner.cluster() {
+        let (tenant, max) = (runner.tenant(), runner.tenant_max_runs());
+        let claimed = match turn.tick {
+            Some(tick) => {
+                let at = chrono::DateTime::from_timestamp_micros(tick.as_microsecond())?;
+                let catch_up = turn.catch_up.as_secs().min(i32::MAX as u64) as i32;
+                cluster
+                    .claim_tick(tenant, &job.name, at, trigger, catch_up, max)
+                    .await
+                    .map(|c| match c {
+                        TickClaim::Run(rec) => Ok(Some(rec)),
+                        TickClaim::Taken => Ok(None),
+                        TickClaim::NoRun(r) => Err(r),
+                    })
+            }
+            None => cluster
+                .start_owned(tenant, &job.name, trigger, max)
+                .await
+                .map(|r| r.map(Some)),
+        };
+        match claimed {
+            Ok(Ok(Some(rec))) => req.record = Some(rec),
+            Ok(Ok(None)) => return Some(RunHandle::ended_already()),
+            Ok(Err(Refusal::AlreadyRunning)) => return None,
+            Ok(Err(Refusal::Busy(why))) => {
+                log.sys(Level::Warn, &format!("Skipped this schedule: {why}"));
+                return Some(RunHandle::ended_already());
+            }
+            Err(e) => {
+                log.sys(
+                    Level::Err,
+                    &format!("WebJob could not be invoked: the cluster's database: {e:#}"),
+                );
+                return Some(RunHandle::ended_already());
+            }
+        }
+    }
+    let record = req.record.clone();
+    match runs.start(runner, req) {
         Ok(handle) => {
             log.sys(
                 Level::Info,
                 &format!(
                     "WebJob invoked{} (run {})",
-                    if queued { " (queued run)" } else { "" },
+                    if turn.tick.is_none() {
+                        " (queued run)"
+                    } else {
+                        ""
+                    },
                     handle.id()
                 ),
             );
             Some(handle)
         }
-        Err(RunError::AlreadyRunning) => None,
+        Err(RunError::AlreadyRunning) if record.is_none() => None,
         Err(e) => {
-            log.sys(Level::Err, &format!("WebJob could not be invoked: {e}"));
+            let why = format!("WebJob could not be invoked: {e}");
+            log.sys(Level::Err, &why);
+            if let (Some(cluster), Some(rec)) = (runner.cluster(), record) {
+                cluster.fail_run(&rec, trigger, &why).await;
+            }
             Some(RunHandle::ended_already())
         }
     }
 }
 
-/// Sleeps until the wall clock is past `at` (at least a moment), so one
+/// Sleeps until the clock (`now`) is past `at` (at least a moment), so one
 /// occurrence is never handled twice.
-async fn wait_past(at: Timestamp) {
-    let left = at.duration_since(Timestamp::now());
+async fn wait_past(at: Timestamp, now: impl Fn() -> Timestamp) {
+    let left = at.duration_since(now());
     let d = Duration::try_from(left).unwrap_or(Duration::ZERO) + Duration::from_millis(1);
     tokio::time::sleep(d).await;
 }
@@ -394,6 +482,7 @@ mod tests {
             d,
             Due {
                 at: ts("2026-01-01T00:05:00Z"),
+                tick: ts("2026-01-01T00:05:00Z"),
                 catch_up: false,
                 missed: None
             }

@@ -32,6 +32,30 @@ pub struct Tenant {
     secret_hash: String,
 }
 
+impl Tenant {
+    /// A new tenant's record and its secret (shown once, stored hashed).
+    pub fn new(tenant: &str) -> Result<(Tenant, String)> {
+        name::validate(tenant)?;
+        let secret = new_secret()?;
+        let record = Tenant {
+            name: tenant.to_string(),
+            created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            secret_hash: hash(&secret)?,
+        };
+        Ok((record, secret))
+    }
+
+    /// The same tenant with a new secret, and that secret.
+    pub fn rotated(&self) -> Result<(Tenant, String)> {
+        let secret = new_secret()?;
+        let record = Tenant {
+            secret_hash: hash(&secret)?,
+            ..self.clone()
+        };
+        Ok((record, secret))
+    }
+}
+
 /// The tenants of a data root.
 #[derive(Debug, Clone)]
 pub struct Tenants {
@@ -129,28 +153,29 @@ impl Tenants {
 
     /// Adds a tenant; returns its new secret (shown once, stored hashed).
     pub fn add(&self, tenant: &str) -> Result<String> {
-        name::validate(tenant)?;
         if self.get(tenant).is_some() {
             bail!("tenant '{tenant}' already exists (use `tenant rotate` for a new secret)");
         }
-        let secret = new_secret()?;
-        self.write(&Tenant {
-            name: tenant.to_string(),
-            created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            secret_hash: hash(&secret)?,
-        })?;
+        let (record, secret) = Tenant::new(tenant)?;
+        self.write(&record)?;
         Ok(secret)
     }
 
     /// Gives a tenant a new secret (the old one stops working); returns it.
     pub fn rotate(&self, tenant: &str) -> Result<String> {
-        let Some(mut t) = self.get(tenant) else {
+        let Some(t) = self.get(tenant) else {
             bail!("no tenant named '{tenant}'");
         };
-        let secret = new_secret()?;
-        t.secret_hash = hash(&secret)?;
-        self.write(&t)?;
+        let (record, secret) = t.rotated()?;
+        self.write(&record)?;
         Ok(secret)
+    }
+
+    /// Writes a tenant's record as it is (a cluster host materialising
+    /// the record the database holds).
+    pub fn put(&self, record: &Tenant) -> Result<()> {
+        name::validate(&record.name)?;
+        self.write(record)
     }
 
     /// Removes a tenant with its jobs, data and history. Returns whether it

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# A throw-away PostgreSQL server for the cluster tests and benchmark:
+#   scripts/pg.sh start DIR PORT   # prints the database URL on stdout
+#   scripts/pg.sh stop DIR
+# Debian's `postgresql` package (scripts/setup.sh --test installs it); the
+# server listens on 127.0.0.1:PORT only, trusts local connections (nothing
+# else can reach it) and keeps everything under DIR. As root, the server
+# runs as the `postgres` user (PostgreSQL refuses to run as root).
+set -euo pipefail
+cmd="${1:?usage: pg.sh start DIR PORT | stop DIR}"
+dir="${2:?a directory}"
+bin="$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -1)")"
+[ -x "$bin/initdb" ] || { echo "pg.sh: PostgreSQL is not installed (apt-get install postgresql)" >&2; exit 1; }
+as_pg() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+case "$cmd" in
+  start)
+    port="${3:?a port}"
+    mkdir -p "$dir"
+    [ "$(id -u)" -eq 0 ] && chown postgres "$dir"
+    if [ ! -f "$dir/data/PG_VERSION" ]; then
+      as_pg "$bin/initdb" -D "$dir/data" -A trust -U wasmjobs -E UTF8 >"$dir/initdb.log" 2>&1 \
+        || { cat "$dir/initdb.log" >&2; exit 1; }
+    fi
+    as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+      -o "-p $port -c listen_addresses=127.0.0.1 -k $dir -c max_connections=300 -c fsync=off -c synchronous_commit=off" \
+      start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
+    echo "postgres://wasmjobs@127.0.0.1:$port/postgres"
+    ;;
+  stop)
+    [ -f "$dir/data/PG_VERSION" ] && as_pg "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+    rm -rf "$dir"
+    ;;
+  *) echo "pg.sh: unknown command '$cmd'" >&2; exit 2 ;;
+esac

@@ -1,0 +1,385 @@
+//! Many hosts, one PostgreSQL. With `serve --database`, every host keeps
+//! its own data root as a working cache (materialised jobs, working
+//! copies, compiled guests, local logs) while the database holds what the
+//! cluster shares: tenants, jobs and their bundles, run records and output,
+//! schedule occurrences, leases. The protocol, explained in the README:
+//!
+//! - **Liveness and fencing.** Each host registers a row and gets a token
+//!   (a sequence number, never reused). It renews its heartbeat every
+//!   fifth of the lease; it is live while the heartbeat is younger than
+//!   the lease, by the database's clock. Every write a host makes is
+//!   conditioned on its token being live, so a host that was paused past
+//!   its lease writes nothing once it resumes; it notices at its next
+//!   heartbeat and registers again under a new token.
+//! - **Runs** are rows; one partial unique index keeps one active run per
+//!   job cluster-wide (the 409). A run belongs to the token that claimed
+//!   it; survivors turn the runs of a dead token to `Aborted` (or, if it
+//!   had not started them yet, back to `Queued`).
+//! - **Ticks** are claimed by inserting `(job, occurrence)`, once.
+//! - **Leases** (singleton continuous jobs) are rows naming a token, held
+//!   while that token is live.
+
+pub mod mirror;
+pub mod runs;
+pub mod schema;
+pub mod sync;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+
+use crate::store::logline::{self, Level};
+
+/// How long a host stays live without a heartbeat.
+pub const LEASE: Duration = Duration::from_secs(5);
+/// How many heartbeats fit in a lease.
+const BEATS_PER_LEASE: u32 = 5;
+/// Most database connections a host keeps.
+const POOL_SIZE: usize = 16;
+
+/// A host's membership of the cluster: its connections, its token and its
+/// estimate of the database's clock.
+pub struct Cluster {
+    pool: Pool,
+    instance: String,
+    token: AtomicI64,
+    lease: Duration,
+    /// The database's clock minus this host's, in microseconds.
+    offset_us: AtomicI64,
+    /// What this host has materialised of the shared tenants and jobs.
+    synced: std::sync::Mutex<sync::Synced>,
+    /// Wakes this host's dispatcher (a run was queued through it).
+    queued: tokio::sync::Notify,
+}
+
+/// The database URL from `--database` or `WASMJOBS_DATABASE_URL`, checked.
+pub fn parse_url(url: &str) -> Result<tokio_postgres::Config> {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        anyhow::bail!("--database must be a postgres:// URL, not '{url}'");
+    }
+    url.parse::<tokio_postgres::Config>()
+        .with_context(|| format!("--database '{url}' is not a valid PostgreSQL URL"))
+}
+
+impl Cluster {
+    /// Connects, applies the schema's migrations and registers this host.
+    pub async fn join(url: &str, instance: &str) -> Result<Arc<Cluster>> {
+        let cluster = Self::connect(url, instance).await?;
+        cluster.register().await?;
+        Ok(Arc::new(cluster))
+    }
+
+    /// Connects and applies the schema's migrations, without joining as a
+    /// host (what `wasmjobs tenant` does).
+    pub async fn connect(url: &str, instance: &str) -> Result<Cluster> {
+        let pg = parse_url(url)?;
+        let mgr = Manager::from_config(
+            pg,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(mgr)
+            .max_size(POOL_SIZE)
+            .build()
+            .context("database pool")?;
+        let cluster = Cluster {
+            pool,
+            instance: instance.to_string(),
+            token: AtomicI64::new(0),
+            lease: LEASE,
+            offset_us: AtomicI64::new(0),
+            synced: Default::default(),
+            queued: tokio::sync::Notify::new(),
+        };
+        {
+            let mut c = cluster
+                .pool
+                .get()
+                .await
+                .map_err(|e| anyhow::anyhow!("connecting to the database: {e}"))?;
+            schema::migrate(&mut c).await?;
+        }
+        Ok(cluster)
+    }
+
+    /// A connection from the pool.
+    pub(crate) async fn client(&self) -> Result<Object> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| anyhow::anyhow!("database: {e}"))
+    }
+
+    /// Wakes this host's dispatcher: a run was just queued.
+    pub fn wake_dispatcher(&self) {
+        self.queued.notify_one();
+    }
+
+    /// Resolves when a run is queued through this host.
+    pub async fn run_queued(&self) {
+        self.queued.notified().await
+    }
+
+    /// This host's instance id (as in its log lines).
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// This host's current token (it changes when the host is fenced and
+    /// registers again).
+    pub fn token(&self) -> i64 {
+        self.token.load(Ordering::SeqCst)
+    }
+
+    /// The lease's length in milliseconds (as the database stores it).
+    fn lease_ms(&self) -> i32 {
+        self.lease.as_millis() as i32
+    }
+
+    /// Now by the database's clock (this host's clock corrected by the
+    /// offset measured at each heartbeat): what schedules are computed in,
+    /// so hosts whose clocks disagree still agree on when a tick is due.
+    pub fn now(&self) -> jiff::Timestamp {
+        let off = jiff::SignedDuration::from_micros(self.offset_us.load(Ordering::Relaxed));
+        jiff::Timestamp::now()
+            .checked_add(off)
+            .unwrap_or_else(|_| jiff::Timestamp::now())
+    }
+
+    /// [`Cluster::now`] as a chrono time.
+    pub fn now_utc(&self) -> DateTime<Utc> {
+        let t = self.now();
+        DateTime::from_timestamp_micros(t.as_microsecond()).unwrap_or_else(Utc::now)
+    }
+
+    async fn register(&self) -> Result<()> {
+        let c = self.client().await?;
+        let row = c
+            .query_one(
+                "INSERT INTO hosts (instance, lease_ms) VALUES ($1, $2) RETURNING token",
+                &[&self.instance, &self.lease_ms()],
+            )
+            .await
+            .context("registering the host")?;
+        self.token.store(row.get(0), Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Renews the heartbeat; `false` when this host's lease had expired
+    /// (it was fenced: its runs and leases are no longer its own).
+    async fn beat(&self) -> Result<bool> {
+        let c = self.client().await?;
+        let sent = std::time::Instant::now();
+        let local = Utc::now();
+        let row = c
+            .query_opt(
+                "UPDATE hosts SET heartbeat_at = now() WHERE token = $1 AND wasmjobs_live($1)
+                 RETURNING clock_timestamp()",
+                &[&self.token()],
+            )
+            .await?;
+        let Some(row) = row else { return Ok(false) };
+        // The database read its clock about halfway through the round trip.
+        let db: DateTime<Utc> = row.get(0);
+        let mid = local + chrono::Duration::from_std(sent.elapsed() / 2).unwrap_or_default();
+        let off = (db - mid).num_microseconds().unwrap_or(0);
+        self.offset_us.store(off, Ordering::Relaxed);
+        Ok(true)
+    }
+
+    /// Turns the runs of dead hosts into what they are: a run that never
+    /// started goes back to the queue (a schedule's only within its
+    /// catch-up window), one that was running reads `Aborted`, with a
+    /// line saying why in its output.
+    async fn reap(&self) -> Result<()> {
+        let c = self.client().await?;
+        let me = self.token();
+        c.execute(
+            "UPDATE runs SET status = 'Queued', instance = NULL, token = NULL, start_time = NULL
+             WHERE status = 'Initializing' AND token IS NOT NULL AND wasmjobs_live($1)
+               AND NOT wasmjobs_live(token)
+               AND (tick IS NULL OR tick > now() - make_interval(secs => catch_up_s))",
+            &[&me],
+        )
+        .await?;
+        let line = logline::format(
+            Utc::now(),
+            &self.instance,
+            true,
+            Level::Err,
+            "Status changed to Aborted: the host running this run stopped answering (its lease expired)",
+        );
+        c.execute(
+            "WITH a AS (
+                UPDATE runs SET status = 'Aborted', end_time = now()
+                WHERE status IN ('Initializing', 'Running') AND token IS NOT NULL
+                  AND wasmjobs_live($1) AND NOT wasmjobs_live(token)
+                RETURNING pk)
+             INSERT INTO run_output (run_pk, body) SELECT pk, $2 FROM a",
+            &[&me, &line.as_bytes()],
+        )
+        .await?;
+        // A dead host's continuous jobs: one that ran reads Aborted.
+        c.execute(
+            "UPDATE continuous SET updated = now(),
+                 status = CASE WHEN status = 'InactiveInstance' THEN 'Stopped' ELSE 'Aborted' END
+             WHERE status NOT IN ('Stopped', 'Aborted') AND wasmjobs_live($1)
+               AND NOT wasmjobs_live(token)",
+            &[&me],
+        )
+        .await?;
+        c.execute(
+            "DELETE FROM continuous WHERE updated < now() - interval '1 hour'
+               AND NOT wasmjobs_live(token)",
+            &[],
+        )
+        .await?;
+        c.execute(
+            "DELETE FROM hosts WHERE heartbeat_at < now() - interval '1 day'",
+            &[],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Heartbeats and reaps until `quit` fires; a fenced host registers
+    /// again under a new token (what it ran under the old one is already
+    /// being stopped: every write of the old token fails).
+    pub async fn keep_alive(self: Arc<Self>, quit: crate::runtime::stop::StopSignal) {
+        let period = self.lease / BEATS_PER_LEASE;
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failing = false;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = quit.stopped() => return,
+            }
+            match self.beat().await {
+                Ok(true) => failing = false,
+                Ok(false) => {
+                    eprintln!(
+                        "wasmjobs serve: instance {}: this host's lease expired (token {}); its runs and leases have passed to other hosts; joining again",
+                        self.instance,
+                        self.token()
+                    );
+                    if let Err(e) = self.register().await {
+                        eprintln!("wasmjobs serve: cannot register again: {e:#}");
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    if !failing {
+                        eprintln!("wasmjobs serve: heartbeat failed: {e:#}");
+                    }
+                    failing = true;
+                    continue;
+                }
+            }
+            if let Err(e) = self.reap().await {
+                tracing::warn!("reaping dead hosts' runs: {e:#}");
+            }
+        }
+    }
+
+    /// Leaves the cluster (a graceful stop): its leases pass on at once.
+    pub async fn leave(&self) {
+        let Ok(c) = self.client().await else { return };
+        let me = self.token();
+        let _ = c
+            .execute("DELETE FROM leases WHERE token = $1", &[&me])
+            .await;
+        let _ = c
+            .execute(
+                "UPDATE continuous SET status = 'Stopped', updated = now() WHERE token = $1",
+                &[&me],
+            )
+            .await;
+        let _ = c
+            .execute("UPDATE hosts SET stopped = true WHERE token = $1", &[&me])
+            .await;
+    }
+
+    /// Takes (or keeps) the lease `name`; `true` when this host holds it.
+    pub async fn lease(&self, name: &str) -> Result<bool> {
+        let c = self.client().await?;
+        let me = self.token();
+        let row = c
+            .query_opt(
+                "INSERT INTO leases (name, token) SELECT $1, $2 WHERE wasmjobs_live($2)
+                 ON CONFLICT (name) DO UPDATE SET token = EXCLUDED.token
+                 WHERE leases.token = EXCLUDED.token OR NOT wasmjobs_live(leases.token)
+                 RETURNING token",
+                &[&name, &me],
+            )
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// Gives the lease `name` up, if this host holds it.
+    pub async fn release(&self, name: &str) {
+        if let Ok(c) = self.client().await {
+            let _ = c
+                .execute(
+                    "DELETE FROM leases WHERE name = $1 AND token = $2",
+                    &[&name, &self.token()],
+                )
+                .await;
+        }
+    }
+
+    /// Records a continuous job's status on this instance.
+    pub async fn set_continuous(&self, tenant: &str, name: &str, status: &str) -> Result<()> {
+        let c = self.client().await?;
+        c.execute(
+            "INSERT INTO continuous (tenant, name, instance, token, status)
+             SELECT $1, $2, $3, $4, $5 WHERE wasmjobs_live($4)
+             ON CONFLICT (tenant, name, instance) DO UPDATE
+             SET token = EXCLUDED.token, status = EXCLUDED.status, updated = now()",
+            &[&tenant, &name, &self.instance, &self.token(), &status],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// A continuous job's status on every instance that ran it, `(instance,
+    /// status)`; a dead instance's reads `Aborted` once a survivor saw it.
+    pub async fn continuous_statuses(
+        &self,
+        tenant: &str,
+        name: &str,
+    ) -> Result<Vec<(String, String)>> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT instance, status FROM continuous WHERE tenant = $1 AND name = $2
+                 ORDER BY instance",
+                &[&tenant, &name],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Forgets a removed continuous job's statuses.
+    pub async fn forget_continuous(&self, tenant: &str, name: &str) -> Result<()> {
+        let c = self.client().await?;
+        c.execute(
+            "DELETE FROM continuous WHERE tenant = $1 AND name = $2",
+            &[&tenant, &name],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// The lease name of a singleton continuous job.
+pub fn singleton_lease(tenant: &str, name: &str) -> String {
+    format!("singleton/{tenant}/{name}")
+}

@@ -1,0 +1,549 @@
+//! Run records in the database: the queue of triggered runs, schedule
+//! ticks claimed once, a run's status and output as its host writes them
+//! (every write fenced by the host's token), and the history read back.
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use tokio_postgres::error::SqlState;
+
+use super::Cluster;
+use crate::store::run::{RunInfo, RunStatus, StatusFile, new_run_id};
+
+/// A run this host owns (claimed under `token`).
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    /// The row's key.
+    pub pk: i64,
+    /// The WebJobs run id (18 digits).
+    pub run_id: String,
+    /// The token it was claimed under: every write about it is fenced by it.
+    pub token: i64,
+}
+
+/// A queued run this host has claimed.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    /// Its record.
+    pub record: RunRecord,
+    /// Whose job.
+    pub tenant: String,
+    /// The triggered job's name.
+    pub name: String,
+    /// `External - <who>` or `Schedule - <cron>`.
+    pub trigger: String,
+    /// The run's arguments.
+    pub args: Vec<String>,
+    /// The job's version when the run was queued: the host runs that
+    /// version or a later one.
+    pub job_version: Option<i64>,
+}
+
+/// Why a run was not created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// A run of the job is queued or in progress somewhere (409).
+    AlreadyRunning,
+    /// The tenant has its most runs in progress, cluster-wide (429).
+    Busy(String),
+}
+
+/// What claiming a schedule's occurrence gave.
+#[derive(Debug, Clone)]
+pub enum TickClaim {
+    /// This host has the occurrence and its run.
+    Run(RunRecord),
+    /// Another host has the occurrence (or this host is fenced).
+    Taken,
+    /// This host has the occurrence, but the job is running (the overlap
+    /// policy applies) or the tenant is at its quota.
+    NoRun(Refusal),
+}
+
+/// Statuses of a run that has not ended.
+const ACTIVE: &str = "('Queued', 'Initializing', 'Running')";
+
+fn is_unique(e: &tokio_postgres::Error, constraint: &str) -> bool {
+    e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+        && e.as_db_error().and_then(|d| d.constraint()) == Some(constraint)
+}
+
+/// Run ids may collide within 100 µs: the next free one is tried.
+const ID_ATTEMPTS: u32 = 50;
+
+impl Cluster {
+    /// Checks the tenant's concurrent-runs quota cluster-wide inside `tx`
+    /// (serialised per tenant by an advisory lock).
+    async fn quota_ok(
+        tx: &deadpool_postgres::Transaction<'_>,
+        tenant: &str,
+        max: Option<u32>,
+    ) -> Result<Result<(), Refusal>> {
+        let Some(max) = max else { return Ok(Ok(())) };
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('wasmjobs-tenant:' || $1))",
+            &[&tenant],
+        )
+        .await?;
+        let n: i64 = tx
+            .query_one(
+                &format!("SELECT count(*) FROM runs WHERE tenant = $1 AND status IN {ACTIVE}"),
+                &[&tenant],
+            )
+            .await?
+            .get(0);
+        if n >= i64::from(max) {
+            return Ok(Err(Refusal::Busy(format!(
+                "tenant '{tenant}' has {n} runs in progress or queued across the cluster, its quota's concurrent_runs; try again later"
+            ))));
+        }
+        Ok(Ok(()))
+    }
+
+    /// Inserts a run row inside `tx`: `Queued` with no owner, or
+    /// `Initializing` owned by this host. `Err(AlreadyRunning)` when the
+    /// job has an active run.
+    #[allow(clippy::too_many_arguments)]
+    async fn insert_run(
+        &self,
+        tx: &mut deadpool_postgres::Transaction<'_>,
+        tenant: &str,
+        name: &str,
+        trigger: &str,
+        args: &[String],
+        tick: Option<DateTime<Utc>>,
+        catch_up_s: i32,
+        owned: bool,
+    ) -> Result<Result<RunRecord, Refusal>> {
+        let mut at = self.now_utc();
+        let me = self.token();
+        for _ in 0..ID_ATTEMPTS {
+            let run_id = new_run_id(at);
+            let sp = tx.savepoint("run_id").await?;
+            let r = sp
+                .query_opt(
+                    "INSERT INTO runs (tenant, name, run_id, status, trigger, args, tick, catch_up_s,
+                                       instance, token, start_time, job_version)
+                     SELECT $1, $2, $3, CASE WHEN $8 THEN 'Initializing' ELSE 'Queued' END, $4, $5, $6, $7,
+                            CASE WHEN $8 THEN $9 END, CASE WHEN $8 THEN $10::bigint END,
+                            CASE WHEN $8 THEN now() END,
+                            (SELECT version FROM jobs WHERE tenant = $1 AND job_type = 'triggered' AND name = $2)
+                     WHERE $8 = false OR wasmjobs_live($10)
+                     RETURNING pk",
+                    &[
+                        &tenant,
+                        &name,
+                        &run_id,
+                        &trigger,
+                        &args,
+                        &tick,
+                        &catch_up_s,
+                        &owned,
+                        &self.instance,
+                        &me,
+                    ],
+                )
+                .await;
+            match r {
+                Ok(Some(row)) => {
+                    sp.commit().await?;
+                    return Ok(Ok(RunRecord {
+                        pk: row.get(0),
+                        run_id,
+                        token: me,
+                    }));
+                }
+                Ok(None) => anyhow::bail!("this host's lease has expired"),
+                Err(e) if is_unique(&e, "runs_one_active") => {
+                    sp.rollback().await?;
+                    return Ok(Err(Refusal::AlreadyRunning));
+                }
+                Err(e) if is_unique(&e, "runs_tenant_name_run_id_key") => {
+                    sp.rollback().await?;
+                    at += chrono::Duration::microseconds(100);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        anyhow::bail!("no free run id")
+    }
+
+    /// Queues a run of a triggered job for any host to take; returns its
+    /// run id.
+    pub async fn enqueue(
+        &self,
+        tenant: &str,
+        name: &str,
+        trigger: &str,
+        args: &[String],
+        tenant_max: Option<u32>,
+    ) -> Result<Result<String, Refusal>> {
+        let mut c = self.client().await?;
+        let mut tx = c.transaction().await?;
+        if let Err(r) = Self::quota_ok(&tx, tenant, tenant_max).await? {
+            return Ok(Err(r));
+        }
+        let r = self
+            .insert_run(&mut tx, tenant, name, trigger, args, None, 0, false)
+            .await?;
+        tx.commit().await?;
+        Ok(r.map(|rec| rec.run_id))
+    }
+
+    /// Creates a run owned by this host at once (a queued schedule run's
+    /// turn on this host).
+    pub async fn start_owned(
+        &self,
+        tenant: &str,
+        name: &str,
+        trigger: &str,
+        tenant_max: Option<u32>,
+    ) -> Result<Result<RunRecord, Refusal>> {
+        let mut c = self.client().await?;
+        let mut tx = c.transaction().await?;
+        if let Err(r) = Self::quota_ok(&tx, tenant, tenant_max).await? {
+            return Ok(Err(r));
+        }
+        let r = self
+            .insert_run(&mut tx, tenant, name, trigger, &[], None, 0, true)
+            .await?;
+        tx.commit().await?;
+        Ok(r)
+    }
+
+    /// Claims the oldest queued run no other host is claiming, if any.
+    pub async fn claim_queued(&self) -> Result<Option<Claimed>> {
+        let c = self.client().await?;
+        let me = self.token();
+        let row = c
+            .query_opt(
+                "UPDATE runs SET status = 'Initializing', instance = $1, token = $2, start_time = now()
+                 WHERE pk = (SELECT pk FROM runs WHERE status = 'Queued'
+                             ORDER BY pk LIMIT 1 FOR UPDATE SKIP LOCKED)
+                   AND wasmjobs_live($2)
+                 RETURNING pk, run_id, tenant, name, trigger, args, job_version",
+                &[&self.instance, &me],
+            )
+            .await?;
+        Ok(row.map(|r| Claimed {
+            record: RunRecord {
+                pk: r.get(0),
+                run_id: r.get(1),
+                token: me,
+            },
+            tenant: r.get(2),
+            name: r.get(3),
+            trigger: r.get(4),
+            args: r.get(5),
+            job_version: r.get(6),
+        }))
+    }
+
+    /// Puts a claimed run back in the queue (this host could not start it).
+    pub async fn requeue(&self, rec: &RunRecord) -> Result<()> {
+        let c = self.client().await?;
+        c.execute(
+            "UPDATE runs SET status = 'Queued', instance = NULL, token = NULL, start_time = NULL
+             WHERE pk = $1 AND token = $2 AND status = 'Initializing'",
+            &[&rec.pk, &rec.token],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Claims one occurrence of a job's schedule: exactly one host gets
+    /// each `(job, tick)`, and with it the run, if the job can run.
+    pub async fn claim_tick(
+        &self,
+        tenant: &str,
+        name: &str,
+        tick: DateTime<Utc>,
+        trigger: &str,
+        catch_up_s: i32,
+        tenant_max: Option<u32>,
+    ) -> Result<TickClaim> {
+        let mut c = self.client().await?;
+        let mut tx = c.transaction().await?;
+        let me = self.token();
+        let won = tx
+            .query_opt(
+                "INSERT INTO ticks (tenant, name, tick, token, instance, outcome)
+                 SELECT $1, $2, $3, $4, $5, 'claimed' WHERE wasmjobs_live($4)
+                 ON CONFLICT DO NOTHING RETURNING 1",
+                &[&tenant, &name, &tick, &me, &self.instance],
+            )
+            .await?
+            .is_some();
+        if !won {
+            return Ok(TickClaim::Taken);
+        }
+        let run = match Self::quota_ok(&tx, tenant, tenant_max).await? {
+            Err(r) => Err(r),
+            Ok(()) => {
+                self.insert_run(
+                    &mut tx,
+                    tenant,
+                    name,
+                    trigger,
+                    &[],
+                    Some(tick),
+                    catch_up_s,
+                    true,
+                )
+                .await?
+            }
+        };
+        let outcome = match &run {
+            Ok(_) => "run",
+            Err(Refusal::AlreadyRunning) => "overlap",
+            Err(Refusal::Busy(_)) => "quota",
+        };
+        tx.execute(
+            "UPDATE ticks SET outcome = $4 WHERE tenant = $1 AND name = $2 AND tick = $3",
+            &[&tenant, &name, &tick, &outcome],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(match run {
+            Ok(rec) => TickClaim::Run(rec),
+            Err(r) => TickClaim::NoRun(r),
+        })
+    }
+
+    /// The latest occurrence of a job's schedule any host dealt with, or
+    /// the latest run's start: what the next occurrence counts from.
+    pub async fn schedule_base(&self, tenant: &str, name: &str) -> Result<Option<DateTime<Utc>>> {
+        let c = self.client().await?;
+        let row = c
+            .query_one(
+                "SELECT greatest(
+                     (SELECT max(tick) FROM ticks WHERE tenant = $1 AND name = $2),
+                     (SELECT max(start_time) FROM runs WHERE tenant = $1 AND name = $2))",
+                &[&tenant, &name],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
+    /// Marks this host's run `Running` (fenced); `false` if it is no longer
+    /// this host's.
+    pub async fn set_running(&self, rec: &RunRecord) -> Result<bool> {
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                "UPDATE runs SET status = 'Running'
+                 WHERE pk = $1 AND token = $2 AND status IN ('Initializing', 'Running')
+                   AND wasmjobs_live($2)",
+                &[&rec.pk, &rec.token],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Records a run's end (fenced); `false` if it is no longer this host's.
+    pub async fn set_final(&self, rec: &RunRecord, s: &StatusFile) -> Result<bool> {
+        let c = self.client().await?;
+        let fuel = s.fuel_consumed.map(|f| f.min(i64::MAX as u64) as i64);
+        let n = c
+            .execute(
+                "UPDATE runs SET status = $3, end_time = coalesce($4, now()), exit_code = $5,
+                                 limit_kind = $6, fuel = $7
+                 WHERE pk = $1 AND token = $2 AND status IN ('Initializing', 'Running')
+                   AND wasmjobs_live($2)",
+                &[
+                    &rec.pk,
+                    &rec.token,
+                    &s.status.as_str(),
+                    &s.end_time,
+                    &s.exit_code,
+                    &s.limit,
+                    &fuel,
+                ],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Appends a batch of output (fenced). `None` when the run is no
+    /// longer this host's; else whether a stop was requested.
+    pub async fn append_output(&self, rec: &RunRecord, bytes: &[u8]) -> Result<Option<bool>> {
+        let c = self.client().await?;
+        let row = c
+            .query_opt(
+                "WITH r AS (
+                     UPDATE runs SET output_bytes = output_bytes + length($3::bytea)
+                     WHERE pk = $1 AND token = $2 AND status IN ('Initializing', 'Running')
+                       AND wasmjobs_live($2)
+                     RETURNING pk, stop_requested),
+                 o AS (INSERT INTO run_output (run_pk, body)
+                       SELECT pk, $3 FROM r WHERE length($3::bytea) > 0)
+                 SELECT stop_requested FROM r",
+                &[&rec.pk, &rec.token, &bytes],
+            )
+            .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    /// Ends a claimed run that could not start as `Failed`, saying why in
+    /// its output (fenced like every write).
+    pub async fn fail_run(&self, rec: &RunRecord, trigger: &str, why: &str) {
+        let line = crate::store::logline::format(
+            Utc::now(),
+            &self.instance,
+            true,
+            crate::store::logline::Level::Err,
+            why,
+        );
+        let _ = self.append_output(rec, line.as_bytes()).await;
+        let status = StatusFile {
+            trigger: Some(trigger.to_string()),
+            status: RunStatus::Failed,
+            start_time: None,
+            end_time: Some(Utc::now()),
+            exit_code: None,
+            limit: None,
+            fuel_consumed: None,
+        };
+        if let Err(e) = self.set_final(rec, &status).await {
+            tracing::warn!("run {}: {e:#}", rec.run_id);
+        }
+    }
+
+    /// Deletes the oldest ended runs of a job beyond `keep`.
+    pub async fn prune(&self, tenant: &str, name: &str, keep: usize) -> Result<()> {
+        let c = self.client().await?;
+        let keep = keep as i64;
+        c.execute(
+            &format!(
+                "DELETE FROM runs WHERE tenant = $1 AND name = $2 AND status NOT IN {ACTIVE}
+                   AND pk NOT IN (SELECT pk FROM runs WHERE tenant = $1 AND name = $2
+                                  ORDER BY run_id DESC LIMIT $3)"
+            ),
+            &[&tenant, &name, &keep],
+        )
+        .await?;
+        // Claimed occurrences are kept an hour (the latest always).
+        c.execute(
+            "DELETE FROM ticks WHERE tenant = $1 AND name = $2
+               AND tick < (SELECT max(tick) FROM ticks WHERE tenant = $1 AND name = $2) - interval '1 hour'",
+            &[&tenant, &name],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// A job's runs, newest first.
+    pub async fn history(&self, tenant: &str, name: &str) -> Result<Vec<RunInfo>> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                &format!("{RUN_COLUMNS} WHERE tenant = $1 AND name = $2 ORDER BY run_id DESC"),
+                &[&tenant, &name],
+            )
+            .await
+            .context("reading the run history")?;
+        Ok(rows.iter().map(run_info).collect())
+    }
+
+    /// One run of a job, and its row's key.
+    pub async fn run(&self, tenant: &str, name: &str, id: &str) -> Result<Option<(i64, RunInfo)>> {
+        let c = self.client().await?;
+        let row = c
+            .query_opt(
+                &format!("{RUN_COLUMNS} WHERE tenant = $1 AND name = $2 AND run_id = $3"),
+                &[&tenant, &name, &id],
+            )
+            .await?;
+        Ok(row.map(|r| (r.get("pk"), run_info(&r))))
+    }
+
+    /// A run's output from byte `offset`.
+    pub async fn output(&self, pk: i64, offset: u64) -> Result<Vec<u8>> {
+        let c = self.client().await?;
+        let from = offset.min(i32::MAX as u64) as i32 + 1;
+        let row = c
+            .query_one(
+                "SELECT coalesce(substring(string_agg(body, ''::bytea ORDER BY seq) FROM $2), ''::bytea)
+                 FROM run_output WHERE run_pk = $1",
+                &[&pk, &from],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
+    /// Asks the host running a run to stop it; `false` if it has ended.
+    pub async fn request_stop(&self, pk: i64) -> Result<bool> {
+        let c = self.client().await?;
+        // A queued run has no host: it is simply not started.
+        let n = c
+            .execute(
+                "UPDATE runs SET status = CASE WHEN status = 'Queued' THEN 'Stopped' ELSE status END,
+                                 end_time = CASE WHEN status = 'Queued' THEN now() END,
+                                 stop_requested = true
+                 WHERE pk = $1 AND status IN ('Queued', 'Initializing', 'Running')",
+                &[&pk],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Whether a job has a run queued or in progress anywhere.
+    pub async fn is_running(&self, tenant: &str, name: &str) -> Result<bool> {
+        let c = self.client().await?;
+        let row = c
+            .query_one(
+                &format!(
+                    "SELECT EXISTS (SELECT 1 FROM runs WHERE tenant = $1 AND name = $2 AND status IN {ACTIVE})"
+                ),
+                &[&tenant, &name],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
+    /// Forgets a removed job's runs and ticks.
+    pub async fn forget_runs(&self, tenant: &str, name: &str) -> Result<()> {
+        let c = self.client().await?;
+        c.execute(
+            "DELETE FROM runs WHERE tenant = $1 AND name = $2",
+            &[&tenant, &name],
+        )
+        .await?;
+        c.execute(
+            "DELETE FROM ticks WHERE tenant = $1 AND name = $2",
+            &[&tenant, &name],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+const RUN_COLUMNS: &str = "SELECT pk, run_id, status, trigger, start_time, end_time, exit_code, \
+     limit_kind, fuel, output_bytes, queued_at FROM runs";
+
+fn run_info(r: &tokio_postgres::Row) -> RunInfo {
+    let status = match r.get::<_, &str>("status") {
+        "Queued" | "Initializing" => RunStatus::Initializing,
+        "Running" => RunStatus::Running,
+        "Success" => RunStatus::Success,
+        "Failed" => RunStatus::Failed,
+        "Stopped" => RunStatus::Stopped,
+        _ => RunStatus::Aborted,
+    };
+    let start: Option<DateTime<Utc>> = r.get("start_time");
+    let queued: DateTime<Utc> = r.get("queued_at");
+    let output: i64 = r.get("output_bytes");
+    RunInfo {
+        id: r.get("run_id"),
+        dir: std::path::PathBuf::new(),
+        status: StatusFile {
+            trigger: Some(r.get("trigger")),
+            status,
+            start_time: Some(start.unwrap_or(queued)),
+            end_time: r.get("end_time"),
+            exit_code: r.get("exit_code"),
+            limit: r.get("limit_kind"),
+            fuel_consumed: r.get::<_, Option<i64>>("fuel").map(|f| f as u64),
+        },
+        has_output: output > 0,
+    }
+}
