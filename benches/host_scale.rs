@@ -11,11 +11,13 @@
 //! `cargo bench --bench host_scale [-- throughput|idle]` (default: both).
 //! Numbers only: nothing here asserts a timing.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+mod common;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::{Client, free_port};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmjobs");
 
@@ -48,14 +50,6 @@ fn write_job(root: &Path, kind: &str, name: &str, script: &str) {
     std::fs::write(dir.join("run.js"), script).unwrap();
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 struct Serve {
     child: Child,
     port: u16,
@@ -84,69 +78,6 @@ fn serve(root: &Path, extra: &[&str]) -> Serve {
         std::thread::sleep(Duration::from_millis(50));
     }
     s
-}
-
-/// A keep-alive HTTP/1.1 client.
-struct Client {
-    port: u16,
-    auth: String,
-    conn: Option<BufReader<TcpStream>>,
-}
-
-impl Client {
-    fn new(port: u16, auth: &str) -> Client {
-        Client {
-            port,
-            auth: auth.to_string(),
-            conn: None,
-        }
-    }
-
-    fn request(&mut self, method: &str, path: &str) -> (u16, String) {
-        for _ in 0..3 {
-            if self.conn.is_none() {
-                match TcpStream::connect(("127.0.0.1", self.port)) {
-                    Ok(s) => self.conn = Some(BufReader::new(s)),
-                    Err(_) => return (0, String::new()),
-                }
-            }
-            match self.try_request(method, path) {
-                Some(r) => return r,
-                None => self.conn = None,
-            }
-        }
-        (0, String::new())
-    }
-
-    fn try_request(&mut self, method: &str, path: &str) -> Option<(u16, String)> {
-        let conn = self.conn.as_mut()?;
-        let auth = if self.auth.is_empty() {
-            String::new()
-        } else {
-            format!("Authorization: Basic {}\r\n", self.auth)
-        };
-        let req =
-            format!("{method} {path} HTTP/1.1\r\nHost: bench\r\n{auth}Content-Length: 0\r\n\r\n");
-        conn.get_mut().write_all(req.as_bytes()).ok()?;
-        let mut line = String::new();
-        conn.read_line(&mut line).ok()?;
-        let code: u16 = line.split_whitespace().nth(1)?.parse().ok()?;
-        let mut len = 0;
-        loop {
-            line.clear();
-            conn.read_line(&mut line).ok()?;
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            if let Some(v) = l.to_ascii_lowercase().strip_prefix("content-length:") {
-                len = v.trim().parse().ok()?;
-            }
-        }
-        let mut body = vec![0; len];
-        conn.read_exact(&mut body).ok()?;
-        Some((code, String::from_utf8_lossy(&body).into_owned()))
-    }
 }
 
 fn throughput() {

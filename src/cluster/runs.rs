@@ -4,7 +4,6 @@
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
-use tokio_postgres::error::SqlState;
 
 use super::Cluster;
 use crate::store::run::{RunInfo, RunStatus, StatusFile, new_run_id};
@@ -62,14 +61,6 @@ pub enum TickClaim {
 /// Statuses of a run that has not ended.
 const ACTIVE: &str = "('Queued', 'Initializing', 'Running')";
 
-fn is_unique(e: &tokio_postgres::Error, constraint: &str) -> bool {
-    e.code() == Some(&SqlState::UNIQUE_VIOLATION)
-        && e.as_db_error().and_then(|d| d.constraint()) == Some(constraint)
-}
-
-/// Run ids may collide within 100 µs: the next free one is tried.
-const ID_ATTEMPTS: u32 = 50;
-
 impl Cluster {
     /// Checks the tenant's concurrent-runs quota cluster-wide inside `tx`
     /// (serialised per tenant by an advisory lock).
@@ -99,13 +90,15 @@ impl Cluster {
         Ok(Ok(()))
     }
 
-    /// Inserts a run row inside `tx`: `Queued` with no owner, or
-    /// `Initializing` owned by this host. `Err(AlreadyRunning)` when the
-    /// job has an active run.
+    /// Inserts a run row: `Queued` with no owner, or `Initializing` owned
+    /// by this host. `Err(AlreadyRunning)` when the job has an active run
+    /// (the partial unique index decides, also between concurrent
+    /// inserts). Its id is now by the cluster's clock, or one more than
+    /// the job's latest (ids sort by time and never repeat).
     #[allow(clippy::too_many_arguments)]
     async fn insert_run(
         &self,
-        tx: &mut deadpool_postgres::Transaction<'_>,
+        c: &impl tokio_postgres::GenericClient,
         tenant: &str,
         name: &str,
         trigger: &str,
@@ -114,57 +107,55 @@ impl Cluster {
         catch_up_s: i32,
         owned: bool,
     ) -> Result<Result<RunRecord, Refusal>> {
-        let mut at = self.now_utc();
         let me = self.token();
-        for _ in 0..ID_ATTEMPTS {
-            let run_id = new_run_id(at);
-            let sp = tx.savepoint("run_id").await?;
-            let r = sp
-                .query_opt(
-                    "INSERT INTO runs (tenant, name, run_id, status, trigger, args, tick, catch_up_s,
-                                       instance, token, start_time, job_version)
-                     SELECT $1, $2, $3, CASE WHEN $8 THEN 'Initializing' ELSE 'Queued' END, $4, $5, $6, $7,
-                            CASE WHEN $8 THEN $9 END, CASE WHEN $8 THEN $10::bigint END,
-                            CASE WHEN $8 THEN now() END,
-                            (SELECT version FROM jobs WHERE tenant = $1 AND job_type = 'triggered' AND name = $2)
-                     WHERE $8 = false OR wasmjobs_live($10)
-                     RETURNING pk",
-                    &[
-                        &tenant,
-                        &name,
-                        &run_id,
-                        &trigger,
-                        &args,
-                        &tick,
-                        &catch_up_s,
-                        &owned,
-                        &self.instance,
-                        &me,
-                    ],
-                )
-                .await;
-            match r {
-                Ok(Some(row)) => {
-                    sp.commit().await?;
-                    return Ok(Ok(RunRecord {
-                        pk: row.get(0),
-                        run_id,
-                        token: me,
-                    }));
-                }
-                Ok(None) => anyhow::bail!("this host's lease has expired"),
-                Err(e) if is_unique(&e, "runs_one_active") => {
-                    sp.rollback().await?;
-                    return Ok(Err(Refusal::AlreadyRunning));
-                }
-                Err(e) if is_unique(&e, "runs_tenant_name_run_id_key") => {
-                    sp.rollback().await?;
-                    at += chrono::Duration::microseconds(100);
-                }
-                Err(e) => return Err(e.into()),
+        let id = new_run_id(self.now_utc());
+        let row = c
+            .query_opt(
+                "INSERT INTO runs (tenant, name, run_id, status, trigger, args, tick, catch_up_s,
+                                   instance, token, start_time, job_version)
+                 SELECT $1, $2,
+                        greatest($3, (SELECT lpad((coalesce(max(run_id), '0')::numeric + 1)::text, 18, '0')
+                                      FROM runs WHERE tenant = $1 AND name = $2)),
+                        CASE WHEN $8 THEN 'Initializing' ELSE 'Queued' END, $4, $5, $6, $7,
+                        CASE WHEN $8 THEN $9 END, CASE WHEN $8 THEN $10::bigint END,
+                        CASE WHEN $8 THEN now() END,
+                        (SELECT version FROM jobs WHERE tenant = $1 AND job_type = 'triggered' AND name = $2)
+                 WHERE $8 = false OR wasmjobs_live($10)
+                 ON CONFLICT (tenant, name) WHERE status IN ('Queued', 'Initializing', 'Running')
+                 DO NOTHING
+                 RETURNING pk, run_id",
+                &[
+                    &tenant,
+                    &name,
+                    &id,
+                    &trigger,
+                    &args,
+                    &tick,
+                    &catch_up_s,
+                    &owned,
+                    &self.instance,
+                    &me,
+                ],
+            )
+            .await?;
+        match row {
+            Some(r) => Ok(Ok(RunRecord {
+                pk: r.get(0),
+                run_id: r.get(1),
+                token: me,
+            })),
+            None if owned && !self.is_live(c).await? => {
+                anyhow::bail!("this host's lease has expired")
             }
+            None => Ok(Err(Refusal::AlreadyRunning)),
         }
-        anyhow::bail!("no free run id")
+    }
+
+    async fn is_live(&self, c: &impl tokio_postgres::GenericClient) -> Result<bool> {
+        let row = c
+            .query_one("SELECT wasmjobs_live($1)", &[&self.token()])
+            .await?;
+        Ok(row.get(0))
     }
 
     /// Queues a run of a triggered job for any host to take; returns its
@@ -177,16 +168,9 @@ impl Cluster {
         args: &[String],
         tenant_max: Option<u32>,
     ) -> Result<Result<String, Refusal>> {
-        let mut c = self.client().await?;
-        let mut tx = c.transaction().await?;
-        if let Err(r) = Self::quota_ok(&tx, tenant, tenant_max).await? {
-            return Ok(Err(r));
-        }
-        let r = self
-            .insert_run(&mut tx, tenant, name, trigger, args, None, 0, false)
-            .await?;
-        tx.commit().await?;
-        Ok(r.map(|rec| rec.run_id))
+        self.create_run(tenant, name, trigger, args, tenant_max, false)
+            .await
+            .map(|r| r.map(|rec| rec.run_id))
     }
 
     /// Creates a run owned by this host at once (a queued schedule run's
@@ -198,44 +182,68 @@ impl Cluster {
         trigger: &str,
         tenant_max: Option<u32>,
     ) -> Result<Result<RunRecord, Refusal>> {
+        self.create_run(tenant, name, trigger, &[], tenant_max, true)
+            .await
+    }
+
+    /// A run row, under the tenant's quota when it has one (a transaction
+    /// then; one statement otherwise).
+    async fn create_run(
+        &self,
+        tenant: &str,
+        name: &str,
+        trigger: &str,
+        args: &[String],
+        tenant_max: Option<u32>,
+        owned: bool,
+    ) -> Result<Result<RunRecord, Refusal>> {
         let mut c = self.client().await?;
-        let mut tx = c.transaction().await?;
+        if tenant_max.is_none() {
+            return self
+                .insert_run(&**c, tenant, name, trigger, args, None, 0, owned)
+                .await;
+        }
+        let tx = c.transaction().await?;
         if let Err(r) = Self::quota_ok(&tx, tenant, tenant_max).await? {
             return Ok(Err(r));
         }
         let r = self
-            .insert_run(&mut tx, tenant, name, trigger, &[], None, 0, true)
+            .insert_run(&*tx, tenant, name, trigger, args, None, 0, owned)
             .await?;
         tx.commit().await?;
         Ok(r)
     }
 
-    /// Claims the oldest queued run no other host is claiming, if any.
-    pub async fn claim_queued(&self) -> Result<Option<Claimed>> {
+    /// Claims up to `max` of the oldest queued runs no other host is
+    /// claiming.
+    pub async fn claim_queued(&self, max: u32) -> Result<Vec<Claimed>> {
         let c = self.client().await?;
         let me = self.token();
-        let row = c
-            .query_opt(
+        let rows = c
+            .query(
                 "UPDATE runs SET status = 'Initializing', instance = $1, token = $2, start_time = now()
-                 WHERE pk = (SELECT pk FROM runs WHERE status = 'Queued'
-                             ORDER BY pk LIMIT 1 FOR UPDATE SKIP LOCKED)
+                 WHERE pk IN (SELECT pk FROM runs WHERE status = 'Queued'
+                              ORDER BY pk LIMIT $3 FOR UPDATE SKIP LOCKED)
                    AND wasmjobs_live($2)
                  RETURNING pk, run_id, tenant, name, trigger, args, job_version",
-                &[&self.instance, &me],
+                &[&self.instance, &me, &i64::from(max)],
             )
             .await?;
-        Ok(row.map(|r| Claimed {
-            record: RunRecord {
-                pk: r.get(0),
-                run_id: r.get(1),
-                token: me,
-            },
-            tenant: r.get(2),
-            name: r.get(3),
-            trigger: r.get(4),
-            args: r.get(5),
-            job_version: r.get(6),
-        }))
+        Ok(rows
+            .iter()
+            .map(|r| Claimed {
+                record: RunRecord {
+                    pk: r.get(0),
+                    run_id: r.get(1),
+                    token: me,
+                },
+                tenant: r.get(2),
+                name: r.get(3),
+                trigger: r.get(4),
+                args: r.get(5),
+                job_version: r.get(6),
+            })
+            .collect())
     }
 
     /// Puts a claimed run back in the queue (this host could not start it).
@@ -262,7 +270,7 @@ impl Cluster {
         tenant_max: Option<u32>,
     ) -> Result<TickClaim> {
         let mut c = self.client().await?;
-        let mut tx = c.transaction().await?;
+        let tx = c.transaction().await?;
         let me = self.token();
         let won = tx
             .query_opt(
@@ -280,7 +288,7 @@ impl Cluster {
             Err(r) => Err(r),
             Ok(()) => {
                 self.insert_run(
-                    &mut tx,
+                    &*tx,
                     tenant,
                     name,
                     trigger,

@@ -17,6 +17,8 @@ use crate::tenant::quota::Quotas;
 
 /// How often the queue is looked at when nothing wakes the dispatcher.
 const POLL: Duration = Duration::from_millis(200);
+/// Most runs claimed at once.
+const BATCH: u32 = 8;
 
 /// Claims and starts queued runs until `quit` fires.
 pub async fn run(
@@ -33,18 +35,34 @@ pub async fn run(
             _ = tokio::time::sleep(POLL) => {}
             _ = quit.stopped() => return,
         }
-        // Take runs while this host has room; one given back ends the round
-        // (another host may have room for it).
+        // Take runs while this host has room, a batch at a time, each
+        // started on its own task; one given back ends the round (another
+        // host may have room for it).
         while runner.has_room() && !quit.is_stopped() {
-            let claimed = match cluster.claim_queued().await {
-                Ok(Some(c)) => c,
-                Ok(None) => break,
+            let claimed = match cluster.claim_queued(BATCH).await {
+                Ok(c) if c.is_empty() => break,
+                Ok(c) => c,
                 Err(e) => {
-                    tracing::warn!("claiming a queued run: {e:#}");
+                    tracing::warn!("claiming queued runs: {e:#}");
                     break;
                 }
             };
-            if !start(&cluster, &runner, &tenants, &quotas, &runs, claimed).await {
+            let full = claimed.len() == BATCH as usize;
+            let starts: Vec<_> = claimed
+                .into_iter()
+                .map(|c| {
+                    let (cluster, runner) = (cluster.clone(), runner.clone());
+                    let (tenants, quotas, runs) = (tenants.clone(), quotas.clone(), runs.clone());
+                    tokio::spawn(async move {
+                        start(&cluster, &runner, &tenants, &quotas, &runs, c).await
+                    })
+                })
+                .collect();
+            let mut all_started = true;
+            for s in starts {
+                all_started &= s.await.unwrap_or(false);
+            }
+            if !all_started || !full {
                 break;
             }
         }
