@@ -608,3 +608,65 @@ fn tenant_quota_holds_across_hosts() {
     });
     c.trigger(2, "two", "");
 }
+
+#[test]
+fn a_tick_claimed_by_a_host_that_died_before_starting_it_runs_elsewhere() {
+    let Some(c) = Cluster::start(None) else {
+        return;
+    };
+    // A job whose schedule does not fire during the test by itself.
+    c.upload(
+        0,
+        "triggered",
+        "yearly",
+        &[
+            (
+                "run.js",
+                b"console.log('ran on ' + process.env.WEBSITE_INSTANCE_ID);\n",
+            ),
+            (
+                "settings.job",
+                br#"{"schedule": "0 0 0 1 1 *", "catch_up_s": 60}"#,
+            ),
+        ],
+    );
+    // A host that registered, claimed two occurrences with their runs (one
+    // a second ago, one beyond the catch-up window) and died at once, as a
+    // SIGKILL right after the claim's commit leaves them.
+    psql(
+        &c.db,
+        "INSERT INTO hosts (token, instance, lease_ms, heartbeat_at)
+           VALUES (1000000, 'ghost0', 5000, now() - interval '1 minute');
+         INSERT INTO ticks (tenant, name, tick, token, instance, outcome) VALUES
+           ('acme', 'yearly', date_trunc('second', now()) - interval '1 second', 1000000, 'ghost0', 'run'),
+           ('acme', 'yearly', date_trunc('second', now()) - interval '10 minutes', 1000000, 'ghost0', 'run');
+         INSERT INTO runs (tenant, name, run_id, status, trigger, tick, catch_up_s, instance, token, start_time)
+           VALUES ('acme', 'yearly', '202001010000000001', 'Initializing', 'Schedule - 0 0 0 1 1 *',
+                   date_trunc('second', now()) - interval '10 minutes', 60, 'ghost0', 1000000, now());",
+    );
+    // The old occurrence, beyond its catch-up window, is not run late: it
+    // reads Aborted. (Only one run of a job is active at a time, so the
+    // recent one is inserted after.)
+    c.wait_for("the stale claim aborted", Duration::from_secs(15), || {
+        c.run_json(1, "yearly", "202001010000000001")["status"] == "Aborted"
+    });
+    psql(
+        &c.db,
+        "INSERT INTO runs (tenant, name, run_id, status, trigger, tick, catch_up_s, instance, token, start_time)
+           VALUES ('acme', 'yearly', '202001010000000002', 'Initializing', 'Schedule - 0 0 0 1 1 *',
+                   date_trunc('second', now()) - interval '1 second', 60, 'ghost0', 1000000, now())",
+    );
+    // The recent one goes back to the queue and a live host runs it.
+    c.wait_for(
+        "the orphaned occurrence run",
+        Duration::from_secs(20),
+        || c.run_json(2, "yearly", "202001010000000002")["status"] == "Success",
+    );
+    let h = c.run_host("202001010000000002");
+    let (_, _, out) = c.req(
+        0,
+        "GET",
+        "/api/triggeredwebjobs/yearly/history/202001010000000002/output",
+    );
+    assert!(out.contains(&format!("ran on {}", NAMES[h])), "{out}");
+}

@@ -383,3 +383,18 @@ impl Cluster {
 pub fn singleton_lease(tenant: &str, name: &str) -> String {
     format!("singleton/{tenant}/{name}")
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_urls_are_checked() {
+        assert!(super::parse_url("postgres://u@127.0.0.1:5432/db").is_ok());
+        let e = super::parse_url("mysql://u@h/db").unwrap_err().to_string();
+        assert!(e.contains("postgres://"), "{e}");
+        assert!(super::parse_url("postgres://u@h:notaport/db").is_err());
+        assert_eq!(
+            super::singleton_lease("acme", "solo"),
+            "singleton/acme/solo"
+        );
+    }
+}

@@ -204,9 +204,11 @@ impl Cluster {
             tx.execute(&format!("DELETE FROM {table} WHERE tenant = $1"), &[&name])
                 .await?;
         }
+        // (Not LIKE: `_` is a wildcard there and allowed in names.)
+        let prefix = super::singleton_lease(name, "");
         tx.execute(
-            "DELETE FROM leases WHERE name LIKE 'singleton/' || $1 || '/%'",
-            &[&name],
+            "DELETE FROM leases WHERE left(name, length($1)) = $1",
+            &[&prefix],
         )
         .await?;
         tx.commit().await?;
@@ -323,4 +325,64 @@ fn install_zip(
     std::fs::write(&file, zip)?;
     bundle::install(layout, executors, &file, name, t, extract)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_published_folder_installs_as_it_was() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        std::fs::create_dir_all(src.join("lib")).unwrap();
+        std::fs::write(src.join("run.sh"), "echo hi\n").unwrap();
+        std::fs::set_permissions(src.join("run.sh"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        std::fs::write(src.join("lib/data.txt"), "x").unwrap();
+        std::fs::write(src.join("settings.job"), r#"{"schedule": "0 * * * * *"}"#).unwrap();
+        std::fs::write(src.join("disable.job"), "").unwrap();
+        let zip = zip_dir(&src).unwrap();
+        let layout = crate::store::layout::Layout::new(t.path().join("root"));
+        install_zip(
+            &layout,
+            ExecutorChoice::Auto,
+            ExtractLimits::default(),
+            JobType::Triggered,
+            "job",
+            &zip,
+        )
+        .unwrap();
+        let dir = layout.job_dir(JobType::Triggered, "job");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("run.sh")).unwrap(),
+            "echo hi\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("lib/data.txt")).unwrap(),
+            "x"
+        );
+        assert!(dir.join("disable.job").exists());
+        let mode = std::fs::metadata(dir.join("run.sh"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o100, 0o100, "the script stays executable: {mode:o}");
+        // A bundle the installer refuses installs nothing.
+        std::fs::remove_file(src.join("run.sh")).unwrap();
+        let bad = zip_dir(&src).unwrap();
+        assert!(
+            install_zip(
+                &layout,
+                ExecutorChoice::Auto,
+                ExtractLimits::default(),
+                JobType::Triggered,
+                "other",
+                &bad,
+            )
+            .is_err()
+        );
+        assert!(!layout.job_dir(JobType::Triggered, "other").exists());
+    }
 }
