@@ -276,71 +276,71 @@ fn every_second_tick_runs_once_across_three_hosts_through_a_rolling_restart() {
     std::thread::sleep(Duration::from_secs(8));
     let window =
         format!("tick >= '{from}' AND tick < '{from}'::timestamptz + interval '20 seconds'");
-    let runs: i64 = psql(
-        &c.db,
-        &format!("SELECT count(*) FROM runs WHERE name = 'every' AND {window}"),
-    )
-    .parse()
-    .unwrap();
-    let ticks: Vec<String> = psql(
-        &c.db,
-        &format!("SELECT extract(epoch FROM tick)::bigint FROM ticks WHERE name = 'every' AND {window} ORDER BY tick"),
+    let q = |sql: &str| psql(&c.db, &sql.replace("WINDOW", &window));
+    // Every occurrence in the window claimed once (the primary key), by
+    // one host, each with its outcome.
+    let ticks: Vec<(i64, String, bool)> = q(
+        "SELECT extract(epoch FROM tick)::bigint, outcome, catch_up FROM ticks
+         WHERE name = 'every' AND WINDOW ORDER BY tick",
     )
     .lines()
-    .map(str::to_string)
+    .map(|l| {
+        let f: Vec<&str> = l.split('|').collect();
+        (f[0].parse().unwrap(), f[1].to_string(), f[2] == "t")
+    })
     .collect();
-    let distinct: i64 = psql(
-        &c.db,
-        &format!("SELECT count(DISTINCT tick) FROM runs WHERE name = 'every' AND {window}"),
-    )
-    .parse()
-    .unwrap();
-    // Once per tick: as many runs as distinct ticks, each tick claimed once.
-    assert_eq!(runs, distinct, "a tick ran twice");
-    assert_eq!(
-        runs as usize,
-        ticks.len(),
-        "a tick was claimed without its run"
+    // Each claimed occurrence ran (or found the previous run still going:
+    // overlap, which a loaded machine may see), and the job ran exactly
+    // once per run: its own line, counted in the outputs.
+    let ran = ticks.iter().filter(|t| t.1 == "run").count();
+    assert!(
+        ticks.iter().all(|t| t.1 == "run" || t.1 == "overlap"),
+        "{ticks:?}"
     );
-    // No gaps, except where the documented catch-up stood in for missed
-    // occurrences (a host's scheduler log says so).
-    let secs: Vec<i64> = ticks.iter().map(|t| t.parse().unwrap()).collect();
+    let runs: usize = q("SELECT count(*) FROM runs WHERE name = 'every' AND WINDOW")
+        .parse()
+        .unwrap();
+    assert_eq!(runs, ran, "runs and claimed occurrences differ");
+    let executions = q(
+        "SELECT convert_from(string_agg(o.body, ''::bytea ORDER BY o.run_pk, o.seq), 'UTF8')
+         FROM run_output o JOIN runs r ON r.pk = o.run_pk WHERE r.name = 'every' AND WINDOW",
+    )
+    .matches("INFO] ran on ")
+    .count();
+    assert_eq!(executions, runs, "a run executed twice (or never)");
+    // No gaps: every second of the window, except where the documented
+    // catch-up stood in for missed occurrences (the claim says so).
     let start: i64 = psql(
         &c.db,
         &format!("SELECT extract(epoch FROM '{from}'::timestamptz)::bigint"),
     )
     .parse()
     .unwrap();
-    let every: Vec<i64> = (start..start + 20).collect();
-    let caught_up = (0..3).any(|i| {
-        let log = c.envs[i]
-            .root()
-            .join("tenants/acme/data/jobs/triggered/every/job_scheduler.log");
-        std::fs::read_to_string(log)
-            .unwrap_or_default()
-            .contains("Running a missed schedule now")
-    });
-    assert!(
-        secs == every || caught_up,
-        "ticks in the window: {secs:?}\n{}",
-        c.stderr()
-    );
-    // Every run succeeded, and the hosts shared them.
+    let secs: Vec<i64> = ticks.iter().map(|t| t.0).collect();
+    let mut expected = start;
+    for (t, _, late) in &ticks {
+        assert!(
+            *t == expected || (*t > expected && *late),
+            "occurrences {expected}..{t} were skipped without a catch-up: {secs:?}\n{}",
+            c.stderr()
+        );
+        expected = t + 1;
+    }
     assert_eq!(
-        psql(
-            &c.db,
-            &format!(
-                "SELECT count(*) FROM runs WHERE name = 'every' AND {window} AND status <> 'Success'"
-            )
+        expected,
+        start + 20,
+        "the window's end is missing: {secs:?}"
+    );
+    // Every run succeeded (or, on a host stopping, was stopped).
+    assert_eq!(
+        q(
+            "SELECT count(*) FROM runs WHERE name = 'every' AND WINDOW AND status NOT IN ('Success', 'Stopped')"
         ),
         "0"
     );
-    let hosts: i64 = psql(
-        &c.db,
-        &format!("SELECT count(DISTINCT instance) FROM runs WHERE name = 'every' AND {window}"),
-    )
-    .parse()
-    .unwrap();
+    let hosts: i64 = q("SELECT count(DISTINCT instance) FROM runs WHERE name = 'every' AND WINDOW")
+        .parse()
+        .unwrap();
     assert!(hosts >= 2, "one host ran every tick");
     // The history through any host is the cluster's.
     let h = c.json(2, "/api/triggeredwebjobs/every/history");
@@ -454,7 +454,6 @@ fn host_killed_mid_run_leaves_it_aborted_and_the_next_run_allowed() {
     c.wait_for("the next run running", Duration::from_secs(15), || {
         c.run_json(survivor, "long", &next)["status"] == "Running"
     });
-    assert_ne!(c.run_host(&next), h);
 }
 
 #[test]
@@ -484,6 +483,13 @@ fn zip_uploaded_through_a_runs_through_b_and_its_output_reads_through_c() {
     );
     assert_eq!(code, 200);
     assert!(out.contains("INFO] hello from b"), "{out}");
+    // The host that ran it kept the same log, and ended its mirror cleanly.
+    let h = c.run_host(&id);
+    let local = std::fs::read_to_string(c.envs[h].root().join(format!(
+        "tenants/acme/data/jobs/triggered/greet/{id}/output_log.txt"
+    )))
+    .unwrap();
+    assert_eq!(local, out);
     // WebJobs' output_url, served by c whichever host ran it.
     let url = run["output_url"].as_str().unwrap();
     let path = &url[url.find("/vfs/").unwrap()..];
@@ -537,15 +543,18 @@ fn a_paused_host_does_not_write_over_the_run_that_replaced_its_own() {
     };
     let first_bytes = bytes(&first);
     // Resumed past its lease, the host finds itself fenced.
+    let fenced = || {
+        std::fs::read_to_string(c.envs[h].dir.path().join("serve.err"))
+            .unwrap_or_default()
+            .matches("lease expired")
+            .count()
+    };
+    let before = fenced();
     c.signal(h, libc::SIGCONT);
     c.wait_for(
         "the resumed host noticing its lease expired",
         Duration::from_secs(15),
-        || {
-            std::fs::read_to_string(c.envs[h].dir.path().join("serve.err"))
-                .unwrap_or_default()
-                .contains("lease expired")
-        },
+        || fenced() > before,
     );
     std::thread::sleep(Duration::from_secs(2));
     // Its old run stays Aborted, with not a byte more; the replacement is

@@ -309,6 +309,8 @@ fn put_job(
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
     use bundle::BundleError as E;
+    // In a cluster, the sync keeps off this job until it is published.
+    let _changing = state.cluster().map(|c| c.changing(tenant, t, name));
     match bundle::install(
         &layout,
         state.runner.host().executors,
@@ -389,6 +391,7 @@ async fn replace_settings(
     }
     let dir = bundle::script_dir(&job.dir).unwrap_or(job.dir.clone());
     let text = serde_json::to_vec_pretty(&Value::Object(map)).unwrap_or_default();
+    let _changing = s.cluster().map(|c| c.changing(&t, jt, &name));
     match crate::store::fsutil::write_atomic(&dir.join(crate::bundle::settings::FILE_NAME), &text) {
         Ok(()) => publish(&s, &t, &job)
             .await
@@ -422,6 +425,9 @@ async fn set_disabled(state: &ApiState, tenant: &str, name: &str, disabled: bool
     let Some(job) = find(state, tenant, JobType::Continuous, name).await else {
         return no_job(JobType::Continuous, name);
     };
+    let _changing = state
+        .cluster()
+        .map(|c| c.changing(tenant, JobType::Continuous, name));
     match crate::supervise::continuous::set_disabled(&job, disabled) {
         Ok(_) => publish(state, tenant, &job)
             .await

@@ -35,8 +35,14 @@ pub(super) fn serve(
         .enable_all()
         .build()?;
     eprint!("{}", layers::report(&host.sandbox));
+    // In a cluster: the heartbeat (from the moment the host joins, until
+    // every run has ended), the sync of tenants and jobs, and the
+    // dispatcher of queued runs (which stops taking runs at the first
+    // signal).
+    let quit_dispatch = StopSignal::default();
+    let quit_cluster = StopSignal::default();
     let cluster = match database {
-        Some(url) => Some(rt.block_on(join_cluster(&mut host, url))?),
+        Some(url) => Some(rt.block_on(join_cluster(&mut host, url, &quit_cluster))?),
         None => {
             let tenants = Tenants::new(host.layout.root());
             if tenants.list().is_empty() {
@@ -90,13 +96,7 @@ pub(super) fn serve(
         let killed = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|k| *k).await;
         };
-        // In a cluster: the heartbeat, the sync of tenants and jobs, and
-        // the dispatcher of queued runs (which stops taking runs at the
-        // first signal; the heartbeat goes on until every run has ended).
-        let quit_dispatch = StopSignal::default();
-        let quit_cluster = StopSignal::default();
         if let Some(c) = &cluster {
-            tokio::spawn(c.clone().keep_alive(quit_cluster.clone()));
             tokio::spawn(keep_synced(c.clone(), runner.host().clone(), quit_cluster.clone()));
             tokio::spawn(crate::supervise::dispatch::run(
                 c.clone(),
@@ -140,7 +140,7 @@ fn made_default(secret: &str, where_: &str) {
 /// `WEBSITE_INSTANCE_ID` names one (hosts on one machine differ by data
 /// root), the schema migrated, the `default` tenant made if the cluster
 /// has none, and this host's data root brought up to the cluster's.
-async fn join_cluster(host: &mut HostConfig, url: &str) -> Result<Arc<Cluster>> {
+async fn join_cluster(host: &mut HostConfig, url: &str, quit: &StopSignal) -> Result<Arc<Cluster>> {
     if std::env::var_os("WEBSITE_INSTANCE_ID").is_none_or(|v| v.is_empty()) {
         use sha2::Digest;
         let seed = format!(
@@ -153,6 +153,7 @@ async fn join_cluster(host: &mut HostConfig, url: &str) -> Result<Arc<Cluster>> 
     let cluster = Cluster::join(url, &host.instance)
         .await
         .context("joining the cluster")?;
+    tokio::spawn(cluster.clone().keep_alive(quit.clone()));
     eprintln!(
         "wasmjobs serve: instance {} joined the cluster (token {}; lease {} s)",
         host.instance,

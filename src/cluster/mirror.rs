@@ -8,7 +8,7 @@
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
@@ -28,11 +28,21 @@ const FINISH_GRACE: Duration = Duration::from_secs(10);
 
 /// Logged when a fenced write is refused.
 const LOST: &str = "This host no longer owns the run (its lease expired and the cluster took it): killing it; its record stays as the cluster has it";
+/// Logged when the database cannot be reached for a whole lease.
+const CUT_OFF: &str = "This host cannot reach the cluster's database for a whole lease (another host may take the run): killing it";
 
 /// The mirror of one run; dropped or finished at the run's end.
 pub struct Mirror {
-    tx: mpsc::UnboundedSender<StatusFile>,
+    tx: mpsc::UnboundedSender<Msg>,
     task: tokio::task::JoinHandle<()>,
+}
+
+enum Msg {
+    /// A status change.
+    Status(StatusFile),
+    /// Replies, once every earlier message is handled, whether `Running`
+    /// is recorded.
+    Started(tokio::sync::oneshot::Sender<bool>),
 }
 
 struct State {
@@ -44,6 +54,12 @@ struct State {
     log: Arc<OutputLog>,
     /// The run is no longer this host's: nothing more is written.
     lost: bool,
+    /// `Running` is recorded.
+    running: bool,
+    /// The end is recorded: nothing more is written.
+    done: bool,
+    /// The last write the database took.
+    last_ok: Instant,
 }
 
 impl Mirror {
@@ -55,7 +71,8 @@ impl Mirror {
         stop: StopSignal,
         log: Arc<OutputLog>,
     ) -> Mirror {
-        let (tx, mut rx) = mpsc::unbounded_channel::<StatusFile>();
+        let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
+        cluster.in_flight(rec.pk, true);
         let mut st = State {
             cluster,
             rec,
@@ -64,6 +81,9 @@ impl Mirror {
             stop,
             log,
             lost: false,
+            running: false,
+            done: false,
+            last_ok: Instant::now(),
         };
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(FLUSH_EVERY);
@@ -71,10 +91,13 @@ impl Mirror {
             loop {
                 tokio::select! {
                     msg = rx.recv() => match msg {
-                        Some(s) => st.status(&s).await,
+                        Some(Msg::Status(s)) => st.status(&s).await,
+                        Some(Msg::Started(reply)) => {
+                            let _ = reply.send(st.running && !st.lost);
+                        }
                         None => {
                             st.flush_all().await;
-                            return;
+                            break;
                         }
                     },
                     _ = tick.tick() => {
@@ -82,13 +105,25 @@ impl Mirror {
                     }
                 }
             }
+            st.cluster.in_flight(st.rec.pk, false);
         });
         Mirror { tx, task }
     }
 
     /// Records a status change (after the output written so far).
     pub fn status(&self, s: &StatusFile) {
-        let _ = self.tx.send(s.clone());
+        let _ = self.tx.send(Msg::Status(s.clone()));
+    }
+
+    /// Whether the run's `Running` status is recorded (waiting for it): a
+    /// run starts only then, so that no host takes it for one that never
+    /// started.
+    pub async fn started(&self) -> bool {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.tx.send(Msg::Started(tx)).is_err() {
+            return false;
+        }
+        rx.await.unwrap_or(false)
     }
 
     /// Writes what is left and waits for it (bounded).
@@ -107,26 +142,41 @@ impl State {
         }
     }
 
-    /// Appends the next batch of new output; `true` if there may be more.
-    async fn flush(&mut self) -> bool {
-        if self.lost {
-            return false;
+    /// A write failed: after a whole lease without one, the run is given up.
+    fn failed(&mut self, what: &str, e: anyhow::Error) {
+        tracing::warn!("run {}: {what}: {e:#}", self.rec.run_id);
+        if self.last_ok.elapsed() >= super::LEASE {
+            self.lose(CUT_OFF);
         }
+    }
+
+    /// The next batch of new output, whole lines only (unless a batch
+    /// holds no line end at all).
+    fn next_batch(&self) -> Vec<u8> {
         let mut buf = Vec::new();
         if let Ok(mut f) = std::fs::File::open(&self.file)
             && f.seek(SeekFrom::Start(self.offset)).is_ok()
         {
             let _ = f.take(BATCH).read_to_end(&mut buf);
         }
-        // Whole lines only, unless a batch holds no line end at all.
         let cut = match buf.iter().rposition(|&b| b == b'\n') {
             Some(i) => i + 1,
             None if buf.len() as u64 >= BATCH => buf.len(),
             None => 0,
         };
         buf.truncate(cut);
+        buf
+    }
+
+    /// Appends the next batch of new output; `true` if there may be more.
+    async fn flush(&mut self) -> bool {
+        if self.lost || self.done {
+            return false;
+        }
+        let buf = self.next_batch();
         match self.cluster.append_output(&self.rec, &buf).await {
             Ok(Some(stop_requested)) => {
+                self.last_ok = Instant::now();
                 self.offset += buf.len() as u64;
                 if stop_requested && !self.stop.is_stopped() {
                     self.log
@@ -140,7 +190,7 @@ impl State {
                 false
             }
             Err(e) => {
-                tracing::warn!("run {}: appending output: {e:#}", self.rec.run_id);
+                self.failed("appending output", e);
                 false
             }
         }
@@ -154,25 +204,37 @@ impl State {
         }
     }
 
+    /// Records a status change with the output written before it (large
+    /// output goes ahead in batches).
     async fn status(&mut self, s: &StatusFile) {
-        self.flush_all().await;
-        if self.lost {
+        if s.status == RunStatus::Initializing || self.done {
             return;
         }
         // A lost connection is retried a few times: a run left `Running`
         // would wait for this host's death to be reaped.
         for attempt in 0..5 {
-            let r = match s.status {
-                RunStatus::Initializing => return,
-                RunStatus::Running => self.cluster.set_running(&self.rec).await,
-                _ => self.cluster.set_final(&self.rec, s).await,
-            };
-            match r {
-                Ok(true) => return,
-                Ok(false) => return self.lose(LOST),
-                Err(e) if attempt == 4 => {
-                    tracing::warn!("run {}: recording its status: {e:#}", self.rec.run_id)
+            if self.lost {
+                return;
+            }
+            let mut buf = self.next_batch();
+            while buf.len() as u64 == BATCH && self.flush().await {
+                buf = self.next_batch();
+            }
+            if self.lost {
+                return;
+            }
+            match self.cluster.set_status(&self.rec, s, &buf).await {
+                Ok(true) => {
+                    self.last_ok = Instant::now();
+                    self.offset += buf.len() as u64;
+                    self.running = s.status == RunStatus::Running;
+                    self.done = s.status.is_final();
+                    return;
                 }
+                Ok(false) => return self.lose(LOST),
+                // (Left as it is, the record is set Aborted by this host's
+                // sweep of the runs it no longer has.)
+                Err(e) if attempt == 4 => self.failed("recording its status", e),
                 Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
             }
         }

@@ -39,8 +39,10 @@ use crate::store::logline::{self, Level};
 pub const LEASE: Duration = Duration::from_secs(5);
 /// How many heartbeats fit in a lease.
 const BEATS_PER_LEASE: u32 = 5;
-/// Most database connections a host keeps.
+/// Most database connections a host keeps (the heartbeat has its own).
 const POOL_SIZE: usize = 16;
+/// Longest a query waits for a connection, or a connection to be made.
+const POOL_WAIT: Duration = Duration::from_secs(5);
 
 /// A host's membership of the cluster: its connections, its token and its
 /// estimate of the database's clock.
@@ -55,6 +57,14 @@ pub struct Cluster {
     synced: std::sync::Mutex<sync::Synced>,
     /// Wakes this host's dispatcher (a run was queued through it).
     queued: tokio::sync::Notify,
+    /// The runs this host is running (their rows' keys): a row of this
+    /// host's that is active in the database but not here is swept.
+    in_flight: std::sync::Mutex<std::collections::HashSet<i64>>,
+    /// The heartbeat's own connections, so that a busy pool cannot starve
+    /// it into a lost lease.
+    beat_pool: Pool,
+    /// Bumped each time the host registers again after being fenced.
+    generation: tokio::sync::watch::Sender<u64>,
 }
 
 /// The database URL from `--database` or `WASMJOBS_DATABASE_URL`, checked.
@@ -78,17 +88,23 @@ impl Cluster {
     /// host (what `wasmjobs tenant` does).
     pub async fn connect(url: &str, instance: &str) -> Result<Cluster> {
         let pg = parse_url(url)?;
-        let mgr = Manager::from_config(
-            pg,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(mgr)
-            .max_size(POOL_SIZE)
-            .build()
-            .context("database pool")?;
+        let pool = |size: usize| {
+            let mgr = Manager::from_config(
+                pg.clone(),
+                NoTls,
+                ManagerConfig {
+                    recycling_method: RecyclingMethod::Fast,
+                },
+            );
+            Pool::builder(mgr)
+                .max_size(size)
+                .runtime(deadpool_postgres::Runtime::Tokio1)
+                .wait_timeout(Some(POOL_WAIT))
+                .create_timeout(Some(POOL_WAIT))
+                .build()
+                .context("database pool")
+        };
+        let (pool, beat_pool) = (pool(POOL_SIZE)?, pool(1)?);
         let cluster = Cluster {
             pool,
             instance: instance.to_string(),
@@ -97,6 +113,9 @@ impl Cluster {
             offset_us: AtomicI64::new(0),
             synced: Default::default(),
             queued: tokio::sync::Notify::new(),
+            in_flight: Default::default(),
+            beat_pool,
+            generation: tokio::sync::watch::channel(0).0,
         };
         {
             let mut c = cluster
@@ -125,6 +144,29 @@ impl Cluster {
     /// Resolves when a run is queued through this host.
     pub async fn run_queued(&self) {
         self.queued.notified().await
+    }
+
+    async fn beat_client(&self) -> Result<Object> {
+        self.beat_pool
+            .get()
+            .await
+            .map_err(|e| anyhow::anyhow!("database: {e}"))
+    }
+
+    /// Notes a run of this host's as going (`true`) or gone.
+    pub fn in_flight(&self, pk: i64, going: bool) {
+        let mut set = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        if going {
+            set.insert(pk);
+        } else {
+            set.remove(&pk);
+        }
+    }
+
+    /// Resolves when this host registers again after being fenced.
+    pub async fn rejoined(&self) {
+        let mut rx = self.generation.subscribe();
+        let _ = rx.changed().await;
     }
 
     /// This host's instance id (as in its log lines).
@@ -175,7 +217,7 @@ impl Cluster {
     /// Renews the heartbeat; `false` when this host's lease had expired
     /// (it was fenced: its runs and leases are no longer its own).
     async fn beat(&self) -> Result<bool> {
-        let c = self.client().await?;
+        let c = self.beat_client().await?;
         let sent = std::time::Instant::now();
         let local = Utc::now();
         let row = c
@@ -199,10 +241,14 @@ impl Cluster {
     /// catch-up window), one that was running reads `Aborted`, with a
     /// line saying why in its output.
     async fn reap(&self) -> Result<()> {
-        let c = self.client().await?;
+        let c = self.beat_client().await?;
         let me = self.token();
+        // (A run someone asked to stop is not started again: it is Stopped.)
         c.execute(
-            "UPDATE runs SET status = 'Queued', instance = NULL, token = NULL, start_time = NULL
+            "UPDATE runs SET instance = NULL, token = NULL,
+                 status = CASE WHEN stop_requested THEN 'Stopped' ELSE 'Queued' END,
+                 start_time = CASE WHEN stop_requested THEN start_time END,
+                 end_time = CASE WHEN stop_requested THEN now() END
              WHERE status = 'Initializing' AND token IS NOT NULL AND wasmjobs_live($1)
                AND NOT wasmjobs_live(token)
                AND (tick IS NULL OR tick > now() - make_interval(secs => catch_up_s))",
@@ -224,6 +270,33 @@ impl Cluster {
                 RETURNING pk)
              INSERT INTO run_output (run_pk, body) SELECT pk, $2 FROM a",
             &[&me, &line.as_bytes()],
+        )
+        .await?;
+        // This host's own rows that nothing here runs any more (a claim
+        // whose start failed, an end that could not be written): after a
+        // grace longer than any claim takes to start, they read Aborted.
+        let going: Vec<i64> = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .copied()
+            .collect();
+        let line = logline::format(
+            Utc::now(),
+            &self.instance,
+            true,
+            Level::Err,
+            "Status changed to Aborted: its host lost track of this run (its start or its end could not be recorded)",
+        );
+        c.execute(
+            "WITH a AS (
+                UPDATE runs SET status = 'Aborted', end_time = now()
+                WHERE token = $1 AND status IN ('Initializing', 'Running')
+                  AND start_time < now() - interval '30 seconds' AND NOT (pk = ANY($2))
+                RETURNING pk)
+             INSERT INTO run_output (run_pk, body) SELECT pk, $3 FROM a",
+            &[&me, &going, &line.as_bytes()],
         )
         .await?;
         // A dead host's continuous jobs: one that ran reads Aborted.
@@ -270,8 +343,11 @@ impl Cluster {
                         self.instance,
                         self.token()
                     );
-                    if let Err(e) = self.register().await {
-                        eprintln!("wasmjobs serve: cannot register again: {e:#}");
+                    match self.register().await {
+                        Ok(()) => {
+                            self.generation.send_modify(|g| *g += 1);
+                        }
+                        Err(e) => eprintln!("wasmjobs serve: cannot register again: {e:#}"),
                     }
                     continue;
                 }

@@ -67,6 +67,7 @@ impl Cluster {
     async fn quota_ok(
         tx: &deadpool_postgres::Transaction<'_>,
         tenant: &str,
+        name: &str,
         max: Option<u32>,
     ) -> Result<Result<(), Refusal>> {
         let Some(max) = max else { return Ok(Ok(())) };
@@ -75,13 +76,20 @@ impl Cluster {
             &[&tenant],
         )
         .await?;
-        let n: i64 = tx
+        let row = tx
             .query_one(
-                &format!("SELECT count(*) FROM runs WHERE tenant = $1 AND status IN {ACTIVE}"),
-                &[&tenant],
+                &format!(
+                    "SELECT count(*), count(*) FILTER (WHERE name = $2)
+                     FROM runs WHERE tenant = $1 AND status IN {ACTIVE}"
+                ),
+                &[&tenant, &name],
             )
-            .await?
-            .get(0);
+            .await?;
+        let (n, this): (i64, i64) = (row.get(0), row.get(1));
+        // The job itself running is a 409, as without a quota.
+        if this > 0 {
+            return Ok(Err(Refusal::AlreadyRunning));
+        }
         if n >= i64::from(max) {
             return Ok(Err(Refusal::Busy(format!(
                 "tenant '{tenant}' has {n} runs in progress or queued across the cluster, its quota's concurrent_runs; try again later"
@@ -204,7 +212,7 @@ impl Cluster {
                 .await;
         }
         let tx = c.transaction().await?;
-        if let Err(r) = Self::quota_ok(&tx, tenant, tenant_max).await? {
+        if let Err(r) = Self::quota_ok(&tx, tenant, name, tenant_max).await? {
             return Ok(Err(r));
         }
         let r = self
@@ -260,11 +268,13 @@ impl Cluster {
 
     /// Claims one occurrence of a job's schedule: exactly one host gets
     /// each `(job, tick)`, and with it the run, if the job can run.
+    #[allow(clippy::too_many_arguments)]
     pub async fn claim_tick(
         &self,
         tenant: &str,
         name: &str,
         tick: DateTime<Utc>,
+        catch_up: bool,
         trigger: &str,
         catch_up_s: i32,
         tenant_max: Option<u32>,
@@ -274,17 +284,17 @@ impl Cluster {
         let me = self.token();
         let won = tx
             .query_opt(
-                "INSERT INTO ticks (tenant, name, tick, token, instance, outcome)
-                 SELECT $1, $2, $3, $4, $5, 'claimed' WHERE wasmjobs_live($4)
+                "INSERT INTO ticks (tenant, name, tick, token, instance, outcome, catch_up)
+                 SELECT $1, $2, $3, $4, $5, 'claimed', $6 WHERE wasmjobs_live($4)
                  ON CONFLICT DO NOTHING RETURNING 1",
-                &[&tenant, &name, &tick, &me, &self.instance],
+                &[&tenant, &name, &tick, &me, &self.instance, &catch_up],
             )
             .await?
             .is_some();
         if !won {
             return Ok(TickClaim::Taken);
         }
-        let run = match Self::quota_ok(&tx, tenant, tenant_max).await? {
+        let run = match Self::quota_ok(&tx, tenant, name, tenant_max).await? {
             Err(r) => Err(r),
             Ok(()) => {
                 self.insert_run(
@@ -332,31 +342,25 @@ impl Cluster {
         Ok(row.get(0))
     }
 
-    /// Marks this host's run `Running` (fenced); `false` if it is no longer
-    /// this host's.
-    pub async fn set_running(&self, rec: &RunRecord) -> Result<bool> {
-        let c = self.client().await?;
-        let n = c
-            .execute(
-                "UPDATE runs SET status = 'Running'
-                 WHERE pk = $1 AND token = $2 AND status IN ('Initializing', 'Running')
-                   AND wasmjobs_live($2)",
-                &[&rec.pk, &rec.token],
-            )
-            .await?;
-        Ok(n == 1)
-    }
-
-    /// Records a run's end (fenced); `false` if it is no longer this host's.
-    pub async fn set_final(&self, rec: &RunRecord, s: &StatusFile) -> Result<bool> {
+    /// Records a run's new status (`Running` or final) with the output
+    /// written before it, in one statement (fenced); `false` if the run is
+    /// no longer this host's.
+    pub async fn set_status(&self, rec: &RunRecord, s: &StatusFile, output: &[u8]) -> Result<bool> {
         let c = self.client().await?;
         let fuel = s.fuel_consumed.map(|f| f.min(i64::MAX as u64) as i64);
-        let n = c
-            .execute(
-                "UPDATE runs SET status = $3, end_time = coalesce($4, now()), exit_code = $5,
-                                 limit_kind = $6, fuel = $7
-                 WHERE pk = $1 AND token = $2 AND status IN ('Initializing', 'Running')
-                   AND wasmjobs_live($2)",
+        let row = c
+            .query_one(
+                "WITH r AS (
+                     UPDATE runs SET status = $3,
+                         end_time = CASE WHEN $3 = 'Running' THEN NULL ELSE coalesce($4, now()) END,
+                         exit_code = $5, limit_kind = $6, fuel = $7,
+                         output_bytes = output_bytes + length($8::bytea)
+                     WHERE pk = $1 AND token = $2 AND status IN ('Initializing', 'Running')
+                       AND wasmjobs_live($2)
+                     RETURNING pk),
+                 o AS (INSERT INTO run_output (run_pk, body)
+                       SELECT pk, $8 FROM r WHERE length($8::bytea) > 0)
+                 SELECT count(*) FROM r",
                 &[
                     &rec.pk,
                     &rec.token,
@@ -365,10 +369,11 @@ impl Cluster {
                     &s.exit_code,
                     &s.limit,
                     &fuel,
+                    &output,
                 ],
             )
             .await?;
-        Ok(n == 1)
+        Ok(row.get::<_, i64>(0) == 1)
     }
 
     /// Appends a batch of output (fenced). `None` when the run is no
@@ -401,7 +406,6 @@ impl Cluster {
             crate::store::logline::Level::Err,
             why,
         );
-        let _ = self.append_output(rec, line.as_bytes()).await;
         let status = StatusFile {
             trigger: Some(trigger.to_string()),
             status: RunStatus::Failed,
@@ -411,7 +415,7 @@ impl Cluster {
             limit: None,
             fuel_consumed: None,
         };
-        if let Err(e) = self.set_final(rec, &status).await {
+        if let Err(e) = self.set_status(rec, &status, line.as_bytes()).await {
             tracing::warn!("run {}: {e:#}", rec.run_id);
         }
     }
@@ -467,7 +471,7 @@ impl Cluster {
     /// A run's output from byte `offset`.
     pub async fn output(&self, pk: i64, offset: u64) -> Result<Vec<u8>> {
         let c = self.client().await?;
-        let from = offset.min(i32::MAX as u64) as i32 + 1;
+        let from = offset.min(i32::MAX as u64 - 1) as i32 + 1;
         let row = c
             .query_one(
                 "SELECT coalesce(substring(string_agg(body, ''::bytea ORDER BY seq) FROM $2), ''::bytea)

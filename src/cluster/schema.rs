@@ -96,6 +96,8 @@ CREATE TABLE ticks (
     token      bigint NOT NULL,
     instance   text NOT NULL,
     outcome    text NOT NULL,
+    -- A catch-up run, standing for the occurrences missed before it.
+    catch_up   boolean NOT NULL DEFAULT false,
     claimed_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant, name, tick)
 );

@@ -28,6 +28,22 @@ type JobKey = (String, JobType, String);
 pub struct Synced {
     tenants: HashMap<String, i64>,
     jobs: HashMap<JobKey, i64>,
+    /// Jobs being changed here and not yet published: the sync leaves
+    /// them alone (it would put the cluster's older version back, or
+    /// remove a job the cluster does not have yet).
+    changing: std::collections::HashSet<JobKey>,
+}
+
+/// A job being changed on this host until dropped (see [`Cluster::changing`]).
+pub struct Changing<'a> {
+    cluster: &'a Cluster,
+    key: JobKey,
+}
+
+impl Drop for Changing<'_> {
+    fn drop(&mut self) {
+        self.cluster.synced().changing.remove(&self.key);
+    }
 }
 
 /// Zips a job folder (regular files and folders, modes kept).
@@ -109,6 +125,15 @@ impl Cluster {
             JobType::Triggered => self.forget_runs(tenant, name).await,
             JobType::Continuous => self.forget_continuous(tenant, name).await,
         }
+    }
+
+    /// Marks a job as being changed on this host (installed, its settings
+    /// or `disable.job` written) until the guard is dropped, after it is
+    /// published: the sync leaves it alone meanwhile.
+    pub fn changing(&self, tenant: &str, t: JobType, name: &str) -> Changing<'_> {
+        let key = (tenant.to_string(), t, name.to_string());
+        self.synced().changing.insert(key.clone());
+        Changing { cluster: self, key }
     }
 
     /// Forgets what this host has of a job, so the next sync installs the
@@ -269,7 +294,11 @@ impl Cluster {
             }
         }
         for (key, version) in &wanted {
-            if self.synced().jobs.get(key) == Some(version) {
+            let current = {
+                let synced = self.synced();
+                synced.jobs.get(key) == Some(version) || synced.changing.contains(key)
+            };
+            if current {
                 continue;
             }
             let row = c
@@ -299,7 +328,10 @@ impl Cluster {
             let layout = tenants.layout(tenant);
             for job in bundle::list_jobs(&layout, executors) {
                 let key = (tenant.clone(), job.job_type, job.name.clone());
-                if !wanted.contains_key(&key) && bundle::remove(&layout, key.1, &key.2).is_ok() {
+                if !wanted.contains_key(&key)
+                    && !self.synced().changing.contains(&key)
+                    && bundle::remove(&layout, key.1, &key.2).is_ok()
+                {
                     self.synced().jobs.remove(&key);
                 }
             }

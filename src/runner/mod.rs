@@ -418,7 +418,21 @@ impl PreparedRun {
         };
         launch.preamble();
         self.set_status(RunStatus::Running);
-        let outcome = launch.run().await;
+        // In a cluster the job starts only once its start is recorded: a run
+        // the database still calls unstarted may be given to another host.
+        let recorded = match &self.mirror {
+            Some(m) => m.started().await,
+            None => true,
+        };
+        let outcome = if recorded {
+            launch.run().await
+        } else {
+            runtime::Ending::Crashed(
+                "The run's start could not be recorded in the cluster's database: not started"
+                    .into(),
+            )
+            .into()
+        };
         let (status, limit) = launch.report(&outcome);
         let exit_code = outcome.ending.exit_code();
         if let Some(f) = outcome.fuel_consumed {

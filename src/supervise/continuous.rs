@@ -289,6 +289,15 @@ pub fn open_job_log(runner: &Runner, job: &Job) -> std::io::Result<Arc<OutputLog
     )
 }
 
+/// Resolves when this host rejoins its cluster after being fenced (never
+/// on a single host).
+async fn rejoined(runner: &Runner) {
+    match runner.cluster() {
+        Some(c) => c.rejoined().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Keeps `job` running until `quit` fires, then stops it gracefully.
 pub async fn run(runner: Runner, job: Job, quit: StopSignal) {
     let host = runner.host().clone();
@@ -320,10 +329,13 @@ pub async fn run(runner: Runner, job: Job, quit: StopSignal) {
     }
     let mut quick_fails = 0u32;
     let mut starts = 0u64;
+    // Held across restarts (released when the job stops), so that giving
+    // it back never races taking it again.
+    let mut singleton: Option<Singleton> = None;
     loop {
-        let singleton = if job.settings.is_singleton() {
+        if job.settings.is_singleton() && singleton.is_none() {
             let mut announced = false;
-            loop {
+            singleton = loop {
                 match Singleton::acquire(&runner, &job, &data_dir).await {
                     Ok(Some(l)) => break Some(l),
                     Ok(None) => {
@@ -341,10 +353,8 @@ pub async fn run(runner: Runner, job: Job, quit: StopSignal) {
                         return;
                     }
                 }
-            }
-        } else {
-            None
-        };
+            };
+        }
         if starts > 0
             && let Ok(fresh) = open_job_log(&runner, &job)
         {
@@ -360,31 +370,43 @@ pub async fn run(runner: Runner, job: Job, quit: StopSignal) {
         let started = Instant::now();
         let run = runner.run_continuous(&job, &start_id, &log, &run_stop);
         tokio::pin!(run);
-        let end = tokio::select! {
-            end = &mut run => end,
-            _ = Singleton::lost(&singleton) => {
-                log.sys(
-                    Level::Err,
-                    "This host lost the singleton lease (its lease expired and another host may run the job): killing this instance",
-                );
-                run_stop.kill();
-                let _ = (&mut run).await;
-                // (The next round finds the lease taken and says so.)
-                continue;
-            }
-            _ = quit.stopped() => {
-                rec.set(Status::Stopping).await;
-                run_stop.stop();
-                tokio::select! {
-                    _ = &mut run => {}
-                    _ = quit.killed() => {
-                        run_stop.kill();
-                        let _ = (&mut run).await;
-                    }
+        let mut lost = false;
+        let end = loop {
+            tokio::select! {
+                end = &mut run => break Some(end),
+                _ = Singleton::lost(&singleton) => {
+                    lost = true;
+                    break None;
                 }
-                rec.set(Status::Stopped).await;
-                return;
+                // Fenced and registered again: the cluster had this
+                // instance for dead; it says Running again.
+                _ = rejoined(&runner) => rec.set(Status::Running).await,
+                _ = quit.stopped() => break None,
             }
+        };
+        if lost {
+            log.sys(
+                Level::Err,
+                "This host lost the singleton lease (its lease expired and another host may run the job): killing this instance",
+            );
+            run_stop.kill();
+            let _ = (&mut run).await;
+            // (The next round finds the lease taken and says so.)
+            singleton = None;
+            continue;
+        }
+        let Some(end) = end else {
+            rec.set(Status::Stopping).await;
+            run_stop.stop();
+            tokio::select! {
+                _ = &mut run => {}
+                _ = quit.killed() => {
+                    run_stop.kill();
+                    let _ = (&mut run).await;
+                }
+            }
+            rec.set(Status::Stopped).await;
+            return;
         };
         let ran = started.elapsed();
         if end.status == RunStatus::Success {

@@ -172,13 +172,15 @@ pub async fn run(
     // and the latest start is any host's.
     let cluster = runner.cluster().cloned();
     let clock = || cluster.as_ref().map_or_else(Timestamp::now, |c| c.now());
-    let turn = |tick| Turn {
-        tick: Some(tick),
+    let turn = |due: &Due| Turn {
+        tick: Some(due.tick),
         catch_up,
+        late: due.catch_up,
     };
     let queued = Turn {
         tick: None,
         catch_up,
+        late: false,
     };
     loop {
         let last_start = match &cluster {
@@ -285,7 +287,7 @@ pub async fn run(
                 "Running a missed schedule now (within the catch-up window)",
             );
         }
-        if let Some(c) = start(&runner, &job, &trigger, &log, &runs, turn(due.tick)).await {
+        if let Some(c) = start(&runner, &job, &trigger, &log, &runs, turn(&due)).await {
             current = Some(c);
             // This tick's run is the queued one's turn too.
             pending.set(false);
@@ -365,7 +367,10 @@ impl Drop for Pending<'_> {
 #[derive(Clone, Copy)]
 struct Turn {
     tick: Option<Timestamp>,
+    /// The job's catch-up window.
     catch_up: Duration,
+    /// The run is a catch-up (it stands for missed occurrences).
+    late: bool,
 }
 
 /// Starts a run (registered in `runs`); `None` when the job is already
@@ -383,13 +388,21 @@ async fn start(
 ) -> Option<RunHandle> {
     let mut req = RunRequest::new(job.clone(), trigger);
     if let Some(cluster) = runner.cluster() {
+        if !runner.has_room() {
+            // Another host with room claims it (if none has, it is missed).
+            log.sys(
+                Level::Warn,
+                "This host has as many runs in progress as it allows: this schedule is left to the other hosts",
+            );
+            return Some(RunHandle::ended_already());
+        }
         let (tenant, max) = (runner.tenant(), runner.tenant_max_runs());
         let claimed = match turn.tick {
             Some(tick) => {
                 let at = chrono::DateTime::from_timestamp_micros(tick.as_microsecond())?;
                 let catch_up = turn.catch_up.as_secs().min(i32::MAX as u64) as i32;
                 cluster
-                    .claim_tick(tenant, &job.name, at, trigger, catch_up, max)
+                    .claim_tick(tenant, &job.name, at, turn.late, trigger, catch_up, max)
                     .await
                     .map(|c| match c {
                         TickClaim::Run(rec) => Ok(Some(rec)),
@@ -437,6 +450,22 @@ async fn start(
             Some(handle)
         }
         Err(RunError::AlreadyRunning) if record.is_none() => None,
+        // Claimed, but this host cannot start it now (the job's files are
+        // being replaced, or the host filled up): another host takes it.
+        Err(e @ (RunError::AlreadyRunning | RunError::Busy(_))) => {
+            log.sys(
+                Level::Warn,
+                &format!(
+                    "This host cannot start the run now ({e}): it goes back to the cluster's queue"
+                ),
+            );
+            if let (Some(cluster), Some(rec)) = (runner.cluster(), record)
+                && let Err(e) = cluster.requeue(&rec).await
+            {
+                log.sys(Level::Err, &format!("Cannot queue the run: {e:#}"));
+            }
+            Some(RunHandle::ended_already())
+        }
         Err(e) => {
             let why = format!("WebJob could not be invoked: {e}");
             log.sys(Level::Err, &why);
