@@ -129,10 +129,11 @@ impl Cluster {
     }
 
     /// A connection from the pool.
-    pub(crate) async fn client(&self) -> Result<Object> {
+    pub(crate) async fn client(&self) -> Result<Conn> {
         self.pool
             .get()
             .await
+            .map(Conn)
             .map_err(|e| anyhow::anyhow!("database: {e}"))
     }
 
@@ -146,10 +147,11 @@ impl Cluster {
         self.queued.notified().await
     }
 
-    async fn beat_client(&self) -> Result<Object> {
+    async fn beat_client(&self) -> Result<Conn> {
         self.beat_pool
             .get()
             .await
+            .map(Conn)
             .map_err(|e| anyhow::anyhow!("database: {e}"))
     }
 
@@ -452,6 +454,65 @@ impl Cluster {
         )
         .await?;
         Ok(())
+    }
+}
+
+type Params<'a> = &'a [&'a (dyn tokio_postgres::types::ToSql + Sync)];
+
+/// A pooled connection whose statements go through its cache: each is
+/// parsed and planned once per connection, not at every call (what
+/// PostgreSQL spent most of its time on under load).
+pub(crate) struct Conn(Object);
+
+impl Conn {
+    async fn statement(
+        &self,
+        sql: &str,
+    ) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
+        self.0.prepare_cached(sql).await
+    }
+
+    pub(crate) async fn query(
+        &self,
+        sql: &str,
+        p: Params<'_>,
+    ) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+        self.0.query(&self.statement(sql).await?, p).await
+    }
+
+    pub(crate) async fn query_opt(
+        &self,
+        sql: &str,
+        p: Params<'_>,
+    ) -> Result<Option<tokio_postgres::Row>, tokio_postgres::Error> {
+        self.0.query_opt(&self.statement(sql).await?, p).await
+    }
+
+    pub(crate) async fn query_one(
+        &self,
+        sql: &str,
+        p: Params<'_>,
+    ) -> Result<tokio_postgres::Row, tokio_postgres::Error> {
+        self.0.query_one(&self.statement(sql).await?, p).await
+    }
+
+    pub(crate) async fn execute(
+        &self,
+        sql: &str,
+        p: Params<'_>,
+    ) -> Result<u64, tokio_postgres::Error> {
+        self.0.execute(&self.statement(sql).await?, p).await
+    }
+
+    pub(crate) async fn transaction(
+        &mut self,
+    ) -> Result<deadpool_postgres::Transaction<'_>, tokio_postgres::Error> {
+        self.0.transaction().await
+    }
+
+    /// The connection itself (for statements run once).
+    pub(crate) fn raw(&self) -> &tokio_postgres::Client {
+        &self.0
     }
 }
 

@@ -58,6 +58,21 @@ pub enum TickClaim {
     NoRun(Refusal),
 }
 
+/// Inserts a run row (see [`Cluster::insert_run`]).
+const INSERT_RUN: &str = "INSERT INTO runs (tenant, name, run_id, status, trigger, args, tick, catch_up_s,
+                                   instance, token, start_time, job_version)
+                 SELECT $1, $2,
+                        greatest($3, (SELECT lpad((coalesce(max(run_id), '0')::numeric + 1)::text, 18, '0')
+                                      FROM runs WHERE tenant = $1 AND name = $2)),
+                        CASE WHEN $8 THEN 'Initializing' ELSE 'Queued' END, $4, $5, $6, $7,
+                        CASE WHEN $8 THEN $9 END, CASE WHEN $8 THEN $10::bigint END,
+                        CASE WHEN $8 THEN now() END,
+                        (SELECT version FROM jobs WHERE tenant = $1 AND job_type = 'triggered' AND name = $2)
+                 WHERE $8 = false OR wasmjobs_live($10)
+                 ON CONFLICT (tenant, name) WHERE status IN ('Queued', 'Initializing', 'Running')
+                 DO NOTHING
+                 RETURNING pk, run_id";
+
 /// Statuses of a run that has not ended.
 const ACTIVE: &str = "('Queued', 'Initializing', 'Running')";
 
@@ -107,6 +122,7 @@ impl Cluster {
     async fn insert_run(
         &self,
         c: &impl tokio_postgres::GenericClient,
+        st: &tokio_postgres::Statement,
         tenant: &str,
         name: &str,
         trigger: &str,
@@ -119,19 +135,7 @@ impl Cluster {
         let id = new_run_id(self.now_utc());
         let row = c
             .query_opt(
-                "INSERT INTO runs (tenant, name, run_id, status, trigger, args, tick, catch_up_s,
-                                   instance, token, start_time, job_version)
-                 SELECT $1, $2,
-                        greatest($3, (SELECT lpad((coalesce(max(run_id), '0')::numeric + 1)::text, 18, '0')
-                                      FROM runs WHERE tenant = $1 AND name = $2)),
-                        CASE WHEN $8 THEN 'Initializing' ELSE 'Queued' END, $4, $5, $6, $7,
-                        CASE WHEN $8 THEN $9 END, CASE WHEN $8 THEN $10::bigint END,
-                        CASE WHEN $8 THEN now() END,
-                        (SELECT version FROM jobs WHERE tenant = $1 AND job_type = 'triggered' AND name = $2)
-                 WHERE $8 = false OR wasmjobs_live($10)
-                 ON CONFLICT (tenant, name) WHERE status IN ('Queued', 'Initializing', 'Running')
-                 DO NOTHING
-                 RETURNING pk, run_id",
+                st,
                 &[
                     &tenant,
                     &name,
@@ -207,8 +211,9 @@ impl Cluster {
     ) -> Result<Result<RunRecord, Refusal>> {
         let mut c = self.client().await?;
         if tenant_max.is_none() {
+            let st = c.statement(INSERT_RUN).await?;
             return self
-                .insert_run(&**c, tenant, name, trigger, args, None, 0, owned)
+                .insert_run(c.raw(), &st, tenant, name, trigger, args, None, 0, owned)
                 .await;
         }
         let tx = c.transaction().await?;
@@ -216,7 +221,17 @@ impl Cluster {
             return Ok(Err(r));
         }
         let r = self
-            .insert_run(&*tx, tenant, name, trigger, args, None, 0, owned)
+            .insert_run(
+                &*tx,
+                &tx.prepare_cached(INSERT_RUN).await?,
+                tenant,
+                name,
+                trigger,
+                args,
+                None,
+                0,
+                owned,
+            )
             .await?;
         tx.commit().await?;
         Ok(r)
@@ -297,8 +312,10 @@ impl Cluster {
         let run = match Self::quota_ok(&tx, tenant, name, tenant_max).await? {
             Err(r) => Err(r),
             Ok(()) => {
+                let st = tx.prepare_cached(INSERT_RUN).await?;
                 self.insert_run(
                     &*tx,
+                    &st,
                     tenant,
                     name,
                     trigger,
