@@ -23,7 +23,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Client, free_port};
+use common::{Client, add_bench_tenant, free_port};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmjobs");
 const JOBS: usize = 32;
@@ -126,18 +126,7 @@ fn wasmjobs(root: &Path, db: Option<&str>) -> Command {
 
 /// The tenant `bench` (in the cluster, or in `root`); Basic credentials.
 fn tenant(root: &Path, db: Option<&str>) -> String {
-    let out = wasmjobs(root, db)
-        .args(["tenant", "add", "bench"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let secret = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(format!("bench:{secret}"))
+    add_bench_tenant(wasmjobs(root, db))
 }
 
 fn host(i: usize, db: Option<&str>, root: Option<tempfile::TempDir>) -> Host {

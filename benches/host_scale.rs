@@ -17,7 +17,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Client, free_port};
+use common::{Client, add_bench_tenant, free_port};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmjobs");
 
@@ -30,18 +30,7 @@ fn wasmjobs(root: &Path) -> Command {
 
 /// `wasmjobs tenant add bench`; returns the Basic credentials.
 fn tenant(root: &Path) -> String {
-    let out = wasmjobs(root)
-        .args(["tenant", "add", "bench"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let secret = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(format!("bench:{secret}"))
+    add_bench_tenant(wasmjobs(root))
 }
 
 fn write_job(root: &Path, kind: &str, name: &str, script: &str) {

@@ -4,6 +4,20 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 
+/// Runs `wasmjobs ... tenant add bench` (the given command, its root and
+/// options set); returns the Basic credentials of the new tenant.
+pub fn add_bench_tenant(mut wasmjobs: std::process::Command) -> String {
+    let out = wasmjobs.args(["tenant", "add", "bench"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let secret = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(format!("bench:{secret}"))
+}
+
 /// A port nothing listens on now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
