@@ -8,7 +8,7 @@
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
@@ -58,8 +58,6 @@ struct State {
     running: bool,
     /// The end is recorded: nothing more is written.
     done: bool,
-    /// The last write the database took.
-    last_ok: Instant,
 }
 
 impl Mirror {
@@ -83,7 +81,6 @@ impl Mirror {
             lost: false,
             running: false,
             done: false,
-            last_ok: Instant::now(),
         };
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(FLUSH_EVERY);
@@ -142,10 +139,11 @@ impl State {
         }
     }
 
-    /// A write failed: after a whole lease without one, the run is given up.
+    /// A write failed: once this host has gone a whole lease without a
+    /// heartbeat, the run is given up (other hosts may be taking it).
     fn failed(&mut self, what: &str, e: anyhow::Error) {
         tracing::warn!("run {}: {what}: {e:#}", self.rec.run_id);
-        if self.last_ok.elapsed() >= super::LEASE {
+        if self.cluster.lapsed() {
             self.lose(CUT_OFF);
         }
     }
@@ -176,7 +174,6 @@ impl State {
         let buf = self.next_batch();
         match self.cluster.append_output(&self.rec, &buf).await {
             Ok(Some(stop_requested)) => {
-                self.last_ok = Instant::now();
                 self.offset += buf.len() as u64;
                 if stop_requested && !self.stop.is_stopped() {
                     self.log
@@ -225,7 +222,6 @@ impl State {
             }
             match self.cluster.set_status(&self.rec, s, &buf).await {
                 Ok(true) => {
-                    self.last_ok = Instant::now();
                     self.offset += buf.len() as u64;
                     self.running = s.status == RunStatus::Running;
                     self.done = s.status.is_final();

@@ -43,6 +43,8 @@ const BEATS_PER_LEASE: u32 = 5;
 const POOL_SIZE: usize = 16;
 /// Longest a query waits for a connection, or a connection to be made.
 const POOL_WAIT: Duration = Duration::from_secs(5);
+/// Longest one statement (or one transaction) may take.
+pub(crate) const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A host's membership of the cluster: its connections, its token and its
 /// estimate of the database's clock.
@@ -65,6 +67,8 @@ pub struct Cluster {
     beat_pool: Pool,
     /// Bumped each time the host registers again after being fenced.
     generation: tokio::sync::watch::Sender<u64>,
+    /// When the last heartbeat went through.
+    last_beat: std::sync::Mutex<std::time::Instant>,
 }
 
 /// The database URL from `--database` or `WASMJOBS_DATABASE_URL`, checked.
@@ -87,7 +91,10 @@ impl Cluster {
     /// Connects and applies the schema's migrations, without joining as a
     /// host (what `wasmjobs tenant` does).
     pub async fn connect(url: &str, instance: &str) -> Result<Cluster> {
-        let pg = parse_url(url)?;
+        let mut pg = parse_url(url)?;
+        // A peer that vanished is noticed in seconds, not at TCP's pace.
+        pg.keepalives_idle(Duration::from_secs(5))
+            .tcp_user_timeout(Duration::from_secs(10));
         let pool = |size: usize| {
             let mgr = Manager::from_config(
                 pg.clone(),
@@ -116,6 +123,7 @@ impl Cluster {
             in_flight: Default::default(),
             beat_pool,
             generation: tokio::sync::watch::channel(0).0,
+            last_beat: std::sync::Mutex::new(std::time::Instant::now()),
         };
         {
             let mut c = cluster
@@ -153,6 +161,16 @@ impl Cluster {
             .await
             .map(Conn)
             .map_err(|e| anyhow::anyhow!("database: {e}"))
+    }
+
+    /// Whether a whole lease has passed since this host's last heartbeat
+    /// went through: other hosts may be taking its runs and leases.
+    pub fn lapsed(&self) -> bool {
+        self.last_beat
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+            >= self.lease
     }
 
     /// Notes a run of this host's as going (`true`) or gone.
@@ -230,6 +248,7 @@ impl Cluster {
             )
             .await?;
         let Some(row) = row else { return Ok(false) };
+        *self.last_beat.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
         // The database read its clock about halfway through the round trip.
         let db: DateTime<Utc> = row.get(0);
         let mid = local + chrono::Duration::from_std(sent.elapsed() / 2).unwrap_or_default();
@@ -243,7 +262,7 @@ impl Cluster {
     /// catch-up window), one that was running reads `Aborted`, with a
     /// line saying why in its output.
     async fn reap(&self) -> Result<()> {
-        let c = self.beat_client().await?;
+        let c = self.client().await?;
         let me = self.token();
         // (A run someone asked to stop is not started again: it is Stopped.)
         c.execute(
@@ -332,6 +351,26 @@ impl Cluster {
         let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut failing = false;
+        // Reaping has its own task and connections: it cannot delay a beat.
+        let reaper = {
+            let (me, quit) = (self.clone(), quit.clone());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(period);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        _ = quit.stopped() => return,
+                    }
+                    if !me.lapsed()
+                        && let Err(e) = me.reap().await
+                    {
+                        tracing::warn!("reaping dead hosts' runs: {e:#}");
+                    }
+                }
+            })
+        };
+        let _reaper = AbortOnDrop(reaper);
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
@@ -360,9 +399,6 @@ impl Cluster {
                     failing = true;
                     continue;
                 }
-            }
-            if let Err(e) = self.reap().await {
-                tracing::warn!("reaping dead hosts' runs: {e:#}");
             }
         }
     }
@@ -464,55 +500,62 @@ type Params<'a> = &'a [&'a (dyn tokio_postgres::types::ToSql + Sync)];
 /// PostgreSQL spent most of its time on under load).
 pub(crate) struct Conn(Object);
 
+/// Bounds a database call: a connection that silently stopped answering
+/// is an error, not a wait without end.
+pub(crate) async fn bounded<T, E: Into<anyhow::Error>>(
+    f: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T> {
+    match tokio::time::timeout(QUERY_TIMEOUT, f).await {
+        Ok(r) => r.map_err(Into::into),
+        Err(_) => anyhow::bail!("the database did not answer within {QUERY_TIMEOUT:?}"),
+    }
+}
+
 impl Conn {
-    async fn statement(
-        &self,
-        sql: &str,
-    ) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
-        self.0.prepare_cached(sql).await
+    async fn statement(&self, sql: &str) -> Result<tokio_postgres::Statement> {
+        bounded(self.0.prepare_cached(sql)).await
     }
 
-    pub(crate) async fn query(
-        &self,
-        sql: &str,
-        p: Params<'_>,
-    ) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
-        self.0.query(&self.statement(sql).await?, p).await
+    pub(crate) async fn query(&self, sql: &str, p: Params<'_>) -> Result<Vec<tokio_postgres::Row>> {
+        let st = self.statement(sql).await?;
+        bounded(self.0.query(&st, p)).await
     }
 
     pub(crate) async fn query_opt(
         &self,
         sql: &str,
         p: Params<'_>,
-    ) -> Result<Option<tokio_postgres::Row>, tokio_postgres::Error> {
-        self.0.query_opt(&self.statement(sql).await?, p).await
+    ) -> Result<Option<tokio_postgres::Row>> {
+        let st = self.statement(sql).await?;
+        bounded(self.0.query_opt(&st, p)).await
     }
 
-    pub(crate) async fn query_one(
-        &self,
-        sql: &str,
-        p: Params<'_>,
-    ) -> Result<tokio_postgres::Row, tokio_postgres::Error> {
-        self.0.query_one(&self.statement(sql).await?, p).await
+    pub(crate) async fn query_one(&self, sql: &str, p: Params<'_>) -> Result<tokio_postgres::Row> {
+        let st = self.statement(sql).await?;
+        bounded(self.0.query_one(&st, p)).await
     }
 
-    pub(crate) async fn execute(
-        &self,
-        sql: &str,
-        p: Params<'_>,
-    ) -> Result<u64, tokio_postgres::Error> {
-        self.0.execute(&self.statement(sql).await?, p).await
+    pub(crate) async fn execute(&self, sql: &str, p: Params<'_>) -> Result<u64> {
+        let st = self.statement(sql).await?;
+        bounded(self.0.execute(&st, p)).await
     }
 
-    pub(crate) async fn transaction(
-        &mut self,
-    ) -> Result<deadpool_postgres::Transaction<'_>, tokio_postgres::Error> {
-        self.0.transaction().await
+    pub(crate) async fn transaction(&mut self) -> Result<deadpool_postgres::Transaction<'_>> {
+        bounded(self.0.transaction()).await
     }
 
     /// The connection itself (for statements run once).
     pub(crate) fn raw(&self) -> &tokio_postgres::Client {
         &self.0
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -5,7 +5,7 @@
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
-use super::Cluster;
+use super::{Cluster, bounded};
 use crate::store::run::{RunInfo, RunStatus, StatusFile, new_run_id};
 
 /// A run this host owns (claimed under `token`).
@@ -180,7 +180,7 @@ impl Cluster {
         args: &[String],
         tenant_max: Option<u32>,
     ) -> Result<Result<String, Refusal>> {
-        self.create_run(tenant, name, trigger, args, tenant_max, false)
+        bounded(self.create_run(tenant, name, trigger, args, tenant_max, false))
             .await
             .map(|r| r.map(|rec| rec.run_id))
     }
@@ -194,8 +194,11 @@ impl Cluster {
         trigger: &str,
         tenant_max: Option<u32>,
     ) -> Result<Result<RunRecord, Refusal>> {
-        self.create_run(tenant, name, trigger, &[], tenant_max, true)
-            .await
+        let r = bounded(self.create_run(tenant, name, trigger, &[], tenant_max, true)).await?;
+        if let Ok(rec) = &r {
+            self.in_flight(rec.pk, true);
+        }
+        Ok(r)
     }
 
     /// A run row, under the tenant's quota when it has one (a transaction
@@ -252,6 +255,9 @@ impl Cluster {
                 &[&self.instance, &me, &i64::from(max)],
             )
             .await?;
+        for r in &rows {
+            self.in_flight(r.get(0), true);
+        }
         Ok(rows
             .iter()
             .map(|r| Claimed {
@@ -271,6 +277,7 @@ impl Cluster {
 
     /// Puts a claimed run back in the queue (this host could not start it).
     pub async fn requeue(&self, rec: &RunRecord) -> Result<()> {
+        self.in_flight(rec.pk, false);
         let c = self.client().await?;
         c.execute(
             "UPDATE runs SET status = 'Queued', instance = NULL, token = NULL, start_time = NULL
@@ -285,6 +292,27 @@ impl Cluster {
     /// each `(job, tick)`, and with it the run, if the job can run.
     #[allow(clippy::too_many_arguments)]
     pub async fn claim_tick(
+        &self,
+        tenant: &str,
+        name: &str,
+        tick: DateTime<Utc>,
+        catch_up: bool,
+        trigger: &str,
+        catch_up_s: i32,
+        tenant_max: Option<u32>,
+    ) -> Result<TickClaim> {
+        let claim = self.claim_tick_in_tx(
+            tenant, name, tick, catch_up, trigger, catch_up_s, tenant_max,
+        );
+        let r = bounded(claim).await?;
+        if let TickClaim::Run(rec) = &r {
+            self.in_flight(rec.pk, true);
+        }
+        Ok(r)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn claim_tick_in_tx(
         &self,
         tenant: &str,
         name: &str,
@@ -416,6 +444,7 @@ impl Cluster {
     /// Ends a claimed run that could not start as `Failed`, saying why in
     /// its output (fenced like every write).
     pub async fn fail_run(&self, rec: &RunRecord, trigger: &str, why: &str) {
+        self.in_flight(rec.pk, false);
         let line = crate::store::logline::format(
             Utc::now(),
             &self.instance,

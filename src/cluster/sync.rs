@@ -31,7 +31,7 @@ pub struct Synced {
     /// Jobs being changed here and not yet published: the sync leaves
     /// them alone (it would put the cluster's older version back, or
     /// remove a job the cluster does not have yet).
-    changing: std::collections::HashSet<JobKey>,
+    changing: HashMap<JobKey, u32>,
 }
 
 /// A job being changed on this host until dropped (see [`Cluster::changing`]).
@@ -42,7 +42,13 @@ pub struct Changing<'a> {
 
 impl Drop for Changing<'_> {
     fn drop(&mut self) {
-        self.cluster.synced().changing.remove(&self.key);
+        let mut synced = self.cluster.synced();
+        if let Some(n) = synced.changing.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                synced.changing.remove(&self.key);
+            }
+        }
     }
 }
 
@@ -132,7 +138,7 @@ impl Cluster {
     /// published: the sync leaves it alone meanwhile.
     pub fn changing(&self, tenant: &str, t: JobType, name: &str) -> Changing<'_> {
         let key = (tenant.to_string(), t, name.to_string());
-        self.synced().changing.insert(key.clone());
+        *self.synced().changing.entry(key.clone()).or_default() += 1;
         Changing { cluster: self, key }
     }
 
@@ -296,7 +302,7 @@ impl Cluster {
         for (key, version) in &wanted {
             let current = {
                 let synced = self.synced();
-                synced.jobs.get(key) == Some(version) || synced.changing.contains(key)
+                synced.jobs.get(key) == Some(version) || synced.changing.contains_key(key)
             };
             if current {
                 continue;
@@ -328,8 +334,12 @@ impl Cluster {
             let layout = tenants.layout(tenant);
             for job in bundle::list_jobs(&layout, executors) {
                 let key = (tenant.clone(), job.job_type, job.name.clone());
-                if !wanted.contains_key(&key)
-                    && !self.synced().changing.contains(&key)
+                // (Asked again: it may have been published since the list
+                // was read.)
+                if wanted.contains_key(&key) || self.synced().changing.contains_key(&key) {
+                    continue;
+                }
+                if self.job_version(&key.0, key.1, &key.2).await?.is_none()
                     && bundle::remove(&layout, key.1, &key.2).is_ok()
                 {
                     self.synced().jobs.remove(&key);

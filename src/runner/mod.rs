@@ -421,7 +421,10 @@ impl PreparedRun {
         // In a cluster the job starts only once its start is recorded: a run
         // the database still calls unstarted may be given to another host.
         let recorded = match &self.mirror {
-            Some(m) => m.started().await,
+            Some(m) => tokio::select! {
+                r = m.started() => r,
+                _ = self.stop.killed() => false,
+            },
             None => true,
         };
         let outcome = if recorded {

@@ -210,9 +210,30 @@ impl Singleton {
     }
 }
 
+impl Singleton {
+    /// Whether a cluster lease is still this host's (a file lock always is).
+    async fn still_held(&self) -> bool {
+        match self {
+            Singleton::File(_) => true,
+            Singleton::Lease(cluster, name) => cluster.lease(name).await.unwrap_or(false),
+        }
+    }
+
+    /// Drops a lease this host no longer holds without giving it back (a
+    /// release now could delete the row another host, or this one again,
+    /// has just taken).
+    fn disown(mut self) {
+        if let Singleton::Lease(_, name) = &mut self {
+            name.clear();
+        }
+    }
+}
+
 impl Drop for Singleton {
     fn drop(&mut self) {
-        if let Singleton::Lease(cluster, name) = self {
+        if let Singleton::Lease(cluster, name) = self
+            && !name.is_empty()
+        {
             let (cluster, name) = (cluster.clone(), std::mem::take(name));
             if let Ok(rt) = tokio::runtime::Handle::try_current() {
                 rt.spawn(async move { cluster.release(&name).await });
@@ -333,6 +354,14 @@ pub async fn run(runner: Runner, job: Job, quit: StopSignal) {
     // it back never races taking it again.
     let mut singleton: Option<Singleton> = None;
     loop {
+        // Held from an earlier start: confirmed before this one (the host
+        // may have been fenced while the job waited to restart).
+        if let Some(held) = &singleton
+            && !held.still_held().await
+            && let Some(held) = singleton.take()
+        {
+            held.disown();
+        }
         if job.settings.is_singleton() && singleton.is_none() {
             let mut announced = false;
             singleton = loop {
@@ -348,6 +377,9 @@ pub async fn run(runner: Runner, job: Job, quit: StopSignal) {
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(Singleton::retry(&runner)) => {}
+                    // Registered again: the cluster had this instance for
+                    // dead, it says InactiveInstance again.
+                    _ = rejoined(&runner) => announced = false,
                     _ = quit.stopped() => {
                         rec.set(Status::Stopped).await;
                         return;
@@ -392,7 +424,9 @@ pub async fn run(runner: Runner, job: Job, quit: StopSignal) {
             run_stop.kill();
             let _ = (&mut run).await;
             // (The next round finds the lease taken and says so.)
-            singleton = None;
+            if let Some(held) = singleton.take() {
+                held.disown();
+            }
             continue;
         }
         let Some(end) = end else {
