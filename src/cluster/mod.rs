@@ -7,10 +7,11 @@
 //! - **Liveness and fencing.** Each host registers a row and gets a token
 //!   (a sequence number, never reused). It renews its heartbeat every
 //!   fifth of the lease; it is live while the heartbeat is younger than
-//!   the lease, by the database's clock. Every write a host makes is
-//!   conditioned on its token being live, so a host that was paused past
-//!   its lease writes nothing once it resumes; it notices at its next
-//!   heartbeat and registers again under a new token.
+//!   the lease, by the database's clock. Every write a host makes about
+//!   its runs, claims, leases and statuses is conditioned on its token
+//!   being live, so a host that was paused past its lease writes none of
+//!   them once it resumes; it notices at its next heartbeat and registers
+//!   again under a new token.
 //! - **Runs** are rows; one partial unique index keeps one active run per
 //!   job cluster-wide (the 409). A run belongs to the token that claimed
 //!   it; survivors turn the runs of a dead token to `Aborted` (or, if it

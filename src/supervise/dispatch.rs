@@ -1,7 +1,7 @@
 //! In a cluster, the trigger of queued runs: a thin loop over the runner
-//! that claims the oldest queued run (any host's `POST .../run`, or a
-//! schedule's run whose host died before starting it) whenever this host
-//! has room, and starts it like any other run.
+//! that claims the oldest queued runs, up to 8 at a time (any host's
+//! `POST .../run`, or a schedule's run whose host died before starting it),
+//! whenever this host has room, and starts each like any other run.
 
 use std::sync::Arc;
 use std::time::Duration;
