@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing (Chromium for the dashboard
-# test and PostgreSQL for the cluster tests included), builds everything (the JS and Python guests included,
-# cached by input hash), checks formatting and lints, and runs the unit and
-# integration tests against the real binary, guests and browser.
+# test and PostgreSQL for the cluster tests included), builds everything
+# (the JS and Python guests included, cached by input hash), checks
+# formatting and lints, and runs the unit and integration tests against the
+# real binary, guests, browser and a throw-away PostgreSQL server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
