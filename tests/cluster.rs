@@ -54,6 +54,8 @@ struct Cluster {
     envs: Vec<Env>,
     hosts: Vec<Option<Server>>,
     auth: String,
+    /// Each host's clock skew (`WASMJOBS_TEST_CLOCK_SKEW_MS`).
+    skew_ms: [i64; 3],
     _one: std::sync::MutexGuard<'static, ()>,
 }
 
@@ -61,6 +63,11 @@ const NAMES: [&str; 3] = ["hosta0", "hostb0", "hostc0"];
 
 impl Cluster {
     fn start(quotas: Option<&str>) -> Option<Cluster> {
+        Self::start_skewed(quotas, [0; 3])
+    }
+
+    /// Three hosts whose clocks are off by `skew_ms` each.
+    fn start_skewed(quotas: Option<&str>, skew_ms: [i64; 3]) -> Option<Cluster> {
         let server = server_url()?;
         let one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         let name = format!(
@@ -86,6 +93,7 @@ impl Cluster {
             envs,
             hosts: Vec::new(),
             auth: http::basic("acme", &secret),
+            skew_ms,
             _one: one,
         };
         for i in 0..3 {
@@ -111,6 +119,7 @@ impl Cluster {
         let child = env
             .cmd()
             .env("WEBSITE_INSTANCE_ID", NAMES[i])
+            .env("WASMJOBS_TEST_CLOCK_SKEW_MS", self.skew_ms[i].to_string())
             .args(["--database", &self.db])
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .stdout(Stdio::null())
@@ -678,4 +687,81 @@ fn a_tick_claimed_by_a_host_that_died_before_starting_it_runs_elsewhere() {
         "/api/triggeredwebjobs/yearly/history/202001010000000002/output",
     );
     assert!(out.contains(&format!("ran on {}", NAMES[h])), "{out}");
+}
+
+#[test]
+fn hosts_whose_clocks_disagree_by_seconds_still_run_each_tick_once_and_not_early() {
+    // Host a's clock is 3 s fast, host b's 3 s slow.
+    let Some(c) = Cluster::start_skewed(None, [3000, -3000, 0]) else {
+        return;
+    };
+    c.upload(
+        0,
+        "triggered",
+        "skewed",
+        &[
+            (
+                "run.js",
+                b"console.log('ran on ' + process.env.WEBSITE_INSTANCE_ID);\n",
+            ),
+            ("settings.job", br#"{"schedule": "*/1 * * * * *"}"#),
+        ],
+    );
+    c.wait_for("the first scheduled run", Duration::from_secs(15), || {
+        psql(&c.db, "SELECT count(*) FROM runs WHERE name = 'skewed'") != "0"
+    });
+    let from = psql(&c.db, "SELECT max(tick) + interval '1 second' FROM runs");
+    std::thread::sleep(Duration::from_secs(10));
+    let window =
+        format!("tick >= '{from}' AND tick < '{from}'::timestamptz + interval '8 seconds'");
+    let q = |sql: &str| psql(&c.db, &sql.replace("WINDOW", &window));
+    let ticks: Vec<(i64, bool)> = q(
+        "SELECT extract(epoch FROM tick)::bigint, catch_up FROM ticks
+         WHERE name = 'skewed' AND WINDOW ORDER BY tick",
+    )
+    .lines()
+    .map(|l| {
+        let (t, late) = l.split_once('|').unwrap();
+        (t.parse().unwrap(), late == "t")
+    })
+    .collect();
+    let start: i64 = psql(
+        &c.db,
+        &format!("SELECT extract(epoch FROM '{from}'::timestamptz)::bigint"),
+    )
+    .parse()
+    .unwrap();
+    // Not doubled: one claim per occurrence (the key) and one execution per run.
+    let runs: usize = q("SELECT count(*) FROM runs WHERE name = 'skewed' AND WINDOW")
+        .parse()
+        .unwrap();
+    let executions = q(
+        "SELECT convert_from(string_agg(o.body, ''::bytea ORDER BY o.run_pk, o.seq), 'UTF8')
+         FROM run_output o JOIN runs r ON r.pk = o.run_pk WHERE r.name = 'skewed' AND WINDOW",
+    )
+    .matches("INFO] ran on ")
+    .count();
+    assert_eq!(executions, runs, "a run executed twice (or never)");
+    // Not skipped: every second, or a recorded catch-up.
+    let mut expected = start;
+    for (t, late) in &ticks {
+        assert!(
+            *t == expected || (*t > expected && *late),
+            "occurrences {expected}..{t} skipped: {ticks:?}"
+        );
+        expected = t + 1;
+    }
+    assert_eq!(expected, start + 8, "{ticks:?}");
+    // Not early: the fast host, which would claim each occurrence 3 s
+    // ahead by its own clock, claims none before it happened by the
+    // database's (a margin of 50 ms for the clock offset's estimate).
+    assert_eq!(
+        q("SELECT count(*) FROM ticks WHERE name = 'skewed' AND WINDOW
+           AND claimed_at < tick - interval '50 milliseconds'"),
+        "0",
+        "{}",
+        q(
+            "SELECT string_agg(instance || ' ' || (claimed_at - tick)::text, ', ') FROM ticks WHERE name = 'skewed' AND WINDOW"
+        )
+    );
 }

@@ -70,6 +70,9 @@ pub struct Cluster {
     generation: tokio::sync::watch::Sender<u64>,
     /// When the last heartbeat went through.
     last_beat: std::sync::Mutex<std::time::Instant>,
+    /// A skew added to this host's clock (`WASMJOBS_TEST_CLOCK_SKEW_MS`,
+    /// for the tests that check that skew is corrected), in microseconds.
+    skew_us: i64,
 }
 
 /// The database URL from `--database` or `WASMJOBS_DATABASE_URL`, checked.
@@ -86,6 +89,8 @@ impl Cluster {
     pub async fn join(url: &str, instance: &str) -> Result<Arc<Cluster>> {
         let cluster = Self::connect(url, instance).await?;
         cluster.register().await?;
+        // The clock offset before anything is scheduled.
+        cluster.beat().await?;
         Ok(Arc::new(cluster))
     }
 
@@ -125,6 +130,11 @@ impl Cluster {
             beat_pool,
             generation: tokio::sync::watch::channel(0).0,
             last_beat: std::sync::Mutex::new(std::time::Instant::now()),
+            skew_us: std::env::var("WASMJOBS_TEST_CLOCK_SKEW_MS")
+                .ok()
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(0)
+                .saturating_mul(1000),
         };
         {
             let mut c = cluster
@@ -210,10 +220,15 @@ impl Cluster {
     /// offset measured at each heartbeat): what schedules are computed in,
     /// so hosts whose clocks disagree still agree on when a tick is due.
     pub fn now(&self) -> jiff::Timestamp {
-        let off = jiff::SignedDuration::from_micros(self.offset_us.load(Ordering::Relaxed));
+        let off = self.offset_us.load(Ordering::Relaxed) + self.skew_us;
         jiff::Timestamp::now()
-            .checked_add(off)
+            .checked_add(jiff::SignedDuration::from_micros(off))
             .unwrap_or_else(|_| jiff::Timestamp::now())
+    }
+
+    /// This host's own clock (with the test's skew, if any).
+    fn local_now(&self) -> DateTime<Utc> {
+        Utc::now() + chrono::Duration::microseconds(self.skew_us)
     }
 
     /// [`Cluster::now`] as a chrono time.
@@ -240,7 +255,7 @@ impl Cluster {
     async fn beat(&self) -> Result<bool> {
         let c = self.beat_client().await?;
         let sent = std::time::Instant::now();
-        let local = Utc::now();
+        let local = self.local_now();
         let row = c
             .query_opt(
                 "UPDATE hosts SET heartbeat_at = now() WHERE token = $1 AND wasmjobs_live($1)
