@@ -192,11 +192,10 @@ pub fn job_json(
             // WebJobs: one instance's status (the last one not
             // InactiveInstance), Initializing without any; and a line per
             // instance.
-            // (In a cluster, a running instance wins over a dead one.)
             let status = statuses
                 .iter()
-                .find(|(_, s)| s == "Running")
-                .or_else(|| statuses.iter().rev().find(|(_, s)| s != "InactiveInstance"))
+                .rev()
+                .find(|(_, s)| s != "InactiveInstance")
                 .or(statuses.last())
                 .map(|(_, s)| s.clone())
                 .unwrap_or_else(|| "Initializing".to_string());

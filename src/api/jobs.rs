@@ -56,11 +56,7 @@ async fn job_value(state: &ApiState, tenant: &str, base: &str, job: &Job) -> Val
         Some(c) => {
             // The latest run and the instances' statuses are the cluster's.
             let latest = match job.job_type {
-                JobType::Triggered => c
-                    .history(tenant, &job.name)
-                    .await
-                    .ok()
-                    .and_then(|h| h.into_iter().next()),
+                JobType::Triggered => c.latest_run(tenant, &job.name).await.ok().flatten(),
                 JobType::Continuous => None,
             };
             let statuses = match job.job_type {

@@ -17,7 +17,6 @@ use serde_json::Value;
 
 use super::jobs::find;
 use super::{ApiState, Tenant, base_url, error, no_job, with_etag};
-use crate::cluster::runs::Refusal;
 use crate::job::JobType;
 use crate::runner::{RunError, RunRequest};
 use crate::store::history;
@@ -165,8 +164,7 @@ async fn run(
                         c.wake_dispatcher();
                         Ok(id)
                     }
-                    Ok(Err(Refusal::AlreadyRunning)) => Err(RunError::AlreadyRunning),
-                    Ok(Err(Refusal::Busy(why))) => Err(RunError::Busy(why)),
+                    Ok(Err(refused)) => Err(refused.into()),
                     Err(e) => return unavailable(e),
                 },
             }
@@ -353,10 +351,10 @@ impl Source {
             Source::Disk { file, .. } => read_from(file, offset, max, out),
             Source::Cluster { cluster, pk, .. } => {
                 let bytes = cluster
-                    .output(*pk, offset)
+                    .output(*pk, offset, max)
                     .await
                     .map_err(|e| std::io::Error::other(format!("{e:#}")))?;
-                out.extend_from_slice(&bytes[..bytes.len().min(max)]);
+                out.extend_from_slice(&bytes);
                 Ok(())
             }
         }
@@ -410,7 +408,7 @@ async fn vfs_file(
         && let ["triggered", name, id, OUTPUT_LOG] = path.split('/').collect::<Vec<_>>()[..]
     {
         return match c.run(&t, name, id).await {
-            Ok(Some((pk, _))) => match c.output(pk, 0).await {
+            Ok(Some((pk, _))) => match c.output(pk, 0, usize::MAX).await {
                 Ok(bytes) => {
                     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], bytes).into_response()
                 }

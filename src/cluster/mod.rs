@@ -200,11 +200,6 @@ impl Cluster {
         let _ = rx.changed().await;
     }
 
-    /// This host's instance id (as in its log lines).
-    pub fn instance(&self) -> &str {
-        &self.instance
-    }
-
     /// This host's current token (it changes when the host is fenced and
     /// registers again).
     pub fn token(&self) -> i64 {
@@ -351,6 +346,15 @@ impl Cluster {
             &[],
         )
         .await?;
+        // Claimed occurrences are kept an hour (each job's latest always:
+        // the next one counts from it).
+        c.execute(
+            "DELETE FROM ticks t WHERE tick < now() - interval '1 hour'
+               AND EXISTS (SELECT 1 FROM ticks u
+                           WHERE u.tenant = t.tenant AND u.name = t.name AND u.tick > t.tick)",
+            &[],
+        )
+        .await?;
         c.execute(
             "DELETE FROM hosts WHERE heartbeat_at < now() - interval '1 day'",
             &[],
@@ -481,6 +485,9 @@ impl Cluster {
 
     /// A continuous job's status on every instance that ran it, `(instance,
     /// status)`; a dead instance's reads `Aborted` once a survivor saw it.
+    /// Running instances come last, so that the job's one status (WebJobs
+    /// shows the last instance's that is not InactiveInstance) is Running
+    /// while any instance runs it.
     pub async fn continuous_statuses(
         &self,
         tenant: &str,
@@ -490,7 +497,7 @@ impl Cluster {
         let rows = c
             .query(
                 "SELECT instance, status FROM continuous WHERE tenant = $1 AND name = $2
-                 ORDER BY instance",
+                 ORDER BY status = 'Running', instance",
                 &[&tenant, &name],
             )
             .await?;

@@ -46,6 +46,15 @@ pub enum Refusal {
     Busy(String),
 }
 
+impl From<Refusal> for crate::runner::RunError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::AlreadyRunning => Self::AlreadyRunning,
+            Refusal::Busy(why) => Self::Busy(why),
+        }
+    }
+}
+
 /// What claiming a schedule's occurrence gave.
 #[derive(Debug, Clone)]
 pub enum TickClaim {
@@ -301,75 +310,61 @@ impl Cluster {
         catch_up_s: i32,
         tenant_max: Option<u32>,
     ) -> Result<TickClaim> {
-        let claim = self.claim_tick_in_tx(
-            tenant, name, tick, catch_up, trigger, catch_up_s, tenant_max,
-        );
-        let r = bounded(claim).await?;
+        let r = bounded(async {
+            let mut c = self.client().await?;
+            let tx = c.transaction().await?;
+            let me = self.token();
+            let won = tx
+                .query_opt(
+                    "INSERT INTO ticks (tenant, name, tick, token, instance, outcome, catch_up)
+                 SELECT $1, $2, $3, $4, $5, 'claimed', $6 WHERE wasmjobs_live($4)
+                 ON CONFLICT DO NOTHING RETURNING 1",
+                    &[&tenant, &name, &tick, &me, &self.instance, &catch_up],
+                )
+                .await?
+                .is_some();
+            if !won {
+                return Ok(TickClaim::Taken);
+            }
+            let run = match Self::quota_ok(&tx, tenant, name, tenant_max).await? {
+                Err(r) => Err(r),
+                Ok(()) => {
+                    let st = tx.prepare_cached(INSERT_RUN).await?;
+                    self.insert_run(
+                        &*tx,
+                        &st,
+                        tenant,
+                        name,
+                        trigger,
+                        &[],
+                        Some(tick),
+                        catch_up_s,
+                        true,
+                    )
+                    .await?
+                }
+            };
+            let outcome = match &run {
+                Ok(_) => "run",
+                Err(Refusal::AlreadyRunning) => "overlap",
+                Err(Refusal::Busy(_)) => "quota",
+            };
+            tx.execute(
+                "UPDATE ticks SET outcome = $4 WHERE tenant = $1 AND name = $2 AND tick = $3",
+                &[&tenant, &name, &tick, &outcome],
+            )
+            .await?;
+            tx.commit().await?;
+            anyhow::Ok(match run {
+                Ok(rec) => TickClaim::Run(rec),
+                Err(r) => TickClaim::NoRun(r),
+            })
+        })
+        .await?;
         if let TickClaim::Run(rec) = &r {
             self.in_flight(rec.pk, true);
         }
         Ok(r)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn claim_tick_in_tx(
-        &self,
-        tenant: &str,
-        name: &str,
-        tick: DateTime<Utc>,
-        catch_up: bool,
-        trigger: &str,
-        catch_up_s: i32,
-        tenant_max: Option<u32>,
-    ) -> Result<TickClaim> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await?;
-        let me = self.token();
-        let won = tx
-            .query_opt(
-                "INSERT INTO ticks (tenant, name, tick, token, instance, outcome, catch_up)
-                 SELECT $1, $2, $3, $4, $5, 'claimed', $6 WHERE wasmjobs_live($4)
-                 ON CONFLICT DO NOTHING RETURNING 1",
-                &[&tenant, &name, &tick, &me, &self.instance, &catch_up],
-            )
-            .await?
-            .is_some();
-        if !won {
-            return Ok(TickClaim::Taken);
-        }
-        let run = match Self::quota_ok(&tx, tenant, name, tenant_max).await? {
-            Err(r) => Err(r),
-            Ok(()) => {
-                let st = tx.prepare_cached(INSERT_RUN).await?;
-                self.insert_run(
-                    &*tx,
-                    &st,
-                    tenant,
-                    name,
-                    trigger,
-                    &[],
-                    Some(tick),
-                    catch_up_s,
-                    true,
-                )
-                .await?
-            }
-        };
-        let outcome = match &run {
-            Ok(_) => "run",
-            Err(Refusal::AlreadyRunning) => "overlap",
-            Err(Refusal::Busy(_)) => "quota",
-        };
-        tx.execute(
-            "UPDATE ticks SET outcome = $4 WHERE tenant = $1 AND name = $2 AND tick = $3",
-            &[&tenant, &name, &tick, &outcome],
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(match run {
-            Ok(rec) => TickClaim::Run(rec),
-            Err(r) => TickClaim::NoRun(r),
-        })
     }
 
     /// The latest occurrence of a job's schedule any host dealt with, or
@@ -479,23 +474,27 @@ impl Cluster {
             &[&tenant, &name, &keep],
         )
         .await?;
-        // Claimed occurrences are kept an hour (the latest always).
-        c.execute(
-            "DELETE FROM ticks WHERE tenant = $1 AND name = $2
-               AND tick < (SELECT max(tick) FROM ticks WHERE tenant = $1 AND name = $2) - interval '1 hour'",
-            &[&tenant, &name],
-        )
-        .await?;
         Ok(())
     }
 
     /// A job's runs, newest first.
     pub async fn history(&self, tenant: &str, name: &str) -> Result<Vec<RunInfo>> {
+        self.runs_newest_first(tenant, name, i64::MAX).await
+    }
+
+    /// A job's latest run.
+    pub async fn latest_run(&self, tenant: &str, name: &str) -> Result<Option<RunInfo>> {
+        Ok(self.runs_newest_first(tenant, name, 1).await?.pop())
+    }
+
+    async fn runs_newest_first(&self, tenant: &str, name: &str, most: i64) -> Result<Vec<RunInfo>> {
         let c = self.client().await?;
         let rows = c
             .query(
-                &format!("{RUN_COLUMNS} WHERE tenant = $1 AND name = $2 ORDER BY run_id DESC"),
-                &[&tenant, &name],
+                &format!(
+                    "{RUN_COLUMNS} WHERE tenant = $1 AND name = $2 ORDER BY run_id DESC LIMIT $3"
+                ),
+                &[&tenant, &name, &most],
             )
             .await
             .context("reading the run history")?;
@@ -514,15 +513,17 @@ impl Cluster {
         Ok(row.map(|r| (r.get("pk"), run_info(&r))))
     }
 
-    /// A run's output from byte `offset`.
-    pub async fn output(&self, pk: i64, offset: u64) -> Result<Vec<u8>> {
+    /// At most `max` bytes of a run's output from byte `offset`.
+    pub async fn output(&self, pk: i64, offset: u64, max: usize) -> Result<Vec<u8>> {
         let c = self.client().await?;
         let from = offset.min(i32::MAX as u64 - 1) as i32 + 1;
+        let max = max.min(i32::MAX as usize) as i32;
         let row = c
             .query_one(
-                "SELECT coalesce(substring(string_agg(body, ''::bytea ORDER BY seq) FROM $2), ''::bytea)
+                "SELECT coalesce(substring(string_agg(body, ''::bytea ORDER BY seq) FROM $2 FOR $3),
+                                 ''::bytea)
                  FROM run_output WHERE run_pk = $1",
-                &[&pk, &from],
+                &[&pk, &from, &max],
             )
             .await?;
         Ok(row.get(0))

@@ -120,8 +120,8 @@ CREATE TABLE continuous (
 );
 "#;
 
-/// Applies the migrations not applied yet; returns the schema version.
-pub async fn migrate(client: &mut tokio_postgres::Client) -> Result<i32> {
+/// Applies the migrations not applied yet.
+pub async fn migrate(client: &mut tokio_postgres::Client) -> Result<()> {
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await?;
@@ -156,7 +156,7 @@ pub async fn migrate(client: &mut tokio_postgres::Client) -> Result<i32> {
         .await?;
     }
     tx.commit().await?;
-    Ok(newest)
+    Ok(())
 }
 
 #[cfg(test)]

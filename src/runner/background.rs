@@ -83,6 +83,38 @@ impl Runs {
         Ok(handle)
     }
 
+    /// As [`Runs::start`] for a run whose record this host claimed in a
+    /// cluster (`req.record`): when it cannot start here, its record is
+    /// settled — back to the cluster's queue when this host merely cannot
+    /// start it now (the job's files are being replaced, the host is
+    /// full), `Failed` with the reason otherwise. The error comes back with
+    /// whether the run was queued again. Without a record, it is
+    /// [`Runs::start`].
+    pub async fn start_claimed(
+        &self,
+        runner: &Runner,
+        req: RunRequest,
+    ) -> Result<RunHandle, (RunError, bool)> {
+        let (record, trigger) = (req.record.clone(), req.trigger.clone());
+        let error = match self.start(runner, req) {
+            Ok(handle) => return Ok(handle),
+            Err(e) => e,
+        };
+        let (Some(cluster), Some(rec)) = (runner.cluster(), record) else {
+            return Err((error, false));
+        };
+        let requeue = matches!(error, RunError::AlreadyRunning | RunError::Busy(_));
+        if requeue {
+            if let Err(e) = cluster.requeue(&rec).await {
+                tracing::warn!("giving run {} back: {e:#}", rec.run_id);
+            }
+        } else {
+            let why = format!("WebJob could not be invoked: {error}");
+            cluster.fail_run(&rec, &trigger, &why).await;
+        }
+        Err((error, requeue))
+    }
+
     /// Asks a run started here to stop gracefully (its shutdown file, then
     /// its `stopping_wait_time`); `false` if no such run is going.
     pub fn stop(&self, run_dir: &std::path::Path) -> bool {

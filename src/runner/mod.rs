@@ -308,20 +308,6 @@ impl Runner {
             req.echo,
         )?;
         log.sys(Level::Info, "Status changed to Initializing");
-        if let (Some(cluster), Some(_), Ok(rt)) = (
-            &self.cluster,
-            &req.record,
-            tokio::runtime::Handle::try_current(),
-        ) {
-            // The cluster's history is kept to the same size.
-            let (c, tenant, name) = (cluster.clone(), self.tenant.clone(), job.name.clone());
-            let keep = self.host.history_size;
-            rt.spawn(async move {
-                if let Err(e) = c.prune(&tenant, &name, keep).await {
-                    tracing::warn!("pruning the history of {name}: {e:#}");
-                }
-            });
-        }
         let mirror = match (&self.cluster, req.record) {
             (Some(cluster), Some(rec)) => Some(Mirror::start(
                 cluster.clone(),
@@ -448,6 +434,15 @@ impl PreparedRun {
         log.close_console();
         if let Some(m) = self.mirror.take() {
             m.finish().await;
+            // The cluster's history is kept to the same size, once the run
+            // has ended (not on the way to its start).
+            if let Some(c) = &runner.cluster
+                && let Err(e) = c
+                    .prune(&runner.tenant, &self.job.name, runner.host.history_size)
+                    .await
+            {
+                tracing::warn!("pruning the history of {}: {e:#}", self.job.name);
+            }
         }
         runner.metrics.run_finished(
             &runner.tenant,

@@ -10,7 +10,7 @@ use crate::cluster::Cluster;
 use crate::cluster::runs::Claimed;
 use crate::job::JobType;
 use crate::runner::background::Runs;
-use crate::runner::{RunError, RunRequest, Runner};
+use crate::runner::{RunRequest, Runner};
 use crate::runtime::stop::StopSignal;
 use crate::tenant::Tenants;
 use crate::tenant::quota::Quotas;
@@ -106,19 +106,7 @@ async fn start(
     let mut req = RunRequest::new(job, c.trigger.clone());
     req.args = c.args.clone();
     req.record = Some(c.record.clone());
-    match runs.start(&runner, req) {
-        Ok(_) => true,
-        Err(RunError::AlreadyRunning | RunError::Busy(_)) => {
-            // A deploy holds the job here, or the host filled up meanwhile.
-            if let Err(e) = cluster.requeue(&c.record).await {
-                tracing::warn!("giving run {} back: {e:#}", c.record.run_id);
-            }
-            false
-        }
-        Err(e) => {
-            let why = format!("WebJob could not be invoked: {e}");
-            cluster.fail_run(&c.record, &c.trigger, &why).await;
-            true
-        }
-    }
+    // (Back in the queue when a deploy holds the job here, or the host
+    // filled up meanwhile.)
+    !matches!(runs.start_claimed(&runner, req).await, Err((_, true)))
 }

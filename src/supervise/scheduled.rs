@@ -432,8 +432,7 @@ async fn start(
             }
         }
     }
-    let record = req.record.clone();
-    match runs.start(runner, req) {
+    match runs.start_claimed(runner, req).await {
         Ok(handle) => {
             log.sys(
                 Level::Info,
@@ -449,29 +448,21 @@ async fn start(
             );
             Some(handle)
         }
-        Err(RunError::AlreadyRunning) if record.is_none() => None,
+        // (Not claimed in a cluster: the overlap policy applies.)
+        Err((RunError::AlreadyRunning, false)) => None,
         // Claimed, but this host cannot start it now (the job's files are
         // being replaced, or the host filled up): another host takes it.
-        Err(e @ (RunError::AlreadyRunning | RunError::Busy(_))) => {
+        Err((e, true)) => {
             log.sys(
                 Level::Warn,
                 &format!(
                     "This host cannot start the run now ({e}): it goes back to the cluster's queue"
                 ),
             );
-            if let (Some(cluster), Some(rec)) = (runner.cluster(), record)
-                && let Err(e) = cluster.requeue(&rec).await
-            {
-                log.sys(Level::Err, &format!("Cannot queue the run: {e:#}"));
-            }
             Some(RunHandle::ended_already())
         }
-        Err(e) => {
-            let why = format!("WebJob could not be invoked: {e}");
-            log.sys(Level::Err, &why);
-            if let (Some(cluster), Some(rec)) = (runner.cluster(), record) {
-                cluster.fail_run(&rec, trigger, &why).await;
-            }
+        Err((e, false)) => {
+            log.sys(Level::Err, &format!("WebJob could not be invoked: {e}"));
             Some(RunHandle::ended_already())
         }
     }
