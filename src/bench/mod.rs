@@ -212,12 +212,15 @@ fn install(
             bundle::entry::NO_RUNNABLE_SCRIPT
         );
     };
-    let plain_dir = scratch.join("plain").join(&job_name);
-    fsutil::copy_tree(&job.dir, &plain_dir)
-        .with_context(|| format!("copying {} for the plain runs", job.dir.display()))?;
     let job_modes = modes.for_kind(kind);
     if job_modes.is_empty() {
         bail!("no mode can run {name} ({kind}) on this host");
+    }
+    // The plain runs get a copy of their own (only when they are measured).
+    let plain_dir = scratch.join("plain").join(&job_name);
+    if job_modes.iter().any(|m| m.is_plain()) {
+        fsutil::copy_tree(&job.dir, &plain_dir)
+            .with_context(|| format!("copying {} for the plain runs", job.dir.display()))?;
     }
     Ok(Bench {
         name: name.to_string(),

@@ -19,64 +19,16 @@ pub struct SuiteJob {
     pub dir: PathBuf,
 }
 
-/// One source of the suite: its report name, entry file and text.
-struct Source {
-    name: &'static str,
-    entry: &'static str,
-    text: &'static str,
-}
-
-const SCRIPTS: &[Source] = &[
-    Source {
-        name: "hello.js",
-        entry: "run.js",
-        text: include_str!("suite/hello.js"),
-    },
-    Source {
-        name: "loop.js",
-        entry: "run.js",
-        text: include_str!("suite/loop.js"),
-    },
-    Source {
-        name: "hello.py",
-        entry: "run.py",
-        text: include_str!("suite/hello.py"),
-    },
-    Source {
-        name: "loop.py",
-        entry: "run.py",
-        text: include_str!("suite/loop.py"),
-    },
-    Source {
-        name: "hello.sh",
-        entry: "run.sh",
-        text: include_str!("suite/hello.sh"),
-    },
-    Source {
-        name: "loop.sh",
-        entry: "run.sh",
-        text: include_str!("suite/loop.sh"),
-    },
-    Source {
-        name: "hello.php",
-        entry: "run.php",
-        text: include_str!("suite/hello.php"),
-    },
-    Source {
-        name: "loop.php",
-        entry: "run.php",
-        text: include_str!("suite/loop.php"),
-    },
-];
-
-const JAVA: &[(&str, &str, &str)] = &[
-    ("hello.jar", "Hello", include_str!("suite/Hello.java")),
-    ("loop.jar", "Loop", include_str!("suite/Loop.java")),
-];
-
-const C: &[(&str, &str)] = &[
-    ("hello.exe", include_str!("suite/hello.c")),
-    ("loop.exe", include_str!("suite/loop.c")),
+/// The suite's scripts, `(name, text)`: each runs as `run.<its extension>`.
+const SCRIPTS: &[(&str, &str)] = &[
+    ("hello.js", include_str!("suite/hello.js")),
+    ("loop.js", include_str!("suite/loop.js")),
+    ("hello.py", include_str!("suite/hello.py")),
+    ("loop.py", include_str!("suite/loop.py")),
+    ("hello.sh", include_str!("suite/hello.sh")),
+    ("loop.sh", include_str!("suite/loop.sh")),
+    ("hello.php", include_str!("suite/hello.php")),
+    ("loop.php", include_str!("suite/loop.php")),
 ];
 
 /// Writes the suite's jobs under `dir`. Returns them, and a line for each
@@ -89,27 +41,30 @@ pub fn standard(dir: &Path) -> Result<(Vec<SuiteJob>, Vec<String>)> {
         std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
         Ok(d)
     };
-    for s in SCRIPTS {
-        let d = folder(s.name)?;
-        std::fs::write(d.join(s.entry), s.text)?;
+    for (name, text) in SCRIPTS {
+        let d = folder(name)?;
+        let ext = name.rsplit('.').next().unwrap_or_default();
+        std::fs::write(d.join(format!("run.{ext}")), text)?;
         jobs.push(SuiteJob {
-            name: s.name.into(),
+            name: (*name).into(),
             dir: d,
         });
     }
-    for (name, class, text) in JAVA {
+    // Compiled here, when the compilers are installed.
+    type Build = fn(&Path) -> Result<()>;
+    let built: &[(&str, Build)] = &[
+        ("hello.jar", |d| {
+            build_jar(d, "Hello", include_str!("suite/Hello.java"))
+        }),
+        ("loop.jar", |d| {
+            build_jar(d, "Loop", include_str!("suite/Loop.java"))
+        }),
+        ("hello.exe", |d| build_exe(d, include_str!("suite/hello.c"))),
+        ("loop.exe", |d| build_exe(d, include_str!("suite/loop.c"))),
+    ];
+    for (name, build) in built {
         let d = folder(name)?;
-        match build_jar(&d, class, text) {
-            Ok(()) => jobs.push(SuiteJob {
-                name: (*name).into(),
-                dir: d,
-            }),
-            Err(e) => skipped.push(format!("{name}: {e:#}")),
-        }
-    }
-    for (name, text) in C {
-        let d = folder(name)?;
-        match build_exe(&d, text) {
+        match build(&d) {
             Ok(()) => jobs.push(SuiteJob {
                 name: (*name).into(),
                 dir: d,
