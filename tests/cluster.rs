@@ -191,6 +191,19 @@ impl Cluster {
         }
     }
 
+    /// A continuous job's `detailed_status` through host `via`, as
+    /// `(instance, status)` pairs.
+    fn statuses(&self, via: usize, job: &str) -> Vec<(String, String)> {
+        let j = self.json(via, &format!("/api/continuouswebjobs/{job}"));
+        j["detailed_status"]
+            .as_str()
+            .unwrap_or("")
+            .lines()
+            .filter_map(|l| l.split_once(" - "))
+            .map(|(a, b)| (a.to_string(), b.trim().to_string()))
+            .collect()
+    }
+
     /// Which host a run ran on (its row in the database).
     fn run_host(&self, id: &str) -> usize {
         let inst = psql(
@@ -370,16 +383,7 @@ fn singleton_moves_to_another_host_when_its_host_is_killed() {
             ("settings.job", br#"{"is_singleton": true}"#),
         ],
     );
-    let statuses = |c: &Cluster, via: usize| -> Vec<(String, String)> {
-        let j = c.json(via, "/api/continuouswebjobs/solo");
-        j["detailed_status"]
-            .as_str()
-            .unwrap_or("")
-            .lines()
-            .filter_map(|l| l.split_once(" - "))
-            .map(|(a, b)| (a.to_string(), b.trim().to_string()))
-            .collect()
-    };
+    let statuses = |c: &Cluster, via: usize| c.statuses(via, "solo");
     let running = |s: &[(String, String)]| -> Vec<String> {
         s.iter()
             .filter(|(_, st)| st == "Running")
@@ -764,4 +768,38 @@ fn hosts_whose_clocks_disagree_by_seconds_still_run_each_tick_once_and_not_early
             "SELECT string_agg(instance || ' ' || (claimed_at - tick)::text, ', ') FROM ticks WHERE name = 'skewed' AND WINDOW"
         )
     );
+}
+
+#[test]
+fn a_continuous_job_that_is_not_a_singleton_runs_on_every_host() {
+    let Some(c) = Cluster::start(None) else {
+        return;
+    };
+    c.upload(2, "continuous", "everywhere", &[("run.js", LONG_JS)]);
+    c.wait_for("every instance running it", Duration::from_secs(20), || {
+        let s = c.statuses(0, "everywhere");
+        s.len() == 3 && s.iter().all(|(_, st)| st == "Running")
+    });
+    let mut instances: Vec<String> = c
+        .statuses(1, "everywhere")
+        .into_iter()
+        .map(|(i, _)| i)
+        .collect();
+    instances.sort();
+    assert_eq!(instances, NAMES);
+    // Each host's own log shows its own instance running the job.
+    for (i, name) in NAMES.iter().enumerate() {
+        let log = c.envs[i]
+            .root()
+            .join("tenants/acme/data/jobs/continuous/everywhere/job_log.txt");
+        c.wait_for(
+            "the job's output on each host",
+            Duration::from_secs(10),
+            || {
+                std::fs::read_to_string(&log)
+                    .unwrap_or_default()
+                    .contains(&format!("> {name}: INFO] tick 0"))
+            },
+        );
+    }
 }
