@@ -6,7 +6,6 @@
 //! loses nothing already read) and enforces the output cap by keeping the
 //! head and the tail.
 
-use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -17,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
+use super::tail::TailRing;
 use crate::store::logline::{self, Level};
 
 /// Pending log bytes beyond which they are written without waiting for
@@ -87,12 +87,6 @@ impl Activity {
     }
 }
 
-struct TailLine {
-    at: DateTime<Utc>,
-    stream: Stream,
-    text: String,
-}
-
 struct State {
     file: File,
     /// Formatted lines not yet written: the lines of one read from a pipe
@@ -100,11 +94,12 @@ struct State {
     pending: Vec<u8>,
     roll: Option<Roll>,
     head_left: u64,
+    /// Where the newest lines go once the head is full (on disk).
+    tail: Option<TailRing>,
     tail_budget: u64,
-    tail: VecDeque<TailLine>,
-    tail_bytes: u64,
-    dropped_bytes: u64,
-    dropped_lines: u64,
+    tail_path: PathBuf,
+    /// Text bytes of the lines that went to the tail.
+    tail_text: u64,
     capped: bool,
 }
 
@@ -229,11 +224,10 @@ impl OutputLog {
                 pending: Vec::new(),
                 roll: None,
                 head_left: cap_bytes / 2,
+                tail: None,
                 tail_budget: cap_bytes - cap_bytes / 2,
-                tail: VecDeque::new(),
-                tail_bytes: 0,
-                dropped_bytes: 0,
-                dropped_lines: 0,
+                tail_path: super::tail::path_for(path),
+                tail_text: 0,
                 capped: false,
             }),
             instance: instance.to_string(),
@@ -360,49 +354,77 @@ impl OutputLog {
             );
             self.write_line(&mut st, at, true, Level::Warn, &msg);
             self.show(|| EchoMsg::Sys(Level::Warn, msg));
+            let ring = TailRing::new(st.tail_path.clone(), st.tail_budget);
+            st.tail = Some(ring);
         }
-        st.tail.push_back(TailLine {
-            at,
-            stream,
-            text: text.to_string(),
-        });
-        st.tail_bytes += cost;
-        while st.tail_bytes > st.tail_budget {
-            let Some(old) = st.tail.pop_front() else {
-                break;
-            };
-            let c = line_cost(&old.text);
-            st.tail_bytes -= c;
-            st.dropped_bytes += c;
-            st.dropped_lines += 1;
+        st.tail_text += text.len() as u64;
+        let prefix = self.prefix_len();
+        if let Some(ring) = &mut st.tail {
+            // A line longer than the whole tail keeps its beginning.
+            let room = (ring.capacity() as usize).saturating_sub(prefix + 2);
+            let mut keep = text.len().min(room);
+            while !text.is_char_boundary(keep) {
+                keep -= 1;
+            }
+            let line = logline::format(at, &self.instance, false, level_of(stream), &text[..keep]);
+            ring.push(line.as_bytes());
         }
     }
 
-    /// Ends the log: writes the note of what the cap dropped and the kept
-    /// tail. Call once, after every reader has finished.
+    /// Bytes before the text in a process output line.
+    fn prefix_len(&self) -> usize {
+        // `[MM/dd/yyyy HH:mm:ss > ` + instance + `: LEVL] `
+        1 + 19 + 3 + self.instance.len() + 2 + 4 + 2
+    }
+
+    /// The stream and text of a process output line as the log has it
+    /// (without its line end).
+    fn parse_line<'l>(&self, line: &'l [u8]) -> Option<(Stream, &'l str)> {
+        let prefix = self.prefix_len();
+        let stream = match line.get(prefix - 6..prefix - 2)? {
+            b"INFO" => Stream::Stdout,
+            _ => Stream::Stderr,
+        };
+        let text = line.get(prefix..)?;
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        Some((stream, std::str::from_utf8(text).ok()?))
+    }
+
+    /// Ends the log: writes a note of what the cap dropped, then the kept
+    /// tail, read back from its file on disk a chunk at a time. Call once,
+    /// after every reader has finished.
     pub fn finish(&self) {
         let mut st = self.state.lock().expect("log lock");
-        if !st.capped {
+        let Some(ring) = st.tail.take() else {
             return;
-        }
+        };
+        let mut kept_text = 0u64;
+        let kept = ring.scan(&mut |l| {
+            kept_text += self.parse_line(l).map_or(0, |(_, t)| t.len() as u64);
+        });
         let msg = format!(
             "Output limit: {} bytes ({} lines) were dropped; the last {} lines follow.",
-            st.dropped_bytes,
-            st.dropped_lines,
-            st.tail.len()
+            st.tail_text.saturating_sub(kept_text),
+            ring.pushed().saturating_sub(kept),
+            kept
         );
         self.write_line(&mut st, Utc::now(), true, Level::Warn, &msg);
-        self.show(|| EchoMsg::Sys(Level::Warn, msg));
-        let tail = std::mem::take(&mut st.tail);
-        for l in &tail {
-            self.write_line(&mut st, l.at, false, level_of(l.stream), &l.text);
-        }
         Self::flush_pending(&mut st);
+        self.show(|| EchoMsg::Sys(Level::Warn, msg));
+        let st = &mut *st;
+        ring.scan(&mut |l| {
+            st.pending.extend_from_slice(l);
+            st.pending.push(b'\n');
+            if st.pending.len() >= FLUSH_AT {
+                Self::flush_pending(st);
+            }
+            if let Some((stream, text)) = self.parse_line(l) {
+                self.show(|| EchoMsg::Output(stream, text.to_string()));
+            }
+        });
+        Self::flush_pending(st);
         st.capped = false;
-        drop(st);
-        for l in tail {
-            self.show(|| EchoMsg::Output(l.stream, l.text));
-        }
+        st.tail_text = 0;
     }
 }
 

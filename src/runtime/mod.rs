@@ -8,6 +8,7 @@ pub mod capture;
 pub mod limits;
 pub mod native;
 pub mod stop;
+pub mod tail;
 pub mod wasm;
 pub mod watch;
 
