@@ -35,7 +35,7 @@ use crate::store::history;
 use crate::store::layout::Layout;
 use crate::store::lock::JobLock;
 use crate::store::logline::Level;
-use crate::store::run::{OUTPUT_LOG, RunStatus, StatusFile, unique_run_id};
+use crate::store::run::{OUTPUT_LOG, RunStatus, StatusFile, StatusReserve, unique_run_id};
 use crate::tenant::quota::Quota;
 use admission::{Admission, Permit};
 
@@ -144,6 +144,8 @@ pub struct PreparedRun {
     limits: Limits,
     limit_notes: Vec<String>,
     started: std::time::Instant,
+    /// Room kept for the final status (a disk that fills meanwhile).
+    reserve: Option<StatusReserve>,
     /// Keeps the cluster's record of the run up to date.
     mirror: Option<Mirror>,
     _permit: Permit,
@@ -277,7 +279,7 @@ impl Runner {
             .admission
             .admit(&self.tenant, self.tenant_max_runs)
             .map_err(RunError::Busy)?;
-        history::prune(&data_dir, self.host.history_size)?;
+        let pruned = history::prune(&data_dir, self.host.history_size);
         let now = Utc::now();
         let run_id = match &req.record {
             Some(rec) => rec.run_id.clone(),
@@ -285,6 +287,9 @@ impl Runner {
         };
         let run_dir = data_dir.join(&run_id);
         std::fs::create_dir_all(&run_dir)?;
+        // A record that cannot be made whole (a full disk) is not left half
+        // made.
+        let mut unmade = crate::store::fsutil::RemoveOnDrop(vec![run_dir.clone()]);
         let status = StatusFile {
             trigger: Some(req.trigger),
             status: RunStatus::Initializing,
@@ -295,6 +300,7 @@ impl Runner {
             fuel_consumed: None,
         };
         status.write(&run_dir)?;
+        let reserve = StatusReserve::make(&run_dir)?;
         let (limits, limit_notes) = self.host.limits.with_overrides(
             job.settings.limits(),
             &self.host.ceiling,
@@ -307,7 +313,11 @@ impl Runner {
             cap,
             req.echo,
         )?;
+        for note in pruned {
+            log.sys(Level::Warn, &note);
+        }
         log.sys(Level::Info, "Status changed to Initializing");
+        unmade.0.clear();
         let mirror = match (&self.cluster, req.record) {
             (Some(cluster), Some(rec)) => Some(Mirror::start(
                 cluster.clone(),
@@ -332,6 +342,7 @@ impl Runner {
             limits,
             limit_notes,
             started: std::time::Instant::now(),
+            reserve: Some(reserve),
             mirror,
             _permit: permit,
             _in_flight: in_flight,
@@ -371,8 +382,15 @@ impl PreparedRun {
         self.log
             .sys(Level::Info, &format!("Status changed to {status}"));
         if let Err(e) = self.status.write(&self.run_dir) {
-            self.log
-                .sys(Level::Err, &format!("Cannot write the run status: {e}"));
+            // The final status goes through the room kept for it.
+            let kept = match (status.is_final(), self.reserve.take()) {
+                (true, Some(r)) => r.write_final(&self.run_dir, &self.status),
+                _ => Err(e),
+            };
+            if let Err(e) = kept {
+                self.log
+                    .sys(Level::Err, &format!("Cannot write the run status: {e}"));
+            }
         }
         if let Some(m) = &self.mirror {
             m.status(&self.status);

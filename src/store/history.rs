@@ -6,10 +6,13 @@ use std::path::Path;
 use super::lock::JobLock;
 use super::run::{OUTPUT_LOG, RunInfo, RunStatus, StatusFile, is_run_id};
 
+/// The folders of a job's data folder named like run ids, newest first
+/// (a file of such a name is not a run).
 fn run_ids(data_dir: &Path) -> Vec<String> {
     let mut ids: Vec<String> = std::fs::read_dir(data_dir)
         .map(|rd| {
             rd.filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
                 .filter_map(|e| e.file_name().into_string().ok())
                 .filter(|n| is_run_id(n))
                 .collect()
@@ -21,13 +24,18 @@ fn run_ids(data_dir: &Path) -> Vec<String> {
 
 /// Runs of a job, newest first. A run whose file says `Initializing` or
 /// `Running` reads as `Aborted` when it is not the latest run, or when no
-/// process holds the job's lock.
+/// process holds the job's lock. An entry whose status cannot be read is
+/// skipped (and removed by the next [`prune`], which says so).
 pub fn list(data_dir: &Path) -> Vec<RunInfo> {
     let held = JobLock::is_held(data_dir);
+    let mut latest = true;
     run_ids(data_dir)
         .into_iter()
-        .enumerate()
-        .filter_map(|(i, id)| read_run(data_dir, id, i == 0, || held))
+        .filter_map(|id| {
+            let r = read_run(data_dir, id, latest, || held)?;
+            latest = false;
+            Some(r)
+        })
         .collect()
 }
 
@@ -35,24 +43,28 @@ pub fn list(data_dir: &Path) -> Vec<RunInfo> {
 pub fn latest(data_dir: &Path) -> Option<RunInfo> {
     run_ids(data_dir)
         .into_iter()
-        .enumerate()
-        .find_map(|(i, id)| read_run(data_dir, id, i == 0, || JobLock::is_held(data_dir)))
+        .find_map(|id| read_run(data_dir, id, true, || JobLock::is_held(data_dir)))
 }
 
-/// One run by id (reads only its own status file).
+/// One run by id (reads its own status file, and those of any newer
+/// entries, to tell whether it is the latest).
 pub fn get(data_dir: &Path, run_id: &str) -> Option<RunInfo> {
     if !is_run_id(run_id) {
         return None;
     }
     let ids = run_ids(data_dir);
-    let latest = ids.iter().position(|id| id == run_id)? == 0;
+    let at = ids.iter().position(|id| id == run_id)?;
+    let latest = ids[..at]
+        .iter()
+        .all(|newer| StatusFile::read(&data_dir.join(newer)).is_none());
     read_run(data_dir, run_id.to_string(), latest, || {
         JobLock::is_held(data_dir)
     })
 }
 
 /// A run's record, with a run left `Running` by a dead host (or older
-/// than the latest run) read as `Aborted`.
+/// than the latest run) read as `Aborted`; `None` when its status file
+/// cannot be read.
 fn read_run(
     data_dir: &Path,
     id: String,
@@ -74,12 +86,34 @@ fn read_run(
 }
 
 /// Deletes the oldest runs so that, with the run about to start, at most
-/// `keep` remain.
-pub fn prune(data_dir: &Path, keep: usize) -> std::io::Result<()> {
-    for id in run_ids(data_dir).into_iter().skip(keep.saturating_sub(1)) {
-        std::fs::remove_dir_all(data_dir.join(id))?;
+/// `keep` remain, and every entry whose status cannot be read (a run
+/// folder a crash or a full disk left without one, garbage). Call with the
+/// job's lock held. Never fails: returns a sentence for each entry it
+/// removed as unreadable or could not remove, for the new run's log.
+pub fn prune(data_dir: &Path, keep: usize) -> Vec<String> {
+    let mut notes = Vec::new();
+    let mut readable = 0usize;
+    for id in run_ids(data_dir) {
+        let dir = data_dir.join(&id);
+        let why = match StatusFile::read_checked(&dir) {
+            Ok(_) => {
+                readable += 1;
+                if readable < keep.max(1) {
+                    continue;
+                }
+                None
+            }
+            Err(e) => Some(e),
+        };
+        match (std::fs::remove_dir_all(&dir), why) {
+            (Ok(()), Some(why)) => notes.push(format!(
+                "History entry '{id}' could not be read ({why}); it was removed"
+            )),
+            (Ok(()), None) => {}
+            (Err(e), _) => notes.push(format!("History entry '{id}' could not be removed: {e}")),
+        }
     }
-    Ok(())
+    notes
 }
 
 #[cfg(test)]
@@ -141,9 +175,38 @@ mod tests {
             );
         }
         std::fs::create_dir(t.path().join("job_data")).unwrap();
-        prune(t.path(), 3).unwrap();
+        assert!(prune(t.path(), 3).is_empty());
         let ids: Vec<_> = list(t.path()).into_iter().map(|r| r.id).collect();
         assert_eq!(ids, ["201901010000000004", "201901010000000003"]);
         assert!(t.path().join("job_data").exists());
+    }
+
+    #[test]
+    fn corrupt_entries_are_skipped_and_pruned_not_fatal() {
+        let t = tempfile::tempdir().unwrap();
+        mk(t.path(), "201901010000000001", RunStatus::Success);
+        // A file named like a run, a folder with garbage for a status, and
+        // a newer folder without one.
+        std::fs::write(t.path().join("201901010000000002"), "stray").unwrap();
+        std::fs::create_dir(t.path().join("201901010000000003")).unwrap();
+        std::fs::write(t.path().join("201901010000000003/status"), "\u{1}garbage").unwrap();
+        std::fs::create_dir(t.path().join("999999999999999999")).unwrap();
+        mk(t.path(), "201901010000000004", RunStatus::Running);
+        let _lock = JobLock::try_acquire(t.path(), "x").unwrap().unwrap();
+        let ids: Vec<_> = list(t.path()).into_iter().map(|r| r.id).collect();
+        assert_eq!(ids, ["201901010000000004", "201901010000000001"]);
+        // The running run is the latest despite the newer garbage.
+        let run = get(t.path(), "201901010000000004").unwrap();
+        assert_eq!(run.status.status, RunStatus::Running);
+        assert_eq!(latest(t.path()).unwrap().id, "201901010000000004");
+        let notes = prune(t.path(), 50);
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(notes[0].contains("999999999999999999"), "{notes:?}");
+        assert!(!t.path().join("201901010000000003").exists());
+        assert!(
+            t.path().join("201901010000000002").exists(),
+            "not a run: left alone"
+        );
+        assert_eq!(list(t.path()).len(), 2);
     }
 }

@@ -10,6 +10,9 @@ use super::fsutil::write_atomic;
 
 /// Name of a run's status file.
 pub const STATUS_FILE: &str = "status";
+/// The most bytes of a status file read (one is ~200 bytes).
+pub const STATUS_MAX_BYTES: u64 = 64 << 10;
+
 /// Name of a run's output log.
 pub const OUTPUT_LOG: &str = "output_log.txt";
 
@@ -111,14 +114,80 @@ pub struct StatusFile {
 impl StatusFile {
     /// Reads a run's status file.
     pub fn read(run_dir: &Path) -> Option<StatusFile> {
-        let text = std::fs::read(run_dir.join(STATUS_FILE)).ok()?;
-        serde_json::from_slice(&text).ok()
+        StatusFile::read_checked(run_dir).ok()
+    }
+
+    /// Reads a run's status file, or says why it cannot be read (at most
+    /// [`STATUS_MAX_BYTES`] are read).
+    pub fn read_checked(run_dir: &Path) -> Result<StatusFile, String> {
+        use std::io::Read;
+        let mut text = Vec::new();
+        std::fs::File::open(run_dir.join(STATUS_FILE))
+            .and_then(|f| f.take(STATUS_MAX_BYTES).read_to_end(&mut text))
+            .map_err(|e| format!("its {STATUS_FILE} file: {e}"))?;
+        serde_json::from_slice(&text).map_err(|e| format!("its {STATUS_FILE} file: {e}"))
     }
 
     /// Writes it atomically.
     pub fn write(&self, run_dir: &Path) -> std::io::Result<()> {
         let json = serde_json::to_vec(self).expect("status serializes");
         write_atomic(&run_dir.join(STATUS_FILE), &json)
+    }
+}
+
+/// Name of the file that keeps room for a run's final status.
+pub const RESERVE_FILE: &str = ".status.reserve";
+
+/// Room kept for a run's final status, made when the run starts: if the
+/// disk fills while the run goes, its end is still recorded (written into
+/// this file's already allocated blocks, then renamed over `status`, which
+/// needs no new space), so a run is never left reading `Running`.
+#[derive(Debug)]
+pub struct StatusReserve {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+/// Bytes kept (a status file is ~200 bytes).
+const RESERVED: i64 = 4096;
+
+impl StatusReserve {
+    /// Makes the reserve in `run_dir`.
+    pub fn make(run_dir: &Path) -> std::io::Result<StatusReserve> {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        let path = run_dir.join(RESERVE_FILE);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        // SAFETY: fallocate on a descriptor we own; no memory is passed.
+        if unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, RESERVED) } != 0 {
+            // A file system without fallocate: real bytes hold the room.
+            file.write_all(&[b' '; RESERVED as usize])?;
+        }
+        Ok(StatusReserve { file, path })
+    }
+
+    /// Writes `status` through the reserve and puts it in place of the
+    /// run's `status` file.
+    pub fn write_final(self, run_dir: &Path, status: &StatusFile) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let json = serde_json::to_vec(status).expect("status serializes");
+        if json.len() as i64 > RESERVED {
+            return Err(std::io::Error::other(
+                "the status is larger than its reserve",
+            ));
+        }
+        self.file.write_all_at(&json, 0)?;
+        self.file.set_len(json.len() as u64)?;
+        std::fs::rename(&self.path, run_dir.join(STATUS_FILE))
+    }
+}
+
+impl Drop for StatusReserve {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 
@@ -139,6 +208,33 @@ pub struct RunInfo {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn the_reserve_takes_the_final_status() {
+        let t = tempfile::tempdir().unwrap();
+        let reserve = StatusReserve::make(t.path()).unwrap();
+        assert!(t.path().join(RESERVE_FILE).exists());
+        let done = StatusFile {
+            trigger: None,
+            status: RunStatus::Failed,
+            start_time: None,
+            end_time: None,
+            exit_code: Some(1),
+            limit: None,
+            fuel_consumed: None,
+        };
+        reserve.write_final(t.path(), &done).unwrap();
+        assert_eq!(
+            StatusFile::read(t.path()).unwrap().status,
+            RunStatus::Failed
+        );
+        assert!(!t.path().join(RESERVE_FILE).exists());
+        drop(StatusReserve::make(t.path()).unwrap());
+        assert!(
+            !t.path().join(RESERVE_FILE).exists(),
+            "an unused reserve goes"
+        );
+    }
 
     #[test]
     fn run_ids_are_18_digits() {
