@@ -121,6 +121,9 @@ impl EngineSet {
             "proc_exit",
             |status: i32| -> wasmtime::Result<()> { Err(I32Exit(status).into()) },
         )?;
+        // A FIFO, socket or device in a job's folders is refused, never
+        // opened (its open would block a host thread).
+        super::open::add(&mut linker)?;
 
         if codegen.epoch() {
             let ticker = engine.weak();

@@ -7,7 +7,9 @@ mod cache;
 pub mod engine;
 mod guest;
 mod limiter;
+mod open;
 mod snapshot;
+mod threads;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -31,12 +33,14 @@ use super::{Ending, Invocation, Outcome, Usage, guest_paths};
 /// directory to start in; it removes it before the script runs.
 const GUEST_CWD_VAR: &str = "WASMJOBS_GUEST_CWD";
 
-/// The wasm executor: shared engines (built on first use) and the module cache.
+/// The wasm executor: shared engines (built on first use), the module
+/// cache, and the threads guests run on.
 pub struct WasmRuntime {
     cache_dir: PathBuf,
     slots: u32,
     unchecked: bool,
     engines: Mutex<Vec<Arc<EngineSet>>>,
+    threads: threads::GuestThreads,
 }
 
 impl WasmRuntime {
@@ -48,6 +52,7 @@ impl WasmRuntime {
             slots,
             unchecked: false,
             engines: Mutex::new(Vec::new()),
+            threads: threads::GuestThreads::default(),
         }
     }
 
@@ -91,99 +96,114 @@ impl WasmRuntime {
         Ok(())
     }
 
-    /// Runs one invocation to its end.
+    /// Runs one invocation to its end, on the guests' own threads (never
+    /// on the caller's: a spinning guest must not hold up the host's
+    /// requests).
     pub async fn run(&self, guest: Guest, inv: Invocation) -> Outcome {
         let codegen = match (self.unchecked, inv.limits.fuel) {
             (true, _) => CodeGen::Unchecked,
             (false, Some(_)) => CodeGen::Fuel,
             (false, None) => CodeGen::Epoch,
         };
-        let metered = codegen.fuel();
         let set = match self.engines(codegen) {
             Ok(s) => s,
             Err(e) => return crashed(format!("cannot prepare the WebAssembly engine: {e:#}")),
         };
-        // The first use of a guest compiles (and may pre-initialise) it:
-        // off the async workers, and a stop request does not wait for it.
-        let loading = {
-            let set = set.clone();
-            tokio::task::spawn_blocking(move || set.guest(guest))
+        let threads = match self.threads.handle() {
+            Ok(h) => h,
+            Err(e) => return crashed(format!("cannot start the guests' threads: {e}")),
         };
-        let pre = tokio::select! {
-            r = loading => match r {
-                Ok(Ok(pre)) => pre,
-                Ok(Err(e)) => return crashed(format!("cannot load the {} guest: {e:#}", guest.id())),
-                Err(e) => return crashed(format!("loading the {} guest failed: {e}", guest.id())),
-            },
-            _ = inv.stop.stopped() => return Ending::Stopped.into(),
-        };
-        let wasi = match wasi_context(guest, &inv) {
-            Ok(w) => w,
-            Err(e) => return crashed(format!("cannot prepare the guest's environment: {e:#}")),
-        };
-        let memory_bytes =
-            (inv.limits.memory_mb.min(engine::MAX_MEMORY_BYTES >> 20) << 20) as usize;
-        let mut store = Store::new(
-            &set.engine,
-            RunState {
-                wasi,
-                limiter: JobLimiter::new(memory_bytes),
-            },
-        );
-        store.limiter(|s| &mut s.limiter);
-        let fuel = inv.limits.fuel.unwrap_or(0);
-        if metered && let Err(e) = store.set_fuel(fuel) {
-            return crashed(format!("cannot set fuel: {e:#}"));
-        }
-        // Every epoch tick while wasm executes is CPU progress, and a chance
-        // for the runtime to preempt the guest (timeouts, stop requests).
-        if codegen.epoch() {
-            let progress = inv.activity.clone();
-            store.epoch_deadline_callback(move |_| {
-                progress.touch();
-                Ok(UpdateDeadline::Yield(1))
-            });
-            store.set_epoch_deadline(1);
-        }
+        threads::run_on(&threads, run_guest(set, codegen, guest, inv)).await
+    }
+}
 
-        let limits = inv.limits;
-        let activity = inv.activity.clone();
-        let stop = inv.stop.clone();
-        // Preparing the run (copying, loading) is not the job's idleness.
-        inv.activity.touch();
-        let mut guest_time = None;
-        let result = {
-            let call = async {
-                let instance = pre.instantiate_async(&mut store).await?;
-                let start = instance.get_typed_func::<(), ()>(&mut store, RUN_EXPORT)?;
-                let entered = std::time::Instant::now();
-                let r = start.call_async(&mut store, ()).await;
-                guest_time = Some(entered.elapsed());
-                r
-            };
-            tokio::pin!(call);
-            tokio::select! {
-                r = &mut call => Ok(r),
-                e = watch(&limits, &activity, &stop, inv.shutdown.as_ref()) => Err(e),
-            }
+/// Runs one invocation to its end with the engine set for `codegen`.
+async fn run_guest(
+    set: Arc<EngineSet>,
+    codegen: CodeGen,
+    guest: Guest,
+    inv: Invocation,
+) -> Outcome {
+    let metered = codegen.fuel();
+    // The first use of a guest compiles (and may pre-initialise) it:
+    // off the async workers, and a stop request does not wait for it.
+    let loading = {
+        let set = set.clone();
+        tokio::task::spawn_blocking(move || set.guest(guest))
+    };
+    let pre = tokio::select! {
+        r = loading => match r {
+            Ok(Ok(pre)) => pre,
+            Ok(Err(e)) => return crashed(format!("cannot load the {} guest: {e:#}", guest.id())),
+            Err(e) => return crashed(format!("loading the {} guest failed: {e}", guest.id())),
+        },
+        _ = inv.stop.stopped() => return Ending::Stopped.into(),
+    };
+    let wasi = match wasi_context(guest, &inv) {
+        Ok(w) => w,
+        Err(e) => return crashed(format!("cannot prepare the guest's environment: {e:#}")),
+    };
+    let memory_bytes = (inv.limits.memory_mb.min(engine::MAX_MEMORY_BYTES >> 20) << 20) as usize;
+    let mut store = Store::new(
+        &set.engine,
+        RunState {
+            wasi,
+            limiter: JobLimiter::new(memory_bytes),
+        },
+    );
+    store.limiter(|s| &mut s.limiter);
+    let fuel = inv.limits.fuel.unwrap_or(0);
+    if metered && let Err(e) = store.set_fuel(fuel) {
+        return crashed(format!("cannot set fuel: {e:#}"));
+    }
+    // Every epoch tick while wasm executes is CPU progress, and a chance
+    // for the runtime to preempt the guest (timeouts, stop requests).
+    if codegen.epoch() {
+        let progress = inv.activity.clone();
+        store.epoch_deadline_callback(move |_| {
+            progress.touch();
+            Ok(UpdateDeadline::Yield(1))
+        });
+        store.set_epoch_deadline(1);
+    }
+
+    let limits = inv.limits;
+    let activity = inv.activity.clone();
+    let stop = inv.stop.clone();
+    // Preparing the run (copying, loading) is not the job's idleness.
+    inv.activity.touch();
+    let mut guest_time = None;
+    let result = {
+        let call = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            let start = instance.get_typed_func::<(), ()>(&mut store, RUN_EXPORT)?;
+            let entered = std::time::Instant::now();
+            let r = start.call_async(&mut store, ()).await;
+            guest_time = Some(entered.elapsed());
+            r
         };
-        let fuel_consumed = metered.then(|| fuel.saturating_sub(store.get_fuel().unwrap_or(0)));
-        let memory_hit = store.data().limiter.memory_hit;
-        let usage = Usage {
-            peak_memory: Some(store.data().limiter.memory_peak as u64),
-            guest_time,
-        };
-        drop(store); // closes the guest's ends of the capture pipes
-        let ending = match result {
-            Err(ending) => ending,
-            Ok(Ok(())) => Ending::Exited(0),
-            Ok(Err(e)) => classify(e, memory_hit),
-        };
-        Outcome {
-            ending,
-            fuel_consumed,
-            usage,
+        tokio::pin!(call);
+        tokio::select! {
+            r = &mut call => Ok(r),
+            e = watch(&limits, &activity, &stop, inv.shutdown.as_ref()) => Err(e),
         }
+    };
+    let fuel_consumed = metered.then(|| fuel.saturating_sub(store.get_fuel().unwrap_or(0)));
+    let memory_hit = store.data().limiter.memory_hit;
+    let usage = Usage {
+        peak_memory: Some(store.data().limiter.memory_peak as u64),
+        guest_time,
+    };
+    drop(store); // closes the guest's ends of the capture pipes
+    let ending = match result {
+        Err(ending) => ending,
+        Ok(Ok(())) => Ending::Exited(0),
+        Ok(Err(e)) => classify(e, memory_hit),
+    };
+    Outcome {
+        ending,
+        fuel_consumed,
+        usage,
     }
 }
 
