@@ -68,8 +68,13 @@ pub fn kernel_abi() -> i32 {
 pub struct Rules<'a> {
     /// Extra read-only paths (the interpreter's own files outside `/usr`).
     pub read: &'a [PathBuf],
-    /// Full access beneath: working copy, data folder, private tmp.
+    /// Read and write beneath, but no FIFO, socket or device may be made
+    /// there: the working copy and the data folder, which the host and wasm
+    /// guests open later.
     pub write: &'a [&'a Path],
+    /// As `write`, and FIFOs and sockets may be made there too (never
+    /// devices): the private tmp, which nothing opens after the run.
+    pub scratch: &'a [&'a Path],
     /// Also give `/proc` of the host (when there is no fresh `/proc`).
     pub host_proc: bool,
     /// Deny TCP bind and connect.
@@ -106,8 +111,14 @@ pub fn build(rules: &Rules<'_>) -> Result<OwnedFd> {
         created = add(created, p, read)?;
     }
     created = add(created, Path::new("/dev/null"), read | AccessFs::WriteFile)?;
+    let special =
+        AccessFs::MakeFifo | AccessFs::MakeSock | AccessFs::MakeChar | AccessFs::MakeBlock;
     for p in rules.write {
-        created = add(created, p, AccessFs::from_all(abi))?;
+        created = add(created, p, AccessFs::from_all(abi) & !special)?;
+    }
+    let devices = AccessFs::MakeChar | AccessFs::MakeBlock;
+    for p in rules.scratch {
+        created = add(created, p, AccessFs::from_all(abi) & !devices)?;
     }
     let fd: Option<OwnedFd> = created.into();
     match fd {

@@ -68,6 +68,13 @@ impl NativeRuntime {
         Layers::plan(&self.config, Support::get())
     }
 
+    /// The host (a wasm run, say) is about to write in a job's data folder
+    /// as itself: the next native run must give the folder to its uid
+    /// again, walking it (see [`uid::give_data`]).
+    pub fn forget_owner(&self, data: &std::path::Path) {
+        uid::forget_owner(data);
+    }
+
     /// How a native job sees the run's host folders.
     pub fn view(&self, host: &Dirs) -> Dirs {
         match self.plan() {

@@ -217,18 +217,22 @@ fn bind_flags(p: &Path) -> Result<libc::c_ulong> {
 pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
     let l = spec.layers;
     let uid = if l.own_uid {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0)
-            ^ u64::from(std::process::id());
-        let lease = uid::lease(spec.uid_range.0, spec.uid_range.1, seed)
-            .context("leasing a sandbox uid")?;
-        for d in [&spec.dirs.work, &spec.dirs.data, &spec.dirs.tmp] {
-            uid::give_tree(d, lease.uid, spec.uid_range)
-                .with_context(|| format!("giving {} to the run's uid", d.display()))?;
-        }
-        Some(lease)
+        // A job usually gets the uid it had (the search starts from its
+        // data folder's), so its data folder, already that uid's, is not
+        // walked again; the walks run on a blocking thread.
+        let (dirs, range) = (spec.dirs.clone(), spec.uid_range);
+        let leasing = tokio::task::spawn_blocking(move || -> Result<UidLease> {
+            let lease = uid::lease(range.0, range.1, uid::seed_for(&dirs.data))
+                .context("leasing a sandbox uid")?;
+            for d in [&dirs.work, &dirs.tmp] {
+                uid::give_tree(d, lease.uid, range)
+                    .with_context(|| format!("giving {} to the run's uid", d.display()))?;
+            }
+            uid::give_data(&dirs.data, lease.uid, range)
+                .with_context(|| format!("giving {} to the run's uid", dirs.data.display()))?;
+            Ok(lease)
+        });
+        Some(leasing.await.context("leasing a sandbox uid")??)
     } else {
         None
     };
@@ -245,15 +249,12 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
         None => None,
     };
     let ruleset = if l.landlock {
-        let write = [
-            spec.dirs.work.as_path(),
-            spec.dirs.data.as_path(),
-            spec.dirs.tmp.as_path(),
-        ];
+        let write = [spec.dirs.work.as_path(), spec.dirs.data.as_path()];
         Some(
             landlock::build(&landlock::Rules {
                 read: &spec.extra_read,
                 write: &write,
+                scratch: &[spec.dirs.tmp.as_path()],
                 host_proc: !l.namespaces,
                 deny_tcp: !spec.network,
                 strict: spec.strict,
