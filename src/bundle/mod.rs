@@ -21,7 +21,6 @@ use crate::runtime;
 use crate::store::fsutil;
 use crate::store::layout::Layout;
 use crate::store::lock::JobLock;
-use settings::Settings;
 
 /// Why a bundle was refused. Each message names what is wrong.
 #[derive(Debug, Error)]
@@ -69,6 +68,9 @@ pub enum BundleError {
     /// `settings.job` has a schedule (or time zone) that cannot be used.
     #[error("{0}")]
     InvalidSchedule(String),
+    /// `settings.job` is refused whole (too large, too deeply nested).
+    #[error("{0}")]
+    BadSettings(String),
     /// A file-system operation failed.
     #[error("{0}: {1}")]
     Io(String, #[source] std::io::Error),
@@ -107,14 +109,13 @@ pub fn install(
         {
             return Err(BundleError::NoRunnableScript);
         }
-        if job_type == JobType::Triggered {
-            let settings = match std::fs::read_to_string(script_dir.join(settings::FILE_NAME)) {
-                Ok(text) => Settings::parse(&text),
-                Err(_) => Settings::default(),
-            };
-            if let Some(problem) = settings.schedule_problem() {
-                return Err(BundleError::InvalidSchedule(problem));
-            }
+        let settings = settings::read_checked(&script_dir.join(settings::FILE_NAME))
+            .map_err(BundleError::BadSettings)?
+            .unwrap_or_default();
+        if job_type == JobType::Triggered
+            && let Some(problem) = settings.schedule_problem()
+        {
+            return Err(BundleError::InvalidSchedule(problem));
         }
         let target = layout.job_dir(job_type, name);
         std::fs::create_dir_all(target.parent().expect("job dir has a parent"))
@@ -208,11 +209,7 @@ pub fn read_job(
         return None;
     }
     let sdir = script_dir(&dir).unwrap_or_else(|_| dir.clone());
-    let settings = match std::fs::read_to_string(sdir.join(settings::FILE_NAME)) {
-        Ok(text) => Settings::parse(&text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Settings::default(),
-        Err(e) => Settings::parse(&format!("<unreadable: {e}>")),
-    };
+    let settings = settings::read(&sdir.join(settings::FILE_NAME)).unwrap_or_default();
     let found = entry::find_entry_in(&sdir).ok().flatten();
     let mut errors: Vec<String> = Vec::new();
     let (run_command, script) = match found {
@@ -231,6 +228,11 @@ pub fn read_job(
         }
     };
     errors.extend(settings.warnings().iter().cloned());
+    if job_type == JobType::Triggered
+        && let Some(problem) = settings.schedule_problem()
+    {
+        errors.push(format!("{problem}; the job runs only when triggered"));
+    }
     Some(Job {
         name: name.to_string(),
         job_type,
@@ -291,7 +293,9 @@ pub fn list_jobs(layout: &Layout, executors: runtime::ExecutorChoice) -> Vec<Job
 }
 
 /// Removes a job's folder and its data (history included). Returns whether
-/// anything was there.
+/// anything was there. Both are gone when this returns; the files are
+/// deleted in the background ([`crate::store::trash`]), however many a job
+/// left.
 pub fn remove(layout: &Layout, job_type: JobType, name: &str) -> Result<bool, BundleError> {
     name::validate(name)?;
     let _lock = lock_idle_job(layout, job_type, name)?;
@@ -300,11 +304,8 @@ pub fn remove(layout: &Layout, job_type: JobType, name: &str) -> Result<bool, Bu
         layout.job_dir(job_type, name),
         layout.data_dir(job_type, name),
     ] {
-        match std::fs::remove_dir_all(&dir) {
-            Ok(()) => existed = true,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(BundleError::Io(format!("removing {}", dir.display()), e)),
-        }
+        existed |= crate::store::trash::discard(layout.root(), &dir)
+            .map_err(io(format!("removing {}", dir.display())))?;
     }
     Ok(existed)
 }

@@ -11,6 +11,96 @@ use crate::runtime::limits::LimitOverrides;
 /// File name of the settings file inside the script directory.
 pub const FILE_NAME: &str = "settings.job";
 
+/// The largest `settings.job` accepted (WebJobs' own are a few hundred
+/// bytes): one that is larger is refused at deploy and by `PUT
+/// .../settings`, and ignored with a warning if found on disk.
+pub const MAX_BYTES: usize = 64 << 10;
+
+/// The deepest nesting of arrays and objects a `settings.job` may have.
+pub const MAX_DEPTH: usize = 32;
+
+/// Why a `settings.job` of these bytes is refused outright (too large or
+/// too deeply nested), if it is; other problems only make warnings.
+pub fn refused(bytes: &[u8]) -> Option<String> {
+    if bytes.len() > MAX_BYTES {
+        return Some(format!(
+            "{FILE_NAME} is {} bytes; at most {MAX_BYTES} are accepted",
+            bytes.len()
+        ));
+    }
+    if depth_of(bytes) > MAX_DEPTH {
+        return Some(format!(
+            "{FILE_NAME} nests arrays and objects more than {MAX_DEPTH} deep"
+        ));
+    }
+    None
+}
+
+/// The deepest nesting of `[` and `{` outside strings (whether or not the
+/// text is valid JSON), without building anything.
+fn depth_of(bytes: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// Reads `settings.job` at `path` without reading more than
+/// [`MAX_BYTES`] of it: `Ok(None)` when there is none, `Err` with the
+/// reason when it is refused (too large, too deep, not a regular file,
+/// unreadable).
+pub fn read_checked(path: &std::path::Path) -> Result<Option<Settings>, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{FILE_NAME} cannot be read ({e})")),
+    };
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Err(format!("{FILE_NAME} is not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    if let Err(e) = file.take(MAX_BYTES as u64 + 1).read_to_end(&mut bytes) {
+        return Err(format!("{FILE_NAME} cannot be read ({e})"));
+    }
+    if let Some(why) = refused(&bytes) {
+        return Err(why.replace(" bytes; at most", " bytes or more; at most"));
+    }
+    Ok(Some(Settings::parse(&String::from_utf8_lossy(&bytes))))
+}
+
+/// As [`read_checked`], but a refused file gives empty settings and a
+/// warning naming why (a job already on disk still lists and runs).
+pub fn read(path: &std::path::Path) -> Option<Settings> {
+    match read_checked(path) {
+        Ok(s) => s,
+        Err(why) => Some(Settings::ignored(format!("{why}; it is ignored"))),
+    }
+}
+
 /// A parsed `settings.job`.
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
@@ -38,6 +128,14 @@ impl Settings {
                     "{FILE_NAME} is not valid JSON ({e}); it is ignored"
                 )],
             },
+        }
+    }
+
+    /// Empty settings with one warning.
+    fn ignored(why: String) -> Settings {
+        Settings {
+            raw: Map::new(),
+            warnings: vec![why],
         }
     }
 
@@ -157,12 +255,20 @@ impl Settings {
         }
     }
 
-    /// Why `schedule` or `time_zone` cannot be used, if they cannot.
+    /// Why `schedule` or `time_zone` cannot be used, if they cannot: a
+    /// schedule that does not parse, or one that never fires (`0 0 0 30 2
+    /// *`: no February has a 30th).
     pub fn schedule_problem(&self) -> Option<String> {
-        if let Some(expr) = self.schedule()
-            && let Err(e) = expr.parse::<crate::schedule::Cron>()
-        {
-            return Some(e.to_string());
+        if let Some(expr) = self.schedule() {
+            match expr.parse::<crate::schedule::Cron>() {
+                Err(e) => return Some(e.to_string()),
+                Ok(cron) if !cron.fires() => {
+                    return Some(format!(
+                        "{FILE_NAME}: the schedule '{expr}' never fires (no date matches its day, month and day-of-week fields)"
+                    ));
+                }
+                Ok(_) => {}
+            }
         }
         if let Some(tz) = self.time_zone()
             && let Err(e) = crate::schedule::zone::parse_zone(tz)
@@ -343,6 +449,44 @@ fn kind(v: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oversized_and_deep_settings_are_refused() {
+        assert!(refused(br#"{"schedule": "0 * * * * *"}"#).is_none());
+        let big = format!(r#"{{"pad": "{}"}}"#, "x".repeat(MAX_BYTES));
+        assert!(refused(big.as_bytes()).unwrap().contains("at most 65536"));
+        let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        assert!(refused(deep.as_bytes()).unwrap().contains("deep"));
+        let ok_deep = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(refused(ok_deep.as_bytes()).is_none());
+        // Brackets inside strings do not count.
+        let quoted = format!(r#"{{"a": "{}\"{}"}}"#, "[".repeat(100), "{".repeat(100));
+        assert!(refused(quoted.as_bytes()).is_none(), "{quoted}");
+    }
+
+    #[test]
+    fn a_schedule_that_never_fires_is_a_problem() {
+        let s = Settings::parse(r#"{"schedule": "0 0 0 30 2 *"}"#);
+        assert!(s.schedule_problem().unwrap().contains("never fires"));
+        let leap = Settings::parse(r#"{"schedule": "0 0 0 29 2 1"}"#);
+        assert!(
+            leap.schedule_problem().is_none(),
+            "Feb 29 on a Monday happens"
+        );
+    }
+
+    #[test]
+    fn reading_stops_at_the_cap() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join(FILE_NAME);
+        assert!(read(&p).is_none());
+        std::fs::write(&p, format!(r#"{{"pad": "{}"}}"#, "x".repeat(1 << 20))).unwrap();
+        let s = read(&p).unwrap();
+        assert!(s.raw().is_empty());
+        assert!(s.warnings()[0].contains("ignored"), "{:?}", s.warnings());
+        std::fs::write(&p, r#"{"is_singleton": true}"#).unwrap();
+        assert!(read(&p).unwrap().is_singleton());
+    }
 
     #[test]
     fn strict_typing_falls_back_with_warnings() {

@@ -60,6 +60,7 @@ pub(super) fn run(
             if !tenants.remove(&name)? {
                 bail!("no tenant named '{name}'");
             }
+            crate::store::trash::wait_until_empty();
             println!("removed tenant '{name}' with its jobs, data and history");
         }
     }

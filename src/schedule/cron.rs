@@ -265,6 +265,14 @@ impl Cron {
         None
     }
 
+    /// Whether the schedule ever fires: some date in the Gregorian
+    /// calendar's 400-year cycle matches its day, month and day-of-week
+    /// fields (`0 0 0 30 2 *` never does).
+    pub fn fires(&self) -> bool {
+        let start = jiff::civil::date(2000, 1, 1).at(0, 0, 0, 0);
+        self.next_after(start).is_some()
+    }
+
     /// The first matching time of day at or after `from`.
     fn time_at_or_after(&self, from: Time) -> Option<Time> {
         let (h0, m0, s0) = (

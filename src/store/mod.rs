@@ -7,3 +7,4 @@ pub mod layout;
 pub mod lock;
 pub mod logline;
 pub mod run;
+pub mod trash;
