@@ -73,10 +73,66 @@ impl Drop for InFlight {
     }
 }
 
-/// The metrics of a host, by tenant (`""` for the host's own jobs).
+/// Why the host refused a request or dropped a connection (counted
+/// host-wide, whoever the client was).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The host had its most connections open.
+    Connections,
+    /// The client had its most connections open.
+    ClientConnections,
+    /// The process had no file descriptor left to accept with.
+    Descriptors,
+    /// A request head did not arrive within the header timeout.
+    HeaderTimeout,
+    /// The client stopped reading its response.
+    Stalled,
+    /// The client failed to sign in too often and must wait.
+    SignInThrottled,
+    /// Too many sign-ins were waiting to be checked.
+    SignInBusy,
+    /// The answer took longer than the request timeout.
+    RequestTimeout,
+}
+
+impl Refusal {
+    /// Every reason, in the order they are counted and shown.
+    pub const ALL: [Refusal; 8] = [
+        Refusal::Connections,
+        Refusal::ClientConnections,
+        Refusal::Descriptors,
+        Refusal::HeaderTimeout,
+        Refusal::Stalled,
+        Refusal::SignInThrottled,
+        Refusal::SignInBusy,
+        Refusal::RequestTimeout,
+    ];
+
+    /// The `reason` label.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Refusal::Connections => "connections",
+            Refusal::ClientConnections => "client_connections",
+            Refusal::Descriptors => "descriptors",
+            Refusal::HeaderTimeout => "header_timeout",
+            Refusal::Stalled => "stalled",
+            Refusal::SignInThrottled => "sign_in_throttled",
+            Refusal::SignInBusy => "sign_in_busy",
+            Refusal::RequestTimeout => "request_timeout",
+        }
+    }
+
+    fn index(self) -> usize {
+        Refusal::ALL.iter().position(|r| *r == self).unwrap_or(0)
+    }
+}
+
+/// The metrics of a host, by tenant (`""` for the host's own jobs), and
+/// its refusals.
 #[derive(Debug, Default)]
 pub struct Metrics {
     tenants: Mutex<HashMap<String, Series>>,
+    refused: [std::sync::atomic::AtomicU64; Refusal::ALL.len()],
 }
 
 impl Metrics {
@@ -117,6 +173,11 @@ impl Metrics {
     /// A schedule tick was queued (`+1`) or its queued run started (`-1`).
     pub fn queued(&self, tenant: &str, delta: i64) {
         self.with(tenant, |s| s.queued += delta);
+    }
+
+    /// The host refused a request or dropped a connection.
+    pub fn refused(&self, why: Refusal) {
+        self.refused[why.index()].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// A schedule tick fired `late` after its time.
@@ -172,6 +233,17 @@ impl Metrics {
         let name = "wasmjobs_scheduler_lag_seconds";
         head(&mut o, name, "histogram", "How late schedule ticks fire.");
         s.lag.render(&mut o, name, t, &LAG_BUCKETS);
+        let name = "wasmjobs_refused_total";
+        head(
+            &mut o,
+            name,
+            "counter",
+            "Requests refused and connections dropped by the host's limits, by reason (host-wide).",
+        );
+        for r in Refusal::ALL {
+            let n = self.refused[r.index()].load(std::sync::atomic::Ordering::Relaxed);
+            let _ = writeln!(o, "{name}{{reason=\"{}\"}} {n}", r.reason());
+        }
         o
     }
 }
@@ -204,6 +276,11 @@ mod tests {
         assert!(a.contains("wasmjobs_fuel_consumed_total{tenant=\"a\"} 5"));
         assert!(a.contains("wasmjobs_runs_in_flight{tenant=\"a\"} 0"));
         assert!(!a.contains("tenant=\"b\""), "{a}");
+        m.refused(Refusal::Stalled);
+        assert!(
+            m.render("a")
+                .contains("wasmjobs_refused_total{reason=\"stalled\"} 1")
+        );
         assert!(
             m.render("b")
                 .contains("wasmjobs_runs_in_flight{tenant=\"b\"} 1")

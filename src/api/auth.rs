@@ -3,29 +3,45 @@
 //! successful check is remembered for a few minutes (keyed by a SHA-256 of
 //! the credentials, never the secret itself), so clients do not pay a slow
 //! hash on every request; a remembered check ends at once when the
-//! tenant's record changes (`tenant rotate`, `tenant remove`).
+//! tenant's record changes (`tenant rotate`, `tenant remove`). Checks that
+//! need a hash go through the per-client [`Throttle`] and the bounded
+//! [`Checker`] pool, so a flood of wrong secrets costs the host a fixed
+//! amount of memory and threads and leaves other clients' sign-ins room.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
+use super::throttle::{ClientKey, Throttle, Verdict};
 use crate::tenant::Tenants;
+use crate::tenant::checker::{Busy, Checker};
 
-/// Most argon2 checks running at once.
-const MAX_HASHING: usize = 2;
+/// Secrets waiting for a checking thread, at most (beyond: `503`).
+const QUEUED_CHECKS: usize = 64;
 
 /// How long a verified credential is trusted without a new hash.
 const REMEMBER: Duration = Duration::from_secs(300);
 
+/// Why credentials were not checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The client failed too often (`429`): retry after this long.
+    Throttled(Duration),
+    /// The client has its most checks under way (`429`).
+    ClientBusy,
+    /// Every checking thread is busy and the queue full (`503`).
+    Busy,
+}
+
 /// Checks credentials, with a short memory of good ones.
 pub struct Auth {
     tenants: Tenants,
-    /// Slow hashes in progress, bounded (each takes ~19 MiB): a flood of
-    /// wrong credentials waits here instead of exhausting memory.
-    hashing: (Mutex<usize>, std::sync::Condvar),
+    checker: Checker,
+    throttle: Throttle,
     verified: Mutex<HashMap<[u8; 32], Remembered>>,
 }
 
@@ -53,20 +69,24 @@ pub fn credentials(header: &str) -> Option<(String, String)> {
     Some((t.to_string(), s.to_string()))
 }
 
-impl Auth {
-    /// Checks against `tenants`.
-    pub fn new(tenants: Tenants) -> Auth {
-        Auth {
-            tenants,
-            hashing: (Mutex::new(0), std::sync::Condvar::new()),
-            verified: Mutex::new(HashMap::new()),
-        }
-    }
+/// Threads that check secrets: half the machine's cores, at least one (the
+/// rest stay free for requests and runs).
+pub fn check_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get() / 2)
+        .unwrap_or(1)
+        .max(1)
+}
 
-    /// The tenant an `Authorization` header proves, if it proves one.
-    pub fn tenant(&self, header: Option<&str>) -> Option<String> {
-        let (tenant, secret) = credentials(header?)?;
-        self.verify(&tenant, &secret).then_some(tenant)
+impl Auth {
+    /// Checks against `tenants`; starts the checking threads.
+    pub fn new(tenants: Tenants) -> std::io::Result<Auth> {
+        Ok(Auth {
+            checker: Checker::start(tenants.clone(), check_threads(), QUEUED_CHECKS)?,
+            tenants,
+            throttle: Throttle::default(),
+            verified: Mutex::new(HashMap::new()),
+        })
     }
 
     /// The tenant an `Authorization` header proves from the remembered
@@ -90,42 +110,51 @@ impl Auth {
         })
     }
 
-    /// Whether `secret` is `tenant`'s (slow the first time, remembered).
-    pub fn verify(&self, tenant: &str, secret: &str) -> bool {
+    /// Whether `secret` is `tenant`'s: remembered, or checked by the pool
+    /// when `client` (if known) is not throttled.
+    pub async fn sign_in(
+        &self,
+        client: Option<IpAddr>,
+        tenant: &str,
+        secret: &str,
+    ) -> Result<bool, Refused> {
         if self.remembered(tenant, secret) {
-            return true;
+            return Ok(true);
+        }
+        let client = client.map(ClientKey::of);
+        // Without an address (no server under the router) the check waits
+        // with everyone's.
+        let mut clean = false;
+        if let Some(c) = client {
+            match self.throttle.begin(c) {
+                Verdict::Check { clean: c } => clean = c,
+                Verdict::Wait(d) => return Err(Refused::Throttled(d)),
+                Verdict::Busy => return Err(Refused::ClientBusy),
+            }
         }
         let stamp = self.tenants.stamp(tenant);
-        if !self.slow_verify(tenant, secret) {
-            return false;
+        let checked = self.checker.check(tenant, secret, clean).await;
+        if let Some(c) = client {
+            self.throttle.done(c, checked == Ok(false));
         }
-        let mut v = self.verified.lock().expect("auth lock");
-        // Expired entries go when a new one comes, not on every request.
-        v.retain(|_, r| r.at.elapsed() < REMEMBER);
-        v.insert(
-            Self::key(tenant, secret),
-            Remembered {
-                tenant: tenant.to_string(),
-                at: Instant::now(),
-                stamp,
-            },
-        );
-        true
-    }
-
-    /// The argon2 check, at most [`MAX_HASHING`] at once (blocking).
-    fn slow_verify(&self, tenant: &str, secret: &str) -> bool {
-        let (count, freed) = &self.hashing;
-        let mut n = count.lock().expect("auth lock");
-        while *n >= MAX_HASHING {
-            n = freed.wait(n).expect("auth lock");
+        match checked {
+            Err(Busy) => Err(Refused::Busy),
+            Ok(false) => Ok(false),
+            Ok(true) => {
+                let mut v = self.verified.lock().expect("auth lock");
+                // Expired entries go when a new one comes, not on every request.
+                v.retain(|_, r| r.at.elapsed() < REMEMBER);
+                v.insert(
+                    Self::key(tenant, secret),
+                    Remembered {
+                        tenant: tenant.to_string(),
+                        at: Instant::now(),
+                        stamp,
+                    },
+                );
+                Ok(true)
+            }
         }
-        *n += 1;
-        drop(n);
-        let ok = self.tenants.verify(tenant, secret);
-        *count.lock().expect("auth lock") -= 1;
-        freed.notify_one();
-        ok
     }
 
     /// Whether a tenant's record is still as it was at `stamp` (a session

@@ -25,6 +25,9 @@ const APP_CSS: &str = include_str!("assets/app.css");
 const COOKIE: &str = "wasmjobs_session";
 /// How long a session lasts.
 const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+
+/// Sessions one tenant may have at once; a new one ends the oldest.
+const MAX_SESSIONS: usize = 64;
 /// The header the dashboard's own requests carry (see [`is_own_request`]).
 const OWN_HEADER: &str = "x-requested-with";
 
@@ -58,7 +61,20 @@ impl Sessions {
 
     fn start(&self, tenant: &str, stamp: Option<std::time::SystemTime>) -> anyhow::Result<String> {
         let token = hex::encode(crate::tenant::random_bytes::<32>()?);
-        self.by_token.lock().expect("sessions lock").insert(
+        let mut m = self.by_token.lock().expect("sessions lock");
+        // A tenant's oldest sessions end when it starts too many.
+        let mut mine: Vec<(Instant, String)> = m
+            .iter()
+            .filter(|(_, s)| s.tenant == tenant)
+            .map(|(k, s)| (s.at, k.clone()))
+            .collect();
+        if mine.len() >= MAX_SESSIONS {
+            mine.sort();
+            for (_, k) in &mine[..=mine.len() - MAX_SESSIONS] {
+                m.remove(k);
+            }
+        }
+        m.insert(
             token.clone(),
             Session {
                 tenant: tenant.to_string(),
@@ -182,6 +198,7 @@ pub(super) struct Login {
 /// session (sets its cookie), or 401.
 pub(super) async fn login(
     State(s): State<Arc<ApiState>>,
+    client: Option<axum::Extension<super::server::ClientAddr>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
@@ -203,11 +220,11 @@ pub(super) async fn login(
             "expected a JSON object {\"tenant\": ..., \"secret\": ...}",
         );
     };
-    let st = s.clone();
-    let who = tenant.clone();
-    let ok = tokio::task::spawn_blocking(move || st.auth.verify(&who, &secret))
-        .await
-        .unwrap_or(false);
+    let client = client.map(|c| c.0.0.ip());
+    let ok = match s.auth.sign_in(client, &tenant, &secret).await {
+        Ok(ok) => ok,
+        Err(refused) => return super::refused_sign_in(&s, refused),
+    };
     if !ok {
         return error(StatusCode::UNAUTHORIZED, "wrong tenant or secret");
     }

@@ -11,7 +11,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use super::{ApiState, JobAt, Tenant, base_url, error, kind, no_job, no_route, with_etag};
+use super::{
+    ApiState, JobAt, Tenant, base_url, error, kind, no_job, no_route, off_thread, with_etag,
+};
 use crate::bundle;
 use crate::job::{Job, JobType};
 use crate::wire;
@@ -45,14 +47,18 @@ pub(super) async fn find(state: &ApiState, tenant: &str, t: JobType, name: &str)
                 .await;
         }
     }
-    bundle::read_job(&state.layout(tenant), host.executors, t, name)
+    let (layout, executors, name) = (state.layout(tenant), host.executors, name.to_string());
+    off_thread(move || bundle::read_job(&layout, executors, t, &name)).await
 }
 
 /// A job's WebJobs JSON, with wasmjobs' own fields under `"wasmjobs"`
 /// (when a scheduled job runs next).
 async fn job_value(state: &ApiState, tenant: &str, base: &str, job: &Job) -> Value {
     let mut v = match state.cluster() {
-        None => wire::job_json_on_disk(base, &state.layout(tenant), job),
+        None => {
+            let (base, layout, job) = (base.to_string(), state.layout(tenant), job.clone());
+            off_thread(move || wire::job_json_on_disk(&base, &layout, &job)).await
+        }
         Some(c) => {
             // The latest run and the instances' statuses are the cluster's.
             let latest = match job.job_type {
@@ -107,7 +113,9 @@ async fn list(
 ) -> Response {
     let base = base_url(headers);
     let mut jobs = Vec::new();
-    for j in bundle::list_jobs(&state.layout(tenant), state.runner.host().executors)
+    let (layout, executors) = (state.layout(tenant), state.runner.host().executors);
+    for j in off_thread(move || bundle::list_jobs(&layout, executors))
+        .await
         .iter()
         .filter(|j| only.is_none_or(|t| j.job_type == t))
     {
@@ -167,7 +175,8 @@ async fn delete_job(
         }
     }
     // WebJobs answers 200 whether or not the job existed.
-    match bundle::remove(&s.layout(&t), jt, &name) {
+    let (layout, n) = (s.layout(&t), name.clone());
+    match off_thread(move || bundle::remove(&layout, jt, &n)).await {
         Ok(_) => match s.cluster() {
             Some(c) => match c.delete_job(&t, jt, &name).await {
                 Ok(()) => StatusCode::OK.into_response(),
@@ -188,11 +197,142 @@ async fn upload_job(
     Tenant(t): Tenant,
     headers: HeaderMap,
     JobAt(jt, name): JobAt,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Response {
-    tokio::task::spawn_blocking(move || put_job(&s, &t, &headers, jt, &name, &body))
+    if let Err(e) = bundle::name::validate(&name) {
+        return error(StatusCode::BAD_REQUEST, e.to_string());
+    }
+    let Some(file_name) = headers
+        .get(header::CONTENT_DISPOSITION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(disposition_file_name)
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "Missing Content-Disposition header.",
+        );
+    };
+    let is_zip = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.trim().starts_with("application/zip"));
+    let max = s.limits.max_upload_bytes as u64;
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the upload is larger than {} MiB (--max-upload-mb)",
+                max >> 20
+            ),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return too_large();
+    }
+    // The body goes to a scratch file as it comes (never whole in memory).
+    let scratch_root = s.layout(&t).root().join("temp");
+    let scratch = match off_thread(move || {
+        std::fs::create_dir_all(&scratch_root)
+            .and_then(|()| crate::store::fsutil::fresh_dir(&scratch_root, "upload"))
+    })
+    .await
+    {
+        Ok(d) => d,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let cleanup = crate::store::fsutil::RemoveOnDrop(vec![scratch.clone()]);
+    let target = if is_zip {
+        scratch.join("upload.zip")
+    } else {
+        scratch.join("bundle").join(&file_name)
+    };
+    match receive(body, target, max).await {
+        Ok(_) => {}
+        Err(Received::TooLarge) => return too_large(),
+        Err(Received::Failed(e)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("the upload could not be received: {e}"),
+            );
+        }
+    }
+    let staged = if is_zip {
+        scratch.join("upload.zip")
+    } else {
+        scratch.join("bundle")
+    };
+    off_thread(move || {
+        let r = put_job(&s, &t, &headers, jt, &name, &staged, is_zip);
+        drop(cleanup);
+        r
+    })
+    .await
+}
+
+/// Why an upload's body was not received whole.
+enum Received {
+    /// It was larger than allowed.
+    TooLarge,
+    /// The client or the disk failed.
+    Failed(String),
+}
+
+/// Writes a request body to a new file at `path` (its folder made), a
+/// chunk at a time on a blocking thread, refusing more than `max` bytes.
+async fn receive(
+    body: axum::body::Body,
+    path: std::path::PathBuf,
+    max: u64,
+) -> Result<u64, Received> {
+    use futures_util::StreamExt;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<axum::body::Bytes>(4);
+    let writer = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        use std::io::Write;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        while let Some(chunk) = rx.blocking_recv() {
+            f.write_all(&chunk)?;
+        }
+        Ok(())
+    });
+    let mut stream = body.into_data_stream();
+    let mut n = 0u64;
+    let mut outcome = Ok(());
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(c) => {
+                n += c.len() as u64;
+                if n > max {
+                    outcome = Err(Received::TooLarge);
+                    break;
+                }
+                if tx.send(c).await.is_err() {
+                    break;
+                }
+            }
+            Err(e) => {
+                outcome = Err(Received::Failed(e.to_string()));
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let written = writer
         .await
-        .unwrap_or_else(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+        .map_err(|e| Received::Failed(e.to_string()))
+        .and_then(|r| r.map_err(|e| Received::Failed(format!("writing it: {e}"))));
+    outcome?;
+    written?;
+    Ok(n)
 }
 
 /// Bytes under `dir` (regular files, not following symlinks).
@@ -219,55 +359,22 @@ fn quota_room(state: &ApiState, tenant: &str, t: JobType, name: &str) -> Option<
     Some((mb << 20).saturating_sub(others))
 }
 
-/// Writes an upload where `bundle::install` can take it: the zip as is,
-/// or any other body as the one file of a folder. Returns that source.
-fn stage_upload(
-    scratch: &std::path::Path,
-    is_zip: bool,
-    file_name: &str,
-    body: &[u8],
-) -> std::io::Result<std::path::PathBuf> {
-    if is_zip {
-        let zip = scratch.join("upload.zip");
-        std::fs::write(&zip, body)?;
-        return Ok(zip);
-    }
-    let dir = scratch.join("bundle");
-    std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join(file_name), body)?;
-    Ok(dir)
-}
-
-/// `PUT /api/{type}webjobs/{name}`: WebJobs' upload. `Content-Disposition`
-/// with a file name is required; an `application/zip` body is unpacked,
-/// anything else is saved as that one file. The job is replaced whole; a
-/// bundle that is refused installs nothing (400 with the reason; 413 when
-/// it unpacks too large or would take the tenant past its `job_bytes_mb`).
+/// `PUT /api/{type}webjobs/{name}`, once its body is staged at `source`
+/// (a zip, or a folder holding the one file): WebJobs' upload.
+/// `Content-Disposition` with a file name is required; an
+/// `application/zip` body is unpacked, anything else is saved as that one
+/// file. The job is replaced whole; a bundle that is refused installs
+/// nothing (400 with the reason; 413 when it unpacks too large or would
+/// take the tenant past its `job_bytes_mb`).
 fn put_job(
     state: &ApiState,
     tenant: &str,
     headers: &HeaderMap,
     t: JobType,
     name: &str,
-    body: &[u8],
+    source: &std::path::Path,
+    is_zip: bool,
 ) -> Response {
-    if let Err(e) = bundle::name::validate(name) {
-        return error(StatusCode::BAD_REQUEST, e.to_string());
-    }
-    let Some(file_name) = headers
-        .get(header::CONTENT_DISPOSITION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(disposition_file_name)
-    else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "Missing Content-Disposition header.",
-        );
-    };
-    let is_zip = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.trim().starts_with("application/zip"));
     let layout = state.layout(tenant);
     // One quota'd install at a time: two cannot both fit in the same room.
     let _one_at_a_time = state
@@ -275,42 +382,21 @@ fn put_job(
         .job_bytes_mb
         .map(|_| state.installing.lock().unwrap_or_else(|e| e.into_inner()));
     let room = quota_room(state, tenant, t, name);
-    let over_quota = || {
-        let mb = state.quota(tenant).job_bytes_mb.unwrap_or(0);
-        error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "the job does not fit tenant '{tenant}' quota: job_bytes_mb = {mb}, and its other jobs leave {} bytes",
-                room.unwrap_or(0)
-            ),
-        )
-    };
-    if !is_zip && room.is_some_and(|left| body.len() as u64 > left) {
+    let over_quota = || over_quota(state, tenant, room);
+    if !is_zip && room.is_some_and(|left| tree_bytes(source) > left) {
         return over_quota();
     }
     let mut extract = state.runner.host().extract;
     if let Some(left) = room {
         extract.max_total_bytes = extract.max_total_bytes.min(left);
     }
-    let scratch_root = layout.root().join("temp");
-    let scratch = match std::fs::create_dir_all(&scratch_root)
-        .and_then(|()| crate::store::fsutil::fresh_dir(&scratch_root, "upload"))
-    {
-        Ok(d) => d,
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    };
-    let _cleanup = crate::store::fsutil::RemoveOnDrop(vec![scratch.clone()]);
-    let source = match stage_upload(&scratch, is_zip, &file_name, body) {
-        Ok(s) => s,
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    };
     use bundle::BundleError as E;
     // In a cluster, the sync keeps off this job until it is published.
     let _changing = state.cluster().map(|c| c.changing(tenant, t, name));
     match bundle::install(
         &layout,
         state.runner.host().executors,
-        &source,
+        source,
         name,
         t,
         extract,
@@ -331,6 +417,18 @@ fn put_job(
         Err(e @ E::Io(..)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
     }
+}
+
+/// The 413 of a job that does not fit the tenant's `job_bytes_mb`.
+fn over_quota(state: &ApiState, tenant: &str, room: Option<u64>) -> Response {
+    let mb = state.quota(tenant).job_bytes_mb.unwrap_or(0);
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "the job does not fit tenant '{tenant}' quota: job_bytes_mb = {mb}, and its other jobs leave {} bytes",
+            room.unwrap_or(0)
+        ),
+    )
 }
 
 /// The file name of a `Content-Disposition` header, quotes stripped and
@@ -359,16 +457,40 @@ async fn get_settings(
 }
 
 /// `PUT .../settings`: replaces `settings.job` with the body, a JSON object
-/// (no merge, as WebJobs). A schedule that cannot be used is a 400.
+/// (no merge, as WebJobs). A body over 64 KiB is a 413, one nested too
+/// deep or with a schedule that cannot be used a 400; the new file counts
+/// against the tenant's `job_bytes_mb` like the rest of the job.
 async fn replace_settings(
     State(s): State<Arc<ApiState>>,
     Tenant(t): Tenant,
     JobAt(jt, name): JobAt,
-    body: axum::body::Bytes,
+    headers: HeaderMap,
+    body: axum::body::Body,
 ) -> Response {
+    use crate::bundle::settings::{self, MAX_BYTES};
     let Some(job) = find(&s, &t, jt, &name).await else {
         return no_job(jt, &name);
     };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let body = match declared.filter(|n| *n > MAX_BYTES) {
+        Some(_) => Err(()),
+        None => axum::body::to_bytes(body, MAX_BYTES).await.map_err(|_| ()),
+    };
+    let body = match body {
+        Ok(b) => b,
+        Err(_) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("{} may be at most {MAX_BYTES} bytes", settings::FILE_NAME),
+            );
+        }
+    };
+    if let Some(why) = settings::refused(&body) {
+        return error(StatusCode::BAD_REQUEST, why);
+    }
     let map = match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Object(m)) => m,
         Ok(_) => return error(StatusCode::BAD_REQUEST, "settings must be a JSON object"),
@@ -379,20 +501,39 @@ async fn replace_settings(
             );
         }
     };
-    let settings = crate::bundle::settings::Settings::from_map(map.clone());
+    let parsed = settings::Settings::from_map(map.clone());
     if jt == JobType::Triggered
-        && let Some(problem) = settings.schedule_problem()
+        && let Some(problem) = parsed.schedule_problem()
     {
         return error(StatusCode::BAD_REQUEST, problem);
     }
-    let dir = bundle::script_dir(&job.dir).unwrap_or(job.dir.clone());
     let text = serde_json::to_vec_pretty(&Value::Object(map)).unwrap_or_default();
     let _changing = s.cluster().map(|c| c.changing(&t, jt, &name));
-    match crate::store::fsutil::write_atomic(&dir.join(crate::bundle::settings::FILE_NAME), &text) {
+    let (st, tenant, job2) = (s.clone(), t.clone(), job.clone());
+    let written = off_thread(move || {
+        let dir = bundle::script_dir(&job2.dir).unwrap_or(job2.dir.clone());
+        let path = dir.join(settings::FILE_NAME);
+        // The job's other files and the new settings must fit the quota.
+        let _one_at_a_time = st
+            .quota(&tenant)
+            .job_bytes_mb
+            .map(|_| st.installing.lock().unwrap_or_else(|e| e.into_inner()));
+        if let Some(left) = quota_room(&st, &tenant, jt, &job2.name) {
+            let old = std::fs::symlink_metadata(&path).map_or(0, |m| m.len());
+            let rest = tree_bytes(&job2.dir).saturating_sub(old);
+            if rest + text.len() as u64 > left {
+                return Err(Box::new(over_quota(&st, &tenant, Some(left))));
+            }
+        }
+        crate::store::fsutil::write_atomic(&path, &text)
+            .map_err(|e| Box::new(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())))
+    })
+    .await;
+    match written {
         Ok(()) => publish(&s, &t, &job)
             .await
             .map_or_else(|r| r, |()| StatusCode::OK.into_response()),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(r) => *r,
     }
 }
 
@@ -424,7 +565,8 @@ async fn set_disabled(state: &ApiState, tenant: &str, name: &str, disabled: bool
     let _changing = state
         .cluster()
         .map(|c| c.changing(tenant, JobType::Continuous, name));
-    match crate::supervise::continuous::set_disabled(&job, disabled) {
+    let j = job.clone();
+    match off_thread(move || crate::supervise::continuous::set_disabled(&j, disabled)).await {
         Ok(_) => publish(state, tenant, &job)
             .await
             .map_or_else(|r| r, |()| StatusCode::OK.into_response()),

@@ -14,6 +14,8 @@ mod dashboard;
 mod jobs;
 mod ops;
 mod runs;
+pub mod server;
+mod throttle;
 mod vfs;
 
 use std::sync::Arc;
@@ -35,14 +37,16 @@ use crate::store::layout::Layout;
 use crate::tenant::Tenants;
 use crate::tenant::quota::{Quota, Quotas};
 
-/// Limits on requests.
+/// Limits on requests and connections.
 #[derive(Debug, Clone, Copy)]
 pub struct ApiLimits {
     /// Largest request body (an uploaded job); 413 beyond.
     pub max_upload_bytes: usize,
-    /// Longest a request may take to be answered (a streamed body may go
-    /// on after); 503 beyond.
+    /// Longest a request may take to be answered, credentials checked
+    /// included (a streamed body may go on after); 503 beyond.
     pub request_timeout: Duration,
+    /// Connections, header and stall timeouts.
+    pub connections: server::ConnectionLimits,
 }
 
 impl Default for ApiLimits {
@@ -50,6 +54,7 @@ impl Default for ApiLimits {
         ApiLimits {
             max_upload_bytes: 256 << 20,
             request_timeout: Duration::from_secs(30),
+            connections: server::ConnectionLimits::for_descriptors(1024),
         }
     }
 }
@@ -69,11 +74,16 @@ pub struct ApiState {
 
 impl ApiState {
     /// The API over the tenants of `runner`'s data root, with their
-    /// `quotas`; runs started through it use `runner`'s executors.
-    pub fn new(runner: Runner, quotas: Arc<Quotas>, limits: ApiLimits) -> ApiState {
+    /// `quotas`; runs started through it use `runner`'s executors. Starts
+    /// the threads that check secrets.
+    pub fn new(
+        runner: Runner,
+        quotas: Arc<Quotas>,
+        limits: ApiLimits,
+    ) -> std::io::Result<ApiState> {
         let tenants = Tenants::new(runner.host().layout.root());
-        ApiState {
-            auth: auth::Auth::new(tenants.clone()),
+        Ok(ApiState {
+            auth: auth::Auth::new(tenants.clone())?,
             sessions: dashboard::Sessions::default(),
             tenants,
             quotas,
@@ -81,7 +91,7 @@ impl ApiState {
             runs: Arc::new(Runs::default()),
             limits,
             installing: std::sync::Mutex::new(()),
-        }
+        })
     }
 
     /// Runs in the background, the API's and the schedules' (shared with
@@ -160,11 +170,12 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .merge(ops::routes())
         .merge(dashboard::routes())
         .fallback(|| async { no_route() })
-        .layer(axum::extract::DefaultBodyLimit::max(
-            state.limits.max_upload_bytes,
-        ))
-        .layer(middleware::from_fn_with_state(state.clone(), time_limit))
-        .layer(middleware::from_fn_with_state(state.clone(), authenticate));
+        // Uploads stream to disk under their own limit; every other body
+        // read whole is small.
+        .layer(axum::extract::DefaultBodyLimit::max(SMALL_BODY))
+        // Credentials are checked inside the request's time limit.
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(middleware::from_fn_with_state(state.clone(), time_limit));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/dashboard/login", post(dashboard::login))
@@ -172,6 +183,10 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .layer(middleware::map_response(json_errors))
         .with_state(state)
 }
+
+/// The largest body a route other than an upload reads (a sign-in, a
+/// `settings.job`).
+const SMALL_BODY: usize = 64 << 10;
 
 /// Most bytes of a plain-text error body turned into JSON.
 const ERROR_TEXT_MAX: usize = 4096;
@@ -215,6 +230,10 @@ async fn time_limit(State(state): State<Arc<ApiState>>, req: Request, next: Next
     match tokio::time::timeout(state.limits.request_timeout, next.run(req)).await {
         Ok(r) => r,
         Err(_) => {
+            state
+                .runner
+                .metrics()
+                .refused(crate::metrics::Refusal::RequestTimeout);
             let mut r = error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!(
@@ -246,14 +265,17 @@ async fn authenticate(
     let tenant = match header {
         Some(h) => match state.auth.remembered_tenant(&h) {
             Some(t) => Some(t),
-            None => {
-                // A slow hash: off the async workers.
-                let st = state.clone();
-                tokio::task::spawn_blocking(move || st.auth.tenant(Some(&h)))
-                    .await
-                    .ok()
-                    .flatten()
-            }
+            None => match auth::credentials(&h) {
+                None => None,
+                Some((t, secret)) => {
+                    let client = client_ip(&req);
+                    match state.auth.sign_in(client, &t, &secret).await {
+                        Ok(true) => Some(t),
+                        Ok(false) => None,
+                        Err(refused) => return refused_sign_in(&state, refused),
+                    }
+                }
+            },
         },
         None => {
             let from_cookie = state.sessions.tenant(req.headers(), &state.auth);
@@ -282,6 +304,57 @@ async fn authenticate(
             r
         }
     }
+}
+
+/// Runs file-system work on a blocking thread: the threads that answer
+/// requests never wait on a disk.
+async fn off_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+/// The address the request came from, when the server knows it.
+fn client_ip(req: &Request) -> Option<std::net::IpAddr> {
+    req.extensions()
+        .get::<server::ClientAddr>()
+        .map(|a| a.0.ip())
+}
+
+/// The answer to credentials that were not checked: `429` with
+/// `Retry-After` for a client that failed or asked too often, `503` when
+/// every checking thread is busy; each counted in `/metrics`.
+fn refused_sign_in(state: &ApiState, refused: auth::Refused) -> Response {
+    use crate::metrics::Refusal;
+    let (status, retry, message, counted) = match refused {
+        auth::Refused::Throttled(d) => {
+            let s = d.as_secs_f64().ceil().max(1.0) as u64;
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                s,
+                format!("too many failed sign-ins from this client: retry in {s} s"),
+                Refusal::SignInThrottled,
+            )
+        }
+        auth::Refused::ClientBusy => (
+            StatusCode::TOO_MANY_REQUESTS,
+            1,
+            "this client already has sign-ins being checked: retry in 1 s".to_string(),
+            Refusal::SignInThrottled,
+        ),
+        auth::Refused::Busy => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            1,
+            "too many sign-ins are being checked: retry in 1 s".to_string(),
+            Refusal::SignInBusy,
+        ),
+    };
+    state.runner.metrics().refused(counted);
+    let mut r = error(status, message);
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from(retry));
+    r
 }
 
 /// `{scheme}://{authority}` of the request (WebJobs builds URLs from it).
@@ -359,7 +432,8 @@ pub fn alias(path: &str) -> Option<String> {
     None
 }
 
-fn rewrite_alias(mut req: Request) -> Request {
+/// The request with a deprecated alias rewritten to its current path.
+pub(crate) fn rewrite_alias(mut req: Request) -> Request {
     if let Some(path) = alias(req.uri().path()) {
         let pq = match req.uri().query() {
             Some(q) => format!("{path}?{q}"),
@@ -376,20 +450,18 @@ fn rewrite_alias(mut req: Request) -> Request {
     req
 }
 
-/// Serves the API on `listener` until `shutdown` resolves.
+/// Serves the API on `listener` until `shutdown` resolves, within the
+/// state's connection limits; the requests under way then get `drain` to
+/// finish.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<ApiState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    drain: Duration,
 ) -> std::io::Result<()> {
-    // Aliases are rewritten before routing.
-    let app = tower::ServiceExt::<Request>::map_request(router(state), rewrite_alias);
-    axum::serve(
-        listener,
-        axum::ServiceExt::<Request>::into_make_service(app),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let limits = state.limits.connections;
+    let metrics = state.runner.metrics().clone();
+    server::serve(listener, router(state), limits, metrics, shutdown, drain).await
 }
 
 #[cfg(test)]

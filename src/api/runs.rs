@@ -11,12 +11,12 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, IntoResponseParts, Response};
 use axum::routing::{get, post};
 use serde_json::Value;
 
 use super::jobs::find;
-use super::{ApiState, Tenant, base_url, error, no_job, with_etag};
+use super::{ApiState, Tenant, base_url, error, no_job, off_thread, with_etag};
 use crate::job::JobType;
 use crate::runner::{RunError, RunRequest};
 use crate::store::history;
@@ -75,13 +75,13 @@ async fn history_list(
             Err(e) => unavailable(e),
         };
     }
-    if !dir.is_dir() {
+    let Some(runs) = off_thread(move || dir.is_dir().then(|| history::list(&dir))).await else {
         return error(
             StatusCode::NOT_FOUND,
             format!("job '{name}' has no history"),
         );
-    }
-    let runs = history::list(&dir)
+    };
+    let runs = runs
         .iter()
         .map(|r| wire::run_json(&base, &name, r))
         .collect();
@@ -103,7 +103,10 @@ async fn history_one(
             Ok(r) => r.map(|(_, run)| run),
             Err(e) => return unavailable(e),
         },
-        None => history::get(&dir, &id),
+        None => {
+            let id = id.clone();
+            off_thread(move || history::get(&dir, &id)).await
+        }
     };
     match run {
         Some(run) => axum::Json(wire::run_json(&base_url(&headers), &name, &run)).into_response(),
@@ -169,7 +172,11 @@ async fn run(
                 },
             }
         }
-        None => s.runs.start(&s.runner(&t), req).map(|r| r.id().to_string()),
+        None => s
+            .runs
+            .start(&s.runner(&t), req)
+            .await
+            .map(|r| r.id().to_string()),
     };
     match started {
         Ok(id) => {
@@ -189,6 +196,10 @@ async fn run(
             r
         }
         Err(e @ RunError::NotRunnable(..)) => error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(RunError::Io(e)) if e.raw_os_error() == Some(libc::ENOSPC) => error(
+            StatusCode::INSUFFICIENT_STORAGE,
+            format!("cannot create the run record: the host's disk is full ({e})"),
+        ),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
@@ -214,7 +225,10 @@ async fn stop(
             Err(e) => return unavailable(e),
         },
         // Only a run of this tenant's job: its record must be there.
-        None => history::get(&dir, &id).is_some() && s.runs.stop(&dir.join(&id)),
+        None => {
+            let (d, i) = (dir.clone(), id.clone());
+            off_thread(move || history::get(&d, &i).is_some()).await && s.runs.stop(&dir.join(&id))
+        }
     };
     if !stopped {
         return error(
@@ -260,11 +274,16 @@ async fn output(
             Ok(None) => return no_run(&name, &id),
             Err(e) => return unavailable(e),
         },
-        None if history::get(&dir, &id).is_none() => return no_run(&name, &id),
-        None => Source::Disk {
-            file: dir.join(&id).join(OUTPUT_LOG),
-            dir,
-        },
+        None => {
+            let (d, i) = (dir.clone(), id.clone());
+            if off_thread(move || history::get(&d, &i).is_none()).await {
+                return no_run(&name, &id);
+            }
+            Source::Disk {
+                file: dir.join(&id).join(OUTPUT_LOG),
+                dir,
+            }
+        }
     };
     let follow = q
         .follow
@@ -282,51 +301,11 @@ async fn output(
             offset.to_string(),
         ),
     ];
-    if !follow {
-        let mut bytes = Vec::new();
-        let _ = source.read(offset, usize::MAX, &mut bytes).await;
-        return (head, bytes).into_response();
+    if follow {
+        (head, source.body_until(offset, None, true, id)).into_response()
+    } else {
+        source.sized(offset, head).await
     }
-    struct Follow {
-        source: Source,
-        id: String,
-        offset: u64,
-        /// The run has ended (one more read takes its last lines).
-        ended: bool,
-        /// A read failed: the stream has ended with that error.
-        failed: bool,
-    }
-    let state = Follow {
-        source,
-        id,
-        offset,
-        ended: false,
-        failed: false,
-    };
-    let stream = futures_util::stream::unfold(state, |mut f| async move {
-        loop {
-            if f.failed {
-                return None;
-            }
-            let mut buf = Vec::new();
-            if let Err(e) = f.source.read(f.offset, CHUNK, &mut buf).await {
-                f.failed = true;
-                return Some((Err(e), f));
-            }
-            if !buf.is_empty() {
-                f.offset += buf.len() as u64;
-                return Some((Ok::<Bytes, std::io::Error>(Bytes::from(buf)), f));
-            }
-            if f.ended {
-                return None;
-            }
-            f.ended = f.source.ended(&f.id).await;
-            if !f.ended {
-                tokio::time::sleep(FOLLOW_POLL).await;
-            }
-        }
-    });
-    (head, Body::from_stream(stream)).into_response()
 }
 
 /// Where a run's output is read from: its folder on this host, or the
@@ -345,10 +324,111 @@ enum Source {
 }
 
 impl Source {
+    /// What is written now, from `offset`, as a response with its length
+    /// (the log may grow meanwhile: it is cut where it was when asked).
+    async fn sized(self, offset: u64, head: impl IntoResponseParts) -> Response {
+        let len = match self.length().await {
+            Ok(n) => n,
+            Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        };
+        let n = len.saturating_sub(offset);
+        let mut r = (
+            head,
+            self.body_until(offset, Some(len), false, String::new()),
+        )
+            .into_response();
+        r.headers_mut()
+            .insert(header::CONTENT_LENGTH, header::HeaderValue::from(n));
+        r
+    }
+
+    /// The output from `offset` up to `end` (or with `follow`, as the run
+    /// writes it until it has ended), a chunk at a time.
+    fn body_until(self, offset: u64, end: Option<u64>, follow: bool, id: String) -> Body {
+        struct Follow {
+            source: Source,
+            id: String,
+            offset: u64,
+            end: Option<u64>,
+            follow: bool,
+            /// The run has ended (one more read takes its last lines).
+            ended: bool,
+            /// A read failed: the stream has ended with that error.
+            failed: bool,
+        }
+        let state = Follow {
+            source: self,
+            id,
+            offset,
+            end,
+            follow,
+            ended: false,
+            failed: false,
+        };
+        let stream = futures_util::stream::unfold(state, |mut f| async move {
+            loop {
+                if f.failed {
+                    return None;
+                }
+                let want = f.end.map_or(CHUNK as u64, |e| {
+                    e.saturating_sub(f.offset).min(CHUNK as u64)
+                });
+                if want == 0 {
+                    return None;
+                }
+                let mut buf = Vec::new();
+                if let Err(e) = f.source.read(f.offset, want as usize, &mut buf).await {
+                    f.failed = true;
+                    return Some((Err(e), f));
+                }
+                if !buf.is_empty() {
+                    f.offset += buf.len() as u64;
+                    return Some((Ok::<Bytes, std::io::Error>(Bytes::from(buf)), f));
+                }
+                if f.ended || !f.follow {
+                    return None;
+                }
+                f.ended = f.source.ended(&f.id).await;
+                if !f.ended {
+                    tokio::time::sleep(FOLLOW_POLL).await;
+                }
+            }
+        });
+        Body::from_stream(stream)
+    }
+
+    /// How many bytes of output there are now.
+    async fn length(&self) -> std::io::Result<u64> {
+        match self {
+            Source::Disk { file, .. } => {
+                let file = file.clone();
+                off_thread(move || match std::fs::metadata(&file) {
+                    Ok(m) => Ok(m.len()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+                    Err(e) => Err(e),
+                })
+                .await
+            }
+            Source::Cluster { cluster, pk, .. } => cluster
+                .output_len(*pk)
+                .await
+                .map_err(|e| std::io::Error::other(format!("{e:#}"))),
+        }
+    }
+
     /// Appends up to `max` bytes of the output from `offset` to `out`.
     async fn read(&self, offset: u64, max: usize, out: &mut Vec<u8>) -> std::io::Result<()> {
         match self {
-            Source::Disk { file, .. } => read_from(file, offset, max, out),
+            Source::Disk { file, .. } => {
+                let (file, mut buf) = (file.clone(), std::mem::take(out));
+                let r = tokio::task::spawn_blocking(move || {
+                    read_from(&file, offset, max, &mut buf).map(|()| buf)
+                })
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e)))?;
+                *out = r;
+                Ok(())
+            }
             Source::Cluster { cluster, pk, .. } => {
                 let bytes = cluster
                     .output(*pk, offset, max)
@@ -364,7 +444,12 @@ impl Source {
     async fn ended(&self, id: &str) -> bool {
         match self {
             Source::Disk { dir, .. } => {
-                history::get(dir, id).is_none_or(|r| r.status.status.is_final())
+                let (dir, id) = (dir.clone(), id.to_string());
+                tokio::task::spawn_blocking(move || {
+                    history::get(&dir, &id).is_none_or(|r| r.status.status.is_final())
+                })
+                .await
+                .unwrap_or(true)
             }
             Source::Cluster {
                 cluster,
@@ -387,10 +472,8 @@ fn read_from(
     max: usize,
     out: &mut Vec<u8>,
 ) -> std::io::Result<()> {
-    let mut f = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
+    let Some((mut f, _)) = super::vfs::open_path(path)? else {
+        return Ok(());
     };
     f.seek(SeekFrom::Start(offset))?;
     f.take(max as u64).read_to_end(out)?;
@@ -400,6 +483,7 @@ fn read_from(
 async fn vfs_file(
     State(s): State<Arc<ApiState>>,
     Tenant(t): Tenant,
+    headers: HeaderMap,
     Path(path): Path<String>,
 ) -> Response {
     // A run's log in a cluster is wherever its host ran it: the database
@@ -408,22 +492,28 @@ async fn vfs_file(
         && let ["triggered", name, id, OUTPUT_LOG] = path.split('/').collect::<Vec<_>>()[..]
     {
         return match c.run(&t, name, id).await {
-            Ok(Some((pk, _))) => match c.output(pk, 0, usize::MAX).await {
-                Ok(bytes) => {
-                    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], bytes).into_response()
-                }
-                Err(e) => unavailable(e),
-            },
+            Ok(Some((pk, _))) => {
+                let source = Source::Cluster {
+                    cluster: c.clone(),
+                    tenant: t.clone(),
+                    name: name.to_string(),
+                    pk,
+                };
+                source
+                    .sized(0, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")])
+                    .await
+            }
             Ok(None) => error(StatusCode::NOT_FOUND, format!("no file '{path}'")),
             Err(e) => unavailable(e),
         };
     }
     let root = s.layout(&t).data_root();
     let rel = path.clone();
-    match tokio::task::spawn_blocking(move || super::vfs::read(&root, &rel)).await {
-        Ok(Some(bytes)) => {
-            ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], bytes).into_response()
-        }
-        _ => error(StatusCode::NOT_FOUND, format!("no file '{path}'")),
+    match tokio::task::spawn_blocking(move || super::vfs::open(&root, &rel)).await {
+        Ok(Some((file, len))) => super::vfs::respond(file, len, &headers),
+        _ => error(
+            StatusCode::NOT_FOUND,
+            format!("no file '{path}' (only regular files are served)"),
+        ),
     }
 }

@@ -109,6 +109,18 @@ enum Command {
         /// Largest upload, in MiB (413 beyond).
         #[arg(long, default_value_t = 256)]
         max_upload_mb: usize,
+        /// Connections open at once (beyond, a new one gets a 503 and is
+        /// closed). Default: a quarter of the open-file limit, at most 2048.
+        #[arg(long, value_name = "N")]
+        max_connections: Option<usize>,
+        /// Connections open at once from one client (an IPv4 address or an
+        /// IPv6 /64). Default: a quarter of --max-connections, at most 256.
+        #[arg(long, value_name = "N")]
+        max_client_connections: Option<usize>,
+        /// Seconds a request head (or, on a kept-alive connection, the next
+        /// one) may take to arrive before the connection is closed.
+        #[arg(long, default_value_t = 10)]
+        header_timeout_s: u64,
     },
     /// Stop a continuous job and keep it stopped (writes its disable.job).
     Stop {
@@ -341,10 +353,34 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             listen,
             request_timeout_s,
             max_upload_mb,
+            max_connections,
+            max_client_connections,
+            header_timeout_s,
         } => {
+            let descriptors = crate::api::server::raise_descriptor_limit();
+            let mut connections =
+                crate::api::server::ConnectionLimits::for_descriptors(descriptors);
+            if let Some(n) = max_connections {
+                if n == 0 {
+                    bail!("--max-connections must be at least 1");
+                }
+                connections.max = n;
+                connections.per_client = (n / 4).clamp(1, 256);
+            }
+            if let Some(n) = max_client_connections {
+                if n == 0 {
+                    bail!("--max-client-connections must be at least 1");
+                }
+                connections.per_client = n;
+            }
+            if header_timeout_s == 0 {
+                bail!("--header-timeout-s must be at least 1");
+            }
+            connections.header_timeout = std::time::Duration::from_secs(header_timeout_s);
             let limits = crate::api::ApiLimits {
                 max_upload_bytes: max_upload_mb << 20,
                 request_timeout: std::time::Duration::from_secs(request_timeout_s.max(1)),
+                connections,
             };
             let quotas = cli.host.quotas(&host)?;
             serve::serve(host, quotas, listen, limits, database.as_deref())
@@ -367,6 +403,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Remove { name, job_type } => {
             let job = find_job(&host, &name, job_type)?;
             bundle::remove(&host.layout, job.job_type, &job.name)?;
+            crate::store::trash::wait_until_empty();
             println!("removed {} job '{}'", job.job_type, job.name);
             Ok(ExitCode::SUCCESS)
         }

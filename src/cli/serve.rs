@@ -30,8 +30,11 @@ pub(super) fn serve(
     limits: ApiLimits,
     database: Option<&str>,
 ) -> Result<ExitCode> {
+    // The host's own threads: two for requests and triggers, and a bounded
+    // pool for their file-system work (guests have threads of their own).
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .max_blocking_threads(MAX_BLOCKING)
         .enable_all()
         .build()?;
     eprint!("{}", layers::report(&host.sandbox));
@@ -52,16 +55,22 @@ pub(super) fn serve(
             None
         }
     };
+    // What a stopped host left to delete is deleted in the background.
+    crate::store::trash::empty_later(host.layout.root());
+    for t in Tenants::new(host.layout.root()).list() {
+        crate::store::trash::empty_later(&Tenants::new(host.layout.root()).dir(&t.name));
+    }
     let quotas = Arc::new(quotas);
     let runner = match &cluster {
         Some(c) => Runner::new(host).with_cluster(c.clone()),
         None => Runner::new(host),
     };
-    let state = Arc::new(ApiState::new(runner.clone(), quotas.clone(), limits));
+    let state = Arc::new(
+        ApiState::new(runner.clone(), quotas.clone(), limits)
+            .context("starting the threads that check secrets")?,
+    );
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("listening on {listen}"))?;
+        let listener = listen_on(listen).with_context(|| format!("listening on {listen}"))?;
         let addr = listener.local_addr()?;
         eprintln!("wasmjobs serve: API on http://{addr}/api/webjobs, dashboard on http://{addr}/dashboard/");
         if !addr.ip().is_loopback() {
@@ -71,9 +80,14 @@ pub(super) fn serve(
         }
         let (stop_api_tx, mut stop_api_rx) = tokio::sync::watch::channel(false);
         let runs = state.runs();
-        let api_task = tokio::spawn(crate::api::serve(listener, state, async move {
-            let _ = stop_api_rx.wait_for(|s| *s).await;
-        }));
+        let api_task = tokio::spawn(crate::api::serve(
+            listener,
+            state,
+            async move {
+                let _ = stop_api_rx.wait_for(|s| *s).await;
+            },
+            API_DRAIN,
+        ));
         use tokio::signal::unix::{SignalKind, signal};
         let mut sigint = signal(SignalKind::interrupt())?;
         let mut sigterm = signal(SignalKind::terminate())?;
@@ -129,6 +143,28 @@ pub(super) fn serve(
     })?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// Connections the kernel may hold for the host before it accepts them (a
+/// burst of connects beyond this would wait for SYN retransmits).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listening socket on `addr` with a deep accept queue.
+fn listen_on(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+/// Threads the host's file-system work may block at once.
+const MAX_BLOCKING: usize = 64;
+
+/// How long requests under way (a followed output, say) may go on once
+/// the host is stopping.
+const API_DRAIN: std::time::Duration = std::time::Duration::from_secs(30);
 
 fn made_default(secret: &str, where_: &str) {
     eprintln!(

@@ -529,6 +529,18 @@ impl Cluster {
         Ok(row.get(0))
     }
 
+    /// How many bytes of a run's output the database holds.
+    pub async fn output_len(&self, pk: i64) -> Result<u64> {
+        let c = self.client().await?;
+        let row = c
+            .query_one(
+                "SELECT coalesce(sum(octet_length(body)), 0)::bigint FROM run_output WHERE run_pk = $1",
+                &[&pk],
+            )
+            .await?;
+        Ok(row.get::<_, i64>(0).max(0) as u64)
+    }
+
     /// Asks the host running a run to stop it; `false` if it has ended.
     pub async fn request_stop(&self, pk: i64) -> Result<bool> {
         let c = self.client().await?;

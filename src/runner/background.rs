@@ -61,10 +61,14 @@ pub struct Runs {
 }
 
 impl Runs {
-    /// Prepares and starts a run in the background, registered here.
-    pub fn start(&self, runner: &Runner, req: RunRequest) -> Result<RunHandle, RunError> {
+    /// Prepares (on a blocking thread: it touches the file system) and
+    /// starts a run in the background, registered here.
+    pub async fn start(&self, runner: &Runner, req: RunRequest) -> Result<RunHandle, RunError> {
         let stop = req.stop.clone();
-        let prepared = runner.prepare(req)?;
+        let preparing = runner.clone();
+        let prepared = tokio::task::spawn_blocking(move || preparing.prepare(req))
+            .await
+            .map_err(|e| RunError::Io(std::io::Error::other(e)))??;
         let id = prepared.run_id().to_string();
         let dir = prepared.run_dir().to_path_buf();
         let (tx, done) = tokio::sync::watch::channel(false);
@@ -96,7 +100,7 @@ impl Runs {
         req: RunRequest,
     ) -> Result<RunHandle, (RunError, bool)> {
         let (record, trigger) = (req.record.clone(), req.trigger.clone());
-        let error = match self.start(runner, req) {
+        let error = match self.start(runner, req).await {
             Ok(handle) => return Ok(handle),
             Err(e) => e,
         };

@@ -4,6 +4,7 @@
 //! in `tenant.json` beside the tenant's folders. Secrets are shown once,
 //! when made (`add`, `rotate`).
 
+pub mod checker;
 pub mod quota;
 
 use std::io::Read;
@@ -11,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHasher, SaltString};
 use serde::{Deserialize, Serialize};
 
 use crate::bundle::name;
@@ -178,37 +179,31 @@ impl Tenants {
         self.write(record)
     }
 
-    /// Removes a tenant with its jobs, data and history. Returns whether it
-    /// existed.
+    /// Removes a tenant with its jobs, data and history (gone at once, its
+    /// files deleted in the background). Returns whether it existed.
     pub fn remove(&self, tenant: &str) -> Result<bool> {
         name::validate(tenant)?;
         if self.get(tenant).is_none() {
             return Ok(false);
         }
-        std::fs::remove_dir_all(self.dir(tenant))
+        let root = self.dir.parent().unwrap_or(&self.dir);
+        crate::store::trash::discard(root, &self.dir(tenant))
             .with_context(|| format!("removing {}", self.dir(tenant).display()))?;
         Ok(true)
     }
 
-    /// Whether `secret` is the tenant's. argon2's comparison is constant
-    /// time; an unknown tenant costs a hash as well, so timing does not
-    /// tell whether a tenant exists.
+    /// The tenant's secret hash (an argon2id PHC string), if the tenant
+    /// exists; [`checker`] checks secrets against it.
+    pub fn secret_hash(&self, tenant: &str) -> Option<String> {
+        self.get(tenant).map(|t| t.secret_hash)
+    }
+
+    /// Whether `secret` is the tenant's (a check with its own working
+    /// memory; the API checks through a [`checker::Checker`] instead).
     pub fn verify(&self, tenant: &str, secret: &str) -> bool {
-        static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-        let record = self.get(tenant);
-        let stored = match &record {
-            Some(t) => t.secret_hash.clone(),
-            None => DUMMY
-                .get_or_init(|| hash("not a secret").unwrap_or_default())
-                .clone(),
-        };
-        let Ok(parsed) = PasswordHash::new(&stored) else {
-            return false;
-        };
-        let ok = Argon2::default()
-            .verify_password(secret.as_bytes(), &parsed)
-            .is_ok();
-        ok && record.is_some()
+        let mut blocks = vec![argon2::Block::default(); checker::MAX_BLOCKS];
+        self.secret_hash(tenant)
+            .is_some_and(|h| checker::matches(&h, secret, &mut blocks))
     }
 }
 
