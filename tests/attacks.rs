@@ -23,7 +23,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use common::http::{Server, basic, free_port, header_value, start};
+use common::http::{
+    ANSWER_WITHIN, Server, basic, free_port, get, header_value, output, put_raw, raw_request,
+    request, start, upload, wait_run_within,
+};
 use common::{Env, zip_bytes};
 
 /// `/healthz` must answer within this while any attack goes on (the goal is
@@ -57,85 +60,6 @@ fn is_root() -> bool {
 
 fn json(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
-}
-
-/// How long any request of these tests waits for its answer: a host that
-/// stalls fails the test instead of hanging it.
-const ANSWER_WITHIN: Duration = Duration::from_secs(60);
-
-/// One request (one connection, from 127.0.0.1) with raw extra header
-/// lines and a raw body; returns (status, head, body), status 0 when no
-/// answer came within [`ANSWER_WITHIN`].
-fn raw_request(
-    s: &Server,
-    method: &str,
-    path: &str,
-    headers: &str,
-    body: &[u8],
-) -> (u16, String, String) {
-    let Ok(mut c) = TcpStream::connect(("127.0.0.1", s.port)) else {
-        return (0, String::new(), String::new());
-    };
-    let _ = c.set_read_timeout(Some(ANSWER_WITHIN));
-    let _ = c.set_write_timeout(Some(ANSWER_WITHIN));
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nUser-Agent: curl/8.0\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
-        s.port,
-        body.len()
-    );
-    if c.write_all(head.as_bytes())
-        .and_then(|()| c.write_all(body))
-        .is_err()
-    {
-        return (0, String::new(), String::new());
-    }
-    let mut raw = Vec::new();
-    if let Err(e) = c.read_to_end(&mut raw) {
-        eprintln!("no whole answer to {method} {path}: {e}");
-    }
-    let raw = String::from_utf8_lossy(&raw).into_owned();
-    let status = raw
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let (head, body) = raw
-        .split_once("\r\n\r\n")
-        .map(|(h, b)| (h.to_string(), b.to_string()))
-        .unwrap_or_default();
-    (status, head, body)
-}
-
-/// One request with optional credentials; returns (status, head, body).
-fn request(
-    s: &Server,
-    method: &str,
-    path: &str,
-    auth: Option<&str>,
-    body: &str,
-) -> (u16, String, String) {
-    let auth = auth
-        .map(|a| format!("Authorization: {a}\r\n"))
-        .unwrap_or_default();
-    raw_request(s, method, path, &auth, body.as_bytes())
-}
-
-/// A GET; returns (status, body).
-fn get(s: &Server, path: &str, auth: Option<&str>) -> (u16, String) {
-    let (code, _, body) = request(s, "GET", path, auth, "");
-    (code, body)
-}
-
-/// A PUT with raw bytes and extra headers; returns (status, body).
-fn put_raw(s: &Server, path: &str, auth: &str, headers: &str, body: &[u8]) -> (u16, String) {
-    let (code, _, body) = raw_request(
-        s,
-        "PUT",
-        path,
-        &format!("Authorization: {auth}\r\n{headers}"),
-        body,
-    );
-    (code, body)
 }
 
 /// A `/proc/<pid>/status` field, in its own unit (kB for memory).
@@ -312,7 +236,7 @@ fn second_tenant(s: &Server, auth: &str) -> (Duration, Duration) {
     let t = Instant::now();
     let (code, id) = run(s, auth, "hello");
     assert_eq!(code, 202, "the second tenant's run");
-    let r = wait_run(s, auth, "hello", &id, HELLO_BOUND * 2);
+    let r = wait_run_within(s, auth, "hello", &id, HELLO_BOUND * 2);
     let hello = t.elapsed();
     assert_eq!(r["status"], "Success", "{r}");
     eprintln!("second tenant: sign-in {sign_in:?}, hello.js {hello:?}");
@@ -327,59 +251,10 @@ fn second_tenant(s: &Server, auth: &str) -> (Duration, Duration) {
     (sign_in, hello)
 }
 
-/// Uploads a zip of `files` as a job of the tenant; asserts 200.
-fn upload(s: &Server, auth: &str, kind: &str, name: &str, files: &[(&str, &[u8])]) {
-    let (code, body) = put_raw(
-        s,
-        &format!("/api/{kind}webjobs/{name}"),
-        auth,
-        "Content-Type: application/zip\r\nContent-Disposition: attachment; filename=job.zip\r\n",
-        &zip_bytes(files),
-    );
-    assert_eq!(code, 200, "upload of {name}: {body}");
-}
-
 /// `POST .../run`; returns the status and the new run's id.
 fn run(s: &Server, auth: &str, name: &str) -> (u16, String) {
-    let (code, head, body) = request(
-        s,
-        "POST",
-        &format!("/api/triggeredwebjobs/{name}/run"),
-        Some(auth),
-        "",
-    );
-    let id = header_value(&head, "location")
-        .map(|l| l.rsplit('/').next().unwrap().to_string())
-        .unwrap_or(body);
-    (code, id)
-}
-
-/// Polls a run until it has ended; returns its JSON.
-fn wait_run(s: &Server, auth: &str, name: &str, id: &str, within: Duration) -> serde_json::Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let (code, body) = get(
-            s,
-            &format!("/api/triggeredwebjobs/{name}/history/{id}"),
-            Some(auth),
-        );
-        assert_eq!(code, 200, "{body}");
-        let r = json(&body);
-        if !matches!(r["status"].as_str(), Some("Running" | "Initializing")) {
-            return r;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "run {id} of {name} never ended: {r}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// A run's log through its output URL.
-fn run_log(s: &Server, auth: &str, run: &serde_json::Value) -> String {
-    let url = run["output_url"].as_str().expect("an output_url");
-    get(s, &url[url.find("/vfs/").unwrap()..], Some(auth)).1
+    let (code, id, body, _) = common::http::run(s, auth, name);
+    (code, if id.is_empty() { body } else { id })
 }
 
 /// A metric's value in Prometheus text (0 when absent).
@@ -645,7 +520,7 @@ fn sparse_files_are_streamed_with_ranges_not_read_whole() {
     let (code, id) = run(&s, &t.attacker, "sparse");
     assert_eq!(code, 202);
     assert_eq!(
-        wait_run(&s, &t.attacker, "sparse", &id, Duration::from_secs(60))["status"],
+        wait_run_within(&s, &t.attacker, "sparse", &id, Duration::from_secs(60))["status"],
         "Success"
     );
     let watch = Watch::start(&s);
@@ -732,8 +607,8 @@ fn fifos_cannot_be_made_and_never_block_the_host() {
         );
         let (code, id) = run(&s, &t.attacker, "planter");
         assert_eq!(code, 202);
-        let r = wait_run(&s, &t.attacker, "planter", &id, Duration::from_secs(60));
-        let log = run_log(&s, &t.attacker, &r);
+        let r = wait_run_within(&s, &t.attacker, "planter", &id, Duration::from_secs(60));
+        let log = output(&s, &t.attacker, &r);
         let data = env
             .root()
             .join("tenants/mallory/data/jobs/triggered/planter/job_data");
@@ -771,9 +646,9 @@ fn fifos_cannot_be_made_and_never_block_the_host() {
     for _ in 0..24 {
         let (code, id) = run(&s, &t.attacker, "reader");
         assert_eq!(code, 202);
-        let r = wait_run(&s, &t.attacker, "reader", &id, Duration::from_secs(30));
+        let r = wait_run_within(&s, &t.attacker, "reader", &id, Duration::from_secs(30));
         assert_eq!(r["status"], "Failed", "{r}");
-        let log = run_log(&s, &t.attacker, &r);
+        let log = output(&s, &t.attacker, &r);
         assert!(
             log.contains("refused:") && log.contains("Permission denied"),
             "{log}"
@@ -887,7 +762,7 @@ fn a_million_files_and_spinning_guests_stall_nothing() {
             .next()
             .unwrap()
             .to_string();
-        let r = wait_run(&s, &t.attacker, "many", &id, Duration::from_secs(900));
+        let r = wait_run_within(&s, &t.attacker, "many", &id, Duration::from_secs(900));
         assert_eq!(r["status"], "Success", "{r}");
         t0.elapsed()
     };
@@ -961,7 +836,7 @@ fn a_flood_of_output_keeps_its_tail_on_disk() {
     assert_eq!(code, 202);
     std::thread::sleep(Duration::from_secs(2));
     second_tenant(&s, &t.other);
-    let r = wait_run(&s, &t.attacker, "flood", &id, Duration::from_secs(300));
+    let r = wait_run_within(&s, &t.attacker, "flood", &id, Duration::from_secs(300));
     let (rss, slowest) = watch.finish();
     assert_eq!(r["status"], "Success", "{r}");
     eprintln!(
@@ -1146,7 +1021,7 @@ fn a_corrupt_history_entry_is_skipped_and_reported_not_fatal() {
     );
     let (code, id) = run(&s, &t.attacker, "job");
     assert_eq!(code, 202);
-    wait_run(&s, &t.attacker, "job", &id, Duration::from_secs(30));
+    wait_run_within(&s, &t.attacker, "job", &id, Duration::from_secs(30));
     let data = env.root().join("tenants/mallory/data/jobs/triggered/job");
     std::fs::write(data.join("201901010000000002"), "stray").unwrap();
     std::fs::create_dir(data.join("201901010000000003")).unwrap();
@@ -1155,14 +1030,14 @@ fn a_corrupt_history_entry_is_skipped_and_reported_not_fatal() {
     for _ in 0..3 {
         let (code, id) = run(&s, &t.attacker, "job");
         assert_eq!(code, 202, "{id}");
-        let r = wait_run(&s, &t.attacker, "job", &id, Duration::from_secs(30));
+        let r = wait_run_within(&s, &t.attacker, "job", &id, Duration::from_secs(30));
         assert_eq!(r["status"], "Success", "{r}");
     }
     let history = json(&get(&s, "/api/triggeredwebjobs/job/history", Some(&t.attacker)).1);
     let runs = history["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 4, "{history}");
     assert!(runs.iter().all(|r| r["status"] == "Success"), "{history}");
-    let first_after = run_log(&s, &t.attacker, &runs[2]);
+    let first_after = output(&s, &t.attacker, &runs[2]);
     assert!(
         first_after.contains("History entry '999999999999999999' could not be read"),
         "{first_after}"
@@ -1247,7 +1122,7 @@ fn a_full_disk_never_leaves_a_run_running_and_dead_schedules_are_refused() {
     );
     let (code, id) = run(&s, &t.attacker, "filler");
     assert_eq!(code, 202);
-    let r = wait_run(&s, &t.attacker, "filler", &id, Duration::from_secs(120));
+    let r = wait_run_within(&s, &t.attacker, "filler", &id, Duration::from_secs(120));
     assert_eq!(r["status"], "Failed", "{r}");
     let status: serde_json::Value = serde_json::from_slice(
         &std::fs::read(root.join(format!(

@@ -16,61 +16,6 @@ fn json(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
 }
 
-/// Uploads a zip of `files` as a job of the tenant; asserts 200.
-fn upload(s: &Server, auth: &str, kind: &str, name: &str, files: &[(&str, &[u8])]) {
-    let (code, body) = put_raw(
-        s,
-        &format!("/api/{kind}webjobs/{name}"),
-        auth,
-        "Content-Type: application/zip\r\nContent-Disposition: attachment; filename=job.zip\r\n",
-        &zip_bytes(files),
-    );
-    assert_eq!(code, 200, "upload of {name}: {body}");
-}
-
-/// `POST .../run`; returns (status, run id from Location, body, head).
-fn run(s: &Server, auth: &str, name: &str) -> (u16, String, String, String) {
-    let (code, head, body) = request(
-        s,
-        "POST",
-        &format!("/api/triggeredwebjobs/{name}/run"),
-        Some(auth),
-        "",
-    );
-    let id = header_value(&head, "location")
-        .map(|l| l.rsplit('/').next().unwrap().to_string())
-        .unwrap_or_default();
-    (code, id, body, head)
-}
-
-/// Polls a run until it has ended; returns its JSON.
-fn wait_run(s: &Server, auth: &str, name: &str, id: &str) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (code, body) = get(
-            s,
-            &format!("/api/triggeredwebjobs/{name}/history/{id}"),
-            Some(auth),
-        );
-        assert_eq!(code, 200, "{body}");
-        let run = json(&body);
-        if !matches!(run["status"].as_str(), Some("Running" | "Initializing")) {
-            return run;
-        }
-        assert!(Instant::now() < deadline, "run {id} never ended: {run}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// A run's output log through its `output_url`.
-fn output(s: &Server, auth: &str, run: &serde_json::Value) -> String {
-    let url = run["output_url"].as_str().expect("an output_url");
-    let path = &url[url.find("/vfs/").unwrap()..];
-    let (code, body) = get(s, path, Some(auth));
-    assert_eq!(code, 200, "{body}");
-    body
-}
-
 /// Tenants `acme` and `beta`; their Basic credentials.
 fn acme_and_beta(env: &Env) -> (String, String) {
     let a = basic("acme", &env.add_tenant("acme"));

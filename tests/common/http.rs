@@ -10,6 +10,9 @@ use base64::Engine;
 
 use super::Env;
 
+/// How long a request of the tests waits for its answer.
+pub const ANSWER_WITHIN: Duration = Duration::from_secs(60);
+
 pub struct Server {
     pub child: Child,
     pub port: u16,
@@ -93,15 +96,23 @@ pub fn raw_request(
     let Ok(mut c) = TcpStream::connect(("127.0.0.1", s.port)) else {
         return (0, String::new(), String::new());
     };
+    // A host that stalls fails the test instead of hanging it.
+    let _ = c.set_read_timeout(Some(ANSWER_WITHIN));
+    let _ = c.set_write_timeout(Some(ANSWER_WITHIN));
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nUser-Agent: curl/8.0\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
         s.port,
         body.len()
     );
-    c.write_all(head.as_bytes()).unwrap();
-    c.write_all(body).unwrap();
-    let mut raw = String::new();
-    c.read_to_string(&mut raw).unwrap();
+    // The server may answer (a 413, say) before the whole body is sent.
+    let _ = c
+        .write_all(head.as_bytes())
+        .and_then(|()| c.write_all(body));
+    let mut bytes = Vec::new();
+    if let Err(e) = c.read_to_end(&mut bytes) {
+        eprintln!("no whole answer to {method} {path}: {e}");
+    }
+    let raw = String::from_utf8_lossy(&bytes).into_owned();
     let status = raw
         .split_whitespace()
         .nth(1)
@@ -134,4 +145,74 @@ pub fn put_raw(s: &Server, path: &str, auth: &str, headers: &str, body: &[u8]) -
     let headers = format!("Authorization: {auth}\r\n{headers}");
     let (code, _, body) = raw_request(s, "PUT", path, &headers, body);
     (code, body)
+}
+
+/// Uploads a zip of `files` as a job of the tenant; asserts 200.
+pub fn upload(s: &Server, auth: &str, kind: &str, name: &str, files: &[(&str, &[u8])]) {
+    let (code, body) = put_raw(
+        s,
+        &format!("/api/{kind}webjobs/{name}"),
+        auth,
+        "Content-Type: application/zip\r\nContent-Disposition: attachment; filename=job.zip\r\n",
+        &super::zip_bytes(files),
+    );
+    assert_eq!(code, 200, "upload of {name}: {body}");
+}
+
+/// `POST .../run`; returns (status, run id from Location, body, head).
+pub fn run(s: &Server, auth: &str, name: &str) -> (u16, String, String, String) {
+    let (code, head, body) = request(
+        s,
+        "POST",
+        &format!("/api/triggeredwebjobs/{name}/run"),
+        Some(auth),
+        "",
+    );
+    let id = header_value(&head, "location")
+        .map(|l| l.rsplit('/').next().unwrap().to_string())
+        .unwrap_or_default();
+    (code, id, body, head)
+}
+
+/// Polls a run until it has ended (for at most a minute); returns its JSON.
+pub fn wait_run(s: &Server, auth: &str, name: &str, id: &str) -> serde_json::Value {
+    wait_run_within(s, auth, name, id, Duration::from_secs(60))
+}
+
+/// Polls a run until it has ended, for at most `within`; returns its JSON.
+pub fn wait_run_within(
+    s: &Server,
+    auth: &str,
+    name: &str,
+    id: &str,
+    within: Duration,
+) -> serde_json::Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let (code, body) = get(
+            s,
+            &format!("/api/triggeredwebjobs/{name}/history/{id}"),
+            Some(auth),
+        );
+        assert_eq!(code, 200, "{body}");
+        let run: serde_json::Value =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"));
+        if !matches!(run["status"].as_str(), Some("Running" | "Initializing")) {
+            return run;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "run {id} of {name} never ended: {run}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A run's output log through its `output_url`.
+pub fn output(s: &Server, auth: &str, run: &serde_json::Value) -> String {
+    let url = run["output_url"].as_str().expect("an output_url");
+    let path = &url[url.find("/vfs/").unwrap()..];
+    let (code, body) = get(s, path, Some(auth));
+    assert_eq!(code, 200, "{body}");
+    body
 }
