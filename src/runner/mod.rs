@@ -300,7 +300,7 @@ impl Runner {
             fuel_consumed: None,
         };
         status.write(&run_dir)?;
-        let reserve = StatusReserve::make(&run_dir)?;
+        let reserve = StatusReserve::ensure(&data_dir)?;
         let (limits, limit_notes) = self.host.limits.with_overrides(
             job.settings.limits(),
             &self.host.ceiling,

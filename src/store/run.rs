@@ -135,59 +135,71 @@ impl StatusFile {
     }
 }
 
-/// Name of the file that keeps room for a run's final status.
+/// Name of the file in a job's data folder that keeps room for its
+/// running run's final status.
 pub const RESERVE_FILE: &str = ".status.reserve";
 
-/// Room kept for a run's final status, made when the run starts: if the
-/// disk fills while the run goes, its end is still recorded (written into
-/// this file's already allocated blocks, then renamed over `status`, which
-/// needs no new space), so a run is never left reading `Running`.
+/// Room kept for a run's final status: a file of 4 KiB in the job's data
+/// folder, made once and kept from run to run (one run of a job goes at a
+/// time). If the disk fills while a run goes, its end is still recorded:
+/// written into this file's allocated blocks, which is then renamed over
+/// the run's `status` (a rename needs no new space), so a run is never left
+/// reading `Running`; the next run makes the reserve again, or cannot start
+/// while there is no room for it.
 #[derive(Debug)]
 pub struct StatusReserve {
-    file: std::fs::File,
     path: PathBuf,
 }
 
 /// Bytes kept (a status file is ~200 bytes).
-const RESERVED: i64 = 4096;
+const RESERVED: u64 = 4096;
 
 impl StatusReserve {
-    /// Makes the reserve in `run_dir`.
-    pub fn make(run_dir: &Path) -> std::io::Result<StatusReserve> {
-        use std::io::Write;
-        use std::os::fd::AsRawFd;
-        let path = run_dir.join(RESERVE_FILE);
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
-        // SAFETY: fallocate on a descriptor we own; no memory is passed.
-        if unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, RESERVED) } != 0 {
-            // A file system without fallocate: real bytes hold the room.
-            file.write_all(&[b' '; RESERVED as usize])?;
+    /// The reserve of the job whose data folder is `data_dir`, made if it
+    /// is missing (or short).
+    pub fn ensure(data_dir: &Path) -> std::io::Result<StatusReserve> {
+        let path = data_dir.join(RESERVE_FILE);
+        let kept =
+            std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && m.len() == RESERVED);
+        if !kept {
+            use std::io::Write;
+            use std::os::fd::AsRawFd;
+            let tmp = data_dir.join(format!("{RESERVE_FILE}.{}", std::process::id()));
+            let made = (|| {
+                let mut file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .open(&tmp)?;
+                // SAFETY: fallocate on a descriptor we own; no memory is passed.
+                if unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, RESERVED as i64) } != 0 {
+                    // A file system without fallocate: real bytes hold the room.
+                    file.write_all(&[b' '; RESERVED as usize])?;
+                }
+                std::fs::rename(&tmp, &path)
+            })();
+            if made.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            made?;
         }
-        Ok(StatusReserve { file, path })
+        Ok(StatusReserve { path })
     }
 
     /// Writes `status` through the reserve and puts it in place of the
-    /// run's `status` file.
+    /// `status` file of the run in `run_dir` (the reserve is used up).
     pub fn write_final(self, run_dir: &Path, status: &StatusFile) -> std::io::Result<()> {
         use std::os::unix::fs::FileExt;
         let json = serde_json::to_vec(status).expect("status serializes");
-        if json.len() as i64 > RESERVED {
+        if json.len() as u64 > RESERVED {
             return Err(std::io::Error::other(
                 "the status is larger than its reserve",
             ));
         }
-        self.file.write_all_at(&json, 0)?;
-        self.file.set_len(json.len() as u64)?;
+        let file = std::fs::OpenOptions::new().write(true).open(&self.path)?;
+        file.write_all_at(&json, 0)?;
+        file.set_len(json.len() as u64)?;
         std::fs::rename(&self.path, run_dir.join(STATUS_FILE))
-    }
-}
-
-impl Drop for StatusReserve {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
     }
 }
 
@@ -212,8 +224,17 @@ mod tests {
     #[test]
     fn the_reserve_takes_the_final_status() {
         let t = tempfile::tempdir().unwrap();
-        let reserve = StatusReserve::make(t.path()).unwrap();
-        assert!(t.path().join(RESERVE_FILE).exists());
+        let run = t.path().join("201901010000000001");
+        std::fs::create_dir(&run).unwrap();
+        let reserve = StatusReserve::ensure(t.path()).unwrap();
+        assert_eq!(
+            std::fs::metadata(t.path().join(RESERVE_FILE))
+                .unwrap()
+                .len(),
+            4096
+        );
+        // Kept from run to run.
+        StatusReserve::ensure(t.path()).unwrap();
         let done = StatusFile {
             trigger: None,
             status: RunStatus::Failed,
@@ -223,17 +244,11 @@ mod tests {
             limit: None,
             fuel_consumed: None,
         };
-        reserve.write_final(t.path(), &done).unwrap();
-        assert_eq!(
-            StatusFile::read(t.path()).unwrap().status,
-            RunStatus::Failed
-        );
-        assert!(!t.path().join(RESERVE_FILE).exists());
-        drop(StatusReserve::make(t.path()).unwrap());
-        assert!(
-            !t.path().join(RESERVE_FILE).exists(),
-            "an unused reserve goes"
-        );
+        reserve.write_final(&run, &done).unwrap();
+        assert_eq!(StatusFile::read(&run).unwrap().status, RunStatus::Failed);
+        assert!(!t.path().join(RESERVE_FILE).exists(), "used up");
+        StatusReserve::ensure(t.path()).unwrap();
+        assert!(t.path().join(RESERVE_FILE).exists(), "made again");
     }
 
     #[test]
