@@ -404,8 +404,7 @@ impl Hosts {
 /// first SIGTERM or SIGINT), then stops every job gracefully; `kill`
 /// resolving meanwhile (a second signal) ends them at once. Runs started
 /// by schedules are registered in `runs` (shared with the API, so a
-/// scheduled run can be stopped through it). Needs a multi-thread runtime
-/// (its reads of the jobs folders use `block_in_place`).
+/// scheduled run can be stopped through it).
 pub async fn serve(
     runner: Runner,
     quotas: Arc<Quotas>,
@@ -429,10 +428,7 @@ pub async fn serve(
         }
     })
     .context("watching the jobs folders")?;
-    // Reading the jobs folders (and adding their inotify watches) is
-    // file-system work: block_in_place hands this worker's other tasks (the
-    // API's requests) to another worker meanwhile.
-    let mut served = tokio::task::block_in_place(|| Hosts::start(runner, quotas, runs, watcher))?;
+    let mut served = Hosts::start(runner, quotas, runs, watcher)?;
     eprintln!(
         "wasmjobs serve: {} ({} tenants; {} jobs with a schedule or kept running); Ctrl-C or SIGTERM stops",
         host.layout.root().display(),
@@ -445,7 +441,7 @@ pub async fn serve(
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
-            _ = scan.tick() => tokio::task::block_in_place(|| served.discover()),
+            _ = scan.tick() => served.discover(),
             first = rx.recv() => {
                 let Some(first) = first else { break };
                 // Debounce: collect until the folders have been quiet for a
@@ -469,12 +465,10 @@ pub async fn serve(
                 if quitting {
                     break;
                 }
-                tokio::task::block_in_place(|| {
-                    for (tenant, key) in changed {
-                        tracing::info!("job {} {} of tenant '{tenant}' changed", key.0, key.1);
-                        served.resync(&tenant, key);
-                    }
-                });
+                for (tenant, key) in changed {
+                    tracing::info!("job {} {} of tenant '{tenant}' changed", key.0, key.1);
+                    served.resync(&tenant, key);
+                }
             }
         }
     }
