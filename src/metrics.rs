@@ -93,11 +93,13 @@ pub enum Refusal {
     SignInBusy,
     /// The answer took longer than the request timeout.
     RequestTimeout,
+    /// The host was receiving its most uploads.
+    Uploads,
 }
 
 impl Refusal {
     /// Every reason, in the order they are counted and shown.
-    pub const ALL: [Refusal; 8] = [
+    pub const ALL: [Refusal; 9] = [
         Refusal::Connections,
         Refusal::ClientConnections,
         Refusal::Descriptors,
@@ -106,6 +108,7 @@ impl Refusal {
         Refusal::SignInThrottled,
         Refusal::SignInBusy,
         Refusal::RequestTimeout,
+        Refusal::Uploads,
     ];
 
     /// The `reason` label.
@@ -119,6 +122,7 @@ impl Refusal {
             Refusal::SignInThrottled => "sign_in_throttled",
             Refusal::SignInBusy => "sign_in_busy",
             Refusal::RequestTimeout => "request_timeout",
+            Refusal::Uploads => "uploads",
         }
     }
 

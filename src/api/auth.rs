@@ -20,7 +20,8 @@ use super::throttle::{ClientKey, Throttle, Verdict};
 use crate::tenant::Tenants;
 use crate::tenant::checker::{Busy, Checker};
 
-/// Secrets waiting for a checking thread, at most (beyond: `503`).
+/// Secrets waiting for a checking thread, at most, in each of the
+/// checker's two lanes (beyond: `503`).
 const QUEUED_CHECKS: usize = 64;
 
 /// How long a verified credential is trusted without a new hash.
@@ -50,6 +51,22 @@ struct Remembered {
     tenant: String,
     at: Instant,
     stamp: Option<std::time::SystemTime>,
+}
+
+/// A check the throttle counts as under way, until dropped (also when the
+/// request is dropped while it waits: a client that gives up does not
+/// keep its place).
+struct UnderWay<'a> {
+    throttle: &'a Throttle,
+    client: ClientKey,
+    clean: bool,
+    failed: bool,
+}
+
+impl Drop for UnderWay<'_> {
+    fn drop(&mut self) {
+        self.throttle.done(self.client, self.failed);
+    }
 }
 
 /// The `(tenant, secret)` an `Authorization` header carries.
@@ -121,22 +138,30 @@ impl Auth {
         if self.remembered(tenant, secret) {
             return Ok(true);
         }
-        let client = client.map(ClientKey::of);
         // Without an address (no server under the router) the check waits
         // with everyone's.
-        let mut clean = false;
-        if let Some(c) = client {
+        let mut under_way = None;
+        if let Some(c) = client.map(ClientKey::of) {
             match self.throttle.begin(c) {
-                Verdict::Check { clean: c } => clean = c,
+                Verdict::Check { clean } => {
+                    under_way = Some(UnderWay {
+                        throttle: &self.throttle,
+                        client: c,
+                        clean,
+                        failed: false,
+                    })
+                }
                 Verdict::Wait(d) => return Err(Refused::Throttled(d)),
                 Verdict::Busy => return Err(Refused::ClientBusy),
             }
         }
         let stamp = self.tenants.stamp(tenant);
+        let clean = under_way.as_ref().is_some_and(|u| u.clean);
         let checked = self.checker.check(tenant, secret, clean).await;
-        if let Some(c) = client {
-            self.throttle.done(c, checked == Ok(false));
+        if let Some(u) = &mut under_way {
+            u.failed = checked == Ok(false);
         }
+        drop(under_way);
         match checked {
             Err(Busy) => Err(Refused::Busy),
             Ok(false) => Ok(false),

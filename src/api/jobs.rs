@@ -233,6 +233,18 @@ async fn upload_job(
     if declared.is_some_and(|n| n > max) {
         return too_large();
     }
+    // A bounded number of uploads are received at once (each holds a
+    // scratch file of up to --max-upload-mb).
+    let Ok(_receiving) = s.uploads.try_acquire() else {
+        s.runner.metrics().refused(crate::metrics::Refusal::Uploads);
+        let mut r = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many uploads are being received: retry in 5 s",
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+        return r;
+    };
     // The body goes to a scratch file as it comes (never whole in memory).
     let scratch_root = s.layout(&t).root().join("temp");
     let scratch = match off_thread(move || {
@@ -245,32 +257,30 @@ async fn upload_job(
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
     let cleanup = crate::store::fsutil::RemoveOnDrop(vec![scratch.clone()]);
-    let target = if is_zip {
-        scratch.join("upload.zip")
-    } else {
-        scratch.join("bundle").join(&file_name)
-    };
-    match receive(body, target, max).await {
-        Ok(_) => {}
-        Err(Received::TooLarge) => return too_large(),
-        Err(Received::Failed(e)) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("the upload could not be received: {e}"),
-            );
-        }
-    }
     let staged = if is_zip {
         scratch.join("upload.zip")
     } else {
         scratch.join("bundle")
     };
-    off_thread(move || {
-        let r = put_job(&s, &t, &headers, jt, &name, &staged, is_zip);
-        drop(cleanup);
-        r
-    })
-    .await
+    let target = if is_zip {
+        staged.clone()
+    } else {
+        staged.join(&file_name)
+    };
+    let answer = match receive(body, target, max).await {
+        Ok(_) => install_upload(&s, &t, &headers, jt, &name, staged, is_zip).await,
+        Err(Received::TooLarge) => too_large(),
+        Err(Received::Failed(e)) if e.raw_os_error() == Some(libc::ENOSPC) => error(
+            StatusCode::INSUFFICIENT_STORAGE,
+            format!("the upload could not be stored: the host's disk is full ({e})"),
+        ),
+        Err(Received::Failed(e)) => error(
+            StatusCode::BAD_REQUEST,
+            format!("the upload could not be received: {e}"),
+        ),
+    };
+    off_thread(move || drop(cleanup)).await;
+    answer
 }
 
 /// Why an upload's body was not received whole.
@@ -278,61 +288,143 @@ enum Received {
     /// It was larger than allowed.
     TooLarge,
     /// The client or the disk failed.
-    Failed(String),
+    Failed(std::io::Error),
 }
 
-/// Writes a request body to a new file at `path` (its folder made), a
-/// chunk at a time on a blocking thread, refusing more than `max` bytes.
+/// Bytes of an upload gathered before they are written (on a blocking
+/// thread, which is free again between writes).
+const UPLOAD_BATCH: usize = 256 << 10;
+
+/// Writes a request body to a new file at `path` (its folder made), in
+/// batches on short blocking tasks, refusing more than `max` bytes.
 async fn receive(
     body: axum::body::Body,
     path: std::path::PathBuf,
     max: u64,
 ) -> Result<u64, Received> {
     use futures_util::StreamExt;
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<axum::body::Bytes>(4);
-    let writer = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-        use std::io::Write;
+    let mut file = off_thread(move || -> std::io::Result<std::fs::File> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let mut f = std::fs::OpenOptions::new()
+        std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .open(&path)?;
-        while let Some(chunk) = rx.blocking_recv() {
-            f.write_all(&chunk)?;
-        }
-        Ok(())
-    });
+            .open(&path)
+    })
+    .await
+    .map_err(Received::Failed)?;
     let mut stream = body.into_data_stream();
     let mut n = 0u64;
-    let mut outcome = Ok(());
-    while let Some(chunk) = stream.next().await {
-        match chunk {
-            Ok(c) => {
-                n += c.len() as u64;
-                if n > max {
-                    outcome = Err(Received::TooLarge);
-                    break;
-                }
-                if tx.send(c).await.is_err() {
-                    break;
-                }
+    let mut batch: Vec<u8> = Vec::with_capacity(UPLOAD_BATCH);
+    loop {
+        let chunk = stream.next().await;
+        let last = chunk.is_none();
+        if let Some(chunk) = chunk {
+            let chunk = chunk.map_err(|e| Received::Failed(std::io::Error::other(e)))?;
+            n += chunk.len() as u64;
+            if n > max {
+                return Err(Received::TooLarge);
             }
-            Err(e) => {
-                outcome = Err(Received::Failed(e.to_string()));
-                break;
-            }
+            batch.extend_from_slice(&chunk);
+        }
+        if batch.len() >= UPLOAD_BATCH || (last && !batch.is_empty()) {
+            let bytes = std::mem::take(&mut batch);
+            let (f, written) = off_thread(move || {
+                use std::io::Write;
+                let mut f = file;
+                let r = f.write_all(&bytes);
+                (f, r)
+            })
+            .await;
+            file = f;
+            written.map_err(Received::Failed)?;
+            batch = Vec::with_capacity(UPLOAD_BATCH);
+        }
+        if last {
+            return Ok(n);
         }
     }
-    drop(tx);
-    let written = writer
-        .await
-        .map_err(|e| Received::Failed(e.to_string()))
-        .and_then(|r| r.map_err(|e| Received::Failed(format!("writing it: {e}"))));
-    outcome?;
-    written?;
-    Ok(n)
+}
+
+/// Installs a staged upload (`source`: a zip, or a folder holding the one
+/// file) as job `name`, then publishes it and answers with its JSON.
+/// Installs under a byte quota go one at a time per host.
+async fn install_upload(
+    s: &Arc<ApiState>,
+    tenant: &str,
+    headers: &HeaderMap,
+    t: JobType,
+    name: &str,
+    source: std::path::PathBuf,
+    is_zip: bool,
+) -> Response {
+    let one_at_a_time = match s.quota(tenant).job_bytes_mb {
+        Some(_) => Some(s.installing.clone().lock_owned().await),
+        None => None,
+    };
+    let (st, tn, n) = (s.clone(), tenant.to_string(), name.to_string());
+    let installed = off_thread(move || {
+        let r = install_job(&st, &tn, t, &n, &source, is_zip);
+        drop(one_at_a_time);
+        r
+    })
+    .await;
+    let job = match installed {
+        Ok(job) => job,
+        Err(r) => return *r,
+    };
+    if let Err(r) = publish(s, tenant, &job).await {
+        return r;
+    }
+    axum::Json(job_value(s, tenant, &base_url(headers), &job).await).into_response()
+}
+
+/// Installs the job staged at `source`. The job is replaced whole; a
+/// bundle that is refused installs nothing (400 with the reason; 413 when
+/// it unpacks too large or would take the tenant past its
+/// `job_bytes_mb`). Call on a blocking thread, holding the quota's install
+/// lock when the tenant has one.
+fn install_job(
+    state: &ApiState,
+    tenant: &str,
+    t: JobType,
+    name: &str,
+    source: &std::path::Path,
+    is_zip: bool,
+) -> Result<Job, Box<Response>> {
+    let layout = state.layout(tenant);
+    let room = quota_room(state, tenant, t, name);
+    let over_quota = || Box::new(over_quota(state, tenant, room));
+    if !is_zip && room.is_some_and(|left| tree_bytes(source) > left) {
+        return Err(over_quota());
+    }
+    let mut extract = state.runner.host().extract;
+    if let Some(left) = room {
+        extract.max_total_bytes = extract.max_total_bytes.min(left);
+    }
+    use bundle::BundleError as E;
+    // In a cluster, the sync keeps off this job until it is published.
+    let _changing = state.cluster().map(|c| c.changing(tenant, t, name));
+    bundle::install(
+        &layout,
+        state.runner.host().executors,
+        source,
+        name,
+        t,
+        extract,
+    )
+    .map_err(|e| {
+        Box::new(match e {
+            E::TooLarge(n) if room == Some(n) => *over_quota(),
+            e @ (E::TooLarge(_) | E::EntryTooLarge(..) | E::TooManyEntries(_)) => {
+                error(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
+            }
+            e @ E::Running(_) => error(StatusCode::CONFLICT, e.to_string()),
+            e @ E::Io(..) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            e => error(StatusCode::BAD_REQUEST, e.to_string()),
+        })
+    })
 }
 
 /// Bytes under `dir` (regular files, not following symlinks).
@@ -357,66 +449,6 @@ fn quota_room(state: &ApiState, tenant: &str, t: JobType, name: &str) -> Option<
     let others =
         tree_bytes(&layout.jobs_root()).saturating_sub(tree_bytes(&layout.job_dir(t, name)));
     Some((mb << 20).saturating_sub(others))
-}
-
-/// `PUT /api/{type}webjobs/{name}`, once its body is staged at `source`
-/// (a zip, or a folder holding the one file): WebJobs' upload.
-/// `Content-Disposition` with a file name is required; an
-/// `application/zip` body is unpacked, anything else is saved as that one
-/// file. The job is replaced whole; a bundle that is refused installs
-/// nothing (400 with the reason; 413 when it unpacks too large or would
-/// take the tenant past its `job_bytes_mb`).
-fn put_job(
-    state: &ApiState,
-    tenant: &str,
-    headers: &HeaderMap,
-    t: JobType,
-    name: &str,
-    source: &std::path::Path,
-    is_zip: bool,
-) -> Response {
-    let layout = state.layout(tenant);
-    // One quota'd install at a time: two cannot both fit in the same room.
-    let _one_at_a_time = state
-        .quota(tenant)
-        .job_bytes_mb
-        .map(|_| state.installing.lock().unwrap_or_else(|e| e.into_inner()));
-    let room = quota_room(state, tenant, t, name);
-    let over_quota = || over_quota(state, tenant, room);
-    if !is_zip && room.is_some_and(|left| tree_bytes(source) > left) {
-        return over_quota();
-    }
-    let mut extract = state.runner.host().extract;
-    if let Some(left) = room {
-        extract.max_total_bytes = extract.max_total_bytes.min(left);
-    }
-    use bundle::BundleError as E;
-    // In a cluster, the sync keeps off this job until it is published.
-    let _changing = state.cluster().map(|c| c.changing(tenant, t, name));
-    match bundle::install(
-        &layout,
-        state.runner.host().executors,
-        source,
-        name,
-        t,
-        extract,
-    ) {
-        Ok(job) => {
-            let rt = tokio::runtime::Handle::current();
-            if let Err(r) = rt.block_on(publish(state, tenant, &job)) {
-                return r;
-            }
-            axum::Json(rt.block_on(job_value(state, tenant, &base_url(headers), &job)))
-                .into_response()
-        }
-        Err(E::TooLarge(n)) if room == Some(n) => over_quota(),
-        Err(e @ (E::TooLarge(_) | E::EntryTooLarge(..) | E::TooManyEntries(_))) => {
-            error(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
-        }
-        Err(e @ E::Running(_)) => error(StatusCode::CONFLICT, e.to_string()),
-        Err(e @ E::Io(..)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-        Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
-    }
 }
 
 /// The 413 of a job that does not fit the tenant's `job_bytes_mb`.
@@ -508,16 +540,24 @@ async fn replace_settings(
         return error(StatusCode::BAD_REQUEST, problem);
     }
     let text = serde_json::to_vec_pretty(&Value::Object(map)).unwrap_or_default();
+    // (As it will be written: pretty-printing adds bytes.)
+    if let Some(why) = settings::refused(&text) {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("{why} once written out"),
+        );
+    }
     let _changing = s.cluster().map(|c| c.changing(&t, jt, &name));
+    let one_at_a_time = match s.quota(&t).job_bytes_mb {
+        Some(_) => Some(s.installing.clone().lock_owned().await),
+        None => None,
+    };
     let (st, tenant, job2) = (s.clone(), t.clone(), job.clone());
     let written = off_thread(move || {
+        let _one_at_a_time = one_at_a_time;
         let dir = bundle::script_dir(&job2.dir).unwrap_or(job2.dir.clone());
         let path = dir.join(settings::FILE_NAME);
         // The job's other files and the new settings must fit the quota.
-        let _one_at_a_time = st
-            .quota(&tenant)
-            .job_bytes_mb
-            .map(|_| st.installing.lock().unwrap_or_else(|e| e.into_inner()));
         if let Some(left) = quota_room(&st, &tenant, jt, &job2.name) {
             let old = std::fs::symlink_metadata(&path).map_or(0, |m| m.len());
             let rest = tree_bytes(&job2.dir).saturating_sub(old);

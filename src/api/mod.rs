@@ -68,8 +68,11 @@ pub struct ApiState {
     runner: Runner,
     runs: Arc<Runs>,
     limits: ApiLimits,
-    /// Held while a job is installed under a byte quota.
-    installing: std::sync::Mutex<()>,
+    /// Held while a job is installed under a byte quota (awaited, so a
+    /// waiting install holds no thread).
+    installing: Arc<tokio::sync::Mutex<()>>,
+    /// Uploads being received at once (each a scratch file on disk).
+    uploads: tokio::sync::Semaphore,
 }
 
 impl ApiState {
@@ -90,7 +93,8 @@ impl ApiState {
             runner,
             runs: Arc::new(Runs::default()),
             limits,
-            installing: std::sync::Mutex::new(()),
+            installing: Arc::default(),
+            uploads: tokio::sync::Semaphore::new(MAX_UPLOADS),
         })
     }
 
@@ -176,13 +180,21 @@ pub fn router(state: Arc<ApiState>) -> Router {
         // Credentials are checked inside the request's time limit.
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .layer(middleware::from_fn_with_state(state.clone(), time_limit));
+    // Signing in reads a small body and checks a secret: inside the time
+    // limit too.
+    let login = post(dashboard::login)
+        .layer(axum::extract::DefaultBodyLimit::max(SMALL_BODY))
+        .layer(middleware::from_fn_with_state(state.clone(), time_limit));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/dashboard/login", post(dashboard::login))
+        .route("/dashboard/login", login)
         .merge(guarded)
         .layer(middleware::map_response(json_errors))
         .with_state(state)
 }
+
+/// Uploads received at once (beyond: `503` with `Retry-After`).
+const MAX_UPLOADS: usize = 8;
 
 /// The largest body a route other than an upload reads (a sign-in, a
 /// `settings.job`).
@@ -311,7 +323,9 @@ async fn authenticate(
 async fn off_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     match tokio::task::spawn_blocking(f).await {
         Ok(v) => v,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Cancelled: the runtime is shutting down, and this request with it.
+        Err(_) => std::future::pending().await,
     }
 }
 

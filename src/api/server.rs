@@ -49,14 +49,14 @@ pub struct ConnectionLimits {
 
 impl ConnectionLimits {
     /// The defaults for a process allowed `descriptors` open files: a
-    /// quarter of them for connections (at most 2,048), and for one client
-    /// a quarter of those (at most 256), so that no single client can take
+    /// quarter of them for connections (at most 4,096), and for one client
+    /// a sixteenth of those (8 to 256), so that a few clients cannot take
     /// them all.
     pub fn for_descriptors(descriptors: u64) -> ConnectionLimits {
-        let max = (descriptors / 4).clamp(16, 2048) as usize;
+        let max = (descriptors / 4).clamp(16, 4096) as usize;
         ConnectionLimits {
             max,
-            per_client: (max / 4).min(256),
+            per_client: (max / 16).clamp(8, 256),
             header_timeout: Duration::from_secs(10),
             stall_timeout: Duration::from_secs(30),
         }
@@ -369,8 +369,8 @@ mod tests {
     #[test]
     fn limits_follow_the_descriptors() {
         assert_eq!(ConnectionLimits::for_descriptors(1024).max, 256);
-        assert_eq!(ConnectionLimits::for_descriptors(1024).per_client, 64);
-        assert_eq!(ConnectionLimits::for_descriptors(1 << 20).max, 2048);
+        assert_eq!(ConnectionLimits::for_descriptors(1024).per_client, 16);
+        assert_eq!(ConnectionLimits::for_descriptors(1 << 20).max, 4096);
         assert_eq!(ConnectionLimits::for_descriptors(1 << 20).per_client, 256);
     }
 }

@@ -65,14 +65,22 @@ pub enum Verdict {
     },
     /// It failed too often: wait this long.
     Wait(Duration),
-    /// It already has [`IN_FLIGHT`] checks under way.
+    /// It already has [`IN_FLIGHT`] checks under way (or every place for
+    /// a client is taken by clients with recent failures).
     Busy,
 }
 
 /// The clients' recent failures and checks under way.
 #[derive(Default)]
 pub struct Throttle {
-    clients: Mutex<HashMap<ClientKey, Client>>,
+    clients: Mutex<Clients>,
+}
+
+#[derive(Default)]
+struct Clients {
+    by_key: HashMap<ClientKey, Client>,
+    /// When the idle clients were last forgotten.
+    purged: Option<Instant>,
 }
 
 impl Throttle {
@@ -81,16 +89,22 @@ impl Throttle {
     /// [`Throttle::done`].
     pub fn begin(&self, client: ClientKey) -> Verdict {
         let now = Instant::now();
-        let mut m = self.clients.lock().expect("throttle lock");
+        let mut all = self.clients.lock().expect("throttle lock");
+        let Clients { by_key: m, purged } = &mut *all;
         if !m.contains_key(&client) && m.len() >= MAX_CLIENTS {
-            m.retain(|_, c| {
-                c.leak(now);
-                c.level > 0.0 || c.checking > 0
-            });
+            // Idle clients are forgotten, at most once a second (a flood
+            // of new addresses does not make every request walk the map).
+            if purged.is_none_or(|p| now.duration_since(p) >= Duration::from_secs(1)) {
+                *purged = Some(now);
+                m.retain(|_, c| {
+                    c.leak(now);
+                    c.level > 0.0 || c.checking > 0
+                });
+            }
             if m.len() >= MAX_CLIENTS {
-                // Every slot is a client with recent failures: a new one
-                // is checked untracked (the checking queue still bounds it).
-                return Verdict::Check { clean: false };
+                // Every place holds a client with recent failures: a new
+                // client waits until some have leaked away.
+                return Verdict::Busy;
             }
         }
         let c = m.entry(client).or_insert(Client {
@@ -116,8 +130,8 @@ impl Throttle {
     /// secret was wrong.
     pub fn done(&self, client: ClientKey, failed: bool) {
         let now = Instant::now();
-        let mut m = self.clients.lock().expect("throttle lock");
-        if let Some(c) = m.get_mut(&client) {
+        let mut all = self.clients.lock().expect("throttle lock");
+        if let Some(c) = all.by_key.get_mut(&client) {
             c.leak(now);
             c.checking = c.checking.saturating_sub(1);
             if failed {

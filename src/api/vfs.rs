@@ -33,6 +33,16 @@ pub fn open(data_root: &Path, rel: &str) -> Option<(std::fs::File, u64)> {
     opts.read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_NOCTTY);
     let file = root.open_with(rel, &opts).ok()?.into_std();
+    // What was opened must be what the name is now, not a symlink's target.
+    let named = root.symlink_metadata(rel).ok()?;
+    let opened = file.metadata().ok()?;
+    {
+        use cap_std::fs::MetadataExt as _;
+        use std::os::unix::fs::MetadataExt as _;
+        if !named.is_file() || named.dev() != opened.dev() || named.ino() != opened.ino() {
+            return None;
+        }
+    }
     regular(file)
 }
 
@@ -243,6 +253,7 @@ mod tests {
         assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
         std::os::unix::fs::symlink(d.path().join("jobs/log.txt"), d.path().join("jobs/link"))
             .unwrap();
+        std::os::unix::fs::symlink("log.txt", d.path().join("jobs/relative")).unwrap();
         let (_, len) = open(d.path(), "jobs/log.txt").unwrap();
         assert_eq!(len, 5);
         assert!(open(d.path(), "jobs/fifo").is_none(), "a FIFO was served");

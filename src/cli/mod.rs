@@ -110,11 +110,11 @@ enum Command {
         #[arg(long, default_value_t = 256)]
         max_upload_mb: usize,
         /// Connections open at once (beyond, a new one gets a 503 and is
-        /// closed). Default: a quarter of the open-file limit, at most 2048.
+        /// closed). Default: a quarter of the open-file limit, at most 4096.
         #[arg(long, value_name = "N")]
         max_connections: Option<usize>,
         /// Connections open at once from one client (an IPv4 address or an
-        /// IPv6 /64). Default: a quarter of --max-connections, at most 256.
+        /// IPv6 /64). Default: a sixteenth of --max-connections, 8 to 256.
         #[arg(long, value_name = "N")]
         max_client_connections: Option<usize>,
         /// Seconds a request head (or, on a kept-alive connection, the next
@@ -365,7 +365,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                     bail!("--max-connections must be at least 1");
                 }
                 connections.max = n;
-                connections.per_client = (n / 4).clamp(1, 256);
+                connections.per_client = (n / 16).clamp(1, 256).min(n);
             }
             if let Some(n) = max_client_connections {
                 if n == 0 {

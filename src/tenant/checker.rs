@@ -46,7 +46,6 @@ struct Queue {
 pub struct Checker {
     queue: Arc<(Mutex<Queue>, Condvar)>,
     room: usize,
-    threads: usize,
 }
 
 impl Checker {
@@ -65,13 +64,7 @@ impl Checker {
         Ok(Checker {
             queue,
             room: queued.max(1),
-            threads,
         })
-    }
-
-    /// How many threads check secrets.
-    pub fn threads(&self) -> usize {
-        self.threads
     }
 
     /// Whether `secret` is `tenant`'s; [`Busy`] when too many checks are
@@ -134,6 +127,10 @@ fn serve(tenants: &Tenants, queue: &(Mutex<Queue>, Condvar)) {
                 };
             }
         };
+        if check.reply.is_closed() {
+            // Nobody waits for this one any more.
+            continue;
+        }
         if blocks.is_empty() {
             blocks = vec![Block::default(); MAX_BLOCKS];
         }
