@@ -2,6 +2,8 @@
 //! go: their stop signals and their ends, so a host can stop them all
 //! gracefully when it stops, and stop one by id.
 
+use std::sync::Arc;
+
 use crate::runner::{RunError, RunRequest, Runner};
 use crate::runtime::stop::StopSignal;
 
@@ -62,29 +64,48 @@ pub struct Runs {
 
 impl Runs {
     /// Prepares (on a blocking thread: it touches the file system) and
-    /// starts a run in the background, registered here.
-    pub async fn start(&self, runner: &Runner, req: RunRequest) -> Result<RunHandle, RunError> {
+    /// starts a run in the background, registered here. One detached task
+    /// prepares and runs it, so a caller that stops waiting (a request
+    /// dropped) cannot leave a run record that never runs.
+    pub async fn start(
+        self: &Arc<Self>,
+        runner: &Runner,
+        req: RunRequest,
+    ) -> Result<RunHandle, RunError> {
         let stop = req.stop.clone();
-        let preparing = runner.clone();
-        let prepared = tokio::task::spawn_blocking(move || preparing.prepare(req))
-            .await
-            .map_err(|e| RunError::Io(std::io::Error::other(e)))??;
-        let id = prepared.run_id().to_string();
-        let dir = prepared.run_dir().to_path_buf();
-        let (tx, done) = tokio::sync::watch::channel(false);
+        let tenant: Arc<str> = Arc::from(runner.tenant());
+        let (started_tx, started) = tokio::sync::oneshot::channel();
+        let (runs, runner) = (self.clone(), runner.clone());
         tokio::spawn(async move {
+            let prepared = match tokio::task::spawn_blocking(move || runner.prepare(req)).await {
+                Ok(Ok(p)) => p,
+                Ok(Err(e)) => {
+                    let _ = started_tx.send(Err(e));
+                    return;
+                }
+                Err(e) => {
+                    let _ = started_tx.send(Err(RunError::Io(std::io::Error::other(e))));
+                    return;
+                }
+            };
+            let (tx, done) = tokio::sync::watch::channel(false);
+            let handle = RunHandle {
+                id: prepared.run_id().to_string(),
+                dir: prepared.run_dir().to_path_buf(),
+                tenant,
+                stop,
+                done,
+            };
+            runs.add(handle.clone());
+            let _ = started_tx.send(Ok(handle));
             prepared.execute().await;
             let _ = tx.send(true);
         });
-        let handle = RunHandle {
-            id,
-            dir,
-            tenant: std::sync::Arc::from(runner.tenant()),
-            stop,
-            done,
-        };
-        self.add(handle.clone());
-        Ok(handle)
+        started.await.unwrap_or_else(|_| {
+            Err(RunError::Io(std::io::Error::other(
+                "the run's task ended before the run started",
+            )))
+        })
     }
 
     /// As [`Runs::start`] for a run whose record this host claimed in a
@@ -95,7 +116,7 @@ impl Runs {
     /// whether the run was queued again. Without a record, it is
     /// [`Runs::start`].
     pub async fn start_claimed(
-        &self,
+        self: &Arc<Self>,
         runner: &Runner,
         req: RunRequest,
     ) -> Result<RunHandle, (RunError, bool)> {

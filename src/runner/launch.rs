@@ -84,7 +84,10 @@ impl Launch<'_> {
             Ok(o) => o,
             Err(e) => Ending::Crashed(format!("{e:#}")).into(),
         };
-        self.log.finish();
+        // The kept tail of a capped output is copied from disk: not on a
+        // thread that answers requests.
+        let log = self.log.clone();
+        let _ = tokio::task::spawn_blocking(move || log.finish()).await;
         // A job that exits on its own after a stop request (it saw its
         // shutdown file) was stopped.
         if self.stop.is_stopped() && matches!(outcome.ending, Ending::Exited(_)) {
@@ -139,7 +142,12 @@ impl Launch<'_> {
             tmp_dir.clone(),
             data_dir.clone(),
         );
-        let wasm = matches!(self.executor, ExecutorKind::Wasm(_));
+        // Anything but a native run with a uid of its own writes in the
+        // data folder as the host.
+        let as_host = match self.executor {
+            ExecutorKind::Wasm(_) => true,
+            ExecutorKind::Native(_) => !self.runner.native.plan().is_ok_and(|(l, _)| l.own_uid),
+        };
         let native = self.runner.native.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
             fsutil::copy_tree(&src, &work).with_context(|| {
@@ -151,8 +159,7 @@ impl Launch<'_> {
             std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
             std::fs::create_dir_all(&data)
                 .with_context(|| format!("creating {}", data.display()))?;
-            if wasm {
-                // A wasm guest writes here as the host.
+            if as_host {
                 native.forget_owner(&data);
             }
             Ok(())

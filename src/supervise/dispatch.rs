@@ -75,7 +75,7 @@ async fn start(
     runner: &Runner,
     tenants: &Tenants,
     quotas: &Quotas,
-    runs: &Runs,
+    runs: &Arc<Runs>,
     c: Claimed,
 ) -> bool {
     let host = runner.host();

@@ -383,7 +383,7 @@ async fn start(
     job: &Job,
     trigger: &str,
     log: &OutputLog,
-    runs: &Runs,
+    runs: &Arc<Runs>,
     turn: Turn,
 ) -> Option<RunHandle> {
     let mut req = RunRequest::new(job.clone(), trigger);

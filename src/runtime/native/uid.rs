@@ -70,9 +70,11 @@ pub fn seed_for(data: &Path) -> u64 {
 
 /// Gives a job's persistent data folder to `uid`, like [`give_tree`], but
 /// walks it only when it was not already given whole to `uid` (recorded in
-/// an extended attribute of the folder): a folder of a million files costs
-/// one `getxattr` per run, not a million `fchownat`s. Anything else that
-/// writes there as the host (a wasm run) must call [`forget_owner`] first.
+/// an extended attribute of the folder, never followed through a symlink):
+/// a folder of a million files costs one `lgetxattr` per run, not a
+/// million `fchownat`s. Anything else that writes there as the host (a
+/// wasm run, a native run without a uid of its own) must call
+/// [`forget_owner`] first.
 pub fn give_data(dir: &Path, uid: u32, range: (u32, u32)) -> io::Result<()> {
     if owner(dir) == Some(uid) {
         return Ok(());
@@ -90,7 +92,7 @@ pub fn forget_owner(dir: &Path) {
         return;
     };
     // SAFETY: a valid path and attribute name; no buffer.
-    unsafe { libc::removexattr(c.as_ptr(), OWNER_ATTR.as_ptr()) };
+    unsafe { libc::lremovexattr(c.as_ptr(), OWNER_ATTR.as_ptr()) };
 }
 
 fn path_c(dir: &Path) -> io::Result<std::ffi::CString> {
@@ -103,7 +105,7 @@ fn owner(dir: &Path) -> Option<u32> {
     let mut buf = [0u8; 16];
     // SAFETY: a valid path and name; the buffer's length is passed with it.
     let n = unsafe {
-        libc::getxattr(
+        libc::lgetxattr(
             c.as_ptr(),
             OWNER_ATTR.as_ptr(),
             buf.as_mut_ptr().cast(),
@@ -124,7 +126,7 @@ fn set_owner(dir: &Path, uid: u32) {
     // SAFETY: a valid path and name; the value's length is passed with it.
     // A file system without `trusted.` attributes just walks every time.
     unsafe {
-        libc::setxattr(
+        libc::lsetxattr(
             c.as_ptr(),
             OWNER_ATTR.as_ptr(),
             v.as_ptr().cast(),
