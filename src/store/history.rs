@@ -86,25 +86,37 @@ fn read_run(
 }
 
 /// Deletes the oldest runs so that, with the run about to start, at most
-/// `keep` remain, and every entry whose status cannot be read (a run
-/// folder a crash or a full disk left without one, garbage). Call with the
-/// job's lock held. Never fails: returns a sentence for each entry it
-/// removed as unreadable or could not remove, for the new run's log.
+/// `keep` remain, and the unreadable entries newer than the newest run
+/// (a run folder a crash or a full disk left without a status, garbage):
+/// only those could be mistaken for the latest run. Older unreadable
+/// entries are skipped by listings and age out like any run (and are named
+/// when they go). Reads the newest run's status file and those of the runs
+/// it removes. Call with the job's lock held. Never
+/// fails: returns a sentence for each entry it removed as unreadable or
+/// could not remove, for the new run's log.
 pub fn prune(data_dir: &Path, keep: usize) -> Vec<String> {
     let mut notes = Vec::new();
-    let mut readable = 0usize;
+    let mut kept = 0usize;
+    let mut newest_found = false;
     for id in run_ids(data_dir) {
         let dir = data_dir.join(&id);
-        let why = match StatusFile::read_checked(&dir) {
-            Ok(_) => {
-                readable += 1;
-                if readable < keep.max(1) {
-                    continue;
-                }
-                None
+        let mut why = None;
+        if !newest_found {
+            match StatusFile::read_checked(&dir) {
+                Ok(_) => newest_found = true,
+                Err(e) => why = Some(e),
             }
-            Err(e) => Some(e),
-        };
+        }
+        if why.is_none() {
+            kept += 1;
+            if kept < keep.max(1) {
+                continue;
+            }
+            // Going with the oldest runs: said so if it was unreadable.
+            if newest_found {
+                why = StatusFile::read_checked(&dir).err();
+            }
+        }
         match (std::fs::remove_dir_all(&dir), why) {
             (Ok(()), Some(why)) => notes.push(format!(
                 "History entry '{id}' could not be read ({why}); it was removed"
@@ -200,13 +212,18 @@ mod tests {
         assert_eq!(run.status.status, RunStatus::Running);
         assert_eq!(latest(t.path()).unwrap().id, "201901010000000004");
         let notes = prune(t.path(), 50);
-        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert_eq!(notes.len(), 1, "{notes:?}");
         assert!(notes[0].contains("999999999999999999"), "{notes:?}");
-        assert!(!t.path().join("201901010000000003").exists());
+        // An older unreadable entry stays, skipped, until it ages out.
+        assert!(t.path().join("201901010000000003").exists());
         assert!(
             t.path().join("201901010000000002").exists(),
             "not a run: left alone"
         );
         assert_eq!(list(t.path()).len(), 2);
+        let notes = prune(t.path(), 2);
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].contains("201901010000000003"), "{notes:?}");
+        assert!(!t.path().join("201901010000000003").exists());
     }
 }
