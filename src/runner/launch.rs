@@ -86,8 +86,10 @@ impl Launch<'_> {
         };
         // The kept tail of a capped output is copied from disk: not on a
         // thread that answers requests.
-        let log = self.log.clone();
-        let _ = tokio::task::spawn_blocking(move || log.finish()).await;
+        if self.log.is_capped() {
+            let log = self.log.clone();
+            let _ = tokio::task::spawn_blocking(move || log.finish()).await;
+        }
         // A job that exits on its own after a stop request (it saw its
         // shutdown file) was stopped.
         if self.stop.is_stopped() && matches!(outcome.ending, Ending::Exited(_)) {

@@ -390,6 +390,12 @@ impl OutputLog {
         Some((stream, std::str::from_utf8(text).ok()?))
     }
 
+    /// Whether output went past the first half of the cap (so
+    /// [`Self::finish`] has a tail to copy from disk).
+    pub fn is_capped(&self) -> bool {
+        self.state.lock().expect("log lock").tail.is_some()
+    }
+
     /// Ends the log: writes a note of what the cap dropped, then the kept
     /// tail, read back from its file on disk a chunk at a time. Call once,
     /// after every reader has finished.
