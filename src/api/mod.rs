@@ -77,12 +77,14 @@ pub struct ApiState {
 
 impl ApiState {
     /// The API over the tenants of `runner`'s data root, with their
-    /// `quotas`; runs started through it use `runner`'s executors. Starts
-    /// the threads that check secrets.
+    /// `quotas`; runs started through it use `runner`'s executors and go
+    /// on the `jobs` runtime (never on the threads that answer requests).
+    /// Starts the threads that check secrets.
     pub fn new(
         runner: Runner,
         quotas: Arc<Quotas>,
         limits: ApiLimits,
+        jobs: tokio::runtime::Handle,
     ) -> std::io::Result<ApiState> {
         let tenants = Tenants::new(runner.host().layout.root());
         Ok(ApiState {
@@ -91,7 +93,7 @@ impl ApiState {
             tenants,
             quotas,
             runner,
-            runs: Arc::new(Runs::default()),
+            runs: Arc::new(Runs::on(jobs)),
             limits,
             installing: Arc::default(),
             uploads: tokio::sync::Semaphore::new(MAX_UPLOADS),

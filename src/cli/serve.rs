@@ -30,11 +30,20 @@ pub(super) fn serve(
     limits: ApiLimits,
     database: Option<&str>,
 ) -> Result<ExitCode> {
-    // The host's own threads: two for requests and triggers, and a bounded
-    // pool for their file-system work (guests have threads of their own).
+    // Two runtimes: the jobs' (triggers, runs and their wasm guests, which
+    // yield only at epoch ticks) and the API's, whose threads do nothing
+    // but answer requests (their file-system work goes to a bounded pool):
+    // no job can hold up a request.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(MAX_BLOCKING)
+        .thread_name("wasmjobs-jobs")
+        .enable_all()
+        .build()?;
+    let api_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(MAX_BLOCKING)
+        .thread_name("wasmjobs-api")
         .enable_all()
         .build()?;
     eprint!("{}", layers::report(&host.sandbox));
@@ -66,11 +75,15 @@ pub(super) fn serve(
         None => Runner::new(host),
     };
     let state = Arc::new(
-        ApiState::new(runner.clone(), quotas.clone(), limits)
+        ApiState::new(runner.clone(), quotas.clone(), limits, rt.handle().clone())
             .context("starting the threads that check secrets")?,
     );
+    let api = api_rt.handle().clone();
     rt.block_on(async move {
-        let listener = listen_on(listen).with_context(|| format!("listening on {listen}"))?;
+        let listener = {
+            let _api = api.enter();
+            listen_on(listen).with_context(|| format!("listening on {listen}"))?
+        };
         let addr = listener.local_addr()?;
         eprintln!("wasmjobs serve: API on http://{addr}/api/webjobs, dashboard on http://{addr}/dashboard/");
         if !addr.ip().is_loopback() {
@@ -80,7 +93,7 @@ pub(super) fn serve(
         }
         let (stop_api_tx, mut stop_api_rx) = tokio::sync::watch::channel(false);
         let runs = state.runs();
-        let api_task = tokio::spawn(crate::api::serve(
+        let api_task = api.spawn(crate::api::serve(
             listener,
             state,
             async move {
@@ -141,6 +154,8 @@ pub(super) fn serve(
         }
         served
     })?;
+    // Requests still under way past the drain are not waited for.
+    api_rt.shutdown_background();
     Ok(ExitCode::SUCCESS)
 }
 

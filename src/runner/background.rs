@@ -60,9 +60,20 @@ impl RunHandle {
 #[derive(Default)]
 pub struct Runs {
     runs: std::sync::Mutex<Vec<RunHandle>>,
+    /// The runtime runs go on (else the caller's).
+    spawn_on: Option<tokio::runtime::Handle>,
 }
 
 impl Runs {
+    /// Runs whose tasks go on the runtime of `handle` (the jobs' runtime,
+    /// when the caller is the API's).
+    pub fn on(handle: tokio::runtime::Handle) -> Runs {
+        Runs {
+            spawn_on: Some(handle),
+            ..Runs::default()
+        }
+    }
+
     /// Prepares (on a blocking thread: it touches the file system) and
     /// starts a run in the background, registered here. One detached task
     /// prepares and runs it, so a caller that stops waiting (a request
@@ -76,7 +87,7 @@ impl Runs {
         let tenant: Arc<str> = Arc::from(runner.tenant());
         let (started_tx, started) = tokio::sync::oneshot::channel();
         let (runs, runner) = (self.clone(), runner.clone());
-        tokio::spawn(async move {
+        let task = async move {
             let prepared = match tokio::task::spawn_blocking(move || runner.prepare(req)).await {
                 Ok(Ok(p)) => p,
                 Ok(Err(e)) => {
@@ -100,7 +111,11 @@ impl Runs {
             let _ = started_tx.send(Ok(handle));
             prepared.execute().await;
             let _ = tx.send(true);
-        });
+        };
+        match &self.spawn_on {
+            Some(h) => drop(h.spawn(task)),
+            None => drop(tokio::spawn(task)),
+        }
         started.await.unwrap_or_else(|_| {
             Err(RunError::Io(std::io::Error::other(
                 "the run's task ended before the run started",

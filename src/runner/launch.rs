@@ -136,38 +136,27 @@ impl Launch<'_> {
         let work_dir = work_root.join(self.run_id);
         let tmp_dir = work_root.join(format!("{}.tmp", self.run_id));
         let data_dir = layout.job_data_dir(job.job_type, &job.name);
-        let cleanup = fsutil::RemoveOnDrop(vec![work_dir.clone(), tmp_dir.clone()]);
-        // The copy and the folders: file-system work, on a blocking thread.
-        let (src, work, tmp, data) = (
-            job.dir.clone(),
-            work_dir.clone(),
-            tmp_dir.clone(),
-            data_dir.clone(),
-        );
+        let _cleanup = fsutil::RemoveOnDrop(vec![work_dir.clone(), tmp_dir.clone()]);
+        fsutil::copy_tree(&job.dir, &work_dir).with_context(|| {
+            format!(
+                "Missing working directory: cannot copy the job to {}",
+                work_dir.display()
+            )
+        })?;
+        std::fs::create_dir_all(&tmp_dir)
+            .with_context(|| format!("creating {}", tmp_dir.display()))?;
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("creating {}", data_dir.display()))?;
         // Anything but a native run with a uid of its own writes in the
-        // data folder as the host.
+        // data folder as the host: the folder must be given to the next
+        // native run's uid again.
         let as_host = match self.executor {
             ExecutorKind::Wasm(_) => true,
             ExecutorKind::Native(_) => !self.runner.native.plan().is_ok_and(|(l, _)| l.own_uid),
         };
-        let native = self.runner.native.clone();
-        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-            fsutil::copy_tree(&src, &work).with_context(|| {
-                format!(
-                    "Missing working directory: cannot copy the job to {}",
-                    work.display()
-                )
-            })?;
-            std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-            std::fs::create_dir_all(&data)
-                .with_context(|| format!("creating {}", data.display()))?;
-            if as_host {
-                native.forget_owner(&data);
-            }
-            Ok(())
-        })
-        .await
-        .context("preparing the run's folders")??;
+        if as_host {
+            self.runner.native.forget_owner(&data_dir);
+        }
 
         let run_command = self.run_command();
         let (script_subdir, script) = match run_command.rsplit_once('/') {
@@ -223,8 +212,6 @@ impl Launch<'_> {
                 "A process the job left behind still holds its output; what it writes now is not part of this run",
             );
         }
-        // The working copy and tmp go on a blocking thread too.
-        let _ = tokio::task::spawn_blocking(move || drop(cleanup)).await;
         Ok(outcome)
     }
 }

@@ -9,7 +9,6 @@ mod guest;
 mod limiter;
 mod open;
 mod snapshot;
-mod threads;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -33,14 +32,12 @@ use super::{Ending, Invocation, Outcome, Usage, guest_paths};
 /// directory to start in; it removes it before the script runs.
 const GUEST_CWD_VAR: &str = "WASMJOBS_GUEST_CWD";
 
-/// The wasm executor: shared engines (built on first use), the module
-/// cache, and the threads guests run on.
+/// The wasm executor: shared engines (built on first use) and the module cache.
 pub struct WasmRuntime {
     cache_dir: PathBuf,
     slots: u32,
     unchecked: bool,
     engines: Mutex<Vec<Arc<EngineSet>>>,
-    threads: threads::GuestThreads,
 }
 
 impl WasmRuntime {
@@ -52,7 +49,6 @@ impl WasmRuntime {
             slots,
             unchecked: false,
             engines: Mutex::new(Vec::new()),
-            threads: threads::GuestThreads::default(),
         }
     }
 
@@ -96,9 +92,8 @@ impl WasmRuntime {
         Ok(())
     }
 
-    /// Runs one invocation to its end, on the guests' own threads (never
-    /// on the caller's: a spinning guest must not hold up the host's
-    /// requests).
+    /// Runs one invocation to its end (on the caller's runtime: a host
+    /// runs its jobs on a runtime apart from the one answering requests).
     pub async fn run(&self, guest: Guest, inv: Invocation) -> Outcome {
         let codegen = match (self.unchecked, inv.limits.fuel) {
             (true, _) => CodeGen::Unchecked,
@@ -109,11 +104,7 @@ impl WasmRuntime {
             Ok(s) => s,
             Err(e) => return crashed(format!("cannot prepare the WebAssembly engine: {e:#}")),
         };
-        let threads = match self.threads.handle() {
-            Ok(h) => h,
-            Err(e) => return crashed(format!("cannot start the guests' threads: {e}")),
-        };
-        threads::run_on(&threads, run_guest(set, codegen, guest, inv)).await
+        run_guest(set, codegen, guest, inv).await
     }
 }
 
