@@ -363,6 +363,8 @@ async fn install_upload(
         Some(_) => Some(s.installing.clone().lock_owned().await),
         None => None,
     };
+    // In a cluster, the sync keeps off this job until it is published.
+    let _changing = s.cluster().map(|c| c.changing(tenant, t, name));
     let (st, tn, n) = (s.clone(), tenant.to_string(), name.to_string());
     let installed = off_thread(move || {
         let r = install_job(&st, &tn, t, &n, &source, is_zip);
@@ -404,8 +406,6 @@ fn install_job(
         extract.max_total_bytes = extract.max_total_bytes.min(left);
     }
     use bundle::BundleError as E;
-    // In a cluster, the sync keeps off this job until it is published.
-    let _changing = state.cluster().map(|c| c.changing(tenant, t, name));
     bundle::install(
         &layout,
         state.runner.host().executors,
