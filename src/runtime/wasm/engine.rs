@@ -123,7 +123,7 @@ impl EngineSet {
         )?;
         // A FIFO, socket or device in a job's folders is refused, never
         // opened (its open would block a host thread).
-        super::open::add(&mut linker)?;
+        super::open::add(&mut linker, |s: &mut RunState| &mut s.wasi)?;
 
         if codegen.epoch() {
             let ticker = engine.weak();

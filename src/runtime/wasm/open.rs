@@ -11,10 +11,9 @@
 //! file between the check and the open.
 
 use wasmtime::{AsContextMut, Caller, Extern, Linker};
+use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p1::wasi_snapshot_preview1::{self as p1, WasiSnapshotPreview1};
 use wiggle::GuestMemory;
-
-use super::engine::RunState;
 
 /// Size of WASI's `filestat`, which `path_filestat_get` writes.
 const FILESTAT_SIZE: usize = 64;
@@ -27,13 +26,18 @@ const SYMBOLIC_LINK: u8 = 7;
 /// WASI's `errno` for "permission denied".
 const ERRNO_ACCES: i32 = 2;
 
-/// Replaces `path_open` in `linker` (which already has WASI preview 1).
-pub fn add(linker: &mut Linker<RunState>) -> wasmtime::Result<()> {
+/// Replaces `path_open` in `linker` (which already has WASI preview 1,
+/// shadowing allowed); `wasi` finds the WASI context in the store's data,
+/// as for wasmtime-wasi's own `add_to_linker_async`.
+pub fn add<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    wasi: fn(&mut T) -> &mut WasiP1Ctx,
+) -> wasmtime::Result<()> {
     linker.func_wrap_async(
         "wasi_snapshot_preview1",
         "path_open",
-        |mut caller: Caller<'_, RunState>,
-         (fd, dirflags, path, path_len, oflags, rights, inheriting, fdflags, opened): (
+        move |mut caller: Caller<'_, T>,
+              (fd, dirflags, path, path_len, oflags, rights, inheriting, fdflags, opened): (
             i32,
             i32,
             i32,
@@ -49,7 +53,8 @@ pub fn add(linker: &mut Linker<RunState>) -> wasmtime::Result<()> {
                 let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
                     wasmtime::bail!("missing required memory export");
                 };
-                let (mem, state) = memory.data_and_store_mut(&mut caller);
+                let (mem, data) = memory.data_and_store_mut(&mut caller);
+                let ctx = wasi(data);
                 let Some(scratch) =
                     scratch(mem.len(), path as u32 as usize, path_len as u32 as usize)
                 else {
@@ -59,9 +64,9 @@ pub fn add(linker: &mut Linker<RunState>) -> wasmtime::Result<()> {
                     .try_into()
                     .expect("a filestat's size");
                 let mut guest = GuestMemory::Unshared(mem);
-                state.wasi.set_hostcall_fuel(fuel);
+                ctx.set_hostcall_fuel(fuel);
                 let stat = p1::path_filestat_get(
-                    &mut state.wasi,
+                    ctx,
                     &mut guest,
                     fd,
                     dirflags,
@@ -78,19 +83,10 @@ pub fn add(linker: &mut Linker<RunState>) -> wasmtime::Result<()> {
                 if stat? == 0 && !matches!(filetype, DIRECTORY | REGULAR_FILE | SYMBOLIC_LINK) {
                     return Ok(ERRNO_ACCES);
                 }
-                state.wasi.set_hostcall_fuel(fuel);
+                ctx.set_hostcall_fuel(fuel);
                 p1::path_open(
-                    &mut state.wasi,
-                    &mut guest,
-                    fd,
-                    dirflags,
-                    path,
-                    path_len,
-                    oflags,
-                    rights,
-                    inheriting,
-                    fdflags,
-                    opened,
+                    ctx, &mut guest, fd, dirflags, path, path_len, oflags, rights, inheriting,
+                    fdflags, opened,
                 )
                 .await
             })
