@@ -59,7 +59,6 @@ struct Remembered {
 struct UnderWay<'a> {
     throttle: &'a Throttle,
     client: ClientKey,
-    clean: bool,
     failed: bool,
 }
 
@@ -88,7 +87,7 @@ pub fn credentials(header: &str) -> Option<(String, String)> {
 
 /// Threads that check secrets: half the machine's cores, at least one (the
 /// rest stay free for requests and runs).
-pub fn check_threads() -> usize {
+fn check_threads() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get() / 2)
         .unwrap_or(1)
@@ -106,13 +105,6 @@ impl Auth {
         })
     }
 
-    /// The tenant an `Authorization` header proves from the remembered
-    /// checks alone (no hash: cheap enough for the request's own thread).
-    pub fn remembered_tenant(&self, header: &str) -> Option<String> {
-        let (tenant, secret) = credentials(header)?;
-        self.remembered(&tenant, &secret).then_some(tenant)
-    }
-
     fn key(tenant: &str, secret: &str) -> [u8; 32] {
         Sha256::digest(format!("{tenant}\0{secret}")).into()
     }
@@ -127,8 +119,9 @@ impl Auth {
         })
     }
 
-    /// Whether `secret` is `tenant`'s: remembered, or checked by the pool
-    /// when `client` (if known) is not throttled.
+    /// Whether `secret` is `tenant`'s: remembered (no hash: cheap enough
+    /// for the request's own thread), or checked by the pool when `client`
+    /// (if known) is not throttled.
     pub async fn sign_in(
         &self,
         client: Option<IpAddr>,
@@ -140,23 +133,22 @@ impl Auth {
         }
         // Without an address (no server under the router) the check waits
         // with everyone's.
-        let mut under_way = None;
-        if let Some(c) = client.map(ClientKey::of) {
-            match self.throttle.begin(c) {
+        let (mut under_way, clean) = match client.map(ClientKey::of) {
+            None => (None, false),
+            Some(c) => match self.throttle.begin(c) {
                 Verdict::Check { clean } => {
-                    under_way = Some(UnderWay {
+                    let u = UnderWay {
                         throttle: &self.throttle,
                         client: c,
-                        clean,
                         failed: false,
-                    })
+                    };
+                    (Some(u), clean)
                 }
                 Verdict::Wait(d) => return Err(Refused::Throttled(d)),
                 Verdict::Busy => return Err(Refused::ClientBusy),
-            }
-        }
+            },
+        };
         let stamp = self.tenants.stamp(tenant);
-        let clean = under_way.as_ref().is_some_and(|u| u.clean);
         let checked = self.checker.check(tenant, secret, clean).await;
         if let Some(u) = &mut under_way {
             u.failed = checked == Ok(false);

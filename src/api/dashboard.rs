@@ -198,7 +198,7 @@ pub(super) struct Login {
 /// session (sets its cookie), or 401.
 pub(super) async fn login(
     State(s): State<Arc<ApiState>>,
-    client: Option<axum::Extension<super::server::ClientAddr>>,
+    client: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -176,21 +176,16 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .merge(ops::routes())
         .merge(dashboard::routes())
         .fallback(|| async { no_route() })
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/dashboard/login", post(dashboard::login))
+        .merge(guarded)
         // Uploads stream to disk under their own limit; every other body
         // read whole is small.
         .layer(axum::extract::DefaultBodyLimit::max(SMALL_BODY))
-        // Credentials are checked inside the request's time limit.
-        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
-        .layer(middleware::from_fn_with_state(state.clone(), time_limit));
-    // Signing in reads a small body and checks a secret: inside the time
-    // limit too.
-    let login = post(dashboard::login)
-        .layer(axum::extract::DefaultBodyLimit::max(SMALL_BODY))
-        .layer(middleware::from_fn_with_state(state.clone(), time_limit));
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/dashboard/login", login)
-        .merge(guarded)
+        // Credentials (a sign-in's too) are checked inside the time limit.
+        .layer(middleware::from_fn_with_state(state.clone(), time_limit))
         .layer(middleware::map_response(json_errors))
         .with_state(state)
 }
@@ -277,19 +272,16 @@ async fn authenticate(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let tenant = match header {
-        Some(h) => match state.auth.remembered_tenant(&h) {
-            Some(t) => Some(t),
-            None => match auth::credentials(&h) {
-                None => None,
-                Some((t, secret)) => {
-                    let client = client_ip(&req);
-                    match state.auth.sign_in(client, &t, &secret).await {
-                        Ok(true) => Some(t),
-                        Ok(false) => None,
-                        Err(refused) => return refused_sign_in(&state, refused),
-                    }
+        Some(h) => match auth::credentials(&h) {
+            None => None,
+            Some((t, secret)) => {
+                let client = client_ip(&req);
+                match state.auth.sign_in(client, &t, &secret).await {
+                    Ok(true) => Some(t),
+                    Ok(false) => None,
+                    Err(refused) => return refused_sign_in(&state, refused),
                 }
-            },
+            }
         },
         None => {
             let from_cookie = state.sessions.tenant(req.headers(), &state.auth);
@@ -334,7 +326,7 @@ async fn off_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -
 /// The address the request came from, when the server knows it.
 fn client_ip(req: &Request) -> Option<std::net::IpAddr> {
     req.extensions()
-        .get::<server::ClientAddr>()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
         .map(|a| a.0.ip())
 }
 
@@ -449,7 +441,7 @@ pub fn alias(path: &str) -> Option<String> {
 }
 
 /// The request with a deprecated alias rewritten to its current path.
-pub(crate) fn rewrite_alias(mut req: Request) -> Request {
+fn rewrite_alias(mut req: Request) -> Request {
     if let Some(path) = alias(req.uri().path()) {
         let pq = match req.uri().query() {
             Some(q) => format!("{path}?{q}"),
@@ -477,7 +469,9 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let limits = state.limits.connections;
     let metrics = state.runner.metrics().clone();
-    server::serve(listener, router(state), limits, metrics, shutdown, drain).await
+    // Aliases are rewritten before routing.
+    let app = tower::ServiceExt::<Request>::map_request(router(state), rewrite_alias);
+    server::serve(listener, app, limits, metrics, shutdown, drain).await
 }
 
 #[cfg(test)]

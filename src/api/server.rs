@@ -4,22 +4,24 @@
 //! arrive within the header timeout (idle keep-alive connections too) and
 //! fit a small buffer, and a connection whose client stops reading its
 //! response is dropped once the write has stalled for the stall timeout.
-//! Each request carries its client's address ([`ClientAddr`]) for the
-//! sign-in throttle.
+//! Each request carries its client's address (axum's [`ConnectInfo`]) for
+//! the sign-in throttle.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::Router;
+use std::convert::Infallible;
+
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
+use axum::response::Response;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -62,10 +64,6 @@ impl ConnectionLimits {
         }
     }
 }
-
-/// The address a request came from.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub SocketAddr);
 
 /// Raises this process's open-file limit to its hard limit; returns the
 /// limit now in force.
@@ -141,14 +139,18 @@ impl Open {
 
 /// Serves `app` on `listener` until `shutdown` resolves; then lets the
 /// requests under way finish (for at most `drain`).
-pub async fn serve(
+pub async fn serve<S>(
     listener: TcpListener,
-    app: Router,
+    app: S,
     limits: ConnectionLimits,
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send + 'static,
     drain: Duration,
-) -> io::Result<()> {
+) -> io::Result<()>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send,
+{
     let open = Arc::new(Open::default());
     let (closing_tx, closing) = tokio::sync::watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
@@ -186,15 +188,15 @@ pub async fn serve(
         let mut closing = closing.clone();
         tasks.spawn(async move {
             let _admitted = admitted;
-            let stall = Arc::new(Stall::default());
+            let stall = Arc::new(Stall::new());
             let io = TokioIo::new(Watched {
                 inner: stream,
                 stall: stall.clone(),
             });
             let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
                 let mut req = req.map(Body::new);
-                req.extensions_mut().insert(ClientAddr(peer));
-                tower::ServiceExt::oneshot(app.clone(), super::rewrite_alias(req))
+                req.extensions_mut().insert(ConnectInfo(peer));
+                tower::ServiceExt::oneshot(app.clone(), req)
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -241,17 +243,23 @@ fn refuse(stream: TcpStream, why: Refusal) {
     let _ = stream.try_write(answer.as_bytes());
 }
 
-/// Since when a write has been waiting for the client (0: none is).
-#[derive(Default)]
+/// Since when a write has been waiting for the client (0: none is), in
+/// milliseconds from `origin`.
 struct Stall {
+    origin: Instant,
     since_ms: AtomicU64,
-    origin: std::sync::OnceLock<Instant>,
 }
 
 impl Stall {
+    fn new() -> Stall {
+        Stall {
+            origin: Instant::now(),
+            since_ms: AtomicU64::new(0),
+        }
+    }
+
     fn now_ms(&self) -> u64 {
-        let origin = self.origin.get_or_init(Instant::now);
-        origin.elapsed().as_millis() as u64 + 1
+        self.origin.elapsed().as_millis() as u64 + 1
     }
 
     fn blocked(&self) {
@@ -364,6 +372,35 @@ mod tests {
         assert!(matches!(open.admit(b, &limits), Err(Refusal::Connections)));
         drop(a1);
         assert!(open.admit(b, &limits).is_ok(), "a closed one frees a place");
+    }
+
+    #[tokio::test]
+    async fn a_write_that_stays_blocked_is_a_stall_one_that_moves_is_not() {
+        let limit = Duration::from_millis(300);
+        let stall = Stall::new();
+        // Blocked, then moving again: never a stall.
+        stall.blocked();
+        let moving = async {
+            for _ in 0..8 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                stall.moved();
+                stall.blocked();
+            }
+        };
+        tokio::select! {
+            _ = stall.stalled_for(limit) => panic!("a moving write was taken for a stall"),
+            _ = moving => {}
+        }
+        // Blocked for good: a stall, soon after the limit.
+        let t = Instant::now();
+        tokio::time::timeout(Duration::from_secs(5), stall.stalled_for(limit))
+            .await
+            .expect("a blocked write is a stall");
+        assert!(
+            t.elapsed() >= Duration::from_millis(200),
+            "{:?}",
+            t.elapsed()
+        );
     }
 
     #[test]
