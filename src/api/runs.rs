@@ -472,7 +472,7 @@ fn read_from(
     max: usize,
     out: &mut Vec<u8>,
 ) -> std::io::Result<()> {
-    let Some((mut f, _)) = super::vfs::open_path(path)? else {
+    let Some((mut f, _)) = crate::store::fsutil::open_regular(path)? else {
         return Ok(());
     };
     f.seek(SeekFrom::Start(offset))?;

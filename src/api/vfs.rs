@@ -46,21 +46,6 @@ pub fn open(data_root: &Path, rel: &str) -> Option<(std::fs::File, u64)> {
     regular(file)
 }
 
-/// Opens a file of the host's own at `path` the same way: not blocking, a
-/// regular file only. `Ok(None)` when there is none.
-pub fn open_path(path: &Path) -> std::io::Result<Option<(std::fs::File, u64)>> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_NOCTTY)
-        .open(path)
-    {
-        Ok(f) => Ok(regular(f)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 fn regular(file: std::fs::File) -> Option<(std::fs::File, u64)> {
     let meta = file.metadata().ok()?;
     meta.is_file().then_some((file, meta.len()))
@@ -263,6 +248,5 @@ mod tests {
         );
         assert!(open(d.path(), "jobs/../jobs/log.txt").is_none());
         assert!(open(d.path(), "jobs").is_none(), "a folder was served");
-        assert!(open_path(&d.path().join("jobs/fifo")).unwrap().is_none());
     }
 }

@@ -69,19 +69,11 @@ fn depth_of(bytes: &[u8]) -> usize {
 /// unreadable).
 pub fn read_checked(path: &std::path::Path) -> Result<Option<Settings>, String> {
     use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
-        .open(path)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+    let file = match crate::store::fsutil::open_regular(path) {
+        Ok(Some((f, _))) => f,
+        Ok(None) => return Ok(None),
         Err(e) => return Err(format!("{FILE_NAME} cannot be read ({e})")),
     };
-    if !file.metadata().is_ok_and(|m| m.is_file()) {
-        return Err(format!("{FILE_NAME} is not a regular file"));
-    }
     let mut bytes = Vec::new();
     if let Err(e) = file.take(MAX_BYTES as u64 + 1).read_to_end(&mut bytes) {
         return Err(format!("{FILE_NAME} cannot be read ({e})"));

@@ -43,6 +43,32 @@ fn replace(tmp: &Path, path: &Path) -> io::Result<()> {
     std::fs::rename(tmp, path)
 }
 
+/// Opens `path` for reading without blocking (a FIFO or a device opens at
+/// once instead of waiting for a peer) or following a symlink as the file
+/// itself, and only if it is a regular file: `Ok(None)` when there is
+/// nothing there, an `InvalidInput` error when it is not a regular file.
+/// Returns the file and its length. For files a job may have planted.
+pub fn open_regular(path: &Path) -> io::Result<Option<(std::fs::File, u64)>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_NOCTTY)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(Some((file, meta.len())))
+}
+
 /// An exclusive `flock` on a file, held until dropped (blocking).
 pub struct FileLock {
     _file: std::fs::File,
@@ -184,6 +210,25 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, ["link", "status", "target"]);
+    }
+
+    #[test]
+    fn only_regular_files_open_and_a_fifo_does_not_block() {
+        let t = tempfile::tempdir().unwrap();
+        let fifo = t.path().join("fifo");
+        let c = CString::new(fifo.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a valid path; mkfifo takes nothing else.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = open_regular(&fifo).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert!(open_regular(&t.path().join("none")).unwrap().is_none());
+        std::fs::write(t.path().join("f"), "abc").unwrap();
+        std::os::unix::fs::symlink("f", t.path().join("link")).unwrap();
+        assert_eq!(open_regular(&t.path().join("f")).unwrap().unwrap().1, 3);
+        assert!(
+            open_regular(&t.path().join("link")).is_err(),
+            "a symlink was followed"
+        );
     }
 
     #[test]
