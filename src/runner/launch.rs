@@ -147,14 +147,8 @@ impl Launch<'_> {
             .with_context(|| format!("creating {}", tmp_dir.display()))?;
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
-        // Anything but a native run with a uid of its own writes in the
-        // data folder as the host: the folder must be given to the next
-        // native run's uid again.
-        let as_host = match self.executor {
-            ExecutorKind::Wasm(_) => true,
-            ExecutorKind::Native(_) => !self.runner.native.plan().is_ok_and(|(l, _)| l.own_uid),
-        };
-        if as_host {
+        if let ExecutorKind::Wasm(_) = self.executor {
+            // A wasm guest writes in the data folder as the host.
             self.runner.native.forget_owner(&data_dir);
         }
 

@@ -68,10 +68,10 @@ impl NativeRuntime {
         Layers::plan(&self.config, Support::get())
     }
 
-    /// The host (a wasm run, or a native run without a uid of its own) is
-    /// about to write in a job's data folder as itself: the next native run
-    /// must give the folder to its uid again, walking it (see
-    /// [`uid::give_data`]).
+    /// The host (a wasm run) is about to write in a job's data folder as
+    /// itself: the next native run must give the folder to its uid again,
+    /// walking it (see [`uid::give_data`]). A native run without a uid of
+    /// its own does this itself.
     pub fn forget_owner(&self, data: &std::path::Path) {
         uid::forget_owner(data);
     }

@@ -234,6 +234,8 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
         });
         Some(leasing.await.context("leasing a sandbox uid")??)
     } else {
+        // The job writes in its data folder as the host.
+        uid::forget_owner(&spec.dirs.data);
         None
     };
     let cgroup = match l.cgroup {
