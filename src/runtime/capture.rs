@@ -401,7 +401,7 @@ impl OutputLog {
     /// after every reader has finished.
     pub fn finish(&self) {
         let mut st = self.state.lock().expect("log lock");
-        let Some(ring) = st.tail.take() else {
+        let Some(mut ring) = st.tail.take() else {
             return;
         };
         let mut kept_text = 0u64;

@@ -13,14 +13,17 @@ use std::io::{self, Read};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-/// Bytes read from the ring at a time.
-const READ_CHUNK: usize = 64 << 10;
+/// Bytes read from the ring at a time, and most gathered before a write.
+const CHUNK: usize = 64 << 10;
 
 /// The newest lines of a capped output, in a file of fixed size.
 pub struct TailRing {
     path: PathBuf,
     file: Option<File>,
     capacity: u64,
+    /// Records gathered and not yet written (one write per chunk, not per
+    /// line: output capture is a hot path).
+    gathered: Vec<u8>,
     /// Bytes ever written (the next write goes at `written % capacity`).
     written: u64,
     /// Lines ever pushed.
@@ -37,6 +40,7 @@ impl TailRing {
             path,
             file: None,
             capacity: capacity.max(1),
+            gathered: Vec::new(),
             written: 0,
             lines: 0,
             broken: false,
@@ -60,9 +64,30 @@ impl TailRing {
         if self.broken || rec.len() as u64 > self.capacity {
             return;
         }
-        if let Err(e) = self.write(rec) {
-            tracing::warn!("the kept tail of an output could not be written: {e}");
-            self.broken = true;
+        // What is gathered never exceeds the ring (so one write wraps at
+        // most once).
+        let most = (self.capacity as usize).min(CHUNK);
+        if self.gathered.len() + rec.len() > most {
+            self.flush();
+        }
+        self.gathered.extend_from_slice(rec);
+    }
+
+    /// Writes what is gathered into the ring.
+    fn flush(&mut self) {
+        if self.broken || self.gathered.is_empty() {
+            return;
+        }
+        let bytes = std::mem::take(&mut self.gathered);
+        match self.write(&bytes) {
+            Ok(()) => {
+                self.gathered = bytes;
+                self.gathered.clear();
+            }
+            Err(e) => {
+                tracing::warn!("the kept tail of an output could not be written: {e}");
+                self.broken = true;
+            }
         }
     }
 
@@ -91,7 +116,8 @@ impl TailRing {
 
     /// Calls `each` with every whole kept record (its `\n` stripped),
     /// oldest first; returns how many there were. The ring stays as it is.
-    pub fn scan(&self, each: &mut dyn FnMut(&[u8])) -> u64 {
+    pub fn scan(&mut self, each: &mut dyn FnMut(&[u8])) -> u64 {
+        self.flush();
         let Some(file) = &self.file else {
             return 0;
         };
@@ -109,7 +135,7 @@ impl TailRing {
         let mut kept = 0;
         let mut line = Vec::new();
         let mut skipping = wrapped;
-        let mut buf = vec![0u8; READ_CHUNK];
+        let mut buf = vec![0u8; CHUNK];
         loop {
             let n = match reader.read(&mut buf) {
                 Ok(0) | Err(_) => break,
@@ -175,7 +201,7 @@ pub fn path_for(log: &Path) -> PathBuf {
 mod tests {
     use super::*;
 
-    fn lines(ring: &TailRing) -> Vec<String> {
+    fn lines(ring: &mut TailRing) -> Vec<String> {
         let mut v = Vec::new();
         ring.scan(&mut |l| v.push(String::from_utf8_lossy(l).into_owned()));
         v
@@ -189,8 +215,8 @@ mod tests {
         for i in 0..1000 {
             ring.push(format!("line {i:04}\n").as_bytes());
         }
+        let kept = lines(&mut ring);
         assert!(std::fs::metadata(&path).unwrap().len() <= 200);
-        let kept = lines(&ring);
         assert_eq!(kept.last().unwrap(), "line 0999");
         assert!(kept.len() >= 18, "{kept:?}");
         for w in kept.windows(2) {
@@ -207,7 +233,7 @@ mod tests {
         let mut ring = TailRing::new(t.path().join("t"), 64);
         ring.push(b"short\n");
         ring.push(&[b'x'; 100]);
-        assert_eq!(lines(&ring), ["short"]);
+        assert_eq!(lines(&mut ring), ["short"]);
         assert_eq!(ring.pushed(), 2);
     }
 
@@ -218,7 +244,7 @@ mod tests {
         ring.push(b"a\n");
         ring.push(b"\n");
         ring.push(b"c d\n");
-        assert_eq!(lines(&ring), ["a", "", "c d"]);
+        assert_eq!(lines(&mut ring), ["a", "", "c d"]);
         assert!(TailRing::new(t.path().join("u"), 10).scan(&mut |_| ()) == 0);
     }
 }
