@@ -16,6 +16,7 @@ use axum::routing::{get, post};
 use serde_json::Value;
 
 use super::jobs::find;
+use super::vfs::CHUNK;
 use super::{ApiState, Tenant, base_url, error, no_job, off_thread, with_etag};
 use crate::job::JobType;
 use crate::runner::{RunError, RunRequest};
@@ -247,8 +248,6 @@ struct OutputQuery {
 
 /// How often a followed output is checked for more.
 const FOLLOW_POLL: Duration = Duration::from_millis(150);
-/// Most bytes sent in one chunk.
-const CHUNK: usize = 64 << 10;
 
 /// `GET .../history/{id}/output[?offset=N][&follow=1]` (beyond WebJobs):
 /// the run's `output_log.txt` from byte `offset`; with `follow`, a chunked

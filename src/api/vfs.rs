@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt};
 
-/// Bytes read and sent at a time.
+/// Bytes read and sent at a time (files and run output).
 pub const CHUNK: usize = 64 << 10;
 
 /// Opens `rel` (slash-separated) under `data_root` for reading, if it is a
