@@ -11,7 +11,7 @@
 //! Bounded: one attack at a time, loopback only (attackers use their own
 //! 127.0.0.0/8 addresses), at most a few hundred client threads, a minute or
 //! so per case. The bounds are generous on purpose (this machine is shared
-//! with the rest of the suite); the README's security section states what
+//! with the rest of the suite); docs/limits.md ("The host under attack") states what
 //! each attack now gets and what was measured.
 
 mod common;

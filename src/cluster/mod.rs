@@ -2,7 +2,7 @@
 //! its own data root as a working cache (materialised jobs, working
 //! copies, compiled guests, local logs) while the database holds what the
 //! cluster shares: tenants, jobs and their bundles, run records and output,
-//! schedule occurrences, leases. The protocol, explained in the README:
+//! schedule occurrences, leases. The protocol, explained in docs/cluster.md:
 //!
 //! - **Liveness and fencing.** Each host registers a row and gets a token
 //!   (a sequence number, never reused). It renews its heartbeat every
