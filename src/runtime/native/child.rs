@@ -7,8 +7,10 @@
 //! - the spawned child (outside the new PID namespace) joins the cgroup,
 //!   sets the rlimits, unshares the namespaces, forks the init and mirrors
 //!   its exit status;
-//! - the init (PID 1 inside) mounts a fresh `/proc`, the job's folders and
-//!   its private `/tmp`, forks the job, reaps every orphan and, when the job
+//! - the init (PID 1 inside) builds the job's minimal root ([`root`]: a
+//!   read-only tmpfs with the system's read-only files, a fresh `/proc`,
+//!   the job's folders and its private `/tmp`) and pivots into it, forks
+//!   the job, reaps every orphan and, when the job
 //!   ends, reports its wait status and CPU time on the status pipe and exits
 //!   (which kills whatever the job left running);
 //! - the job (PID 2) drops to its uid, applies Landlock and seccomp (last:
@@ -23,20 +25,16 @@ use std::os::fd::RawFd;
 
 use seccompiler::BpfProgram;
 
+use super::root::{self, Entry, RootPlan};
+
 /// Namespace setup, prepared in the parent.
 pub struct NsPlan {
     /// `unshare` flags.
     pub flags: libc::c_int,
     /// `uid_map` and `gid_map` contents, when a user namespace is made.
     pub maps: Option<(Vec<u8>, Vec<u8>)>,
-    /// Bind mounts made by the init: host source, target in the view, and
-    /// the remount flags (nosuid, nodev, plus the source's own flags, which
-    /// a user namespace may not clear).
-    pub binds: Vec<(CString, CString, libc::c_ulong)>,
-    /// Folders to make in the fresh tmpfs before binding.
-    pub mountpoints: Vec<CString>,
-    /// Where the small tmpfs holding the mountpoints goes.
-    pub tmpfs_at: CString,
+    /// The job's root, which the init builds and pivots into.
+    pub root: RootPlan,
     /// Write end of the status pipe (the init reports the job's end on it).
     pub status_fd: RawFd,
 }
@@ -77,15 +75,14 @@ pub struct JobEnd {
 const PROC: &[u8] = b"/proc\0";
 const PROC_FS: &[u8] = b"proc\0";
 const TMPFS: &[u8] = b"tmpfs\0";
-const TMPFS_OPTS: &[u8] = b"size=64k,mode=755\0";
+const TMPFS_OPTS: &[u8] = b"size=1m,nr_inodes=4096,mode=755\0";
 const ROOT: &[u8] = b"/\0";
+const HERE: &[u8] = b".\0";
 const SETGROUPS: &[u8] = b"/proc/self/setgroups\0";
 const UID_MAP: &[u8] = b"/proc/self/uid_map\0";
 const GID_MAP: &[u8] = b"/proc/self/gid_map\0";
 const DENY: &[u8] = b"deny";
 const HOSTNAME: &[u8] = b"wasmjobs";
-/// Most bind mounts a view has (working copy, data, tmp).
-pub const MAX_BINDS: usize = 4;
 
 fn err() -> io::Error {
     io::Error::last_os_error()
@@ -354,13 +351,16 @@ unsafe fn scrub_cmdline() {
     }
 }
 
-/// Mounts the job's view: private propagation, a fresh `/proc`, a small
-/// tmpfs holding the mountpoints, and the run's folders (nosuid, nodev).
-/// The folders are cloned as detached mounts (`open_tree`) *before* the
-/// tmpfs goes up, so a data root under the covered `/home` still works.
+/// Builds the job's root and makes it `/`: private propagation; every
+/// bind source cloned as a detached mount (`open_tree`) *before* anything
+/// covers it (a data root under the stage still works); a tmpfs on the
+/// stage with the mountpoints and links; the binds moved in and remounted
+/// with their flags; a fresh `/proc`; `pivot_root` into the stage, the
+/// host's root detached; and the new root made read-only.
 unsafe fn mount_view(ns: &NsPlan) -> io::Result<()> {
     unsafe {
         let null = std::ptr::null();
+        let r = &ns.root;
         check(libc::mount(
             null,
             cstr(ROOT),
@@ -368,22 +368,15 @@ unsafe fn mount_view(ns: &NsPlan) -> io::Result<()> {
             libc::MS_REC | libc::MS_PRIVATE,
             null.cast(),
         ))?;
-        check(libc::mount(
-            cstr(PROC_FS),
-            cstr(PROC),
-            cstr(PROC_FS),
-            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-            null.cast(),
-        ))?;
         const OPEN_TREE_CLONE: libc::c_uint = 1;
         const AT_RECURSIVE: libc::c_uint = 0x8000;
         const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
-        let mut trees = [-1 as RawFd; MAX_BINDS];
-        for (i, (src, _, _)) in ns.binds.iter().enumerate().take(MAX_BINDS) {
+        let mut trees = [-1 as RawFd; root::MAX_BINDS];
+        for (i, b) in r.binds.iter().enumerate().take(root::MAX_BINDS) {
             let fd = libc::syscall(
                 libc::SYS_open_tree,
                 libc::AT_FDCWD,
-                src.as_ptr(),
+                b.src.as_ptr(),
                 OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | AT_RECURSIVE,
             );
             if fd < 0 {
@@ -391,38 +384,72 @@ unsafe fn mount_view(ns: &NsPlan) -> io::Result<()> {
             }
             trees[i] = fd as RawFd;
         }
+        let tmpfs_flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
         check(libc::mount(
             cstr(TMPFS),
-            ns.tmpfs_at.as_ptr(),
+            r.stage.as_ptr(),
             cstr(TMPFS),
-            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            tmpfs_flags,
             TMPFS_OPTS.as_ptr().cast(),
         ))?;
-        for dir in &ns.mountpoints {
-            check(libc::mkdir(dir.as_ptr(), 0o755))?;
+        for e in &r.entries {
+            match e {
+                Entry::Dir(p) => check(libc::mkdir(p.as_ptr(), 0o755))?,
+                Entry::File(p) => {
+                    let fd = libc::open(
+                        p.as_ptr(),
+                        libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
+                        0o644,
+                    );
+                    if fd < 0 {
+                        return Err(err());
+                    }
+                    libc::close(fd);
+                }
+                Entry::Link(p, target) => check(libc::symlink(target.as_ptr(), p.as_ptr()))?,
+            }
         }
-        for (i, (_, dst, flags)) in ns.binds.iter().enumerate().take(MAX_BINDS) {
-            let r = libc::syscall(
+        for (i, b) in r.binds.iter().enumerate().take(root::MAX_BINDS) {
+            let moved = libc::syscall(
                 libc::SYS_move_mount,
                 trees[i],
                 c"".as_ptr(),
                 libc::AT_FDCWD,
-                dst.as_ptr(),
+                b.dst.as_ptr(),
                 MOVE_MOUNT_F_EMPTY_PATH,
             );
             libc::close(trees[i]);
-            if r != 0 {
+            if moved != 0 {
                 return Err(err());
             }
             check(libc::mount(
                 null,
-                dst.as_ptr(),
+                b.dst.as_ptr(),
                 null,
-                libc::MS_REMOUNT | libc::MS_BIND | *flags,
+                libc::MS_REMOUNT | libc::MS_BIND | b.flags,
                 null.cast(),
             ))?;
         }
-        Ok(())
+        check(libc::mount(
+            cstr(PROC_FS),
+            r.proc_at.as_ptr(),
+            cstr(PROC_FS),
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            null.cast(),
+        ))?;
+        // pivot_root(".", "."): the host's root ends up stacked on the new
+        // one and is detached at once (with every mount under it).
+        check(libc::chdir(r.stage.as_ptr()))?;
+        check(libc::syscall(libc::SYS_pivot_root, HERE.as_ptr(), HERE.as_ptr()) as libc::c_int)?;
+        check(libc::umount2(cstr(HERE), libc::MNT_DETACH))?;
+        check(libc::chdir(cstr(ROOT)))?;
+        check(libc::mount(
+            null,
+            cstr(ROOT),
+            null,
+            libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | tmpfs_flags,
+            null.cast(),
+        ))
     }
 }
 

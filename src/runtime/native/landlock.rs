@@ -16,40 +16,6 @@ use landlock::{
 /// The newest ABI this module asks for (6: TCP rules and scoping).
 pub const ABI_WANTED: i32 = 6;
 
-/// Read and execute access: system folders and files every interpreter
-/// needs, and nothing else of the host.
-const SYSTEM_READ: &[&str] = &[
-    "/usr",
-    "/bin",
-    "/sbin",
-    "/lib",
-    "/lib32",
-    "/lib64",
-    "/etc/alternatives",
-    "/etc/ld.so.cache",
-    "/etc/ld.so.conf",
-    "/etc/ld.so.conf.d",
-    "/etc/localtime",
-    "/etc/timezone",
-    "/etc/passwd",
-    "/etc/group",
-    "/etc/nsswitch.conf",
-    "/etc/hosts",
-    "/etc/ssl/certs",
-    "/etc/ssl/openssl.cnf",
-    "/etc/php",
-    "/etc/java-17-openjdk",
-    "/etc/java-21-openjdk",
-    "/etc/python3",
-    "/etc/python3.11",
-    "/etc/mime.types",
-    "/dev/urandom",
-    "/dev/random",
-    "/dev/zero",
-    "/dev/full",
-    "/sys/devices/system/cpu",
-];
-
 /// The Landlock ABI this kernel offers (0 when it has none).
 pub fn kernel_abi() -> i32 {
     // landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)
@@ -132,8 +98,11 @@ pub fn build(rules: &Rules<'_>) -> Result<OwnedFd> {
 fn system_paths() -> &'static [(PathFd, bool)] {
     static PATHS: OnceLock<Vec<(PathFd, bool)>> = OnceLock::new();
     PATHS.get_or_init(|| {
-        SYSTEM_READ
+        // The job's root holds the same files ([`super::root`]); /dev/null
+        // is also writable and has a rule of its own.
+        super::root::SYSTEM
             .iter()
+            .chain(super::root::DEVICES.iter().filter(|d| **d != "/dev/null"))
             .map(Path::new)
             .filter(|p| p.exists())
             .filter_map(|p| Some((PathFd::new(p).ok()?, p.is_dir())))

@@ -24,11 +24,9 @@ use super::layers::Layers;
 use super::seccomp;
 use super::uid::{self, UidLease};
 
-/// Where a job inside namespaces sees its folders. The small tmpfs that
-/// holds the mountpoints covers the host's `/home`.
+/// Where a job inside namespaces sees its folders, in its own minimal
+/// root ([`super::root`]).
 pub mod view {
-    /// The tmpfs holding the mountpoints.
-    pub const ROOT: &str = "/home";
     /// The working copy (`WEBJOBS_PATH`).
     pub const JOB: &str = "/home/job";
     /// The persistent data folder (`WEBJOBS_DATA_PATH`).
@@ -190,29 +188,6 @@ fn cstring(p: &Path) -> Result<CString> {
         .with_context(|| format!("path {} has a NUL byte", p.display()))
 }
 
-/// The mount flags a bind of `p` must keep (a user namespace may not clear
-/// them), plus nosuid and nodev.
-fn bind_flags(p: &Path) -> Result<libc::c_ulong> {
-    let c = cstring(p)?;
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
-        return Err(io::Error::last_os_error()).context(format!("statvfs {}", p.display()));
-    }
-    let mut flags = libc::MS_NOSUID | libc::MS_NODEV;
-    for (st_flag, ms_flag) in [
-        (libc::ST_RDONLY, libc::MS_RDONLY),
-        (libc::ST_NOEXEC, libc::MS_NOEXEC),
-        (libc::ST_NOATIME, libc::MS_NOATIME),
-        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
-        (libc::ST_RELATIME, libc::MS_RELATIME),
-    ] {
-        if st.f_flag & st_flag != 0 {
-            flags |= ms_flag;
-        }
-    }
-    Ok(flags)
-}
-
 /// Prepares every layer and starts the job.
 pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
     let l = spec.layers;
@@ -287,23 +262,11 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
                 format!("{g} {g} 1").into_bytes(),
             )
         });
-        let mut binds = Vec::new();
-        for (src, dst) in [(&spec.dirs.work, view::JOB), (&spec.dirs.data, view::DATA)] {
-            binds.push((cstring(src)?, CString::new(dst)?, bind_flags(src)?));
-        }
-        // /tmp last: a job folder under the host's /tmp stays reachable.
-        binds.push((
-            cstring(&spec.dirs.tmp)?,
-            CString::new(view::TMP)?,
-            bind_flags(&spec.dirs.tmp)?,
-        ));
-        debug_assert!(binds.len() <= child::MAX_BINDS);
         Some(NsPlan {
             flags,
             maps,
-            binds,
-            mountpoints: vec![CString::new(view::JOB)?, CString::new(view::DATA)?],
-            tmpfs_at: CString::new(view::ROOT)?,
+            root: super::root::plan(&spec.dirs, &spec.extra_read)
+                .context("planning the job's root")?,
             status_fd: status_write.as_raw_fd(),
         })
     } else {
