@@ -153,6 +153,15 @@ unsafe fn restrict(plan: &ChildPlan) -> io::Result<()> {
             };
             check(libc::setrlimit(libc::RLIMIT_NOFILE, &rl))?;
         }
+        // Nothing the host inherited (a supervisor's, a shell's or a
+        // service manager's open files) reaches the job: every descriptor
+        // above stderr is closed when it execs (the Landlock ruleset and
+        // std's exec-error pipe are still needed until then).
+        check(libc::close_range(
+            3,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC as libc::c_int,
+        ))?;
         check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))?;
         if let Some(fd) = plan.landlock_fd {
             if plan.ns.is_some() {
