@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A throw-away PostgreSQL server for the cluster tests and benchmark:
-#   scripts/pg.sh start DIR PORT   # prints the database URL on stdout
+#   scripts/pg.sh start DIR PORT [SOCKET_DIR]   # prints the database URL
+#                                  # (its local socket in SOCKET_DIR, else DIR)
 #   scripts/pg.sh stop DIR
 # Debian's `postgresql` package (scripts/setup.sh --test installs it); the
 # server listens on 127.0.0.1:PORT only, trusts local connections (nothing
@@ -17,6 +18,7 @@ as_pg() {
 case "$cmd" in
   start)
     port="${3:?a port}"
+    sockets="${4:-$dir}"
     mkdir -p "$dir"
     [ "$(id -u)" -eq 0 ] && chown postgres "$dir"
     if [ ! -f "$dir/data/PG_VERSION" ]; then
@@ -24,7 +26,7 @@ case "$cmd" in
         || { cat "$dir/initdb.log" >&2; exit 1; }
     fi
     as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-      -o "-p $port -c listen_addresses=127.0.0.1 -k $dir -c max_connections=300 -c fsync=off -c synchronous_commit=off" \
+      -o "-p $port -c listen_addresses=127.0.0.1 -k $sockets -c max_connections=300 -c fsync=off -c synchronous_commit=off" \
       start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
     echo "postgres://wasmjobs@127.0.0.1:$port/postgres"
     ;;

@@ -1,4 +1,4 @@
-//! The native sandbox's escape battery: 26 attacks, each run as its own job
+//! The native sandbox's escape battery: 27 attacks, each run as its own job
 //! run (`wasmjobs run`), bounded, for a bash, a PHP and a Java job. Each
 //! job attempts the attack in its own language where it can and runs the
 //! probe it ships (`tests/escape/probe.c`) where it cannot. Containment is
@@ -19,11 +19,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Env;
+use common::{Env, job_processes};
 
-/// The 24 cases of the proof of concept, clone3 (which must be ENOSYS),
-/// and a daemon holding the run's output open.
-const CASES: [&str; 26] = [
+/// The 24 cases of the proof of concept, clone3 (which must be ENOSYS), a
+/// daemon holding the run's output open, and the host's pathname sockets
+/// (a PostgreSQL trusting local connections among them).
+const CASES: [&str; 27] = [
     "read_shadow",
     "list_root",
     "list_outside",
@@ -50,6 +51,7 @@ const CASES: [&str; 26] = [
     "dangerous_syscalls",
     "clone3_namespace",
     "daemon_holds_stdout",
+    "host_unix",
 ];
 
 const SETTINGS: &str = r#"{"limits": {"timeout_s": 6, "memory_mb": 256}}"#;
@@ -99,6 +101,8 @@ struct Targets {
     udp: UdpSocket,
     abstract_name: String,
     abstract_listener: UnixListener,
+    host_sockets: Vec<(PathBuf, UnixListener)>,
+    postgres: Option<Postgres>,
     host_victim: Child,
     job_victim: Child,
     job_victim_pid: i32,
@@ -139,6 +143,8 @@ impl Targets {
             UnixListener::bind_addr(&SocketAddr::from_abstract_name(&abstract_name).unwrap())
                 .unwrap();
         abstract_listener.set_nonblocking(true).unwrap();
+        let host_sockets = host_sockets(lang);
+        let postgres = Postgres::start(lang);
 
         // Job names are host-wide in /proc: one victim name per battery.
         let victim = format!("victim-{lang}");
@@ -174,6 +180,8 @@ impl Targets {
             udp,
             abstract_name,
             abstract_listener,
+            host_sockets,
+            postgres,
             host_victim,
             job_victim,
             job_victim_pid,
@@ -199,6 +207,13 @@ impl Targets {
             "tcp_bind" => vec![self.bind_port.to_string()],
             "udp_send" => vec![self.udp.local_addr().unwrap().port().to_string()],
             "abstract_unix" => vec![self.abstract_name.clone()],
+            "host_unix" => self
+                .host_sockets
+                .iter()
+                .map(|(p, _)| p.clone())
+                .chain(self.postgres.as_ref().map(Postgres::socket))
+                .map(|p| p.to_string_lossy().into_owned())
+                .collect(),
             "kill_victim" | "ptrace_victim" | "victim_environ" => self.victims(),
             "fsize_10g" | "setuid_file" | "daemonize" => vec![data],
             _ => vec![],
@@ -208,10 +223,127 @@ impl Targets {
 
 impl Drop for Targets {
     fn drop(&mut self) {
+        for (p, _) in &self.host_sockets {
+            let _ = std::fs::remove_file(p);
+        }
         let _ = self.host_victim.kill();
         let _ = self.host_victim.wait();
         let _ = self.job_victim.kill();
         let _ = self.job_victim.wait();
+    }
+}
+
+/// Listening pathname sockets where hosts keep theirs: the host's /tmp,
+/// /var/tmp, /dev/shm, /run and home folder (where this user may make one;
+/// a root test host must have all five).
+fn host_sockets(lang: &str) -> Vec<(PathBuf, UnixListener)> {
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    let name = format!("wasmjobs-escape-{lang}-{}.sock", std::process::id());
+    let mut v = Vec::new();
+    for dir in ["/tmp", "/var/tmp", "/dev/shm", "/run", &home] {
+        let path = Path::new(dir).join(&name);
+        let _ = std::fs::remove_file(&path);
+        match UnixListener::bind(&path) {
+            Ok(l) => {
+                l.set_nonblocking(true).unwrap();
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777)).unwrap();
+                v.push((path, l));
+            }
+            Err(e) => {
+                // SAFETY: geteuid has no preconditions.
+                let root = unsafe { libc::geteuid() } == 0;
+                assert!(
+                    !root,
+                    "a root host could not listen on {}: {e}",
+                    path.display()
+                );
+                eprintln!("no host socket in {dir} (not writable here: {e})");
+            }
+        }
+    }
+    v
+}
+
+/// A real PostgreSQL on its default local socket folder
+/// (/var/run/postgresql), trusting local connections: the set-up an
+/// operator's database very often has.
+struct Postgres {
+    dir: PathBuf,
+    port: u16,
+}
+
+impl Postgres {
+    const SOCKETS: &str = "/var/run/postgresql";
+
+    fn start(lang: &str) -> Option<Postgres> {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pg.sh");
+        let strict = std::env::var("WASMJOBS_TEST_STRICT").is_ok_and(|v| v == "1");
+        if !Path::new(Self::SOCKETS).is_dir() {
+            assert!(!strict, "{} is missing: install postgresql", Self::SOCKETS);
+            skip("no PostgreSQL socket folder: the PostgreSQL socket case is left out");
+            return None;
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir =
+            std::env::temp_dir().join(format!("wasmjobs-escape-pg-{lang}-{}", std::process::id()));
+        let out = Command::new(&script)
+            .arg("start")
+            .arg(&dir)
+            .arg(port.to_string())
+            .arg(Self::SOCKETS)
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            let why = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert!(!strict, "starting PostgreSQL failed: {why}");
+            skip(&format!(
+                "PostgreSQL did not start ({why}): its socket case is left out"
+            ));
+            return None;
+        }
+        Some(Postgres { dir, port })
+    }
+
+    fn socket(&self) -> PathBuf {
+        Path::new(Self::SOCKETS).join(format!(".s.PGSQL.{}", self.port))
+    }
+
+    /// Tables a job managed to create, asked over TCP as the host.
+    fn escaped_tables(&self) -> String {
+        let out = Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "wasmjobs",
+                "-d",
+                "postgres",
+                "-Atc",
+            ])
+            .arg(
+                "SELECT string_agg(tablename, ',') FROM pg_tables WHERE tablename LIKE 'escaped_%'",
+            )
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "psql failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pg.sh");
+        let _ = Command::new(script).arg("stop").arg(&self.dir).status();
     }
 }
 
@@ -232,23 +364,6 @@ fn wait_for_job_process(root: &Path, job: &str, comm: &str) -> i32 {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// Host pids whose environment says they belong to job `job`.
-fn job_processes(job: &str) -> Vec<i32> {
-    let needle = format!("WEBJOBS_NAME={job}\0");
-    let mut v = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        if let Ok(env) = std::fs::read(format!("/proc/{pid}/environ"))
-            && env.windows(needle.len()).any(|w| w == needle.as_bytes())
-        {
-            v.push(pid);
-        }
-    }
-    v
 }
 
 fn alive_and_untraced(pid: i32) -> bool {
@@ -365,6 +480,19 @@ fn attack(env: &Env, t: &Targets, job: &str, case: &str) -> String {
     match t.abstract_listener.accept() {
         Err(e) if e.kind() == ErrorKind::WouldBlock => {}
         other => panic!("the host's abstract socket got {other:?}: {ctx}"),
+    }
+    for (path, l) in &t.host_sockets {
+        match l.accept() {
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            other => panic!("the host's socket {} got {other:?}: {ctx}", path.display()),
+        }
+    }
+    if let Some(pg) = &t.postgres {
+        assert_eq!(
+            pg.escaped_tables(),
+            "",
+            "a job created a table in the host's PostgreSQL: {ctx}"
+        );
     }
     assert!(
         alive_and_untraced(t.host_victim.id() as i32),

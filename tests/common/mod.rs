@@ -227,3 +227,44 @@ pub fn tree(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// Host pids whose environment says they belong to job `job` (its
+/// `WEBJOBS_NAME`): what a run left alive, seen from the host.
+pub fn job_processes(job: &str) -> Vec<i32> {
+    let needle = format!("WEBJOBS_NAME={job}\0");
+    let mut v = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        if let Ok(env) = std::fs::read(format!("/proc/{pid}/environ"))
+            && env.windows(needle.len()).any(|w| w == needle.as_bytes())
+        {
+            v.push(pid);
+        }
+    }
+    v
+}
+
+/// The children of process `pid` (every thread's), with their state letter.
+pub fn children_of(pid: u32) -> Vec<(i32, char)> {
+    let mut v = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return v;
+    };
+    for t in tasks.flatten() {
+        let list = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+        for child in list
+            .split_whitespace()
+            .filter_map(|c| c.parse::<i32>().ok())
+        {
+            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+            let state = stat
+                .rfind(')')
+                .and_then(|i| stat[i + 1..].trim_start().chars().next())
+                .unwrap_or('?');
+            v.push((child, state));
+        }
+    }
+    v
+}

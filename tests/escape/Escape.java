@@ -44,6 +44,24 @@ public class Escape {
                         r("INFO", "sent a datagram");
                     }
                 }
+                case "host_unix" -> {
+                    StringBuilder seen = new StringBuilder();
+                    for (String path : a) {
+                        try (var ch = java.nio.channels.SocketChannel.open(StandardProtocolFamily.UNIX)) {
+                            ch.connect(UnixDomainSocketAddress.of(path));
+                            // A PostgreSQL that trusts local connections: log in, create a table.
+                            byte[] user = "user\0wasmjobs\0database\0postgres\0\0".getBytes(StandardCharsets.US_ASCII);
+                            var startup = java.nio.ByteBuffer.allocate(8 + user.length).putInt(8 + user.length).putInt(196608).put(user).flip();
+                            byte[] q = "CREATE TABLE escaped_java(x int)\0".getBytes(StandardCharsets.US_ASCII);
+                            var query = java.nio.ByteBuffer.allocate(5 + q.length).put((byte) 'Q').putInt(4 + q.length).put(q).flip();
+                            ch.write(startup); ch.write(query); Thread.sleep(1000);
+                            r("ESCAPED", "connected to " + path);
+                        } catch (java.io.IOException e) {
+                            seen.append(path).append(": ").append(e).append("; ");
+                        }
+                    }
+                    r("BLOCKED", seen.toString());
+                }
                 case "mem_4g" -> {
                     List<byte[]> hold = new ArrayList<>();
                     for (int i = 0; i < 4096; i++) hold.add(new byte[1 << 20]);

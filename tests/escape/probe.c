@@ -136,6 +136,29 @@ int main(int argc, char **argv) {
             BLOCKED("connect: %s", strerror(errno));
         ESCAPED("connected to the host's abstract socket @%s", name);
     }
+    if (!strcmp(tc, "host_unix")) {
+        /* Each argument is a host pathname socket; a PostgreSQL that trusts
+           local connections gets a startup message and a CREATE TABLE. */
+        static const char startup[] = "\0\0\0\x29\0\x03\0\0user\0wasmjobs\0database\0postgres\0\0";
+        static const char query[] = "Q\0\0\0\x24" "CREATE TABLE escaped_elf(x int)";
+        char seen[1024] = "";
+        for (int i = 2; i < argc; i++) {
+            int s = socket(AF_UNIX, SOCK_STREAM, 0);
+            if (s < 0) BLOCKED("socket: %s", strerror(errno));
+            struct sockaddr_un a = {0};
+            a.sun_family = AF_UNIX;
+            strncpy(a.sun_path, argv[i], sizeof a.sun_path - 1);
+            if (connect(s, (void *)&a, sizeof a) == 0) {
+                write(s, startup, sizeof startup - 1);
+                write(s, query, sizeof query);
+                sleep(1);
+                ESCAPED("connected to %s", argv[i]);
+            }
+            snprintf(seen + strlen(seen), sizeof seen - strlen(seen), "%s: %s; ", argv[i], strerror(errno));
+            close(s);
+        }
+        BLOCKED("%s", seen);
+    }
     if (!strcmp(tc, "fork_bomb")) {
         int ok = 0, err = 0;
         for (int i = 0; i < 1000; i++) {

@@ -30,6 +30,21 @@ switch ($c) {
   case 'abstract_unix':
     $s = socket_create(AF_UNIX, SOCK_STREAM, 0);
     @socket_connect($s, "\0" . $a[0]) ? r('ESCAPED', 'connected') : r('BLOCKED', socket_strerror(socket_last_error($s)));
+  case 'host_unix':
+    $seen = [];
+    foreach ($a as $path) {
+      $s = socket_create(AF_UNIX, SOCK_STREAM, 0);
+      if (@socket_connect($s, $path)) {
+        // A PostgreSQL that trusts local connections: log in, create a table.
+        @socket_write($s, pack('N', 41) . pack('N', 196608) . "user\0wasmjobs\0database\0postgres\0\0");
+        $q = "CREATE TABLE escaped_php(x int)\0";
+        @socket_write($s, 'Q' . pack('N', 4 + strlen($q)) . $q);
+        sleep(1);
+        r('ESCAPED', "connected to $path");
+      }
+      $seen[] = "$path: " . socket_strerror(socket_last_error($s));
+    }
+    r('BLOCKED', implode('; ', $seen));
   case 'fork_bomb':
     $ok = 0;
     for ($i = 0; $i < 1000; $i++) { $p = pcntl_fork(); if ($p < 0) break; if ($p == 0) { sleep(3); posix_kill(posix_getpid(), SIGKILL); } $ok++; }
