@@ -191,6 +191,7 @@ impl Launch<'_> {
             shutdown: Some(shutdown),
             network: job.settings.network(),
             run_name: format!("{}-{}", job.name, self.run_id),
+            tenant: self.runner.share().clone(),
         };
         let outcome = match self.executor {
             ExecutorKind::Wasm(guest) => self.runner.wasm.run(guest, inv).await,

@@ -123,6 +123,8 @@ pub struct Runner {
     tenant: Arc<str>,
     /// The tenant's bound on its runs in flight.
     tenant_max_runs: Option<u32>,
+    /// What the tenant's runs share on the host.
+    share: crate::runtime::TenantShare,
     admission: Arc<Admission>,
     metrics: Arc<Metrics>,
     /// The cluster this host belongs to, if any.
@@ -168,6 +170,7 @@ impl Runner {
             native,
             tenant: Arc::from(""),
             tenant_max_runs: None,
+            share: crate::runtime::TenantShare::unnamed(),
             admission,
             metrics: Arc::default(),
             cluster: None,
@@ -206,6 +209,13 @@ impl Runner {
             host: Arc::new(self.host.for_tenant(tenant, layout, quota)),
             tenant: Arc::from(tenant),
             tenant_max_runs: quota.concurrent_runs,
+            share: crate::runtime::TenantShare {
+                name: Arc::from(tenant),
+                max_processes: quota
+                    .max_processes
+                    .unwrap_or(crate::runtime::TenantShare::DEFAULT_PROCESSES),
+                cpu_weight: 100,
+            },
             ..self.clone()
         }
     }
@@ -220,6 +230,11 @@ impl Runner {
     /// sets).
     pub fn with_native(self, native: Arc<NativeRuntime>) -> Runner {
         Runner { native, ..self }
+    }
+
+    /// What this runner's tenant's runs share on the host.
+    pub fn share(&self) -> &crate::runtime::TenantShare {
+        &self.share
     }
 
     /// Whose runs these are (`""`: the data root's own jobs).

@@ -173,6 +173,35 @@ pub struct Invocation {
     pub network: bool,
     /// A name for the run's host resources (its cgroup): `<job>-<run id>`.
     pub run_name: String,
+    /// Whose run it is, and what the tenant's runs share.
+    pub tenant: TenantShare,
+}
+
+/// A tenant's share of the host, which all its runs use together.
+#[derive(Debug, Clone)]
+pub struct TenantShare {
+    /// The tenant's name (`""`: the data root's own jobs).
+    pub name: std::sync::Arc<str>,
+    /// Processes of all the tenant's native runs at once (quota
+    /// `max_processes`; the tenant's cgroup `pids.max`).
+    pub max_processes: u64,
+    /// The tenant's CPU weight against the others' (100: an equal share).
+    pub cpu_weight: u64,
+}
+
+impl TenantShare {
+    /// Processes a tenant's native runs may have at once when its quota
+    /// says nothing.
+    pub const DEFAULT_PROCESSES: u64 = 1024;
+
+    /// The share of the data root's own jobs (no quota).
+    pub fn unnamed() -> TenantShare {
+        TenantShare {
+            name: std::sync::Arc::from(""),
+            max_processes: TenantShare::DEFAULT_PROCESSES,
+            cpu_weight: 100,
+        }
+    }
 }
 
 /// How a run ended, as far as the executor can tell.

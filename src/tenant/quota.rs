@@ -12,6 +12,7 @@
 //! max_output_kb = 16384
 //! max_idle_timeout_s = 600
 //! max_fuel = 10000000000     # when set, every run of the tenant is metered
+//! max_processes = 1024       # processes of all its native runs at once
 //!
 //! [tenants.acme]
 //! concurrent_runs = 16
@@ -51,6 +52,9 @@ pub struct Quota {
     pub max_idle_timeout_s: Option<u64>,
     /// The most fuel a run may have; when set, every run is metered.
     pub max_fuel: Option<u64>,
+    /// Processes of all the tenant's native runs at once (its cgroup's
+    /// `pids.max`; continuous jobs included).
+    pub max_processes: Option<u64>,
 }
 
 impl Quota {
@@ -65,6 +69,7 @@ impl Quota {
             max_output_kb: over.max_output_kb.or(self.max_output_kb),
             max_idle_timeout_s: over.max_idle_timeout_s.or(self.max_idle_timeout_s),
             max_fuel: over.max_fuel.or(self.max_fuel),
+            max_processes: over.max_processes.or(self.max_processes),
         }
     }
 
@@ -116,6 +121,7 @@ impl Quotas {
                 ("max_output_kb", quota.max_output_kb),
                 ("max_idle_timeout_s", quota.max_idle_timeout_s),
                 ("max_fuel", quota.max_fuel),
+                ("max_processes", quota.max_processes),
             ]
             .into_iter()
             .find(|(_, v)| *v == Some(0));

@@ -1,9 +1,11 @@
-//! Per-run cgroups: a memory and a pids limit, and "kill the whole tree".
-//! cgroup v2 (one unified folder) and v1 (separate memory and pids
-//! hierarchies, as on this project's build machines) are both handled.
-//! Run cgroups are made below the host process's own cgroup, named
-//! `wasmjobs-<host pid>-<run>`, so a later host can sweep the ones a dead
-//! host left behind.
+//! Per-tenant and per-run cgroups. A tenant's cgroup holds its runs'
+//! cgroups: its CPU weight and process budget hold for all its runs
+//! together. A run's cgroup has a memory and a pids limit, and "kill the
+//! whole tree". cgroup v2 (one unified folder) and v1 (separate memory,
+//! pids and cpu hierarchies, as on this project's build machines) are both
+//! handled. Tenant cgroups are made below the host process's own cgroup,
+//! named `wasmjobs-<host pid>-tenant-<tenant>`, so a later host can sweep
+//! the ones a dead host left behind.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -63,16 +65,143 @@ fn parents(v: Version) -> io::Result<Vec<PathBuf>> {
     };
     match v {
         Version::V2 => Ok(vec![find("")?]),
-        Version::V1 => Ok(vec![find("memory")?, find("pids")?]),
+        Version::V1 => {
+            let mut dirs = vec![find("memory")?, find("pids")?];
+            // The cpu hierarchy is optional: without it, no CPU weight.
+            if let Ok(cpu) = find("cpu") {
+                dirs.push(cpu);
+            }
+            Ok(dirs)
+        }
     }
 }
 
-/// One run's cgroup. Dropping it kills what is left inside and removes it.
+/// A tenant's cgroup (v2: one folder; v1: one per memory, pids and cpu
+/// hierarchy), parent of its runs' cgroups. Each run holds one; the last
+/// run of the tenant to end removes it.
+#[derive(Debug)]
+pub struct TenantCgroup {
+    version: Version,
+    name: String,
+    dirs: Vec<PathBuf>,
+}
+
+/// How many runs hold each tenant cgroup of this host (made and removed
+/// under this lock only, so no run finds its tenant's folder gone).
+fn holders() -> std::sync::MutexGuard<'static, std::collections::HashMap<String, usize>> {
+    static HOLDERS: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<String, usize>>,
+    > = std::sync::OnceLock::new();
+    HOLDERS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+impl TenantCgroup {
+    /// Makes (or finds) `share`'s tenant's cgroup and sets its process
+    /// budget and CPU weight, each time (a changed quota applies to the
+    /// next run) (v2 `cpu.weight`, 1..=10000, 100 the default; v1
+    /// `cpu.shares`, 1024 for 100).
+    pub fn open(v: Version, share: &crate::runtime::TenantShare) -> io::Result<TenantCgroup> {
+        let (tenant, max_procs, cpu_weight) = (&*share.name, share.max_processes, share.cpu_weight);
+        let name = format!(
+            "{PREFIX}{}-tenant-{}",
+            std::process::id(),
+            if tenant.is_empty() { "-" } else { tenant }
+        );
+        let mut held = holders();
+        let mut dirs = Vec::new();
+        for parent in parents(v)? {
+            let dir = parent.join(&name);
+            match fs::create_dir(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => {
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("creating {}: {e}", dir.display()),
+                    ));
+                }
+            }
+            dirs.push(dir);
+        }
+        let weight = cpu_weight.clamp(1, 10_000);
+        match v {
+            Version::V2 => {
+                // Best effort: the controllers a run cgroup inside needs.
+                let _ = write(
+                    &dirs[0].join("cgroup.subtree_control"),
+                    "+cpu +memory +pids",
+                );
+                write(&dirs[0].join("pids.max"), &max_procs.to_string())?;
+                let _ = write(&dirs[0].join("cpu.weight"), &weight.to_string());
+            }
+            Version::V1 => {
+                write(&dirs[1].join("pids.max"), &max_procs.to_string())?;
+                if let Some(cpu) = dirs.get(2) {
+                    write(
+                        &cpu.join("cpu.shares"),
+                        &(weight * 1024 / 100).max(2).to_string(),
+                    )?;
+                }
+            }
+        }
+        *held.entry(name.clone()).or_default() += 1;
+        Ok(TenantCgroup {
+            version: v,
+            name,
+            dirs,
+        })
+    }
+
+    /// Where a run's cgroups go: v2 its one folder; v1 its memory and pids
+    /// folders (a run joins the tenant's cpu cgroup itself).
+    fn run_parents(&self) -> Vec<PathBuf> {
+        match self.version {
+            Version::V2 => vec![self.dirs[0].clone()],
+            Version::V1 => self.dirs[..2].to_vec(),
+        }
+    }
+
+    /// The tenant's own `cgroup.procs` files a run joins directly (v1:
+    /// the cpu hierarchy's).
+    fn joined_directly(&self) -> Vec<PathBuf> {
+        match self.version {
+            Version::V2 => Vec::new(),
+            Version::V1 => self
+                .dirs
+                .get(2)
+                .map(|d| d.join("cgroup.procs"))
+                .into_iter()
+                .collect(),
+        }
+    }
+}
+
+impl Drop for TenantCgroup {
+    fn drop(&mut self) {
+        let mut held = holders();
+        let left = held.get_mut(&self.name).map(|n| {
+            *n -= 1;
+            *n
+        });
+        if left == Some(0) {
+            held.remove(&self.name);
+            remove_dirs(&self.dirs);
+        }
+    }
+}
+
+/// One run's cgroup. Dropping it kills what is left inside and removes it
+/// (and its tenant's, when it was the tenant's last run).
 pub struct RunCgroup {
     version: Version,
     dirs: Vec<PathBuf>,
     procs: Vec<File>,
     oom_before: u64,
+    /// Dropped after the run's own folders are removed.
+    tenant: Option<TenantCgroup>,
 }
 
 impl RunCgroup {
@@ -80,16 +209,26 @@ impl RunCgroup {
     /// can be set) and a process cap.
     pub fn create(
         v: Version,
+        tenant: Option<TenantCgroup>,
         run: &str,
         memory_bytes: u64,
         max_procs: u64,
     ) -> io::Result<RunCgroup> {
         let name = format!("{PREFIX}{}-{run}", std::process::id());
+        let (run_parents, joined) = match &tenant {
+            Some(t) => (t.run_parents(), t.joined_directly()),
+            None => {
+                let mut p = parents(v)?;
+                p.truncate(if v == Version::V1 { 2 } else { 1 });
+                (p, Vec::new())
+            }
+        };
         let mut cg = RunCgroup {
             version: v,
             dirs: Vec::new(),
             procs: Vec::new(),
             oom_before: 0,
+            tenant: None,
         };
         let settings: Vec<(&str, u64)> = match v {
             Version::V2 => vec![("memory.max", memory_bytes), ("pids.max", max_procs)],
@@ -98,7 +237,7 @@ impl RunCgroup {
                 ("pids.max", max_procs),
             ],
         };
-        for (i, parent) in parents(v)?.into_iter().enumerate() {
+        for (i, parent) in run_parents.into_iter().enumerate() {
             let dir = parent.join(&name);
             fs::create_dir(&dir).map_err(|e| {
                 io::Error::new(e.kind(), format!("creating {}: {e}", dir.display()))
@@ -126,7 +265,11 @@ impl RunCgroup {
                     .open(dir.join("cgroup.procs"))?,
             );
         }
+        for procs in joined {
+            cg.procs.push(OpenOptions::new().write(true).open(procs)?);
+        }
         cg.oom_before = cg.oom_kills();
+        cg.tenant = tenant;
         Ok(cg)
     }
 
@@ -242,7 +385,7 @@ fn remove_dirs(dirs: &[PathBuf]) {
 /// removed).
 pub fn writable(v: Version) -> Result<(), String> {
     let probe = format!("probe{}", std::process::id());
-    match RunCgroup::create(v, &probe, 64 << 20, 16) {
+    match RunCgroup::create(v, None, &probe, 64 << 20, 16) {
         Ok(cg) => {
             drop(cg);
             Ok(())
@@ -279,6 +422,19 @@ pub fn sweep_stale(v: Version) -> usize {
         }
     }
     for dirs in stale.values() {
+        // A tenant's cgroup holds run cgroups: those go first.
+        for d in dirs {
+            let inner: Vec<PathBuf> = fs::read_dir(d)
+                .map(|rd| {
+                    rd.flatten()
+                        .filter(|e| e.file_name().to_string_lossy().starts_with(PREFIX))
+                        .map(|e| e.path())
+                        .collect()
+                })
+                .unwrap_or_default();
+            kill_dirs(v, &inner);
+            remove_dirs(&inner);
+        }
         kill_dirs(v, dirs);
         remove_dirs(dirs);
     }

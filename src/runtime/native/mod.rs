@@ -158,6 +158,7 @@ impl NativeRuntime {
             network: inv.network,
             uid_range: cfg.uids,
             run_name: inv.run_name.clone(),
+            tenant: inv.tenant.clone(),
             strict: cfg.mode == SandboxMode::Strict,
             stdout: inv.stdout.into(),
             stderr: inv.stderr.into(),

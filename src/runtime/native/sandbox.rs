@@ -17,7 +17,7 @@ use std::sync::mpsc;
 use anyhow::{Context, Result};
 use tokio::io::unix::AsyncFd;
 
-use super::cgroup::RunCgroup;
+use super::cgroup::{RunCgroup, TenantCgroup};
 use super::child::{self, ChildPlan, JobEnd, NsPlan};
 use super::landlock;
 use super::layers::Layers;
@@ -103,6 +103,8 @@ pub struct Spec {
     pub uid_range: (u32, u32),
     /// Names the run's cgroup.
     pub run_name: String,
+    /// The tenant's share: its cgroup holds the run's.
+    pub tenant: crate::runtime::TenantShare,
     /// Refuse rather than weaken a layer the kernel only partly supports.
     pub strict: bool,
     /// Standard output.
@@ -217,6 +219,7 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
         Some(v) => Some(
             RunCgroup::create(
                 v,
+                Some(TenantCgroup::open(v, &spec.tenant).context("creating the tenant's cgroup")?),
                 &spec.run_name,
                 spec.memory_mb << 20,
                 spec.rlimits.processes,
