@@ -382,3 +382,231 @@ fn processes_with_env(needle: &str) -> Vec<i32> {
         })
         .collect()
 }
+
+/// `cmd` started the way a supervisor or a careless shell might start it:
+/// fd 7 open on a secret file, fd 8 appending to the host's log.
+fn with_open_descriptors(cmd: &Command, secret: &Path, host_log: &Path) -> Command {
+    let mut c = Command::new("bash");
+    c.arg("-c")
+        .arg("exec 7<\"$0\" 8>>\"$1\"; shift; exec \"$@\"")
+        .arg(secret)
+        .arg(host_log)
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    c
+}
+
+/// Descriptors the host inherited (fd 7 on a secret, fd 8 on the host's
+/// log) reach no native job, through `run` and through `serve`: judged
+/// from the host (the secret is not in the run's log, the host's log is
+/// untouched) and from the job (the descriptors are closed).
+#[test]
+fn descriptors_the_host_inherited_never_reach_a_job() {
+    let env = Env::new();
+    if let Err(why) = sandbox(&env) {
+        return skip(&why);
+    }
+    let secret = env.dir.path().join("secret.txt");
+    std::fs::write(&secret, "inherited-secret-line\n").unwrap();
+    let host_log = env.dir.path().join("host.log");
+    std::fs::write(&host_log, "").unwrap();
+    let script = "for n in 7 8; do [ -e /proc/$$/fd/$n ] && echo \"fd $n is open\"; done\n\
+                  cat <&7 2>&1 | head -c 200; echo\n\
+                  { echo pwned >&8; } 2>&1 || true\n\
+                  echo checked\n";
+    env.deploy_files("fds", &[("run.sh", script)]);
+    let out = with_open_descriptors(&env.cmd().args(["run", "fds"]), &secret, &host_log)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let check = |log: &str, how: &str| {
+        assert!(log.contains("] checked"), "{how}: {log}");
+        assert!(
+            !log.contains("is open"),
+            "{how}: an inherited descriptor is open: {log}"
+        );
+        assert!(
+            !log.contains("inherited-secret-line"),
+            "{how}: read the secret: {log}"
+        );
+        assert!(log.contains("Bad file descriptor"), "{how}: {log}");
+        assert_eq!(
+            std::fs::read_to_string(&host_log).unwrap(),
+            "",
+            "{how}: wrote the host's log"
+        );
+    };
+    check(&env.latest_log("fds"), "run");
+
+    // The same job on a schedule, under `serve`.
+    env.deploy_files(
+        "fds-on-schedule",
+        &[
+            ("run.sh", script),
+            ("settings.job", r#"{"schedule": "* * * * * *"}"#),
+        ],
+    );
+    let child = with_open_descriptors(
+        env.cmd().args(["serve", "--listen", "127.0.0.1:0"]),
+        &secret,
+        &host_log,
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    // Stopped when dropped, a failed check included.
+    let serve = common::http::Server { child, port: 0 };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let log = loop {
+        let done = env
+            .history("fds-on-schedule")
+            .iter()
+            .any(|r| r["status"] == "Success" || r["status"] == "Failed");
+        if done {
+            break env.latest_log("fds-on-schedule");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no scheduled run ended under serve"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    drop(serve);
+    check(&log, "serve");
+}
+
+/// Waits (a few seconds at most) until nothing of job `name` is alive and
+/// the host `host` has no child left, zombie or not; panics naming what
+/// is left.
+fn nothing_left(name: &str, host: u32, how: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let alive = common::job_processes(name);
+        let children = common::children_of(host);
+        if alive.is_empty() && children.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{how}: the run left processes {alive:?} alive and the host has children {children:?} (pid, state)"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Nothing of a native run outlives it, checked from the host for every
+/// way a run can end (success, failure, timeout, idle timeout, stop
+/// request, host shutdown): no process of the job is alive, and the host
+/// has no child left, zombie or not. Each job leaves a background child, a
+/// `setsid` daemon and an orphaned grandchild behind it first.
+#[test]
+fn nothing_outlives_a_native_run_however_it_ends() {
+    use common::http;
+    let env = Env::new();
+    if let Err(why) = sandbox(&env) {
+        return skip(&why);
+    }
+    let secret = env.add_tenant("acme");
+    let auth = http::basic("acme", &secret);
+    let server = http::start(&env);
+    let host = server.child.id();
+    let leave =
+        "sleep 300 &\nsetsid sleep 301 </dev/null >/dev/null 2>&1 &\n( sleep 302 & )\necho left\n";
+    let endings: [(&str, &str, &str, &str); 5] = [
+        ("ends-ok", "exit 0", "{}", "Success"),
+        ("ends-failed", "exit 3", "{}", "Failed"),
+        (
+            "ends-timeout",
+            "sleep 300",
+            r#"{"limits": {"timeout_s": 2}}"#,
+            "Failed",
+        ),
+        (
+            "ends-idle",
+            "sleep 300",
+            r#"{"limits": {"idle_timeout_s": 2}}"#,
+            "Failed",
+        ),
+        (
+            "ends-stopped",
+            "sleep 300",
+            r#"{"stopping_wait_time": 1}"#,
+            "Stopped",
+        ),
+    ];
+    for (name, end, settings, want) in endings {
+        let script = format!("{leave}{end}\n");
+        http::upload(
+            &server,
+            &auth,
+            "triggered",
+            name,
+            &[
+                ("run.sh", script.as_bytes()),
+                ("settings.job", settings.as_bytes()),
+            ],
+        );
+        let (code, id, body, _) = http::run(&server, &auth, name);
+        assert_eq!(code, 202, "{name}: {body}");
+        if name == "ends-stopped" {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while common::job_processes(name).len() < 4 {
+                assert!(
+                    Instant::now() < deadline,
+                    "{name} never started its children"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let path = format!("/api/triggeredwebjobs/{name}/history/{id}/stop");
+            let (code, _, body) = http::request(&server, "POST", &path, Some(&auth), "");
+            assert!(code < 300, "stopping {name}: {code} {body}");
+        }
+        let run = http::wait_run(&server, &auth, name, &id);
+        assert_eq!(run["status"], want, "{name}: {run}");
+        nothing_left(name, host, name);
+    }
+
+    // Host shutdown with a run in progress.
+    let name = "ends-with-host";
+    let script = format!("{leave}sleep 300\n");
+    http::upload(
+        &server,
+        &auth,
+        "triggered",
+        name,
+        &[
+            ("run.sh", script.as_bytes()),
+            ("settings.job", br#"{"stopping_wait_time": 1}"#),
+        ],
+    );
+    let (code, _, body, _) = http::run(&server, &auth, name);
+    assert_eq!(code, 202, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while common::job_processes(name).len() < 4 {
+        assert!(
+            Instant::now() < deadline,
+            "{name} never started its children"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut server = server;
+    // SAFETY: kill sends a signal to the host process this test started.
+    assert_eq!(unsafe { libc::kill(host as i32, libc::SIGTERM) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the host did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    nothing_left(name, host, "host shutdown");
+}
