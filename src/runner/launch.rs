@@ -101,6 +101,9 @@ impl Launch<'_> {
     /// Logs how it ended; returns the run status and the limit that ended it.
     pub fn report(&self, outcome: &Outcome) -> (RunStatus, Option<LimitKind>) {
         let log = self.log;
+        for note in &outcome.notes {
+            log.sys(Level::Warn, note);
+        }
         let r = match &outcome.ending {
             Ending::Exited(0) => (RunStatus::Success, None),
             Ending::Exited(n) => {

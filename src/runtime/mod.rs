@@ -237,6 +237,9 @@ pub struct Outcome {
     pub fuel_consumed: Option<u64>,
     /// What the run used, as far as the executor can tell.
     pub usage: Usage,
+    /// Lines for the run's log (`SYS WARN`): limits the job ran into that
+    /// did not end it (a full scratch, say).
+    pub notes: Vec<String>,
 }
 
 impl From<Ending> for Outcome {
@@ -245,6 +248,7 @@ impl From<Ending> for Outcome {
             ending,
             fuel_consumed: None,
             usage: Usage::default(),
+            notes: Vec::new(),
         }
     }
 }

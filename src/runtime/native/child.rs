@@ -56,6 +56,9 @@ pub struct ChildPlan {
     pub ns: Option<NsPlan>,
     /// The Landlock ruleset, if used.
     pub landlock_fd: Option<RawFd>,
+    /// Landlock rules the job adds itself, for folders that only exist
+    /// once its root is mounted: (path as the job sees it, rights).
+    pub late_rules: Vec<(CString, u64)>,
     /// Seccomp filters, installed in order.
     pub seccomp: Vec<BpfProgram>,
     /// The job's working directory, as it sees it.
@@ -70,10 +73,15 @@ pub struct JobEnd {
     pub status: i32,
     /// User plus system CPU time, in microseconds.
     pub cpu_us: i64,
+    /// Bytes left in the scratch when the job ended (-1: no scratch).
+    pub scratch_bytes_left: i64,
+    /// Files left in the scratch when the job ended (-1: no scratch).
+    pub scratch_files_left: i64,
 }
 
 const PROC: &[u8] = b"/proc\0";
 const PROC_FS: &[u8] = b"proc\0";
+const OVERLAY: &[u8] = b"overlay\0";
 const TMPFS: &[u8] = b"tmpfs\0";
 const TMPFS_OPTS: &[u8] = b"size=1m,nr_inodes=4096,mode=755\0";
 const ROOT: &[u8] = b"/\0";
@@ -167,30 +175,10 @@ unsafe fn restrict(plan: &ChildPlan) -> io::Result<()> {
             if plan.ns.is_some() {
                 // The parent's /proc rule names the host procfs; allow the
                 // fresh one instead.
-                let proc_fd = libc::open(cstr(PROC), libc::O_PATH | libc::O_CLOEXEC);
-                if proc_fd < 0 {
-                    return Err(err());
-                }
-                #[repr(C, packed)]
-                struct PathBeneath {
-                    allowed: u64,
-                    fd: i32,
-                }
-                let attr = PathBeneath {
-                    allowed: super::landlock::PROC_READ_ACCESS,
-                    fd: proc_fd,
-                };
-                let r = libc::syscall(
-                    libc::SYS_landlock_add_rule,
-                    fd,
-                    1, // LANDLOCK_RULE_PATH_BENEATH
-                    &attr as *const PathBeneath,
-                    0,
-                );
-                libc::close(proc_fd);
-                if r != 0 {
-                    return Err(err());
-                }
+                add_rule(fd, cstr(PROC), super::landlock::PROC_READ_ACCESS)?;
+            }
+            for (path, access) in &plan.late_rules {
+                add_rule(fd, path.as_ptr(), *access)?;
             }
             if libc::syscall(libc::SYS_landlock_restrict_self, fd, 0u32) != 0 {
                 return Err(err());
@@ -198,6 +186,34 @@ unsafe fn restrict(plan: &ChildPlan) -> io::Result<()> {
         }
         for prog in &plan.seccomp {
             seccompiler::apply_filter(prog).map_err(|_| err())?;
+        }
+        Ok(())
+    }
+}
+
+/// Adds a Landlock rule for the folder at `path` (as the job sees it).
+unsafe fn add_rule(ruleset: RawFd, path: *const libc::c_char, allowed: u64) -> io::Result<()> {
+    unsafe {
+        let dir = libc::open(path, libc::O_PATH | libc::O_CLOEXEC);
+        if dir < 0 {
+            return Err(err());
+        }
+        #[repr(C, packed)]
+        struct PathBeneath {
+            allowed: u64,
+            fd: i32,
+        }
+        let attr = PathBeneath { allowed, fd: dir };
+        let r = libc::syscall(
+            libc::SYS_landlock_add_rule,
+            ruleset,
+            1, // LANDLOCK_RULE_PATH_BENEATH
+            &attr as *const PathBeneath,
+            0,
+        );
+        libc::close(dir);
+        if r != 0 {
+            return Err(err());
         }
         Ok(())
     }
@@ -219,15 +235,23 @@ unsafe fn write_file(path: &[u8], data: &[u8]) -> io::Result<()> {
     }
 }
 
-/// Closes every descriptor but `keep` (std's exec-error pipe, the stdio
-/// pipes and other runs' descriptors must not be held by the helpers).
-unsafe fn close_all_but(keep: RawFd) {
+/// Closes every descriptor but those in `keep` (std's exec-error pipe,
+/// the stdio pipes and other runs' descriptors must not be held by the
+/// helpers). Negative entries keep nothing.
+unsafe fn close_all_but(keep: [RawFd; 2]) {
     unsafe {
-        let keep = keep.max(0) as u32;
-        if keep > 0 {
-            libc::close_range(0, keep - 1, 0);
+        let (a, b) = (keep[0].min(keep[1]), keep[0].max(keep[1]));
+        let mut from = 0u32;
+        for k in [a, b] {
+            if k < 0 || (k as u32) < from {
+                continue;
+            }
+            if k as u32 > from {
+                libc::close_range(from, k as u32 - 1, 0);
+            }
+            from = k as u32 + 1;
         }
-        libc::close_range(keep + 1, u32::MAX, 0);
+        libc::close_range(from, u32::MAX, 0);
     }
 }
 
@@ -269,7 +293,7 @@ unsafe fn enter_namespaces(plan: &ChildPlan, ns: &NsPlan) -> io::Result<()> {
         }
         if init > 0 {
             // The spawned child: wait for the init and end the same way.
-            close_all_but(alive[1]);
+            close_all_but([alive[1], -1]);
             let mut st = 0;
             loop {
                 let r = libc::waitpid(init, &mut st, 0);
@@ -293,14 +317,14 @@ unsafe fn enter_namespaces(plan: &ChildPlan, ns: &NsPlan) -> io::Result<()> {
         if libc::poll(&mut pfd, 1, 0) > 0 && pfd.revents & libc::POLLHUP != 0 {
             libc::_exit(125);
         }
-        mount_view(ns)?;
+        let scratch_fd = mount_view(plan, ns)?;
         libc::sethostname(HOSTNAME.as_ptr().cast(), HOSTNAME.len());
         let job = libc::fork();
         if job < 0 {
             return Err(err());
         }
         if job > 0 {
-            init_loop(plan, ns, job);
+            init_loop(plan, ns, job, scratch_fd);
         }
         // The job, PID 2.
         check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0))?;
@@ -366,7 +390,7 @@ unsafe fn scrub_cmdline() {
 /// stage with the mountpoints and links; the binds moved in and remounted
 /// with their flags; a fresh `/proc`; `pivot_root` into the stage, the
 /// host's root detached; and the new root made read-only.
-unsafe fn mount_view(ns: &NsPlan) -> io::Result<()> {
+unsafe fn mount_view(plan: &ChildPlan, ns: &NsPlan) -> io::Result<RawFd> {
     unsafe {
         let null = std::ptr::null();
         let r = &ns.root;
@@ -377,6 +401,10 @@ unsafe fn mount_view(ns: &NsPlan) -> io::Result<()> {
             libc::MS_REC | libc::MS_PRIVATE,
             null.cast(),
         ))?;
+        let scratch_fd = match &r.scratch {
+            Some(s) => mount_scratch(plan, s)?,
+            None => -1,
+        };
         const OPEN_TREE_CLONE: libc::c_uint = 1;
         const AT_RECURSIVE: libc::c_uint = 0x8000;
         const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
@@ -458,15 +486,74 @@ unsafe fn mount_view(ns: &NsPlan) -> io::Result<()> {
             null,
             libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | tmpfs_flags,
             null.cast(),
-        ))
+        ))?;
+        Ok(scratch_fd)
+    }
+}
+
+/// Mounts the run's scratch tmpfs over its host `/tmp` folder, makes the
+/// folders in it (the job's `/tmp` owned by the job's uid), and overlays
+/// the working copy with it. Returns a descriptor of the tmpfs, for how
+/// full it was when the job ended.
+unsafe fn mount_scratch(plan: &ChildPlan, s: &root::Scratch) -> io::Result<RawFd> {
+    unsafe {
+        check(libc::mount(
+            cstr(TMPFS),
+            s.at.as_ptr(),
+            cstr(TMPFS),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            s.options.as_ptr().cast(),
+        ))?;
+        for f in &s.folders {
+            check(libc::mkdir(f.as_ptr(), 0o755))?;
+        }
+        if let Some(uid) = plan.uid {
+            // The job's /tmp, and the overlay's upper folder (whose owner
+            // the working copy's root shows), are the job's.
+            check(libc::chown(s.folders[0].as_ptr(), uid, uid))?;
+            check(libc::chown(s.folders[2].as_ptr(), uid, uid))?;
+        }
+        check(libc::mount(
+            cstr(OVERLAY),
+            s.work.as_ptr(),
+            cstr(OVERLAY),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            s.overlay.as_ptr().cast(),
+        ))?;
+        let fd = libc::open(
+            s.at.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        );
+        if fd < 0 {
+            return Err(err());
+        }
+        Ok(fd)
+    }
+}
+
+/// Bytes and files left in the scratch behind `fd` (-1, -1 without one).
+unsafe fn scratch_left(fd: RawFd) -> (i64, i64) {
+    unsafe {
+        if fd < 0 {
+            return (-1, -1);
+        }
+        let mut st: libc::statfs = std::mem::zeroed();
+        if libc::fstatfs(fd, &mut st) != 0 {
+            return (-1, -1);
+        }
+        (
+            (st.f_bavail as i64).saturating_mul(st.f_bsize as i64),
+            st.f_ffree as i64,
+        )
     }
 }
 
 /// The init's life after forking the job: drop privileges, reap every
 /// process, and when the job ends report it and exit.
-unsafe fn init_loop(plan: &ChildPlan, ns: &NsPlan, job: libc::pid_t) -> ! {
+unsafe fn init_loop(plan: &ChildPlan, ns: &NsPlan, job: libc::pid_t, scratch_fd: RawFd) -> ! {
     unsafe {
-        close_all_but(ns.status_fd);
+        // The status pipe and the scratch's descriptor are all it keeps.
+        close_all_but([ns.status_fd, scratch_fd]);
         if let Some(uid) = plan.uid {
             libc::setgroups(0, std::ptr::null());
             libc::setresgid(uid, uid, uid);
@@ -479,9 +566,12 @@ unsafe fn init_loop(plan: &ChildPlan, ns: &NsPlan, job: libc::pid_t) -> ! {
             let r = libc::wait4(-1, &mut st, 0, &mut ru);
             if r == job {
                 let tv = |t: libc::timeval| t.tv_sec * 1_000_000 + t.tv_usec;
+                let (bytes_left, files_left) = scratch_left(scratch_fd);
                 let end = JobEnd {
                     status: st,
                     cpu_us: tv(ru.ru_utime) + tv(ru.ru_stime),
+                    scratch_bytes_left: bytes_left,
+                    scratch_files_left: files_left,
                 };
                 libc::write(
                     ns.status_fd,

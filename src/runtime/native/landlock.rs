@@ -77,14 +77,11 @@ pub fn build(rules: &Rules<'_>) -> Result<OwnedFd> {
         created = add(created, p, read)?;
     }
     created = add(created, Path::new("/dev/null"), read | AccessFs::WriteFile)?;
-    let special =
-        AccessFs::MakeFifo | AccessFs::MakeSock | AccessFs::MakeChar | AccessFs::MakeBlock;
     for p in rules.write {
-        created = add(created, p, AccessFs::from_all(abi) & !special)?;
+        created = add(created, p, write_access(abi))?;
     }
-    let devices = AccessFs::MakeChar | AccessFs::MakeBlock;
     for p in rules.scratch {
-        created = add(created, p, AccessFs::from_all(abi) & !devices)?;
+        created = add(created, p, scratch_access(abi))?;
     }
     let fd: Option<OwnedFd> = created.into();
     match fd {
@@ -127,6 +124,31 @@ fn add(
     let fd =
         PathFd::new(path).with_context(|| format!("opening {} for Landlock", path.display()))?;
     Ok(created.add_rule(PathBeneath::new(fd, fit(access, path.is_dir())))?)
+}
+
+/// Everything in a job's own folders but making FIFOs, sockets and device
+/// nodes (which could block or confuse the host that later opens them).
+fn write_access(abi: ABI) -> landlock::BitFlags<AccessFs> {
+    AccessFs::from_all(abi)
+        & !(AccessFs::MakeFifo | AccessFs::MakeSock | AccessFs::MakeChar | AccessFs::MakeBlock)
+}
+
+/// Everything in a run's private scratch but making device nodes.
+fn scratch_access(abi: ABI) -> landlock::BitFlags<AccessFs> {
+    AccessFs::from_all(abi) & !(AccessFs::MakeChar | AccessFs::MakeBlock)
+}
+
+/// The rights of a rule the child adds itself for a folder it mounts (the
+/// working copy's overlay, the scratch's `/tmp`): `write_access` or
+/// `scratch_access`, as far as this kernel's ABI has them.
+pub fn late_access(scratch: bool) -> u64 {
+    let abi = ABI::from(kernel_abi().min(ABI_WANTED));
+    let access = if scratch {
+        scratch_access(abi)
+    } else {
+        write_access(abi)
+    };
+    access.bits()
 }
 
 /// Read-file and read-dir rights, for the fresh `/proc` the child mounts

@@ -26,8 +26,11 @@ use sandbox::{CpuProbe, Dirs, Rlimits, Spawner, Spec};
 
 use super::capture::Activity;
 use super::limits::{LimitKind, Limits};
-use super::watch::watch;
+use super::watch::{self, watch};
 use super::{Ending, Invocation, Outcome, Usage};
+
+const SCRATCH_MB: u64 = 1024;
+const SCRATCH_FILES: u64 = 65_536;
 
 /// Runs native jobs under the host's sandbox configuration.
 pub struct NativeRuntime {
@@ -159,6 +162,10 @@ impl NativeRuntime {
             uid_range: cfg.uids,
             run_name: inv.run_name.clone(),
             tenant: inv.tenant.clone(),
+            scratch: root::ScratchSize {
+                bytes: SCRATCH_MB << 20,
+                files: SCRATCH_FILES,
+            },
             strict: cfg.mode == SandboxMode::Strict,
             stdout: inv.stdout.into(),
             stderr: inv.stderr.into(),
@@ -166,9 +173,27 @@ impl NativeRuntime {
         inv.activity.touch();
         let mut job = sandbox::spawn(spec, &self.spawner).await?;
         let probe = job.cpu_probe();
+        // Inside namespaces the job's /tmp is a folder of its scratch
+        // tmpfs, which only its mount namespace has: the shutdown file is
+        // made there through the job's root as /proc shows it.
+        let shutdown =
+            inv.shutdown
+                .as_ref()
+                .map(|s| match (layers.namespaces, s.file.file_name()) {
+                    (true, Some(name)) => watch::Shutdown {
+                        file: std::path::Path::new(&format!("/proc/{}/root", job.pid()))
+                            .join(seen.tmp.strip_prefix("/").unwrap_or(&seen.tmp))
+                            .join(name),
+                        wait: s.wait,
+                    },
+                    _ => watch::Shutdown {
+                        file: s.file.clone(),
+                        wait: s.wait,
+                    },
+                });
         let stopped = tokio::select! {
             r = job.wait() => { r?; None }
-            e = watch(&limits, &inv.activity, &inv.stop, inv.shutdown.as_ref()) => Some(e),
+            e = watch(&limits, &inv.activity, &inv.stop, shutdown.as_ref()) => Some(e),
             _ = sample_cpu(probe, &inv.activity, limits.idle_timeout) => unreachable!(),
         };
         if stopped.is_some() {
@@ -187,8 +212,32 @@ impl NativeRuntime {
                 peak_memory: ended.peak_memory,
                 guest_time: None,
             },
+            notes: scratch_notes(ended.scratch_left, &limits),
         })
     }
+}
+
+/// A note naming the scratch limit when the job left its scratch full
+/// (its writes beyond it failed with `ENOSPC`).
+fn scratch_notes(left: Option<(u64, u64)>, _limits: &Limits) -> Vec<String> {
+    let Some((bytes, files)) = left else {
+        return Vec::new();
+    };
+    let mut notes = Vec::new();
+    // tmpfs keeps a few blocks back: "full" is less than 64 KiB left.
+    if bytes < 64 << 10 {
+        notes.push(format!(
+            "The run's scratch (working copy and /tmp) was full: writes beyond {} MiB failed with ENOSPC (limits.scratch_mb).",
+            SCRATCH_MB
+        ));
+    }
+    if files == 0 {
+        notes.push(format!(
+            "The run's scratch (working copy and /tmp) was full: files beyond {} failed with ENOSPC (limits.scratch_files).",
+            SCRATCH_FILES
+        ));
+    }
+    notes
 }
 
 fn crashed(msg: String) -> Outcome {

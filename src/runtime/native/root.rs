@@ -7,6 +7,13 @@
 //! reached, whatever the kernel's Landlock version. The plan is built here,
 //! in the parent; the job's init mounts it between fork and exec
 //! ([`super::child`]).
+//!
+//! The run's scratch (its working copy and `/tmp`) is a size-capped tmpfs
+//! of its own, in bytes and in files: `/tmp` is a folder in it, and the
+//! working copy is an overlay whose writes land in it. A write beyond the
+//! cap fails inside the job with `ENOSPC`, and the host's disk never sees
+//! it. The tmpfs is memory: what a run keeps there counts toward its
+//! memory limit too.
 
 use std::collections::BTreeSet;
 use std::ffi::CString;
@@ -95,9 +102,37 @@ pub struct Bind {
     pub flags: libc::c_ulong,
 }
 
+/// How big a run's scratch may grow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScratchSize {
+    /// Bytes (apparent: a sparse file's holes count).
+    pub bytes: u64,
+    /// Files, folders and links.
+    pub files: u64,
+}
+
+/// The run's scratch tmpfs, mounted by the init before anything else
+/// (inside the namespace only), and the overlay over the working copy.
+#[derive(Debug)]
+pub struct Scratch {
+    /// The host's `/tmp` folder of the run, which the tmpfs covers.
+    pub at: CString,
+    /// The tmpfs's options (size, inodes, mode).
+    pub options: CString,
+    /// Folders made in it: the overlay's upper and work folders, and the
+    /// job's `/tmp`.
+    pub folders: [CString; 3],
+    /// The working copy, overlaid in place.
+    pub work: CString,
+    /// The overlay's options.
+    pub overlay: CString,
+}
+
 /// The whole root, as the init builds it.
 #[derive(Debug)]
 pub struct RootPlan {
+    /// The run's scratch, when it is capped.
+    pub scratch: Option<Scratch>,
     /// The folder the new root's tmpfs is mounted on before it becomes `/`
     /// (any folder: the host's copy is covered only inside the namespace).
     pub stage: CString,
@@ -148,7 +183,15 @@ fn kept_flags(p: &Path, devices: bool) -> Result<libc::c_ulong> {
 /// Builds the plan: the system's read-only files, the interpreter's
 /// `extra_read` folders, devices, and the run's folders `dirs` (on the
 /// host) at the fixed places of [`view`].
-pub fn plan(dirs: &Dirs, extra_read: &[PathBuf]) -> Result<RootPlan> {
+pub fn plan(
+    dirs: &Dirs,
+    extra_read: &[PathBuf],
+    scratch: Option<ScratchSize>,
+    in_user_namespace: bool,
+) -> Result<RootPlan> {
+    let scratch = scratch
+        .map(|size| scratch_plan(dirs, size, in_user_namespace))
+        .transpose()?;
     let mut b = Builder::default();
     let mut read: Vec<PathBuf> = SYSTEM.iter().map(PathBuf::from).collect();
     read.extend(extra_read.iter().cloned());
@@ -175,12 +218,18 @@ pub fn plan(dirs: &Dirs, extra_read: &[PathBuf]) -> Result<RootPlan> {
     for (link, target) in DEV_LINKS {
         b.link(Path::new(link), Path::new(target))?;
     }
-    for (src, dst) in [
-        (&dirs.work, view::JOB),
-        (&dirs.data, view::DATA),
-        (&dirs.tmp, view::TMP),
+    // The job's /tmp is a folder of the scratch tmpfs when there is one
+    // (its flags: the tmpfs's nosuid and nodev, plus the host folder's).
+    let tmp_src = match &scratch {
+        Some(s) => PathBuf::from(std::ffi::OsStr::from_bytes(s.folders[2].as_bytes())),
+        None => dirs.tmp.clone(),
+    };
+    for (src, flags_of, dst) in [
+        (&dirs.work, &dirs.work, view::JOB),
+        (&dirs.data, &dirs.data, view::DATA),
+        (&tmp_src, &dirs.tmp, view::TMP),
     ] {
-        b.bind(src, Path::new(dst), true, kept_flags(src, false)?)?;
+        b.bind(src, Path::new(dst), true, kept_flags(flags_of, false)?)?;
     }
     b.dir(Path::new("/proc"))?;
     if b.binds.len() > MAX_BINDS {
@@ -190,10 +239,49 @@ pub fn plan(dirs: &Dirs, extra_read: &[PathBuf]) -> Result<RootPlan> {
         );
     }
     Ok(RootPlan {
+        scratch,
         stage: CString::new(STAGE)?,
         entries: b.entries,
         binds: b.binds,
         proc_at: cstring(&staged(Path::new("/proc")))?,
+    })
+}
+
+/// The scratch tmpfs over the run's host `/tmp` folder, and the overlay
+/// over its working copy. Overlay options cannot carry `,` `:` or `\\`.
+fn scratch_plan(dirs: &Dirs, size: ScratchSize, in_user_namespace: bool) -> Result<Scratch> {
+    for p in [&dirs.work, &dirs.tmp] {
+        let s = p.to_string_lossy();
+        if s.contains([',', ':', '\\']) {
+            bail!(
+                "the run folder {} has a ',', ':' or '\\' in its path, which the scratch overlay cannot name; use a data root without them",
+                p.display()
+            );
+        }
+    }
+    let in_tmp = |name: &str| cstring(&dirs.tmp.join(name));
+    let (upper, work) = (dirs.tmp.join(".upper"), dirs.tmp.join(".overlay"));
+    let mut overlay = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        dirs.work.display(),
+        upper.display(),
+        work.display()
+    );
+    if in_user_namespace {
+        // Overlay's own markers in user.* attributes (trusted.* needs the
+        // host's root).
+        overlay.push_str(",userxattr");
+    }
+    Ok(Scratch {
+        at: cstring(&dirs.tmp)?,
+        options: CString::new(format!(
+            "size={},nr_inodes={},mode=755",
+            size.bytes.max(4096),
+            size.files.max(16)
+        ))?,
+        folders: [in_tmp(".upper")?, in_tmp(".overlay")?, in_tmp("tmp")?],
+        work: cstring(&dirs.work)?,
+        overlay: CString::new(overlay)?,
     })
 }
 
@@ -277,7 +365,7 @@ mod tests {
         for d in [&dirs.work, &dirs.data, &dirs.tmp] {
             std::fs::create_dir(d).unwrap();
         }
-        let p = plan(&dirs, &[PathBuf::from("/usr/lib")]).unwrap();
+        let p = plan(&dirs, &[PathBuf::from("/usr/lib")], None, false).unwrap();
         let binds = names(&p);
         assert!(binds.contains(&"/home/usr".to_string()), "{binds:?}");
         assert!(

@@ -105,6 +105,9 @@ pub struct Spec {
     pub run_name: String,
     /// The tenant's share: its cgroup holds the run's.
     pub tenant: crate::runtime::TenantShare,
+    /// The cap on the run's scratch (working copy and `/tmp`), a tmpfs of
+    /// its own inside namespaces.
+    pub scratch: super::root::ScratchSize,
     /// Refuse rather than weaken a layer the kernel only partly supports.
     pub strict: bool,
     /// Standard output.
@@ -183,6 +186,8 @@ pub struct Ended {
     pub oom_killed: bool,
     /// Processes still alive after the job ended, killed by the sweep.
     pub leftovers: usize,
+    /// Bytes and files left in the run's scratch when the job ended.
+    pub scratch_left: Option<(u64, u64)>,
 }
 
 fn cstring(p: &Path) -> Result<CString> {
@@ -228,13 +233,30 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
         ),
         None => None,
     };
+    // Inside namespaces the working copy is an overlay and /tmp a folder
+    // of the scratch tmpfs, both mounted by the child: it adds their rules.
+    let (write, scratch, late_rules) = if l.namespaces {
+        (
+            vec![spec.dirs.data.as_path()],
+            vec![],
+            vec![
+                (CString::new(view::JOB)?, landlock::late_access(false)),
+                (CString::new(view::TMP)?, landlock::late_access(true)),
+            ],
+        )
+    } else {
+        (
+            vec![spec.dirs.work.as_path(), spec.dirs.data.as_path()],
+            vec![spec.dirs.tmp.as_path()],
+            vec![],
+        )
+    };
     let ruleset = if l.landlock {
-        let write = [spec.dirs.work.as_path(), spec.dirs.data.as_path()];
         Some(
             landlock::build(&landlock::Rules {
                 read: &spec.extra_read,
                 write: &write,
-                scratch: &[spec.dirs.tmp.as_path()],
+                scratch: &scratch,
                 host_proc: !l.namespaces,
                 deny_tcp: !spec.network,
                 strict: spec.strict,
@@ -268,7 +290,7 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
         Some(NsPlan {
             flags,
             maps,
-            root: super::root::plan(&spec.dirs, &spec.extra_read)
+            root: super::root::plan(&spec.dirs, &spec.extra_read, Some(spec.scratch), !root)
                 .context("planning the job's root")?,
             status_fd: status_write.as_raw_fd(),
         })
@@ -298,6 +320,7 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
         uid: uid.as_ref().map(|u| u.uid),
         ns,
         landlock_fd: ruleset.as_ref().map(|f| f.as_raw_fd()),
+        late_rules,
         seccomp: filters,
         cwd: cstring(&spec.cwd)?,
     };
@@ -460,6 +483,10 @@ impl Sandboxed {
             peak_memory,
             oom_killed,
             leftovers,
+            scratch_left: (reported && end.scratch_bytes_left >= 0).then_some((
+                end.scratch_bytes_left as u64,
+                end.scratch_files_left.max(0) as u64,
+            )),
         })
     }
 }

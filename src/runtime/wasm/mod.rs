@@ -195,6 +195,7 @@ async fn run_guest(
         ending,
         fuel_consumed,
         usage,
+        notes: Vec::new(),
     }
 }
 
