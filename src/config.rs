@@ -27,6 +27,9 @@ pub struct HostConfig {
     /// Whose maximums `ceiling` holds, as clamp notes name them ("the
     /// host's", or a tenant's quota).
     pub ceiling_owner: String,
+    /// The tenant quota's disk allowance (`disk_mb`, `disk_files`): all its
+    /// data folders and the scratch of its runs in progress together.
+    pub tenant_disk: crate::store::disk::Allowance,
     /// The most triggered runs in flight on the host at once (`None`: no
     /// bound); beyond it a run is refused (429 in the API).
     pub max_runs: Option<u32>,
@@ -163,6 +166,7 @@ impl HostConfig {
         if let Some(n) = quota.history_size {
             host.history_size = host.history_size.min(n);
         }
+        host.tenant_disk = quota.disk();
         host
     }
 
@@ -188,6 +192,7 @@ impl HostConfig {
             limits,
             ceiling: crate::runtime::limits::CEILING,
             ceiling_owner: "the host's".to_string(),
+            tenant_disk: Default::default(),
             max_runs: None,
             extract: ExtractLimits::default(),
             history_size: history_size_from(env("WEBJOBS_HISTORY_SIZE").as_deref()),

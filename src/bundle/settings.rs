@@ -274,12 +274,9 @@ impl Settings {
     pub fn limits(&self) -> LimitOverrides {
         let mut o = LimitOverrides::default();
         if let Some(Value::Object(l)) = self.raw.get("limits") {
-            let get = |k: &str| l.get(k).and_then(Value::as_u64).filter(|v| *v > 0);
-            o.timeout_s = get("timeout_s");
-            o.fuel = get("fuel");
-            o.memory_mb = get("memory_mb");
-            o.output_kb = get("output_kb");
-            o.idle_timeout_s = get("idle_timeout_s");
+            for key in LimitOverrides::KEYS {
+                o.set(key, l.get(key).and_then(Value::as_u64).filter(|v| *v > 0));
+            }
         }
         o
     }

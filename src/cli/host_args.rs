@@ -14,6 +14,9 @@ use crate::runtime::native::SandboxMode;
 use crate::tenant::Tenants;
 use crate::tenant::quota::{self, Quotas};
 
+/// The largest disk limit in MiB a flag may give (1 PiB).
+const MAX_DISK_MB: u64 = 1 << 30;
+
 /// Host settings shared by every command.
 #[derive(Debug, Args)]
 pub(super) struct HostArgs {
@@ -36,6 +39,23 @@ pub(super) struct HostArgs {
     /// WEBJOBS_IDLE_TIMEOUT, else 120).
     #[arg(long, global = true)]
     idle_timeout_s: Option<u64>,
+    /// Default room for a run's working copy and tmp together, in MiB
+    /// (1024).
+    #[arg(long, global = true, env = "WASMJOBS_SCRATCH_MB")]
+    scratch_mb: Option<u64>,
+    /// Default files and folders a run's working copy and tmp may hold
+    /// (65536).
+    #[arg(long, global = true, env = "WASMJOBS_SCRATCH_FILES")]
+    scratch_files: Option<u64>,
+    /// Default room for a job's data folder, in MiB (1024).
+    #[arg(long, global = true, env = "WASMJOBS_DATA_MB")]
+    data_mb: Option<u64>,
+    /// Default files and folders a job's data folder may hold (100000).
+    #[arg(long, global = true, env = "WASMJOBS_DATA_FILES")]
+    data_files: Option<u64>,
+    /// Default largest file a run may write, in MiB (1024).
+    #[arg(long, global = true, env = "WASMJOBS_FILE_MB")]
+    file_mb: Option<u64>,
     /// Most a job's limits.timeout_s may ask for (default 7 days).
     #[arg(long, global = true, env = "WASMJOBS_MAX_TIMEOUT_S")]
     max_timeout_s: Option<u64>,
@@ -51,6 +71,21 @@ pub(super) struct HostArgs {
     /// Most a job's limits.idle_timeout_s may ask for (default 1 day).
     #[arg(long, global = true, env = "WASMJOBS_MAX_IDLE_TIMEOUT_S")]
     max_idle_timeout_s: Option<u64>,
+    /// Most a job's limits.scratch_mb may ask for (default 16384).
+    #[arg(long, global = true, env = "WASMJOBS_MAX_SCRATCH_MB")]
+    max_scratch_mb: Option<u64>,
+    /// Most a job's limits.scratch_files may ask for (default 1000000).
+    #[arg(long, global = true, env = "WASMJOBS_MAX_SCRATCH_FILES")]
+    max_scratch_files: Option<u64>,
+    /// Most a job's limits.data_mb may ask for (default 16384).
+    #[arg(long, global = true, env = "WASMJOBS_MAX_DATA_MB")]
+    max_data_mb: Option<u64>,
+    /// Most a job's limits.data_files may ask for (default 1000000).
+    #[arg(long, global = true, env = "WASMJOBS_MAX_DATA_FILES")]
+    max_data_files: Option<u64>,
+    /// Most a job's limits.file_mb may ask for (default 16384).
+    #[arg(long, global = true, env = "WASMJOBS_MAX_FILE_MB")]
+    max_file_mb: Option<u64>,
     /// Runs kept per job (else WEBJOBS_HISTORY_SIZE, else 50).
     #[arg(long, global = true)]
     history_size: Option<usize>,
@@ -88,8 +123,9 @@ pub(super) struct HostArgs {
         default_value = "2000000000-2000065535"
     )]
     native_uids: String,
-    /// Largest file a native run may write, in MiB.
-    #[arg(long, global = true, default_value_t = 1024)]
+    /// An extra cap, in MiB, on the largest file a native run may write
+    /// (its RLIMIT_FSIZE is the smaller of this and limits.file_mb).
+    #[arg(long, global = true, default_value_t = 16 << 10)]
     native_max_file_mb: u64,
     /// Most processes a native run may have at once.
     #[arg(long, global = true, default_value_t = 256)]
@@ -214,6 +250,11 @@ impl HostArgs {
             memory_mb: self.memory_mb,
             output_kb: self.output_kb,
             idle_timeout_s: self.idle_timeout_s,
+            scratch_mb: self.scratch_mb,
+            scratch_files: self.scratch_files,
+            data_mb: self.data_mb,
+            data_files: self.data_files,
+            file_mb: self.file_mb,
         });
         host.ceiling = host.ceiling.overridden_by(LimitOverrides {
             timeout_s: self.max_timeout_s,
@@ -221,6 +262,11 @@ impl HostArgs {
             memory_mb: self.max_memory_mb,
             output_kb: self.max_output_kb,
             idle_timeout_s: self.max_idle_timeout_s,
+            scratch_mb: self.max_scratch_mb,
+            scratch_files: self.max_scratch_files,
+            data_mb: self.max_data_mb,
+            data_files: self.max_data_files,
+            file_mb: self.max_file_mb,
         });
         let (l, c) = (&host.limits, &host.ceiling);
         if l.memory_mb == 0
@@ -231,6 +277,27 @@ impl HostArgs {
             || c.timeout.is_zero()
         {
             bail!("memory, output and timeout limits must be positive");
+        }
+        for (flag, v) in [
+            ("--scratch-mb", self.scratch_mb),
+            ("--scratch-files", self.scratch_files),
+            ("--data-mb", self.data_mb),
+            ("--data-files", self.data_files),
+            ("--file-mb", self.file_mb),
+            ("--max-scratch-mb", self.max_scratch_mb),
+            ("--max-scratch-files", self.max_scratch_files),
+            ("--max-data-mb", self.max_data_mb),
+            ("--max-data-files", self.max_data_files),
+            ("--max-file-mb", self.max_file_mb),
+            ("--native-max-file-mb", Some(self.native_max_file_mb)),
+        ] {
+            if v == Some(0) {
+                bail!("{flag} must be at least 1");
+            }
+            // Bytes must fit in a u64.
+            if flag.ends_with("-mb") && v.is_some_and(|mb| mb > MAX_DISK_MB) {
+                bail!("{flag} must be at most {MAX_DISK_MB}");
+            }
         }
         let hard = crate::runtime::limits::CEILING.memory_mb;
         if l.memory_mb > hard || c.memory_mb > hard {

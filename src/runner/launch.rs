@@ -15,6 +15,7 @@ use crate::runtime::native::sandbox::Dirs;
 use crate::runtime::stop::StopSignal;
 use crate::runtime::watch::Shutdown;
 use crate::runtime::{self, Ending, ExecutorKind, Invocation, Outcome};
+use crate::store::disk::{self, RunDisk, RunSpec};
 use crate::store::fsutil;
 use crate::store::logline::Level;
 use crate::store::run::RunStatus;
@@ -129,6 +130,59 @@ impl Launch<'_> {
         r
     }
 
+    /// Opens the run's disk account: its working copy measured, and its
+    /// job's data folder too unless a run of the job is counting it now
+    /// (walked off the async threads, at most `data_files + 1` entries).
+    async fn open_disk(
+        &self,
+        work_dir: &std::path::Path,
+        data_dir: &std::path::Path,
+    ) -> anyhow::Result<RunDisk> {
+        let ledger = self.runner.disk.clone();
+        let in_use = ledger.data_in_use(data_dir);
+        let (work, data) = (work_dir.to_path_buf(), data_dir.to_path_buf());
+        let l = self.limits;
+        let tenant = self.runner.tenant.to_string();
+        let allow = self.runner.host.tenant_disk;
+        // A tenant with a disk quota has its every data folder counted
+        // before its first run on this host.
+        let seed = (allow != disk::Allowance::default() && !ledger.is_seeded(&tenant)).then(|| {
+            [JobType::Triggered, JobType::Continuous]
+                .map(|t| self.runner.host.layout.data_dir(t, ""))
+        });
+        let seeding = ledger.clone();
+        let (scratch, data) = tokio::task::spawn_blocking(move || {
+            if let Some(roots) = seed {
+                let mut folders = Vec::new();
+                let mut budget = allow.files.unwrap_or(u64::MAX).saturating_add(1);
+                for root in roots {
+                    for e in std::fs::read_dir(root).into_iter().flatten().flatten() {
+                        let f = e.path().join(crate::store::layout::JOB_DATA);
+                        let used = disk::measure(&f, budget);
+                        budget = budget.saturating_sub(used.files);
+                        folders.push((f, used));
+                    }
+                }
+                seeding.seed(&tenant, folders);
+            }
+            let scratch = disk::measure(&work, l.scratch_files.saturating_add(1));
+            let data = (!in_use).then(|| disk::measure(&data, l.data_files.saturating_add(1)));
+            (scratch, data)
+        })
+        .await
+        .context("measuring the run's folders")?;
+        let log = self.log.clone();
+        Ok(ledger.open(RunSpec {
+            tenant: &self.runner.tenant,
+            tenant_allow: self.runner.host.tenant_disk,
+            data_dir,
+            limits: &self.limits,
+            scratch,
+            data,
+            on_refusal: Box::new(move |m| log.sys(Level::Warn, m)),
+        }))
+    }
+
     /// Makes the working copy and private tmp, runs the executor, waits for
     /// the output to drain and cleans up.
     async fn launch(&self) -> anyhow::Result<Outcome> {
@@ -150,10 +204,15 @@ impl Launch<'_> {
             .with_context(|| format!("creating {}", tmp_dir.display()))?;
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
-        if let ExecutorKind::Wasm(_) = self.executor {
-            // A wasm guest writes in the data folder as the host.
-            self.runner.native.forget_owner(&data_dir);
-        }
+        let disk = match self.executor {
+            ExecutorKind::Wasm(_) => {
+                // A wasm guest writes in the data folder as the host.
+                self.runner.native.forget_owner(&data_dir);
+                Some(Arc::new(self.open_disk(&work_dir, &data_dir).await?))
+            }
+            // Native runs are not accounted yet.
+            ExecutorKind::Native(_) => None,
+        };
 
         let run_command = self.run_command();
         let (script_subdir, script) = match run_command.rsplit_once('/') {
@@ -195,6 +254,7 @@ impl Launch<'_> {
             network: job.settings.network(),
             run_name: format!("{}-{}", job.name, self.run_id),
             tenant: self.runner.share().clone(),
+            disk,
         };
         let outcome = match self.executor {
             ExecutorKind::Wasm(guest) => self.runner.wasm.run(guest, inv).await,

@@ -31,6 +31,7 @@ use crate::runtime::native::NativeRuntime;
 use crate::runtime::stop::StopSignal;
 use crate::runtime::wasm::WasmRuntime;
 use crate::runtime::{self, ExecutorKind};
+use crate::store::disk::DiskLedger;
 use crate::store::history;
 use crate::store::layout::Layout;
 use crate::store::lock::JobLock;
@@ -129,6 +130,8 @@ pub struct Runner {
     metrics: Arc<Metrics>,
     /// The cluster this host belongs to, if any.
     cluster: Option<Arc<Cluster>>,
+    /// What every run's folders and every tenant hold (shared by tenants).
+    disk: Arc<DiskLedger>,
 }
 
 /// A run whose record exists (status `Initializing`) and whose job lock is
@@ -174,6 +177,7 @@ impl Runner {
             admission,
             metrics: Arc::default(),
             cluster: None,
+            disk: Arc::default(),
         }
     }
 
@@ -240,6 +244,12 @@ impl Runner {
     /// Whose runs these are (`""`: the data root's own jobs).
     pub fn tenant(&self) -> &str {
         &self.tenant
+    }
+
+    /// The host's disk ledger (shared by every tenant's runner): a native
+    /// executor reports its runs' usage to it.
+    pub fn disk(&self) -> &Arc<DiskLedger> {
+        &self.disk
     }
 
     /// The host's metrics (shared by every tenant's runner).

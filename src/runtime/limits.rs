@@ -19,6 +19,19 @@ pub struct Limits {
     /// No output line and no CPU progress for this long ends the run
     /// (`idle_timeout_s`, WebJobs' `WEBJOBS_IDLE_TIMEOUT`).
     pub idle_timeout: Duration,
+    /// What one run's working copy and private tmp may hold together, in
+    /// MiB of apparent size (`scratch_mb`).
+    pub scratch_mb: u64,
+    /// Files and folders one run's working copy and tmp may hold together
+    /// (`scratch_files`).
+    pub scratch_files: u64,
+    /// What the job's persistent data folder may hold, in MiB of apparent
+    /// size (`data_mb`).
+    pub data_mb: u64,
+    /// Files and folders the job's data folder may hold (`data_files`).
+    pub data_files: u64,
+    /// The largest file a run may write, in MiB (`file_mb`).
+    pub file_mb: u64,
 }
 
 /// The default ceilings (host settable with `--max-*`): a job's `limits` can
@@ -29,6 +42,11 @@ pub const CEILING: Limits = Limits {
     memory_mb: 4096,
     output_kb: 1 << 20,
     idle_timeout: Duration::from_secs(24 * 3600),
+    scratch_mb: 16 << 10,
+    scratch_files: 1_000_000,
+    data_mb: 16 << 10,
+    data_files: 1_000_000,
+    file_mb: 16 << 10,
 };
 
 impl Default for Limits {
@@ -39,6 +57,11 @@ impl Default for Limits {
             memory_mb: 256,
             output_kb: 16 * 1024,
             idle_timeout: Duration::from_secs(120),
+            scratch_mb: 1024,
+            scratch_files: 65_536,
+            data_mb: 1024,
+            data_files: 100_000,
+            file_mb: 1024,
         }
     }
 }
@@ -56,17 +79,51 @@ pub struct LimitOverrides {
     pub output_kb: Option<u64>,
     /// `limits.idle_timeout_s`.
     pub idle_timeout_s: Option<u64>,
+    /// `limits.scratch_mb`.
+    pub scratch_mb: Option<u64>,
+    /// `limits.scratch_files`.
+    pub scratch_files: Option<u64>,
+    /// `limits.data_mb`.
+    pub data_mb: Option<u64>,
+    /// `limits.data_files`.
+    pub data_files: Option<u64>,
+    /// `limits.file_mb`.
+    pub file_mb: Option<u64>,
 }
 
 impl LimitOverrides {
     /// The keys of the `limits` object.
-    pub const KEYS: [&'static str; 5] = [
+    pub const KEYS: [&'static str; 10] = [
         "timeout_s",
         "fuel",
         "memory_mb",
         "output_kb",
         "idle_timeout_s",
+        "scratch_mb",
+        "scratch_files",
+        "data_mb",
+        "data_files",
+        "file_mb",
     ];
+
+    /// Sets the value of `key` (one of [`LimitOverrides::KEYS`]); an
+    /// unknown key is ignored.
+    pub fn set(&mut self, key: &str, v: Option<u64>) {
+        let slot = match key {
+            "timeout_s" => &mut self.timeout_s,
+            "fuel" => &mut self.fuel,
+            "memory_mb" => &mut self.memory_mb,
+            "output_kb" => &mut self.output_kb,
+            "idle_timeout_s" => &mut self.idle_timeout_s,
+            "scratch_mb" => &mut self.scratch_mb,
+            "scratch_files" => &mut self.scratch_files,
+            "data_mb" => &mut self.data_mb,
+            "data_files" => &mut self.data_files,
+            "file_mb" => &mut self.file_mb,
+            _ => return,
+        };
+        *slot = v;
+    }
 }
 
 impl Limits {
@@ -112,6 +169,11 @@ impl Limits {
                 secs(asked.idle_timeout),
                 secs(ceiling.idle_timeout),
             )),
+            scratch_mb: clamp("scratch_mb", asked.scratch_mb, ceiling.scratch_mb),
+            scratch_files: clamp("scratch_files", asked.scratch_files, ceiling.scratch_files),
+            data_mb: clamp("data_mb", asked.data_mb, ceiling.data_mb),
+            data_files: clamp("data_files", asked.data_files, ceiling.data_files),
+            file_mb: clamp("file_mb", asked.file_mb, ceiling.file_mb),
         };
         (l, notes)
     }
@@ -128,6 +190,11 @@ impl Limits {
                 .idle_timeout_s
                 .map(Duration::from_secs)
                 .unwrap_or(self.idle_timeout),
+            scratch_mb: o.scratch_mb.unwrap_or(self.scratch_mb),
+            scratch_files: o.scratch_files.unwrap_or(self.scratch_files),
+            data_mb: o.data_mb.unwrap_or(self.data_mb),
+            data_files: o.data_files.unwrap_or(self.data_files),
+            file_mb: o.file_mb.unwrap_or(self.file_mb),
         }
     }
 }
@@ -145,7 +212,8 @@ pub enum LimitKind {
     Idle,
     /// CPU time used up (native runs: `RLIMIT_CPU`, set to `timeout_s`).
     Cpu,
-    /// A file grew past the host's per-file cap (native runs: `RLIMIT_FSIZE`).
+    /// A file grew past the per-file cap, `limits.file_mb` (native runs:
+    /// `RLIMIT_FSIZE`).
     FileSize,
 }
 
@@ -183,9 +251,10 @@ impl LimitKind {
                 "Job was stopped: CPU time limit {} s reached (limits.timeout_s).",
                 l.timeout.as_secs()
             ),
-            LimitKind::FileSize => {
-                "Job was stopped: a file it wrote reached the host's file size limit.".to_string()
-            }
+            LimitKind::FileSize => format!(
+                "Job was stopped: a file it wrote reached the file size limit {} MiB (limits.file_mb).",
+                l.file_mb
+            ),
             LimitKind::Idle => format!(
                 "Command '{script}' was aborted due to no output nor CPU activity for {} seconds (idle {} s). \
                  You can increase the WEBJOBS_IDLE_TIMEOUT app setting (or limits.idle_timeout_s in settings.job) if needed.",

@@ -175,6 +175,9 @@ pub struct Invocation {
     pub run_name: String,
     /// Whose run it is, and what the tenant's runs share.
     pub tenant: TenantShare,
+    /// The run's disk account (scratch, data folder, tenant), when the
+    /// runner keeps one.
+    pub disk: Option<std::sync::Arc<crate::store::disk::RunDisk>>,
 }
 
 /// A tenant's share of the host, which all its runs use together.

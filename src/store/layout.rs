@@ -4,6 +4,9 @@ use std::path::{Path, PathBuf};
 
 use crate::job::JobType;
 
+/// The folder, in a job's data dir, holding its own persistent files.
+pub const JOB_DATA: &str = "job_data";
+
 /// A data root (`--root`, `WASMJOBS_ROOT`).
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -51,7 +54,7 @@ impl Layout {
     /// job as `WEBJOBS_DATA_PATH`. Kept apart from the history so that a job
     /// can never rewrite its own run records.
     pub fn job_data_dir(&self, t: JobType, name: &str) -> PathBuf {
-        self.data_dir(t, name).join("job_data")
+        self.data_dir(t, name).join(JOB_DATA)
     }
 
     /// `<data dir>/<run id>`: one triggered run's `status` and output.

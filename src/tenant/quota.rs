@@ -13,6 +13,9 @@
 //! max_idle_timeout_s = 600
 //! max_fuel = 10000000000     # when set, every run of the tenant is metered
 //! max_processes = 1024       # processes of all its native runs at once
+//! max_scratch_mb = 2048      # and max_scratch_files, max_data_mb, max_data_files, max_file_mb
+//! disk_mb = 10240            # every job's data folder plus the scratch of runs in progress
+//! disk_files = 1000000
 //!
 //! [tenants.acme]
 //! concurrent_runs = 16
@@ -26,7 +29,7 @@ use serde::Deserialize;
 
 use crate::runtime::limits::{LimitOverrides, Limits};
 
-/// The largest `job_bytes_mb` (1 PiB; bytes must fit in a u64).
+/// The largest `job_bytes_mb` and `disk_mb` (1 PiB; bytes must fit in a u64).
 const MAX_JOB_BYTES_MB: u64 = 1 << 30;
 
 /// The file `serve` reads quotas from, under the data root.
@@ -55,6 +58,22 @@ pub struct Quota {
     /// Processes of all the tenant's native runs at once (its cgroup's
     /// `pids.max`; continuous jobs included).
     pub max_processes: Option<u64>,
+    /// The most a job's `limits.scratch_mb` may ask for.
+    pub max_scratch_mb: Option<u64>,
+    /// The most a job's `limits.scratch_files` may ask for.
+    pub max_scratch_files: Option<u64>,
+    /// The most a job's `limits.data_mb` may ask for.
+    pub max_data_mb: Option<u64>,
+    /// The most a job's `limits.data_files` may ask for.
+    pub max_data_files: Option<u64>,
+    /// The most a job's `limits.file_mb` may ask for.
+    pub max_file_mb: Option<u64>,
+    /// What all the tenant's data folders and the scratch of its runs in
+    /// progress may hold together, in MiB.
+    pub disk_mb: Option<u64>,
+    /// Files and folders in all the tenant's data folders and the scratch
+    /// of its runs in progress together.
+    pub disk_files: Option<u64>,
 }
 
 impl Quota {
@@ -70,6 +89,21 @@ impl Quota {
             max_idle_timeout_s: over.max_idle_timeout_s.or(self.max_idle_timeout_s),
             max_fuel: over.max_fuel.or(self.max_fuel),
             max_processes: over.max_processes.or(self.max_processes),
+            max_scratch_mb: over.max_scratch_mb.or(self.max_scratch_mb),
+            max_scratch_files: over.max_scratch_files.or(self.max_scratch_files),
+            max_data_mb: over.max_data_mb.or(self.max_data_mb),
+            max_data_files: over.max_data_files.or(self.max_data_files),
+            max_file_mb: over.max_file_mb.or(self.max_file_mb),
+            disk_mb: over.disk_mb.or(self.disk_mb),
+            disk_files: over.disk_files.or(self.disk_files),
+        }
+    }
+
+    /// The tenant's disk allowance (`disk_mb`, `disk_files`), if it has one.
+    pub fn disk(&self) -> crate::store::disk::Allowance {
+        crate::store::disk::Allowance {
+            bytes: self.disk_mb.map(|mb| mb << 20),
+            files: self.disk_files,
         }
     }
 
@@ -82,6 +116,11 @@ impl Quota {
             output_kb: Some(min(host.output_kb, self.max_output_kb)),
             idle_timeout_s: Some(min(host.idle_timeout.as_secs(), self.max_idle_timeout_s)),
             fuel: None,
+            scratch_mb: Some(min(host.scratch_mb, self.max_scratch_mb)),
+            scratch_files: Some(min(host.scratch_files, self.max_scratch_files)),
+            data_mb: Some(min(host.data_mb, self.max_data_mb)),
+            data_files: Some(min(host.data_files, self.max_data_files)),
+            file_mb: Some(min(host.file_mb, self.max_file_mb)),
         });
         Limits {
             fuel: match (host.fuel, self.max_fuel) {
@@ -122,14 +161,26 @@ impl Quotas {
                 ("max_idle_timeout_s", quota.max_idle_timeout_s),
                 ("max_fuel", quota.max_fuel),
                 ("max_processes", quota.max_processes),
+                ("max_scratch_mb", quota.max_scratch_mb),
+                ("max_scratch_files", quota.max_scratch_files),
+                ("max_data_mb", quota.max_data_mb),
+                ("max_data_files", quota.max_data_files),
+                ("max_file_mb", quota.max_file_mb),
+                ("disk_mb", quota.disk_mb),
+                ("disk_files", quota.disk_files),
             ]
             .into_iter()
             .find(|(_, v)| *v == Some(0));
             if let Some((key, _)) = zero {
                 anyhow::bail!("quota '{name}': {key} must be at least 1");
             }
-            if quota.job_bytes_mb.is_some_and(|mb| mb > MAX_JOB_BYTES_MB) {
-                anyhow::bail!("quota '{name}': job_bytes_mb must be at most {MAX_JOB_BYTES_MB}");
+            for (key, v) in [
+                ("job_bytes_mb", quota.job_bytes_mb),
+                ("disk_mb", quota.disk_mb),
+            ] {
+                if v.is_some_and(|mb| mb > MAX_JOB_BYTES_MB) {
+                    anyhow::bail!("quota '{name}': {key} must be at most {MAX_JOB_BYTES_MB}");
+                }
             }
         }
         Ok(q)
@@ -179,6 +230,27 @@ mod tests {
         assert!(e.to_string().contains("concurrent_runs"), "{e}");
         let e = Quotas::parse("[tenants.a]\nconcurrent_runs = 0\n").unwrap_err();
         assert!(e.to_string().contains("quota 'a'"), "{e}");
+        let e = Quotas::parse("[tenants.b]\ndisk_mb = 0\n").unwrap_err();
+        assert!(e.to_string().contains("quota 'b': disk_mb"), "{e}");
+        let e = Quotas::parse("[default]\nmax_data_files = 0\n").unwrap_err();
+        assert!(e.to_string().contains("max_data_files"), "{e}");
+        let e = Quotas::parse("[default]\ndisk_mb = 9999999999999\n").unwrap_err();
+        assert!(e.to_string().contains("disk_mb must be at most"), "{e}");
+    }
+
+    #[test]
+    fn disk_keys_tighten_and_allow() {
+        let q = Quotas::parse(
+            "[default]\nmax_scratch_mb = 10\nmax_file_mb = 5\ndisk_mb = 100\n\
+             [tenants.acme]\ndisk_files = 7\n",
+        )
+        .unwrap()
+        .of("acme");
+        let c = q.ceiling(&CEILING);
+        assert_eq!((c.scratch_mb, c.file_mb), (10, 5));
+        assert_eq!(c.data_mb, CEILING.data_mb);
+        assert_eq!(q.disk().bytes, Some(100 << 20));
+        assert_eq!(q.disk().files, Some(7));
     }
 
     #[test]

@@ -711,9 +711,9 @@
   // ---------- fs (sync first; callback and promise forms over it)
   // WASI's errno numbers (what the guest's libc reports) by name, and the
   // (negative) Linux numbers Node reports as `errno`.
-  const ERRNO = { 2: 'EACCES', 8: 'EBADF', 10: 'EBUSY', 20: 'EEXIST', 28: 'EINVAL', 29: 'EIO', 31: 'EISDIR', 44: 'ENOENT', 51: 'ENOSPC', 54: 'ENOTDIR', 55: 'ENOTEMPTY', 63: 'EPERM', 69: 'EROFS', 76: 'ENOTCAPABLE' };
-  const LINUX_ERRNO = { EPERM: -1, ENOENT: -2, EIO: -5, EBADF: -9, EACCES: -13, EBUSY: -16, EEXIST: -17, ENOTDIR: -20, EISDIR: -21, EINVAL: -22, ENOSPC: -28, EROFS: -30, ENOTEMPTY: -39 };
-  const MESSAGES = { ENOENT: 'no such file or directory', EEXIST: 'file already exists', ENOTDIR: 'not a directory', EISDIR: 'illegal operation on a directory', ENOTEMPTY: 'directory not empty', EACCES: 'permission denied', EPERM: 'operation not permitted', EINVAL: 'invalid argument' };
+  const ERRNO = { 2: 'EACCES', 8: 'EBADF', 10: 'EBUSY', 20: 'EEXIST', 28: 'EINVAL', 29: 'EIO', 31: 'EISDIR', 44: 'ENOENT', 22: 'EFBIG', 51: 'ENOSPC', 54: 'ENOTDIR', 55: 'ENOTEMPTY', 63: 'EPERM', 69: 'EROFS', 76: 'ENOTCAPABLE' };
+  const LINUX_ERRNO = { EPERM: -1, ENOENT: -2, EIO: -5, EBADF: -9, EACCES: -13, EBUSY: -16, EEXIST: -17, ENOTDIR: -20, EISDIR: -21, EINVAL: -22, EFBIG: -27, ENOSPC: -28, EROFS: -30, ENOTEMPTY: -39 };
+  const MESSAGES = { ENOENT: 'no such file or directory', EEXIST: 'file already exists', ENOTDIR: 'not a directory', EISDIR: 'illegal operation on a directory', ENOTEMPTY: 'directory not empty', EACCES: 'permission denied', EPERM: 'operation not permitted', EINVAL: 'invalid argument', ENOSPC: 'no space left on device', EFBIG: 'file too large' };
   // `errno`: a WASI errno number, or a code name.
   function fsError(errno, syscall, p, dest) {
     const code = typeof errno === 'string' ? errno : ERRNO[errno] || 'EIO';
@@ -759,11 +759,18 @@
   }
   function writeAll(p, data, mode, o) {
     p = String(p);
-    const f = std.open(p, mode);
-    if (!f) throw fsError(existsSync(path.dirname(path.resolve(p))) ? (isDir(p) ? 'EISDIR' : 'EACCES') : 'ENOENT', 'open', p);
+    const flags = os.O_WRONLY | os.O_CREAT | (mode === 'ab' ? os.O_APPEND : os.O_TRUNC);
+    const fd = os.open(p, flags, 0o666);
+    if (fd < 0) throw fsError(existsSync(path.dirname(path.resolve(p))) ? (isDir(p) ? 'EISDIR' : -fd) : 'ENOENT', 'open', p);
     const bytes = typeof data === 'string' ? Buffer.from(data, encodingOf(o) === 'base64' || encodingOf(o) === 'hex' ? encodingOf(o) : undefined) : data;
-    f.write(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    f.close();
+    // A write the disk refuses (ENOSPC, EFBIG) fails the call, as in Node.
+    let done = 0;
+    while (done < bytes.byteLength) {
+      const n = os.write(fd, bytes.buffer, bytes.byteOffset + done, bytes.byteLength - done);
+      if (n <= 0) { os.close(fd); throw fsError(n < 0 ? -n : 'EIO', 'write', p); }
+      done += n;
+    }
+    os.close(fd);
   }
   function isDir(p) { const [st, e] = os.stat(p); return !e && (st.mode & os.S_IFMT) === os.S_IFDIR; }
   function existsSync(p) { return !os.stat(String(p))[1]; }

@@ -153,7 +153,8 @@ impl NativeRuntime {
             rlimits: Rlimits {
                 cpu_s: limits.timeout.as_secs().max(1),
                 address_space_mb: interpreter.address_space_mb(limits.memory_mb),
-                file_mb: cfg.max_file_mb,
+                // limits.file_mb, never above the sandbox's own cap.
+                file_mb: limits.file_mb.min(cfg.max_file_mb),
                 open_files: cfg.max_open_files,
                 processes: cfg.max_processes,
             },

@@ -73,6 +73,8 @@ pub struct RunState {
     pub wasi: WasiP1Ctx,
     /// Memory and table limits.
     pub limiter: JobLimiter,
+    /// Disk accounting of the run's folders (none when instantiated alone).
+    pub disk: Option<super::disk::GuestDisk>,
 }
 
 /// An engine with its pre-linked guests (loaded on first use).
@@ -121,9 +123,12 @@ impl EngineSet {
             "proc_exit",
             |status: i32| -> wasmtime::Result<()> { Err(I32Exit(status).into()) },
         )?;
-        // A FIFO, socket or device in a job's folders is refused, never
-        // opened (its open would block a host thread).
-        super::open::add(&mut linker, |s: &mut RunState| &mut s.wasi)?;
+        // What the run's folders hold is counted on every call that
+        // changes it; a FIFO, socket or device in a job's folders is
+        // refused, never opened (its open would block a host thread).
+        super::disk::add(&mut linker, |s: &mut RunState| {
+            (&mut s.wasi, s.disk.as_mut())
+        })?;
 
         if codegen.epoch() {
             let ticker = engine.weak();

@@ -4,6 +4,7 @@
 //! by the host.
 
 mod cache;
+mod disk;
 pub mod engine;
 mod guest;
 mod limiter;
@@ -27,6 +28,7 @@ use limiter::JobLimiter;
 use super::limits::LimitKind;
 use super::watch::watch;
 use super::{Ending, Invocation, Outcome, Usage, guest_paths};
+use crate::store::disk::Pool;
 
 /// Name of the environment variable telling the guest's entry point which
 /// directory to start in; it removes it before the script runs.
@@ -85,6 +87,7 @@ impl WasmRuntime {
             RunState {
                 wasi: WasiCtxBuilder::new().build_p1(),
                 limiter: JobLimiter::new(256 << 20),
+                disk: None,
             },
         );
         store.limiter(|s| &mut s.limiter);
@@ -130,7 +133,7 @@ async fn run_guest(
         },
         _ = inv.stop.stopped() => return Ending::Stopped.into(),
     };
-    let wasi = match wasi_context(guest, &inv) {
+    let (wasi, disk) = match wasi_context(guest, &inv) {
         Ok(w) => w,
         Err(e) => return crashed(format!("cannot prepare the guest's environment: {e:#}")),
     };
@@ -140,6 +143,7 @@ async fn run_guest(
         RunState {
             wasi,
             limiter: JobLimiter::new(memory_bytes),
+            disk,
         },
     );
     store.limiter(|s| &mut s.limiter);
@@ -245,7 +249,12 @@ pub(crate) fn preopens<'a>(
     v
 }
 
-fn wasi_context(guest: Guest, inv: &Invocation) -> Result<wasmtime_wasi::p1::WasiP1Ctx> {
+/// The guest's WASI context and, when the run is accounted, its disk
+/// state (the pool of each preopened folder).
+fn wasi_context(
+    guest: Guest,
+    inv: &Invocation,
+) -> Result<(wasmtime_wasi::p1::WasiP1Ctx, Option<disk::GuestDisk>)> {
     let mut b = WasiCtxBuilder::new();
     b.arg(&inv.script);
     for a in &inv.args {
@@ -264,8 +273,18 @@ fn wasi_context(guest: Guest, inv: &Invocation) -> Result<wasmtime_wasi::p1::Was
     b.stderr(OutputFile::new(inv.stderr.try_clone()?));
     let files = guest.files()?;
     let stdlib = files.as_ref().map(|f| f.stdlib.as_path());
+    let mut pools = Vec::with_capacity(4);
     for (host, guest_path, perms) in preopens(stdlib, &inv.work_dir, &inv.data_dir, &inv.tmp_dir) {
         b.preopened_dir(host, guest_path, perms)?;
+        pools.push(match guest_path {
+            guest_paths::DATA => Some(Pool::Data),
+            guest_paths::JOB | guest_paths::TMP => Some(Pool::Scratch),
+            _ => None,
+        });
     }
-    Ok(b.build_p1())
+    let disk = inv
+        .disk
+        .as_ref()
+        .map(|account| disk::GuestDisk::new(account.clone(), &pools));
+    Ok((b.build_p1(), disk))
 }
