@@ -1,7 +1,8 @@
-//! Disk quotas of wasm runs: a write past a limit fails inside the job
-//! with ENOSPC (or EFBIG past `limits.file_mb`), the job can catch it, the
-//! run's log names the limit, and nothing beyond the quota reaches the
-//! host's disk. (wasi-libc numbers errors as WASI does: Python reports
+//! Disk quotas: a write past a limit fails inside a wasm job with ENOSPC
+//! (or EFBIG past `limits.file_mb`), the job can catch it, the run's log
+//! names the limit, and nothing beyond the quota reaches the host's disk.
+//! A native run's scratch fails the same way (its tmpfs is full); its
+//! data folder is measured by the host and the run stopped past it. (wasi-libc numbers errors as WASI does: Python reports
 //! ENOSPC as errno 51 and EFBIG as 22, with their usual messages.)
 
 mod common;
@@ -308,4 +309,67 @@ fn a_tenants_disk_mb_bounds_its_jobs_together() {
         "{}",
         out.stderr()
     );
+}
+
+/// The native sandbox runs here, else why not (`doctor` says REFUSED).
+fn native_sandbox(env: &Env) -> Result<(), String> {
+    let out = env.run(&["doctor"]).ok().stdout();
+    if out.contains("REFUSED") {
+        return Err(format!("the native sandbox is refused here:\n{out}"));
+    }
+    Ok(())
+}
+
+/// A native run's scratch is a tmpfs of `scratch_mb` and `scratch_files`:
+/// writes past it in /tmp and in the working copy fail with ENOSPC in the
+/// job, the log names the limit, and the host's disk does not move.
+#[test]
+fn native_writes_past_scratch_fail_with_enospc() {
+    let env = Env::new();
+    if let Err(why) = native_sandbox(&env) {
+        return eprintln!("SKIPPED (not passed): {why}");
+    }
+    let settings = r#"{"limits": {"scratch_mb": 8, "scratch_files": 100}}"#;
+    let script = "dd if=/dev/zero of=/tmp/big bs=1M count=64 2>&1 | head -1\n\
+                  rm /tmp/big\n\
+                  dd if=/dev/zero of=big.bin bs=1M count=64 2>&1 | head -1\n\
+                  rm big.bin\n\
+                  for i in $(seq 1 200); do : > /tmp/f$i 2>/dev/null || { echo \"file $i refused\"; break; }; done\n";
+    env.deploy_files(
+        "nscratch",
+        &[("run.sh", script), ("settings.job", settings)],
+    );
+    let before = free_bytes(&env.root());
+    env.run(&["run", "nscratch"]).ok();
+    let log = env.latest_log("nscratch");
+    for write in ["'/tmp/big': No space left", "'big.bin': No space left"] {
+        assert!(log.contains(write), "{write}: {log}");
+    }
+    assert!(log.contains("refused"), "{log}");
+    assert!(log.contains("(limits.scratch_files = 100"), "{log}");
+    let moved = before.saturating_sub(free_bytes(&env.root()));
+    assert!(moved < 8 << 20, "the host's disk lost {moved} bytes");
+}
+
+/// A native job writes its data folder directly; the host measures it
+/// while it runs and stops the run once it holds more than `data_mb`,
+/// naming the limit.
+#[test]
+fn a_native_run_past_its_data_quota_is_stopped_with_the_limit_named() {
+    let env = Env::new();
+    if let Err(why) = native_sandbox(&env) {
+        return eprintln!("SKIPPED (not passed): {why}");
+    }
+    let settings = r#"{"limits": {"data_mb": 16, "timeout_s": 60}}"#;
+    let script = "for i in $(seq 1 40); do dd if=/dev/zero of=\"$WEBJOBS_DATA_PATH/f$i\" bs=1M count=2 2>/dev/null; sleep 0.2; done\necho wrote all\n";
+    env.deploy_files("ndata", &[("run.sh", script), ("settings.job", settings)]);
+    env.run(&["run", "ndata"]);
+    let log = env.latest_log("ndata");
+    let status = env.latest_status("ndata");
+    assert_eq!(status["Status"], "Failed", "{log}");
+    assert_eq!(status["Limit"], "disk", "{status}");
+    assert!(!log.contains("wrote all"), "{log}");
+    assert!(log.contains("past the 16 MiB"), "{log}");
+    let (bytes, _) = usage(&env.data_dir("ndata"));
+    assert!(bytes <= 20 << 20, "the data folder holds {bytes} bytes");
 }

@@ -204,15 +204,11 @@ impl Launch<'_> {
             .with_context(|| format!("creating {}", tmp_dir.display()))?;
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
-        let disk = match self.executor {
-            ExecutorKind::Wasm(_) => {
-                // A wasm guest writes in the data folder as the host.
-                self.runner.native.forget_owner(&data_dir);
-                Some(Arc::new(self.open_disk(&work_dir, &data_dir).await?))
-            }
-            // Native runs are not accounted yet.
-            ExecutorKind::Native(_) => None,
-        };
+        if let ExecutorKind::Wasm(_) = self.executor {
+            // A wasm guest writes in the data folder as the host.
+            self.runner.native.forget_owner(&data_dir);
+        }
+        let disk = Some(Arc::new(self.open_disk(&work_dir, &data_dir).await?));
 
         let run_command = self.run_command();
         let (script_subdir, script) = match run_command.rsplit_once('/') {

@@ -212,6 +212,9 @@ pub enum LimitKind {
     Idle,
     /// CPU time used up (native runs: `RLIMIT_CPU`, set to `timeout_s`).
     Cpu,
+    /// A native run's data folder grew past what it may hold (measured by
+    /// the host while it runs).
+    Disk,
     /// A file grew past the per-file cap, `limits.file_mb` (native runs:
     /// `RLIMIT_FSIZE`).
     FileSize,
@@ -227,6 +230,7 @@ impl LimitKind {
             LimitKind::Idle => "idle",
             LimitKind::Cpu => "cpu",
             LimitKind::FileSize => "file_size",
+            LimitKind::Disk => "disk",
         }
     }
 
@@ -250,6 +254,10 @@ impl LimitKind {
             LimitKind::Cpu => format!(
                 "Job was stopped: CPU time limit {} s reached (limits.timeout_s).",
                 l.timeout.as_secs()
+            ),
+            LimitKind::Disk => format!(
+                "Job was stopped: its data folder grew past its limits ({} MiB, {} files: limits.data_mb, limits.data_files) or its tenant's disk quota.",
+                l.data_mb, l.data_files
             ),
             LimitKind::FileSize => format!(
                 "Job was stopped: a file it wrote reached the file size limit {} MiB (limits.file_mb).",

@@ -17,7 +17,9 @@ mod seccomp;
 mod uid;
 
 use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
 use std::process::ExitStatus;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use layers::{Layers, SandboxConfig, SandboxMode, Support};
@@ -28,9 +30,7 @@ use super::capture::Activity;
 use super::limits::{LimitKind, Limits};
 use super::watch::{self, watch};
 use super::{Ending, Invocation, Outcome, Usage};
-
-const SCRATCH_MB: u64 = 1024;
-const SCRATCH_FILES: u64 = 65_536;
+use crate::store::disk::{self, Pool, RunDisk};
 
 /// Runs native jobs under the host's sandbox configuration.
 pub struct NativeRuntime {
@@ -163,10 +163,7 @@ impl NativeRuntime {
             uid_range: cfg.uids,
             run_name: inv.run_name.clone(),
             tenant: inv.tenant.clone(),
-            scratch: root::ScratchSize {
-                bytes: SCRATCH_MB << 20,
-                files: SCRATCH_FILES,
-            },
+            scratch: scratch_size(inv.disk.as_deref(), &limits),
             strict: cfg.mode == SandboxMode::Strict,
             stdout: inv.stdout.into(),
             stderr: inv.stderr.into(),
@@ -192,10 +189,15 @@ impl NativeRuntime {
                         wait: s.wait,
                     },
                 });
+        let mut notes = Vec::new();
         let stopped = tokio::select! {
             r = job.wait() => { r?; None }
             e = watch(&limits, &inv.activity, &inv.stop, shutdown.as_ref()) => Some(e),
             _ = sample_cpu(probe, &inv.activity, limits.idle_timeout) => unreachable!(),
+            note = watch_data(inv.disk.clone(), inv.data_dir.clone(), limits) => {
+                notes.push(note);
+                Some(Ending::Limit(LimitKind::Disk, None))
+            }
         };
         if stopped.is_some() {
             job.kill();
@@ -213,14 +215,82 @@ impl NativeRuntime {
                 peak_memory: ended.peak_memory,
                 guest_time: None,
             },
-            notes: scratch_notes(ended.scratch_left, &limits),
+            notes: {
+                notes.extend(scratch_notes(ended.scratch_left, &limits));
+                if let Some(d) = &inv.disk {
+                    // What the job left in its data folder, for the
+                    // tenant's next runs.
+                    let (dir, max) = (inv.data_dir.clone(), limits.data_files.saturating_add(1));
+                    if let Ok(used) =
+                        tokio::task::spawn_blocking(move || disk::measure(&dir, max)).await
+                    {
+                        d.report(Pool::Data, used);
+                    }
+                }
+                notes
+            },
         })
+    }
+}
+
+/// How often a native run's data folder is measured.
+const DATA_EVERY: Duration = Duration::from_millis(250);
+
+/// The run's scratch tmpfs: what its account still has room for (its
+/// `scratch_mb` and `scratch_files` less the working copy, and no more
+/// than its tenant's disk quota has left), or its limits without one.
+fn scratch_size(disk: Option<&RunDisk>, limits: &Limits) -> root::ScratchSize {
+    match disk {
+        Some(d) => {
+            let room = d.room(Pool::Scratch);
+            root::ScratchSize {
+                bytes: room.bytes.min(limits.scratch_mb << 20),
+                files: room.files.min(limits.scratch_files),
+            }
+        }
+        None => root::ScratchSize {
+            bytes: limits.scratch_mb << 20,
+            files: limits.scratch_files,
+        },
+    }
+}
+
+/// Measures the job's data folder every [`DATA_EVERY`] (a native job
+/// writes it directly: no layer of the host's sees its writes) and
+/// resolves, with the sentence for the run's log, once it holds more than
+/// its account allows (`data_mb`, `data_files`, the tenant's `disk_mb`,
+/// `disk_files`). Never resolves without an account.
+async fn watch_data(disk: Option<Arc<RunDisk>>, dir: PathBuf, limits: Limits) -> String {
+    let Some(d) = disk else {
+        return std::future::pending().await;
+    };
+    loop {
+        tokio::time::sleep(DATA_EVERY).await;
+        let before = (d.used(Pool::Data), d.room(Pool::Data));
+        let max = (
+            before.0.bytes.saturating_add(before.1.bytes),
+            before.0.files.saturating_add(before.1.files),
+        );
+        let (at, files) = (dir.clone(), max.1.min(limits.data_files).saturating_add(1));
+        let Ok(now) = tokio::task::spawn_blocking(move || disk::measure(&at, files)).await else {
+            continue;
+        };
+        d.report(Pool::Data, now);
+        if now.bytes > max.0 || now.files > max.1 {
+            return format!(
+                "The job's /data held {} MiB in {} files, past the {} MiB and {} files it may hold (limits.data_mb, limits.data_files, and its tenant's disk_mb, disk_files).",
+                now.bytes >> 20,
+                now.files,
+                max.0 >> 20,
+                max.1
+            );
+        }
     }
 }
 
 /// A note naming the scratch limit when the job left its scratch full
 /// (its writes beyond it failed with `ENOSPC`).
-fn scratch_notes(left: Option<(u64, u64)>, _limits: &Limits) -> Vec<String> {
+fn scratch_notes(left: Option<(u64, u64)>, limits: &Limits) -> Vec<String> {
     let Some((bytes, files)) = left else {
         return Vec::new();
     };
@@ -228,14 +298,14 @@ fn scratch_notes(left: Option<(u64, u64)>, _limits: &Limits) -> Vec<String> {
     // tmpfs keeps a few blocks back: "full" is less than 64 KiB left.
     if bytes < 64 << 10 {
         notes.push(format!(
-            "The run's scratch (working copy and /tmp) was full: writes beyond {} MiB failed with ENOSPC (limits.scratch_mb).",
-            SCRATCH_MB
+            "The run's scratch (working copy and /tmp) was full: writes beyond it failed with ENOSPC (limits.scratch_mb = {} MiB, or the tenant's disk_mb).",
+            limits.scratch_mb
         ));
     }
     if files == 0 {
         notes.push(format!(
-            "The run's scratch (working copy and /tmp) was full: files beyond {} failed with ENOSPC (limits.scratch_files).",
-            SCRATCH_FILES
+            "The run's scratch (working copy and /tmp) was full: new files failed with ENOSPC (limits.scratch_files = {}, or the tenant's disk_files).",
+            limits.scratch_files
         ));
     }
     notes
