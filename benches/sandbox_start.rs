@@ -10,6 +10,8 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use wasmjobs::runtime::TenantShare;
+use wasmjobs::runtime::native::root::ScratchSize;
 use wasmjobs::runtime::native::sandbox::{self, Dirs, Rlimits, Spawner, Spec};
 use wasmjobs::runtime::native::{Layers, Support};
 
@@ -38,6 +40,11 @@ fn spec(dirs: &Dirs, layers: Layers, i: usize) -> Spec {
         extra_read: Vec::new(),
         uid_range: (2_000_000_000, 2_000_065_535),
         run_name: format!("bench-{i}"),
+        tenant: TenantShare::unnamed(),
+        scratch: ScratchSize {
+            bytes: 64 << 20,
+            files: 1024,
+        },
         strict: false,
         stdout: Stdio::null(),
         stderr: Stdio::null(),

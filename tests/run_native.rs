@@ -421,7 +421,7 @@ fn descriptors_the_host_inherited_never_reach_a_job() {
                   { echo pwned >&8; } 2>&1 || true\n\
                   echo checked\n";
     env.deploy_files("fds", &[("run.sh", script)]);
-    let out = with_open_descriptors(&env.cmd().args(["run", "fds"]), &secret, &host_log)
+    let out = with_open_descriptors(env.cmd().args(["run", "fds"]), &secret, &host_log)
         .output()
         .unwrap();
     assert!(

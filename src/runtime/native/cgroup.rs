@@ -381,6 +381,16 @@ fn remove_dirs(dirs: &[PathBuf]) {
     }
 }
 
+/// Whether tenant cgroups get a CPU weight here (v1: a cpu hierarchy;
+/// v2: the cpu controller).
+pub fn cpu_weighting(v: Version) -> bool {
+    match v {
+        Version::V1 => parents(v).is_ok_and(|p| p.len() > 2),
+        Version::V2 => fs::read_to_string(Path::new(ROOT).join("cgroup.controllers"))
+            .is_ok_and(|c| c.split_whitespace().any(|c| c == "cpu")),
+    }
+}
+
 /// Whether this process can make run cgroups (a probe cgroup is made and
 /// removed).
 pub fn writable(v: Version) -> Result<(), String> {

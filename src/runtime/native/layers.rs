@@ -338,6 +338,67 @@ pub fn report(config: &SandboxConfig) -> String {
         Err(e) => format!("native runs are REFUSED: {e}"),
     };
     let _ = writeln!(r, "mode                  : {:?}\n{plan}", config.mode);
+    let _ = write!(r, "{}", fences(s));
+    r
+}
+
+/// What keeps a native run from the host and from other tenants, as far
+/// as this host can apply it.
+fn fences(s: &Support) -> String {
+    let mut r = String::from("fences:\n");
+    let ns = s.namespaces.is_ok();
+    let line = |r: &mut String, name: &str, v: String| {
+        let _ = writeln!(r, "  {name:<28}: {v}");
+    };
+    line(
+        &mut r,
+        "minimal root",
+        if ns {
+            "yes (no host /run, /var, /tmp, /dev/shm or home: host sockets unreachable)".into()
+        } else {
+            "NO (needs namespaces): the job sees the host's folders Landlock allows, and any pathname socket".into()
+        },
+    );
+    line(
+        &mut r,
+        "inherited descriptors",
+        "closed (close_range) before every native job".into(),
+    );
+    line(
+        &mut r,
+        "scratch quota",
+        if ns {
+            "yes (a tmpfs of limits.scratch_mb, limits.scratch_files; ENOSPC in the job; counts toward memory_mb)".into()
+        } else {
+            "NO (needs namespaces): scratch is bounded by the data quota's measurements only".into()
+        },
+    );
+    line(
+        &mut r,
+        "data quota",
+        "wasm: counted in the WASI layer (ENOSPC); native: measured 4 times a second, the run stopped past it".into(),
+    );
+    line(
+        &mut r,
+        "file size",
+        "limits.file_mb (wasm: the WASI layer; native: RLIMIT_FSIZE)".into(),
+    );
+    let (procs, cpu) = match &s.cgroup {
+        Ok(v) => (
+            "yes (the tenant's cgroup pids.max: quota max_processes)".to_string(),
+            if cgroup::cpu_weighting(*v) {
+                "yes (the tenant's cgroup CPU weight)".to_string()
+            } else {
+                "NO (no cpu controller): native runs are not weighted by tenant".to_string()
+            },
+        ),
+        Err(e) => (
+            format!("NO ({e}): RLIMIT_NPROC per run only"),
+            "NO (no cgroups)".to_string(),
+        ),
+    };
+    line(&mut r, "tenant process budget", procs);
+    line(&mut r, "tenant CPU weight (native)", cpu);
     r
 }
 

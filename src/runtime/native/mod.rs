@@ -11,7 +11,7 @@ mod child;
 mod landlock;
 pub mod layers;
 pub mod program;
-mod root;
+pub mod root;
 pub mod sandbox;
 mod seccomp;
 mod uid;

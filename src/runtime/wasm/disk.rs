@@ -390,7 +390,7 @@ pub fn add<T: Send + 'static>(linker: &mut Linker<T>, project: Project<T>) -> wa
             i32,
         )| {
             Box::new(async move {
-                let (mut guest, ctx, mut disk, fuel) = parts(&mut caller, project)?;
+                let (mut guest, ctx, disk, fuel) = parts(&mut caller, project)?;
                 ctx.set_hostcall_fuel(fuel);
                 let before =
                     match super::open::check(ctx, &mut guest, fd, dirflags, path, path_len).await {
@@ -413,7 +413,7 @@ pub fn add<T: Send + 'static>(linker: &mut Linker<T>, project: Project<T>) -> wa
                     fdflags, opened,
                 )
                 .await?;
-                let (Some(d), Some(pool)) = (disk.as_deref_mut(), pool) else {
+                let (Some(d), Some(pool)) = (disk, pool) else {
                     return Ok(errno);
                 };
                 if errno != 0 {
