@@ -501,13 +501,19 @@ fn slow_clients_cannot_take_every_connection() {
 }
 
 /// Attack 3: A 64 GiB sparse file (and a 1,000 MiB one) a wasm job leaves in its
-/// data folder, fetched through `/vfs`.
+/// data folder, fetched through `/vfs`. (The default `file_mb` and
+/// `data_mb` refuse such a file now, tests/disk.rs; the host raises its
+/// maximums and the job its limits, so the file exists to be fetched.)
 #[test]
 fn sparse_files_are_streamed_with_ranges_not_read_whole() {
     let _one = serial();
     let env = Env::new();
     let t = tenants(&env);
-    let s = start(&env);
+    let s = common::http::start_with(
+        &env,
+        &["--max-file-mb", "131072", "--max-data-mb", "131072"],
+        &[],
+    );
     let script = "with open('/data/huge', 'wb') as f:\n    f.seek(64 << 30)\n    f.write(b'x')\n\
                   with open('/data/big', 'wb') as f:\n    f.seek((1000 << 20) - 1)\n    f.write(b'y')\nprint('planted')\n";
     upload(
@@ -515,7 +521,13 @@ fn sparse_files_are_streamed_with_ranges_not_read_whole() {
         &t.attacker,
         "triggered",
         "sparse",
-        &[("run.py", script.as_bytes())],
+        &[
+            ("run.py", script.as_bytes()),
+            (
+                "settings.job",
+                br#"{"limits": {"file_mb": 131072, "data_mb": 131072}}"#,
+            ),
+        ],
     );
     let (code, id) = run(&s, &t.attacker, "sparse");
     assert_eq!(code, 202);
@@ -676,9 +688,10 @@ fn fifos_cannot_be_made_and_never_block_the_host() {
     stops_on_sigterm(s);
 }
 
-/// Attack 5: A million files in a native job's data folder, and ten wasm guests
-/// spinning: the next run starts as fast as before, DELETE answers at once,
-/// `/healthz` and another tenant do not wait.
+/// Attack 5: A million files in a native job's data folder (stopped at its
+/// `data_files` now), and ten wasm guests spinning: the next run starts as
+/// fast as before, DELETE answers at once, `/healthz` and another tenant do
+/// not wait.
 #[test]
 fn a_million_files_and_spinning_guests_stall_nothing() {
     let _one = serial();
@@ -746,7 +759,7 @@ fn a_million_files_and_spinning_guests_stall_nothing() {
             ),
         ],
     );
-    let timed_run = |args: &str| {
+    let timed_run = |args: &str, want: &str| {
         let t0 = Instant::now();
         let (code, head, body) = request(
             &s,
@@ -763,14 +776,32 @@ fn a_million_files_and_spinning_guests_stall_nothing() {
             .unwrap()
             .to_string();
         let r = wait_run_within(&s, &t.attacker, "many", &id, Duration::from_secs(900));
-        assert_eq!(r["status"], "Success", "{r}");
+        assert_eq!(r["status"], want, "{r}");
+        if want == "Failed" {
+            assert_eq!(r["wasmjobs"]["limit"], "disk", "{r}");
+        }
         t0.elapsed()
     };
-    let before = timed_run("");
-    let planting = timed_run("plant");
-    eprintln!("a million files planted in {planting:?}");
+    let before = timed_run("", "Success");
+    // The million files stop at the job's data_files (100,000 by default):
+    // the host measures a native job's data folder as it runs and stops it
+    // past the limit, a quarter of a second late at most.
+    let planting = timed_run("plant", "Failed");
+    eprintln!("planting a million files was stopped after {planting:?}");
+    let planted = std::fs::read_dir(
+        env.root()
+            .join("tenants/mallory/data/jobs/triggered/many/job_data"),
+    )
+    .unwrap()
+    .flatten()
+    .map(|d| std::fs::read_dir(d.path()).map(|r| r.count()).unwrap_or(0) + 1)
+    .sum::<usize>();
+    assert!(
+        (100_000..400_000).contains(&planted),
+        "the data folder holds {planted} files"
+    );
     let watch = Watch::start(&s);
-    let after = timed_run("");
+    let after = timed_run("", "Success");
     eprintln!("a no-op native run: {before:?} before the million files, {after:?} after");
     assert!(
         after < before * 3 + Duration::from_secs(1),

@@ -255,7 +255,8 @@ fn scratch_size(disk: Option<&RunDisk>, limits: &Limits) -> root::ScratchSize {
     }
 }
 
-/// Measures the job's data folder every [`DATA_EVERY`] (a native job
+/// Measures the job's data folder every [`DATA_EVERY`], or four times as
+/// long as a walk of it takes when that is longer (a native job
 /// writes it directly: no layer of the host's sees its writes) and
 /// resolves, with the sentence for the run's log, once it holds more than
 /// its account allows (`data_mb`, `data_files`, the tenant's `disk_mb`,
@@ -264,8 +265,10 @@ async fn watch_data(disk: Option<Arc<RunDisk>>, dir: PathBuf, limits: Limits) ->
     let Some(d) = disk else {
         return std::future::pending().await;
     };
+    let mut every = DATA_EVERY;
     loop {
-        tokio::time::sleep(DATA_EVERY).await;
+        tokio::time::sleep(every).await;
+        let walked = std::time::Instant::now();
         let before = (d.used(Pool::Data), d.room(Pool::Data));
         let max = (
             before.0.bytes.saturating_add(before.1.bytes),
@@ -275,6 +278,9 @@ async fn watch_data(disk: Option<Arc<RunDisk>>, dir: PathBuf, limits: Limits) ->
         let Ok(now) = tokio::task::spawn_blocking(move || disk::measure(&at, files)).await else {
             continue;
         };
+        // A folder that takes long to walk is walked less often (at most
+        // a fifth of the run's time goes to walking it).
+        every = DATA_EVERY.max(walked.elapsed() * 4);
         d.report(Pool::Data, now);
         if now.bytes > max.0 || now.files > max.1 {
             return format!(
