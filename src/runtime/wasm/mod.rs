@@ -9,6 +9,7 @@ pub mod engine;
 mod guest;
 mod limiter;
 mod open;
+pub mod share;
 mod snapshot;
 
 use std::path::PathBuf;
