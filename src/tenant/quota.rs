@@ -16,6 +16,9 @@
 //! max_scratch_mb = 2048      # and max_scratch_files, max_data_mb, max_data_files, max_file_mb
 //! disk_mb = 10240            # every job's data folder plus the scratch of runs in progress
 //! disk_files = 1000000
+//! cpu_share = 100            # weight in sharing CPU time between wasm guests
+//! wasm_slots = 16            # wasm guests at once (default: a quarter of --wasm-slots)
+//! continuous_jobs = 16       # continuous jobs running at once (the same default)
 //!
 //! [tenants.acme]
 //! concurrent_runs = 16
@@ -31,6 +34,9 @@ use crate::runtime::limits::{LimitOverrides, Limits};
 
 /// The largest `job_bytes_mb` and `disk_mb` (1 PiB; bytes must fit in a u64).
 const MAX_JOB_BYTES_MB: u64 = 1 << 30;
+
+/// The largest `cpu_share` (ten thousand times the default's weight).
+const MAX_CPU_SHARE: u32 = 1_000_000;
 
 /// The file `serve` reads quotas from, under the data root.
 pub const FILE_NAME: &str = "quotas.toml";
@@ -74,6 +80,24 @@ pub struct Quota {
     /// Files and folders in all the tenant's data folders and the scratch
     /// of its runs in progress together.
     pub disk_files: Option<u64>,
+    /// The tenant's weight in sharing CPU time between wasm guests
+    /// (default [`DEFAULT_CPU_SHARE`]).
+    pub cpu_share: Option<u32>,
+    /// The tenant's wasm guests running at once, triggered and continuous
+    /// (default: [`default_slots`] of the host's).
+    pub wasm_slots: Option<u32>,
+    /// The tenant's continuous jobs running at once, whatever their
+    /// executor (default: [`default_slots`] of the host's wasm slots).
+    pub continuous_jobs: Option<u32>,
+}
+
+/// A tenant's weight when its quota sets no `cpu_share`.
+pub const DEFAULT_CPU_SHARE: u32 = crate::runtime::wasm::share::DEFAULT_SHARE;
+
+/// The default of `wasm_slots` and `continuous_jobs`: a quarter of the
+/// host's wasm slots, at least one.
+pub fn default_slots(host_slots: u32) -> u32 {
+    (host_slots / 4).max(1)
 }
 
 impl Quota {
@@ -88,6 +112,9 @@ impl Quota {
             max_output_kb: over.max_output_kb.or(self.max_output_kb),
             max_idle_timeout_s: over.max_idle_timeout_s.or(self.max_idle_timeout_s),
             max_fuel: over.max_fuel.or(self.max_fuel),
+            cpu_share: over.cpu_share.or(self.cpu_share),
+            wasm_slots: over.wasm_slots.or(self.wasm_slots),
+            continuous_jobs: over.continuous_jobs.or(self.continuous_jobs),
             max_processes: over.max_processes.or(self.max_processes),
             max_scratch_mb: over.max_scratch_mb.or(self.max_scratch_mb),
             max_scratch_files: over.max_scratch_files.or(self.max_scratch_files),
@@ -168,6 +195,9 @@ impl Quotas {
                 ("max_file_mb", quota.max_file_mb),
                 ("disk_mb", quota.disk_mb),
                 ("disk_files", quota.disk_files),
+                ("cpu_share", quota.cpu_share.map(u64::from)),
+                ("wasm_slots", quota.wasm_slots.map(u64::from)),
+                ("continuous_jobs", quota.continuous_jobs.map(u64::from)),
             ]
             .into_iter()
             .find(|(_, v)| *v == Some(0));
@@ -181,6 +211,9 @@ impl Quotas {
                 if v.is_some_and(|mb| mb > MAX_JOB_BYTES_MB) {
                     anyhow::bail!("quota '{name}': {key} must be at most {MAX_JOB_BYTES_MB}");
                 }
+            }
+            if quota.cpu_share.is_some_and(|w| w > MAX_CPU_SHARE) {
+                anyhow::bail!("quota '{name}': cpu_share must be at most {MAX_CPU_SHARE}");
             }
         }
         Ok(q)
@@ -251,6 +284,20 @@ mod tests {
         assert_eq!(c.data_mb, CEILING.data_mb);
         assert_eq!(q.disk().bytes, Some(100 << 20));
         assert_eq!(q.disk().files, Some(7));
+        for key in ["cpu_share", "wasm_slots", "continuous_jobs"] {
+            let e = Quotas::parse(&format!("[tenants.b]\n{key} = 0\n")).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("quota 'b': {key} must be at least 1")
+            );
+        }
+        let e = Quotas::parse("[default]\ncpu_share = 2000000\n").unwrap_err();
+        assert!(e.to_string().contains("cpu_share must be at most"), "{e}");
+        let q = Quotas::parse("[default]\nwasm_slots = 3\n[tenants.c]\ncpu_share = 200\n").unwrap();
+        assert_eq!(q.of("c").wasm_slots, Some(3));
+        assert_eq!(q.of("c").cpu_share, Some(200));
+        assert_eq!(default_slots(64), 16);
+        assert_eq!(default_slots(2), 1);
     }
 
     #[test]
