@@ -9,6 +9,7 @@ pub mod admission;
 pub mod background;
 mod env;
 mod launch;
+pub mod slots;
 
 pub use launch::ContinuousEnd;
 use launch::Launch;
