@@ -97,7 +97,7 @@ pub fn run(host: &HostConfig, args: BenchArgs) -> Result<ExitCode> {
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(crate::runtime::wasm::share::JOB_WORKERS)
         .enable_all()
         .build()?;
     // Ctrl-C or SIGTERM ends the bench and removes its scratch folder.

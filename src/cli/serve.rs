@@ -35,7 +35,7 @@ pub(super) fn serve(
     // but answer requests (their file-system work goes to a bounded pool):
     // no job can hold up a request.
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(crate::runtime::wasm::share::JOB_WORKERS)
         .max_blocking_threads(MAX_BLOCKING)
         .thread_name("wasmjobs-jobs")
         .enable_all()

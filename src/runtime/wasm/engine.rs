@@ -29,7 +29,7 @@ use super::{Guest, cache};
 
 /// How often the epoch advances; the granularity of timeouts and of the
 /// guest's cooperative yields.
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// The wasm call stack a guest may use (CPython on WASI expects ~8 MiB).
 pub const MAX_WASM_STACK: usize = 8 << 20;
