@@ -45,6 +45,9 @@ pub struct HostConfig {
     pub cache_dir: PathBuf,
     /// Guest instances that may run at once (per engine).
     pub max_concurrent_runs: u32,
+    /// Of those, the slots continuous jobs may not take (kept for
+    /// triggered runs; `--triggered-reserve`).
+    pub triggered_reserve: u32,
     /// Which executors jobs may use (`--executor`).
     pub executors: ExecutorChoice,
     /// The native sandbox's settings.
@@ -200,6 +203,7 @@ impl HostConfig {
             base_url: base_url.trim_end_matches('/').to_string(),
             cache_dir: default_cache_dir()?,
             max_concurrent_runs: 16,
+            triggered_reserve: 4,
             executors: ExecutorChoice::Auto,
             sandbox: SandboxConfig::default(),
             time_zone: env("WEBSITE_TIME_ZONE").filter(|z| !z.is_empty()),

@@ -141,6 +141,10 @@ pub(super) struct HostArgs {
     /// one each for as long as they run).
     #[arg(long, global = true, default_value_t = 64)]
     wasm_slots: u32,
+    /// Wasm slots continuous jobs may not take, kept for triggered and
+    /// scheduled runs (default: a quarter of --wasm-slots; less than it).
+    #[arg(long, global = true)]
+    triggered_reserve: Option<u32>,
     /// Triggered runs that may be in flight on the host at once (API and
     /// schedules); beyond it a run is refused (429 in the API).
     #[arg(long, global = true, default_value_t = 64)]
@@ -233,6 +237,14 @@ impl HostArgs {
             bail!("--wasm-slots must be at least 1");
         }
         host.max_concurrent_runs = self.wasm_slots;
+        host.triggered_reserve = match self.triggered_reserve {
+            Some(r) if r >= self.wasm_slots => bail!(
+                "--triggered-reserve ({r}) must be less than --wasm-slots ({})",
+                self.wasm_slots
+            ),
+            Some(r) => r,
+            None => self.wasm_slots / 4,
+        };
         if let Some(tz) = &host.time_zone {
             crate::schedule::zone::parse_zone(tz)
                 .map_err(|e| anyhow::anyhow!("WEBSITE_TIME_ZONE: {e}"))?;

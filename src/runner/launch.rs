@@ -299,6 +299,26 @@ impl Runner {
                 };
             }
         };
+        // Bounded per tenant, and their wasm guests may not take the slots
+        // kept for triggered runs: refused, the job is retried as a start
+        // that failed at once.
+        let held = self
+            .slots
+            .continuous(&self.tenant, self.tenant_continuous)
+            .and_then(|place| match executor {
+                ExecutorKind::Wasm(_) => self.wasm_slot(true).map(|slot| (place, Some(slot))),
+                ExecutorKind::Native(_) => Ok((place, None)),
+            });
+        let _held = match held {
+            Ok(h) => h,
+            Err(why) => {
+                log.sys(Level::Err, &why);
+                return ContinuousEnd {
+                    status: RunStatus::Failed,
+                    ending: Ending::Crashed(why),
+                };
+            }
+        };
         let asked = job.settings.limits();
         let (mut limits, notes) =
             self.host

@@ -38,8 +38,9 @@ use crate::store::layout::Layout;
 use crate::store::lock::JobLock;
 use crate::store::logline::Level;
 use crate::store::run::{OUTPUT_LOG, RunStatus, StatusFile, StatusReserve, unique_run_id};
-use crate::tenant::quota::Quota;
+use crate::tenant::quota::{self, Quota};
 use admission::{Admission, Permit};
+use slots::{Slots, WasmSlot};
 
 /// Why a run could not be started. Nothing is recorded for these.
 #[derive(Debug, Error)]
@@ -127,7 +128,12 @@ pub struct Runner {
     tenant_max_runs: Option<u32>,
     /// What the tenant's runs share on the host.
     share: crate::runtime::TenantShare,
+    /// The tenant's bound on its wasm guests at once (quota `wasm_slots`).
+    tenant_wasm_slots: Option<u32>,
+    /// The tenant's bound on its continuous jobs running at once.
+    tenant_continuous: Option<u32>,
     admission: Arc<Admission>,
+    slots: Arc<Slots>,
     metrics: Arc<Metrics>,
     /// The cluster this host belongs to, if any.
     cluster: Option<Arc<Cluster>>,
@@ -155,6 +161,7 @@ pub struct PreparedRun {
     /// Keeps the cluster's record of the run up to date.
     mirror: Option<Mirror>,
     _permit: Permit,
+    _slot: Option<WasmSlot>,
     _in_flight: crate::metrics::InFlight,
     _lock: JobLock,
 }
@@ -168,6 +175,7 @@ impl Runner {
         ));
         let native = Arc::new(NativeRuntime::new(host.sandbox.clone()));
         let admission = Arc::new(Admission::new(host.max_runs));
+        let slots = Arc::new(Slots::new(host.max_concurrent_runs, host.triggered_reserve));
         Runner {
             host: Arc::new(host),
             wasm,
@@ -175,7 +183,10 @@ impl Runner {
             tenant: Arc::from(""),
             tenant_max_runs: None,
             share: crate::runtime::TenantShare::unnamed(),
+            tenant_wasm_slots: None,
+            tenant_continuous: None,
             admission,
+            slots,
             metrics: Arc::default(),
             cluster: None,
             disk: Arc::default(),
@@ -207,9 +218,11 @@ impl Runner {
     }
 
     /// The same host and executors for a tenant: its data root, its
-    /// quota's ceilings, history size and concurrent runs; engines,
-    /// compiled guests, the sandbox, admission and metrics are shared.
+    /// quota's ceilings, history size, concurrent runs, wasm slots,
+    /// continuous jobs and CPU share; engines, compiled guests, the
+    /// sandbox, admission, slots and metrics are shared.
     pub fn for_tenant(&self, tenant: &str, layout: Layout, quota: &Quota) -> Runner {
+        let default_slots = quota::default_slots(self.host.max_concurrent_runs);
         Runner {
             host: Arc::new(self.host.for_tenant(tenant, layout, quota)),
             tenant: Arc::from(tenant),
@@ -219,8 +232,10 @@ impl Runner {
                 max_processes: quota
                     .max_processes
                     .unwrap_or(crate::runtime::TenantShare::DEFAULT_PROCESSES),
-                cpu_weight: 100,
+                cpu_share: quota.cpu_share.unwrap_or(quota::DEFAULT_CPU_SHARE),
             },
+            tenant_wasm_slots: Some(quota.wasm_slots.unwrap_or(default_slots)),
+            tenant_continuous: Some(quota.continuous_jobs.unwrap_or(default_slots)),
             ..self.clone()
         }
     }
@@ -305,6 +320,10 @@ impl Runner {
             .admission
             .admit(&self.tenant, self.tenant_max_runs)
             .map_err(RunError::Busy)?;
+        let slot = match executor {
+            ExecutorKind::Wasm(_) => Some(self.wasm_slot(false).map_err(RunError::Busy)?),
+            ExecutorKind::Native(_) => None,
+        };
         let pruned = history::prune(&data_dir, self.host.history_size);
         let now = Utc::now();
         let run_id = match &req.record {
@@ -371,9 +390,16 @@ impl Runner {
             reserve: Some(reserve),
             mirror,
             _permit: permit,
+            _slot: slot,
             _in_flight: in_flight,
             _lock: lock,
         })
+    }
+
+    /// A wasm slot for a guest of this runner's tenant, or why not.
+    fn wasm_slot(&self, continuous: bool) -> Result<WasmSlot, String> {
+        self.slots
+            .wasm(&self.tenant, self.tenant_wasm_slots, continuous)
     }
 
     /// Prepares and executes a run.

@@ -188,8 +188,10 @@ pub struct TenantShare {
     /// Processes of all the tenant's native runs at once (quota
     /// `max_processes`; the tenant's cgroup `pids.max`).
     pub max_processes: u64,
-    /// The tenant's CPU weight against the others' (100: an equal share).
-    pub cpu_weight: u64,
+    /// The tenant's weight against the others' in sharing CPU time (quota
+    /// `cpu_share`; 100 an equal share): between wasm guests, and its
+    /// native runs' cgroup weight.
+    pub cpu_share: u32,
 }
 
 impl TenantShare {
@@ -202,7 +204,7 @@ impl TenantShare {
         TenantShare {
             name: std::sync::Arc::from(""),
             max_processes: TenantShare::DEFAULT_PROCESSES,
-            cpu_weight: 100,
+            cpu_share: crate::tenant::quota::DEFAULT_CPU_SHARE,
         }
     }
 }

@@ -104,7 +104,11 @@ impl TenantCgroup {
     /// next run) (v2 `cpu.weight`, 1..=10000, 100 the default; v1
     /// `cpu.shares`, 1024 for 100).
     pub fn open(v: Version, share: &crate::runtime::TenantShare) -> io::Result<TenantCgroup> {
-        let (tenant, max_procs, cpu_weight) = (&*share.name, share.max_processes, share.cpu_weight);
+        let (tenant, max_procs, cpu_weight) = (
+            &*share.name,
+            share.max_processes,
+            u64::from(share.cpu_share),
+        );
         let name = format!(
             "{PREFIX}{}-tenant-{}",
             std::process::id(),

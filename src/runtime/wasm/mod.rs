@@ -25,6 +25,7 @@ pub use engine::{CodeGen, EngineSet};
 pub use guest::{Guest, GuestFiles};
 use guest::{PYTHON_STDLIB_MOUNT, RUN_EXPORT};
 use limiter::JobLimiter;
+use share::Share;
 
 use super::limits::LimitKind;
 use super::watch::watch;
@@ -41,6 +42,8 @@ pub struct WasmRuntime {
     slots: u32,
     unchecked: bool,
     engines: Mutex<Vec<Arc<EngineSet>>>,
+    /// Shares CPU time between tenants' guests.
+    share: Arc<Share>,
 }
 
 impl WasmRuntime {
@@ -52,6 +55,7 @@ impl WasmRuntime {
             slots,
             unchecked: false,
             engines: Mutex::new(Vec::new()),
+            share: Arc::new(Share::new(None)),
         }
     }
 
@@ -108,7 +112,7 @@ impl WasmRuntime {
             Ok(s) => s,
             Err(e) => return crashed(format!("cannot prepare the WebAssembly engine: {e:#}")),
         };
-        run_guest(set, codegen, guest, inv).await
+        run_guest(set, codegen, guest, inv, &self.share).await
     }
 }
 
@@ -118,6 +122,7 @@ async fn run_guest(
     codegen: CodeGen,
     guest: Guest,
     inv: Invocation,
+    share: &Arc<Share>,
 ) -> Outcome {
     let metered = codegen.fuel();
     // The first use of a guest compiles (and may pre-initialise) it:
@@ -169,6 +174,16 @@ async fn run_guest(
     // Preparing the run (copying, loading) is not the job's idleness.
     inv.activity.touch();
     let mut guest_time = None;
+    // A guest executes only while it holds a place, shared fairly between
+    // tenants (the unchecked baseline never yields: it is not scheduled).
+    let seat = codegen.epoch().then(|| {
+        let engine = set.engine.clone();
+        share.seat(
+            &inv.tenant.name,
+            inv.tenant.cpu_share,
+            Arc::new(move || engine.increment_epoch()),
+        )
+    });
     let result = {
         let call = async {
             let instance = pre.instantiate_async(&mut store).await?;
@@ -179,11 +194,21 @@ async fn run_guest(
             r
         };
         tokio::pin!(call);
+        // Waiting for a place is not the job's idleness: the idle clock
+        // starts again when the guest gets its place back.
+        let waited = || activity.touch();
+        let fair = async {
+            match &seat {
+                Some(seat) => seat.run(&mut call, waited).await,
+                None => (&mut call).await,
+            }
+        };
         tokio::select! {
-            r = &mut call => Ok(r),
+            r = fair => Ok(r),
             e = watch(&limits, &activity, &stop, inv.shutdown.as_ref()) => Err(e),
         }
     };
+    drop(seat);
     let fuel_consumed = metered.then(|| fuel.saturating_sub(store.get_fuel().unwrap_or(0)));
     let memory_hit = store.data().limiter.memory_hit;
     let usage = Usage {
