@@ -24,11 +24,12 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
 
-/// Worker threads of the runtime that runs jobs (`serve`, the benchmark):
-/// guests hold all but one of them (the places), the last one is kept for
-/// the host's own work (starting and finishing runs, their output, timers),
-/// which would otherwise wait for a guest's tick to be picked up.
-pub const JOB_WORKERS: usize = 3;
+/// Worker threads of the runtime that runs jobs (`serve`, the benchmark).
+/// Guests hold at most one less than these and than the cores (the
+/// places); the last is kept for the host's own work (starting and
+/// finishing runs, their output, timers), which would otherwise wait for a
+/// guest's tick to be picked up.
+pub const JOB_WORKERS: usize = 2;
 
 /// The weight of a tenant whose quota sets no `cpu_share`.
 pub const DEFAULT_SHARE: u32 = 100;
