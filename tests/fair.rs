@@ -151,7 +151,10 @@ fn continuous(env: &Env, tenant: &str, name: &str) -> (String, String) {
         .flatten()
         .find(|e| e.file_name().to_string_lossy().starts_with("status_"))
         .and_then(|e| std::fs::read_to_string(e.path()).ok())
-        .map(|t| json(&t)["Status"].as_str().unwrap_or("").to_string())
+        // A status file being rewritten reads empty for a moment: the
+        // caller looks again.
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .map(|v| v["Status"].as_str().unwrap_or("").to_string())
         .unwrap_or_default();
     let log = std::fs::read_to_string(dir.join("job_log.txt")).unwrap_or_default();
     (status, log)
