@@ -74,7 +74,12 @@ fn read_run(
     let dir = data_dir.join(&id);
     let mut status = StatusFile::read(&dir)?;
     if !status.status.is_final() && (!latest || !held()) {
-        status.status = RunStatus::Aborted;
+        // A run writes its final status before it lets go of the lock: one
+        // that ended between the read and the lock check has it by now.
+        match StatusFile::read(&dir) {
+            Some(now) if now.status.is_final() => status = now,
+            _ => status.status = RunStatus::Aborted,
+        }
     }
     let has_output = dir.join(OUTPUT_LOG).exists();
     Some(RunInfo {
