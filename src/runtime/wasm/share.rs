@@ -44,6 +44,11 @@ const WAKEUP_GRANULARITY: u64 = 1_000_000;
 /// the CPU soon; a tenant idle for long gets no more than this.
 const SLEEP_CREDIT: u64 = 20_000_000;
 
+/// How long a guest whose host call has to wait keeps its place when its
+/// tenant is next in line anyway: a file call done within it finds the
+/// place still its own, with no other guest to preempt.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// Asks a running guest to yield as soon as it can.
 pub type Preempt = Arc<dyn Fn() + Send + Sync>;
 
@@ -91,6 +96,8 @@ enum Phase {
     Granted,
     /// Executing (inside a poll).
     Running,
+    /// Keeping its place for [`LINGER`] while its host call waits.
+    Lingering,
 }
 
 struct SeatState {
@@ -107,6 +114,8 @@ struct SeatState {
     preempt: Preempt,
     /// Already asked to yield in this turn.
     preempted: bool,
+    /// Counts its lingers (an expiry is for one of them only).
+    lingers: u64,
 }
 
 impl Share {
@@ -170,6 +179,7 @@ impl Share {
                 since: Instant::now(),
                 preempt,
                 preempted: false,
+                lingers: 0,
             },
         );
         Seat {
@@ -241,6 +251,21 @@ impl State {
         self.wait(id, task);
         self.preempt_for(&tenant);
         Phase::Waiting
+    }
+
+    /// Whether seat `id`'s tenant would be given the next free place
+    /// anyway: others wait, none of its own, and none of a tenant behind.
+    fn next_in_line(&self, id: u64) -> bool {
+        let tenant = &self.seats[&id].tenant;
+        let Some(mine) = self.tenants.get(tenant) else {
+            return false;
+        };
+        let mut others = self
+            .tenants
+            .values()
+            .filter(|t| !t.waiting.is_empty())
+            .peekable();
+        mine.waiting.is_empty() && others.peek().is_some() && others.all(|t| t.vtime >= mine.vtime)
     }
 
     /// Puts a seat at the end of its tenant's line.
@@ -377,7 +402,7 @@ impl Share {
         let mut st = self.state.lock().expect("share lock");
         let phase = st.seats[&id].phase;
         let holds = match phase {
-            Phase::Granted | Phase::Running => true,
+            Phase::Granted | Phase::Running | Phase::Lingering => true,
             Phase::Idle => st.request(id, task.clone(), &mut wake) == Phase::Granted,
             Phase::Waiting => {
                 st.seats.get_mut(&id).expect("seat").task = Some(task.clone());
@@ -400,16 +425,55 @@ impl Share {
 
     /// Ends a poll: the place goes back, to the next in line; a seat woken
     /// meanwhile asks again at once.
-    fn end(&self, id: u64, task: &Waker, done: bool) {
+    fn end(self: &Arc<Self>, id: u64, task: &Waker, done: bool) {
         let mut wake = Vec::new();
         let mut st = self.state.lock().expect("share lock");
         st.release(id);
         // A seat that goes on at once (its tick) competes for the place it
         // gave back, behind the others of its tenant.
         let seat = st.seats.get_mut(&id).expect("seat");
+        let mut linger = None;
         if std::mem::take(&mut seat.rewoken) && !done {
             st.wait(id, task.clone());
+        } else if !done && st.next_in_line(id) {
+            // Its host call waits: it keeps its place a moment.
+            st.free -= 1;
+            let seat = st.seats.get_mut(&id).expect("seat");
+            seat.phase = Phase::Lingering;
+            seat.lingers += 1;
+            linger = Some(seat.lingers);
+            let tenant = seat.tenant.clone();
+            st.tenants.get_mut(&tenant).expect("tenant").busy += 1;
         }
+        st.grant(&mut wake);
+        drop(st);
+        wake_all(wake);
+        if let Some(n) = linger {
+            let share = self.clone();
+            match tokio::runtime::Handle::try_current() {
+                Ok(rt) => drop(rt.spawn(async move {
+                    tokio::time::sleep(LINGER).await;
+                    share.expire(id, n);
+                })),
+                Err(_) => share.expire(id, n),
+            }
+        }
+    }
+
+    /// The end of a linger: the place goes to the next in line.
+    fn expire(&self, id: u64, linger: u64) {
+        let mut wake = Vec::new();
+        let mut st = self.state.lock().expect("share lock");
+        let Some(seat) = st.seats.get_mut(&id) else {
+            return;
+        };
+        if seat.phase != Phase::Lingering || seat.lingers != linger {
+            return;
+        }
+        seat.phase = Phase::Idle;
+        let tenant = seat.tenant.clone();
+        st.tenants.get_mut(&tenant).expect("tenant").busy -= 1;
+        st.free += 1;
         st.grant(&mut wake);
         drop(st);
         wake_all(wake);
@@ -425,6 +489,8 @@ impl Share {
                 st.request(id, task.clone(), &mut wake);
             }
             Some(Phase::Running) => st.seats.get_mut(&id).expect("seat").rewoken = true,
+            // Back within its linger: the place it kept is its own.
+            Some(Phase::Lingering) => st.seats.get_mut(&id).expect("seat").phase = Phase::Granted,
             _ => {}
         }
         drop(st);
@@ -443,7 +509,7 @@ impl Drop for Seat {
         let t = st.tenants.get_mut(&seat.tenant).expect("tenant");
         match seat.phase {
             Phase::Waiting => t.waiting.retain(|&s| s != self.id),
-            Phase::Granted | Phase::Running => {
+            Phase::Granted | Phase::Running | Phase::Lingering => {
                 t.busy -= 1;
                 st.free += 1;
             }
@@ -665,5 +731,40 @@ mod tests {
         share.end(b2.id, noop, true);
         drop(b2);
         assert_eq!(share.begin(a.id, noop), Some(true));
+    }
+
+    #[test]
+    fn a_waiting_host_call_keeps_the_place_a_moment_only() {
+        // A runtime for the lingers' timers, never driven: they end by hand.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let _in = rt.enter();
+        let share = Arc::new(Share::new(Some(1)));
+        let noop = Waker::noop();
+        let a = share.seat("a", DEFAULT_SHARE, nothing());
+        let b = share.seat("b", DEFAULT_SHARE, nothing());
+        assert_eq!(share.begin(a.id, noop), Some(false));
+        std::thread::sleep(Duration::from_millis(3));
+        share.end(a.id, noop, false);
+        // b runs (a is ahead), a waits; b's host call then has to wait.
+        assert_eq!(share.begin(b.id, noop), Some(false));
+        assert_eq!(share.begin(a.id, noop), None);
+        share.end(b.id, noop, false);
+        // b is behind a: it keeps the place while its call is under way...
+        let phase = |id| share.state.lock().unwrap().seats[&id].phase;
+        assert_eq!(
+            (phase(b.id), phase(a.id)),
+            (Phase::Lingering, Phase::Waiting)
+        );
+        share.woken(b.id, noop);
+        assert_eq!(share.begin(b.id, noop), Some(false));
+        share.end(b.id, noop, false);
+        // ...but only for a moment: then a gets it.
+        let n = share.state.lock().unwrap().seats[&b.id].lingers;
+        share.expire(b.id, n);
+        assert_eq!(share.begin(a.id, noop), Some(true));
+        share.end(a.id, noop, true);
     }
 }
