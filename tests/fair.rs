@@ -16,7 +16,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 /// Samples per measurement (the median is compared).
-const SAMPLES: usize = 9;
+const SAMPLES: usize = 15;
 
 fn json(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
@@ -143,9 +143,10 @@ fn spinning_guests_of_one_tenant_do_not_slow_another_tenant_down() {
          ({py:.2}x), hello.js {idle_js:?} -> {busy_js:?} ({js:.2}x), API {idle_api:?} -> \
          {busy_api:?} ({api:.2}x)"
     );
-    // The aim is 2x; on a 2-core machine these few-millisecond runs wait
-    // a tick or two for a place, which alone is 1.4-2.5x (17-18x before
-    // the scheduler). The bound is what holds on every run here.
+    // The aim is 2x: on this project's 2-core machines the medians are
+    // 1.5-1.9x (17-18x before the scheduler), but these runs last a few
+    // milliseconds, and a tick or two of waiting for a place moves a
+    // single measurement past 2x. The bound leaves room for that.
     assert!(py <= 3.0, "hello.py {py:.2}x slower beside the spinners");
     assert!(js <= 3.0, "hello.js {js:.2}x slower beside the spinners");
     assert!(api <= 5.0, "the API {api:.2}x slower beside the spinners");
