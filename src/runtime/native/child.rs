@@ -193,6 +193,8 @@ unsafe fn restrict(plan: &ChildPlan) -> io::Result<()> {
 
 /// Adds a Landlock rule for the folder at `path` (as the job sees it).
 unsafe fn add_rule(ruleset: RawFd, path: *const libc::c_char, allowed: u64) -> io::Result<()> {
+    // SAFETY: raw system calls on a NUL-terminated path the plan owns and a
+    // struct on this stack; nothing allocates.
     unsafe {
         let dir = libc::open(path, libc::O_PATH | libc::O_CLOEXEC);
         if dir < 0 {
@@ -239,6 +241,7 @@ unsafe fn write_file(path: &[u8], data: &[u8]) -> io::Result<()> {
 /// the stdio pipes and other runs' descriptors must not be held by the
 /// helpers). Negative entries keep nothing.
 unsafe fn close_all_but(keep: [RawFd; 2]) {
+    // SAFETY: close_range only closes descriptors of this process.
     unsafe {
         let (a, b) = (keep[0].min(keep[1]), keep[0].max(keep[1]));
         let mut from = 0u32;
@@ -391,6 +394,9 @@ unsafe fn scrub_cmdline() {
 /// with their flags; a fresh `/proc`; `pivot_root` into the stage, the
 /// host's root detached; and the new root made read-only.
 unsafe fn mount_view(plan: &ChildPlan, ns: &NsPlan) -> io::Result<RawFd> {
+    // SAFETY: raw system calls on NUL-terminated strings the plan owns and
+    // a fixed array on this stack, in the run's own mount namespace (the
+    // init, between fork and exec); nothing allocates.
     unsafe {
         let null = std::ptr::null();
         let r = &ns.root;
@@ -496,6 +502,8 @@ unsafe fn mount_view(plan: &ChildPlan, ns: &NsPlan) -> io::Result<RawFd> {
 /// the working copy with it. Returns a descriptor of the tmpfs, for how
 /// full it was when the job ended.
 unsafe fn mount_scratch(plan: &ChildPlan, s: &root::Scratch) -> io::Result<RawFd> {
+    // SAFETY: raw system calls on NUL-terminated strings the plan owns,
+    // inside the run's own mount namespace; nothing allocates.
     unsafe {
         check(libc::mount(
             cstr(TMPFS),
@@ -533,6 +541,7 @@ unsafe fn mount_scratch(plan: &ChildPlan, s: &root::Scratch) -> io::Result<RawFd
 
 /// Bytes and files left in the scratch behind `fd` (-1, -1 without one).
 unsafe fn scratch_left(fd: RawFd) -> (i64, i64) {
+    // SAFETY: fstatfs writes into the zeroed struct on this stack.
     unsafe {
         if fd < 0 {
             return (-1, -1);
