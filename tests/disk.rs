@@ -373,3 +373,34 @@ fn a_native_run_past_its_data_quota_is_stopped_with_the_limit_named() {
     let (bytes, _) = usage(&env.data_dir("ndata"));
     assert!(bytes <= 20 << 20, "the data folder holds {bytes} bytes");
 }
+
+/// A deleted job's data folder stops counting toward its tenant's
+/// `disk_mb` at once: another job may then use the room.
+#[test]
+fn deleting_a_job_gives_its_data_room_back_to_the_tenant() {
+    let env = Env::new();
+    let auth = http::basic("acme", &env.add_tenant("acme"));
+    std::fs::write(
+        env.root().join("quotas.toml"),
+        "[tenants.acme]\ndisk_mb = 8\n",
+    )
+    .unwrap();
+    let s = http::start(&env);
+    let fill = "import os\ntry:\n    with open('/data/blob', 'wb') as f:\n        f.write(b'x' * (6 << 20))\n    print('stored')\nexcept OSError as e:\n    print('refused', e.strerror)\n";
+    for name in ["first", "second"] {
+        http::upload(&s, &auth, "triggered", name, &[("run.py", fill.as_bytes())]);
+    }
+    let run = |name: &str| {
+        let (code, id, body, _) = http::run(&s, &auth, name);
+        assert_eq!(code, 202, "{body}");
+        let r = http::wait_run(&s, &auth, name, &id);
+        http::output(&s, &auth, &r)
+    };
+    assert!(run("first").contains("stored"));
+    assert!(run("second").contains("refused No space left on device"));
+    let (code, _, body) =
+        http::request(&s, "DELETE", "/api/triggeredwebjobs/first", Some(&auth), "");
+    assert_eq!(code, 200, "{body}");
+    let out = run("second");
+    assert!(out.contains("stored"), "{out}");
+}

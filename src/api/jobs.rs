@@ -176,14 +176,19 @@ async fn delete_job(
     }
     // WebJobs answers 200 whether or not the job existed.
     let (layout, n) = (s.layout(&t), name.clone());
+    let data_dir = layout.job_data_dir(jt, &name);
     match off_thread(move || bundle::remove(&layout, jt, &n)).await {
-        Ok(_) => match s.cluster() {
-            Some(c) => match c.delete_job(&t, jt, &name).await {
-                Ok(()) => StatusCode::OK.into_response(),
-                Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
-            },
-            None => StatusCode::OK.into_response(),
-        },
+        Ok(_) => {
+            // Its data folder no longer counts toward the tenant's disk.
+            s.runner.disk().forget_data(&data_dir, &t);
+            match s.cluster() {
+                Some(c) => match c.delete_job(&t, jt, &name).await {
+                    Ok(()) => StatusCode::OK.into_response(),
+                    Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
+                },
+                None => StatusCode::OK.into_response(),
+            }
+        }
         Err(e @ bundle::BundleError::Running(_)) => error(StatusCode::CONFLICT, e.to_string()),
         Err(e @ bundle::BundleError::InvalidName(..)) => {
             error(StatusCode::BAD_REQUEST, e.to_string())
