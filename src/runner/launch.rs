@@ -130,17 +130,18 @@ impl Launch<'_> {
         r
     }
 
-    /// Opens the run's disk account: its working copy measured, and its
-    /// job's data folder too unless a run of the job is counting it now
-    /// (walked off the async threads, at most `data_files + 1` entries).
+    /// Opens the run's disk account: its scratch starts with the working
+    /// copy (`scratch`, counted as it was made), and its job's data folder
+    /// is measured unless a run of the job is counting it now (walked off
+    /// the async threads, at most `data_files + 1` entries).
     async fn open_disk(
         &self,
-        work_dir: &std::path::Path,
+        scratch: disk::Usage,
         data_dir: &std::path::Path,
     ) -> anyhow::Result<RunDisk> {
         let ledger = self.runner.disk.clone();
         let in_use = ledger.data_in_use(data_dir);
-        let (work, data) = (work_dir.to_path_buf(), data_dir.to_path_buf());
+        let data = data_dir.to_path_buf();
         let l = self.limits;
         let tenant = self.runner.tenant.to_string();
         let allow = self.runner.host.tenant_disk;
@@ -151,7 +152,7 @@ impl Launch<'_> {
                 .map(|t| self.runner.host.layout.data_dir(t, ""))
         });
         let seeding = ledger.clone();
-        let (scratch, data) = tokio::task::spawn_blocking(move || {
+        let data = tokio::task::spawn_blocking(move || {
             if let Some(roots) = seed {
                 let mut folders = Vec::new();
                 let mut budget = allow.files.unwrap_or(u64::MAX).saturating_add(1);
@@ -165,9 +166,7 @@ impl Launch<'_> {
                 }
                 seeding.seed(&tenant, folders);
             }
-            let scratch = disk::measure(&work, l.scratch_files.saturating_add(1));
-            let data = (!in_use).then(|| disk::measure(&data, l.data_files.saturating_add(1)));
-            (scratch, data)
+            (!in_use).then(|| disk::measure(&data, l.data_files.saturating_add(1)))
         })
         .await
         .context("measuring the run's folders")?;
@@ -194,7 +193,7 @@ impl Launch<'_> {
         let tmp_dir = work_root.join(format!("{}.tmp", self.run_id));
         let data_dir = layout.job_data_dir(job.job_type, &job.name);
         let _cleanup = fsutil::RemoveOnDrop(vec![work_dir.clone(), tmp_dir.clone()]);
-        fsutil::copy_tree(&job.dir, &work_dir).with_context(|| {
+        let copied = fsutil::copy_tree(&job.dir, &work_dir).with_context(|| {
             format!(
                 "Missing working directory: cannot copy the job to {}",
                 work_dir.display()
@@ -208,7 +207,7 @@ impl Launch<'_> {
             // A wasm guest writes in the data folder as the host.
             self.runner.native.forget_owner(&data_dir);
         }
-        let disk = Some(Arc::new(self.open_disk(&work_dir, &data_dir).await?));
+        let disk = Some(Arc::new(self.open_disk(copied, &data_dir).await?));
 
         let run_command = self.run_command();
         let (script_subdir, script) = match run_command.rsplit_once('/') {

@@ -169,25 +169,44 @@ pub fn exchange(a: &Path, b: &Path) -> io::Result<()> {
 }
 
 /// Copies a tree of regular files and directories (symlinks are skipped:
-/// bundles never contain them).
-pub fn copy_tree(src: &Path, dst: &Path) -> io::Result<()> {
+/// bundles never contain them). Returns what the copy holds, counted as
+/// [`super::disk::measure`] would count it (a run's scratch starts there).
+pub fn copy_tree(src: &Path, dst: &Path) -> io::Result<super::disk::Usage> {
     std::fs::create_dir_all(dst)?;
+    let mut copied = super::disk::Usage::default();
     for entry in std::fs::read_dir(src)? {
         let entry = entry?;
         let ft = entry.file_type()?;
         let to = dst.join(entry.file_name());
         if ft.is_dir() {
-            copy_tree(&entry.path(), &to)?;
+            let inner = copy_tree(&entry.path(), &to)?;
+            copied.bytes = copied.bytes.saturating_add(inner.bytes);
+            copied.files = copied.files.saturating_add(inner.files + 1);
         } else if ft.is_file() {
-            std::fs::copy(entry.path(), &to)?;
+            let n = std::fs::copy(entry.path(), &to)?;
+            copied.bytes = copied.bytes.saturating_add(n);
+            copied.files += 1;
         }
     }
-    Ok(())
+    Ok(copied)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_copy_counts_what_a_measure_of_it_counts() {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        std::fs::create_dir_all(src.join("a/b")).unwrap();
+        std::fs::write(src.join("one"), b"12345").unwrap();
+        std::fs::write(src.join("a/b/two"), b"123").unwrap();
+        let dst = t.path().join("dst");
+        let copied = copy_tree(&src, &dst).unwrap();
+        assert_eq!(copied, super::super::disk::measure(&dst, u64::MAX));
+        assert_eq!((copied.bytes, copied.files), (8, 4));
+    }
 
     #[test]
     fn atomic_writes_replace_files_and_leave_nothing_behind() {
