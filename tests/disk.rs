@@ -311,15 +311,6 @@ fn a_tenants_disk_mb_bounds_its_jobs_together() {
     );
 }
 
-/// The native sandbox runs here, else why not (`doctor` says REFUSED).
-fn native_sandbox(env: &Env) -> Result<(), String> {
-    let out = env.run(&["doctor"]).ok().stdout();
-    if out.contains("REFUSED") {
-        return Err(format!("the native sandbox is refused here:\n{out}"));
-    }
-    Ok(())
-}
-
 /// A native run's scratch is a tmpfs of `scratch_mb` and `scratch_files`:
 /// writes past it in /tmp and in the working copy fail with ENOSPC in the
 /// job, the log names the limit, and the host's disk does not move.

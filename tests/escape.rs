@@ -60,17 +60,6 @@ fn skip(why: &str) {
     eprintln!("SKIPPED (not passed): {why}");
 }
 
-/// Whether the native sandbox runs here in strict mode, else why not.
-fn sandbox_available(env: &Env) -> Result<(), String> {
-    let out = env.run(&["doctor"]).ok().stdout();
-    if out.contains("REFUSED") {
-        return Err(format!(
-            "the native sandbox is refused on this host:\n{out}"
-        ));
-    }
-    Ok(())
-}
-
 /// Compiles the probe once per test binary.
 fn probe() -> PathBuf {
     static PROBE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
@@ -555,7 +544,7 @@ fn attack(env: &Env, t: &Targets, job: &str, case: &str) -> String {
 
 fn battery(lang: &str, files: &[(&str, &[u8])]) {
     let env = Env::new_in("/var/tmp");
-    if let Err(why) = sandbox_available(&env) {
+    if let Err(why) = common::native_sandbox(&env) {
         return skip(&why);
     }
     let job = format!("escape-{lang}");

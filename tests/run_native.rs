@@ -15,19 +15,10 @@ fn skip(why: &str) {
     eprintln!("SKIPPED (not passed): {why}");
 }
 
-/// The native sandbox runs here, else why not.
-fn sandbox(env: &Env) -> Result<(), String> {
-    let out = env.run(&["doctor"]).ok().stdout();
-    if out.contains("REFUSED") {
-        return Err(format!("the native sandbox is refused here:\n{out}"));
-    }
-    Ok(())
-}
-
 #[test]
 fn bash_job_runs_in_its_own_view_with_webjobs_variables() {
     let env = Env::new();
-    if let Err(why) = sandbox(&env) {
+    if let Err(why) = common::native_sandbox(&env) {
         return skip(&why);
     }
     env.deploy_files(
@@ -75,7 +66,7 @@ fn a_data_root_under_home_works() {
         return skip("there is no /home on this host");
     }
     let env = Env::new_in("/home");
-    if let Err(why) = sandbox(&env) {
+    if let Err(why) = common::native_sandbox(&env) {
         return skip(&why);
     }
     env.deploy_files("athome", &[("run.sh", "echo \"home ok in $(pwd)\"; ls")]);
@@ -88,7 +79,7 @@ fn a_data_root_under_home_works() {
 #[test]
 fn timeout_kills_the_whole_tree() {
     let env = Env::new();
-    if let Err(why) = sandbox(&env) {
+    if let Err(why) = common::native_sandbox(&env) {
         return skip(&why);
     }
     env.deploy_files(
@@ -119,7 +110,7 @@ fn timeout_kills_the_whole_tree() {
 #[test]
 fn idle_native_job_is_stopped_but_a_busy_one_is_not() {
     let env = Env::new();
-    if let Err(why) = sandbox(&env) {
+    if let Err(why) = common::native_sandbox(&env) {
         return skip(&why);
     }
     env.deploy_files(
@@ -187,7 +178,7 @@ fn cmd_and_windows_exe_get_clear_errors_at_deploy() {
 #[test]
 fn elf_executables_run_as_exe_or_extensionless_run() {
     let env = Env::new();
-    if let Err(why) = sandbox(&env) {
+    if let Err(why) = common::native_sandbox(&env) {
         return skip(&why);
     }
     let bin = env.dir.path().join("hello");
@@ -225,7 +216,7 @@ fn elf_executables_run_as_exe_or_extensionless_run() {
 #[test]
 fn python_and_js_run_natively_when_asked() {
     let env = Env::new();
-    if let Err(why) = sandbox(&env) {
+    if let Err(why) = common::native_sandbox(&env) {
         return skip(&why);
     }
     env.deploy_files(
@@ -273,7 +264,7 @@ fn sandbox_off_is_named_in_the_log() {
 #[test]
 fn a_native_job_sees_its_shutdown_file_on_stop() {
     let env = Env::new();
-    if let Err(why) = sandbox(&env) {
+    if let Err(why) = common::native_sandbox(&env) {
         return skip(&why);
     }
     env.deploy_files(
@@ -409,7 +400,7 @@ fn with_open_descriptors(cmd: &Command, secret: &Path, host_log: &Path) -> Comma
 #[test]
 fn descriptors_the_host_inherited_never_reach_a_job() {
     let env = Env::new();
-    if let Err(why) = sandbox(&env) {
+    if let Err(why) = common::native_sandbox(&env) {
         return skip(&why);
     }
     let secret = env.dir.path().join("secret.txt");
@@ -514,7 +505,7 @@ fn nothing_left(name: &str, host: u32, how: &str) {
 fn nothing_outlives_a_native_run_however_it_ends() {
     use common::http;
     let env = Env::new();
-    if let Err(why) = sandbox(&env) {
+    if let Err(why) = common::native_sandbox(&env) {
         return skip(&why);
     }
     let secret = env.add_tenant("acme");

@@ -268,3 +268,13 @@ pub fn children_of(pid: u32) -> Vec<(i32, char)> {
     }
     v
 }
+
+/// Whether the native sandbox runs on this host, else `doctor`'s report
+/// of why not (it says REFUSED).
+pub fn native_sandbox(env: &Env) -> Result<(), String> {
+    let out = env.run(&["doctor"]).ok().stdout();
+    if out.contains("REFUSED") {
+        return Err(format!("the native sandbox is refused here:\n{out}"));
+    }
+    Ok(())
+}
