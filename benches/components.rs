@@ -16,7 +16,7 @@ fn instantiate(c: &mut Criterion) {
     let cache = wasmjobs::config::default_cache_dir()
         .unwrap()
         .join("modules");
-    let wasm = WasmRuntime::new(cache, 4);
+    let wasm = WasmRuntime::new(cache, 4, 4 << 30);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

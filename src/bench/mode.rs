@@ -276,7 +276,7 @@ impl Modes {
                 } else {
                     ExecutorChoice::Native
                 };
-                runtime::executor_for(kind, choice, choice).is_ok()
+                runtime::executor_for(kind, choice, choice, &|g| g.installed()).is_ok()
             })
             .map(|(m, _)| *m)
             .collect();

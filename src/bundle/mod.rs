@@ -217,7 +217,9 @@ pub fn read_job(
             let rel = sdir.strip_prefix(&dir).unwrap_or(Path::new("")).join(&file);
             if let Some(e) = exe_problem(&sdir.join(&file), kind) {
                 errors.push(e);
-            } else if let Err(e) = runtime::executor_for(kind, settings.executor(), executors) {
+            } else if let Err(e) =
+                runtime::executor_for(kind, settings.executor(), executors, &|g| g.installed())
+            {
                 errors.push(e.to_string());
             }
             (Some(rel.to_string_lossy().into_owned()), Some(kind))

@@ -395,7 +395,12 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             serve::set_stopped(&job, false)
         }
         Command::Doctor => {
-            print!("{}", layers::report(&host.sandbox));
+            let runner = Runner::new(host);
+            print!("{}", layers::report(&runner.host().sandbox));
+            if runner.host().executors != crate::runtime::ExecutorChoice::Native {
+                print!("{}", crate::runtime::wasm::report::report(runner.wasm()));
+            }
+            print!("{}", output::executors(&runner));
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => bench::run(&host, args),

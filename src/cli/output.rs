@@ -1,5 +1,6 @@
 //! How the CLI shows jobs, runs and live output.
 
+use std::fmt::Write as _;
 use std::io::Write;
 
 use crate::config::HostConfig;
@@ -122,6 +123,42 @@ pub fn history(host: &HostConfig, job: &Job, runs: &[RunInfo], json: bool) {
             j.trigger.unwrap_or_default()
         );
     }
+}
+
+/// Which executor each kind of script gets on this host, with the note a
+/// run's log would carry (`doctor`, and `serve` at its start).
+pub fn executors(runner: &crate::runner::Runner) -> String {
+    use crate::bundle::entry::ScriptKind;
+    use crate::runtime::{self, ExecutorChoice, ExecutorKind};
+    let mut r = format!("jobs run (--executor {:?}):\n", runner.host().executors).to_lowercase();
+    for kind in [
+        ScriptKind::Js,
+        ScriptKind::Py,
+        ScriptKind::Sh,
+        ScriptKind::Php,
+        ScriptKind::Jar,
+        ScriptKind::Exe,
+    ] {
+        let chosen =
+            runtime::executor_for(kind, ExecutorChoice::Auto, runner.host().executors, &|g| {
+                runner.wasm().usable(g)
+            });
+        let v = match chosen {
+            Ok(c) => {
+                let how = match c.kind {
+                    ExecutorKind::Wasm(g) => format!("in WebAssembly ({})", g.host_name()),
+                    ExecutorKind::Native(i) => format!("natively ({})", i.host_name()),
+                };
+                match c.note {
+                    Some(n) => format!("{how}; WARN: {n}"),
+                    None => how,
+                }
+            }
+            Err(e) => format!("REFUSED: {e}"),
+        };
+        let _ = writeln!(r, "  {:<5}: {v}", kind.to_string());
+    }
+    r
 }
 
 #[cfg(test)]

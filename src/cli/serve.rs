@@ -74,6 +74,8 @@ pub(super) fn serve(
         Some(c) => Runner::new(host).with_cluster(c.clone()),
         None => Runner::new(host),
     };
+    // Which executor each kind of job gets here, fallbacks named.
+    eprint!("{}", super::output::executors(&runner));
     let state = Arc::new(
         ApiState::new(runner.clone(), quotas.clone(), limits, rt.handle().clone())
             .context("starting the threads that check secrets")?,

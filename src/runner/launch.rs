@@ -28,6 +28,8 @@ pub(super) struct Launch<'a> {
     pub runner: &'a Runner,
     pub job: &'a Job,
     pub executor: ExecutorKind,
+    /// What the run's log must say about the executor's pick.
+    pub note: Option<&'a str>,
     /// Names the working copy (and is `WEBJOBS_RUN_ID` for triggered runs).
     pub run_id: &'a str,
     pub args: &'a [String],
@@ -64,6 +66,9 @@ impl Launch<'_> {
                 self.executor.host_name()
             ),
         );
+        if let Some(note) = self.note {
+            log.sys(Level::Warn, note);
+        }
         // (A refused plan is the executor's to report: it fails the run.)
         if let ExecutorKind::Native(_) = self.executor
             && let Ok((layers, notes)) = self.runner.native.plan()
@@ -282,13 +287,11 @@ impl Runner {
         stop: &StopSignal,
     ) -> ContinuousEnd {
         debug_assert_eq!(job.job_type, JobType::Continuous);
-        let executor = match job
+        let chosen = match job
             .script
             .ok_or_else(|| crate::bundle::entry::NO_RUNNABLE_SCRIPT.to_string())
-            .and_then(|kind| {
-                runtime::executor_for(kind, job.settings.executor(), self.host.executors)
-                    .map_err(|e| e.to_string())
-            }) {
+            .and_then(|kind| self.executor_for(kind, job).map_err(|e| e.to_string()))
+        {
             Ok(e) => e,
             Err(why) => {
                 log.sys(Level::Err, &why);
@@ -304,7 +307,7 @@ impl Runner {
         let held = self
             .slots
             .continuous(&self.tenant, self.tenant_continuous)
-            .and_then(|place| match executor {
+            .and_then(|place| match chosen.kind {
                 ExecutorKind::Wasm(_) => self.wasm_slot(true).map(|slot| (place, Some(slot))),
                 ExecutorKind::Native(_) => Ok((place, None)),
             });
@@ -337,7 +340,8 @@ impl Runner {
         let launch = Launch {
             runner: self,
             job,
-            executor,
+            executor: chosen.kind,
+            note: chosen.note.as_deref(),
             run_id: start_id,
             args: &[],
             limits,

@@ -31,7 +31,7 @@ use crate::runtime::limits::{LimitKind, Limits};
 use crate::runtime::native::NativeRuntime;
 use crate::runtime::stop::StopSignal;
 use crate::runtime::wasm::WasmRuntime;
-use crate::runtime::{self, ExecutorKind};
+use crate::runtime::{self, Chosen, ExecutorKind};
 use crate::store::disk::DiskLedger;
 use crate::store::history;
 use crate::store::layout::Layout;
@@ -147,7 +147,7 @@ pub struct PreparedRun {
     runner: Runner,
     job: Job,
     args: Vec<String>,
-    executor: ExecutorKind,
+    executor: Chosen,
     run_id: String,
     run_dir: PathBuf,
     status: StatusFile,
@@ -172,6 +172,7 @@ impl Runner {
         let wasm = Arc::new(WasmRuntime::new(
             host.cache_dir.join("modules"),
             host.max_concurrent_runs,
+            host.ceiling.memory_mb << 20,
         ));
         let native = Arc::new(NativeRuntime::new(host.sandbox.clone()));
         let admission = Arc::new(Admission::new(host.max_runs));
@@ -291,7 +292,7 @@ impl Runner {
     /// Whether `job` can be run on demand here, and with which executor:
     /// what [`Runner::prepare`] checks before anything is recorded (and a
     /// cluster host before it queues a run).
-    pub fn check(&self, job: &Job) -> Result<ExecutorKind, RunError> {
+    pub fn check(&self, job: &Job) -> Result<Chosen, RunError> {
         if job.job_type == JobType::Continuous {
             return Err(RunError::Continuous(job.name.clone()));
         }
@@ -304,8 +305,20 @@ impl Runner {
                 crate::bundle::entry::NO_RUNNABLE_SCRIPT.into(),
             ));
         };
-        runtime::executor_for(kind, job.settings.executor(), self.host.executors)
+        self.executor_for(kind, job)
             .map_err(|e| RunError::NotRunnable(job.name.clone(), e.to_string()))
+    }
+
+    /// The executor for a job's script kind on this host: the host's and
+    /// the job's choices, and whether the wasm guests can run here.
+    pub(crate) fn executor_for(
+        &self,
+        kind: crate::bundle::entry::ScriptKind,
+        job: &Job,
+    ) -> Result<Chosen, runtime::NoExecutor> {
+        runtime::executor_for(kind, job.settings.executor(), self.host.executors, &|g| {
+            self.wasm.usable(g)
+        })
     }
 
     /// Takes the job's lock, prunes its history and creates the run record.
@@ -320,7 +333,7 @@ impl Runner {
             .admission
             .admit(&self.tenant, self.tenant_max_runs)
             .map_err(RunError::Busy)?;
-        let slot = match executor {
+        let slot = match executor.kind {
             ExecutorKind::Wasm(_) => Some(self.wasm_slot(false).map_err(RunError::Busy)?),
             ExecutorKind::Native(_) => None,
         };
@@ -462,10 +475,12 @@ impl PreparedRun {
         }
         let (runner, job) = (self.runner.clone(), self.job.clone());
         let (run_id, args, stop) = (self.run_id.clone(), self.args.clone(), self.stop.clone());
+        let note = self.executor.note.clone();
         let launch = Launch {
             runner: &runner,
             job: &job,
-            executor: self.executor,
+            executor: self.executor.kind,
+            note: note.as_deref(),
             run_id: &run_id,
             args: &args,
             limits,

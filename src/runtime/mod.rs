@@ -5,6 +5,7 @@
 //! capture, limits and history path.
 
 pub mod capture;
+pub mod confine;
 pub mod limits;
 pub mod native;
 pub mod stop;
@@ -78,24 +79,36 @@ impl ExecutorKind {
     }
 }
 
-/// The wasm guest for a script kind, if this host has it.
-fn guest_for(kind: ScriptKind) -> Result<Guest, String> {
+/// The wasm guest for a script kind, if there is one.
+fn guest_for(kind: ScriptKind) -> Option<Guest> {
     match kind {
-        ScriptKind::Js => Ok(Guest::Js),
-        ScriptKind::Py => Guest::Python.files().map(|_| Guest::Python).map_err(|_| {
-            "the Python guest is not built (build it with guests/python/build.sh)".into()
-        }),
-        other => Err(format!("there is no WebAssembly guest for {other}")),
+        ScriptKind::Js => Some(Guest::Js),
+        ScriptKind::Py => Some(Guest::Python),
+        _ => None,
     }
 }
 
+/// The executor picked for a run, and what its run log must say about the
+/// pick (a fallback from the wasm guest, a JIT turned off).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chosen {
+    /// The executor.
+    pub kind: ExecutorKind,
+    /// A `SYS WARN` for the run's log.
+    pub note: Option<String>,
+}
+
 /// Picks the executor for a script kind: the host's choice binds, a job's
-/// choice applies within it, and `auto` prefers a wasm guest.
+/// choice applies within it, and `auto` prefers a wasm guest. `wasm` says
+/// whether a guest can run on this host; where it cannot, `auto` runs the
+/// script natively and says why in the note, `wasm` refuses with the same
+/// reason. Nothing switches interpreter silently.
 pub fn executor_for(
     kind: ScriptKind,
     job: ExecutorChoice,
     host: ExecutorChoice,
-) -> Result<ExecutorKind, NoExecutor> {
+    wasm: &dyn Fn(Guest) -> Result<(), wasm::Unusable>,
+) -> Result<Chosen, NoExecutor> {
     let fail = |why: String| NoExecutor { kind, why };
     if matches!(kind, ScriptKind::Cmd | ScriptKind::Bat) {
         return Err(fail(format!(
@@ -113,30 +126,70 @@ pub fn executor_for(
             .to_lowercase()));
         }
     };
-    let native = || -> Result<ExecutorKind, NoExecutor> {
+    let native = || -> Result<Chosen, NoExecutor> {
         let Some(interp) = native::Interpreter::for_kind(kind) else {
             return Err(fail(format!("cannot run {kind} on a Linux host")));
         };
+        if let Some(why) = interp.unrunnable() {
+            return Err(fail(format!("cannot run {kind} on this host: {why}")));
+        }
         match interp.locate() {
-            Ok(_) => Ok(ExecutorKind::Native(interp)),
+            Ok(_) => Ok(Chosen {
+                kind: ExecutorKind::Native(interp),
+                note: interp.jit_note(),
+            }),
             Err(e) if kind == ScriptKind::Ps1 => Err(fail(format!(
                 "cannot run .ps1 on a Linux host without PowerShell: {e}"
             ))),
             Err(e) => Err(fail(format!("cannot run {kind}: {e}"))),
         }
     };
-    match choice {
-        ExecutorChoice::Wasm => guest_for(kind).map(ExecutorKind::Wasm).map_err(fail),
-        ExecutorChoice::Native => native(),
-        ExecutorChoice::Auto => match guest_for(kind) {
-            Ok(g) => Ok(ExecutorKind::Wasm(g)),
-            Err(why) => native().map_err(|e| {
-                if matches!(kind, ScriptKind::Js | ScriptKind::Py) {
-                    fail(format!("{why}, and natively: {}", e.why))
-                } else {
-                    e
-                }
-            }),
+    let guest = |g: Guest| -> Result<Chosen, wasm::Unusable> {
+        wasm(g).map(|()| Chosen {
+            kind: ExecutorKind::Wasm(g),
+            note: None,
+        })
+    };
+    match (choice, guest_for(kind)) {
+        (ExecutorChoice::Native, _) => native(),
+        (ExecutorChoice::Wasm, None) => {
+            Err(fail(format!("there is no WebAssembly guest for {kind}")))
+        }
+        (ExecutorChoice::Wasm, Some(g)) => guest(g).map_err(|u| {
+            fail(format!(
+                "{} cannot run in WebAssembly here: {}; fix: {}",
+                kind, u.why, u.fix
+            ))
+        }),
+        (ExecutorChoice::Auto, None) => native(),
+        (ExecutorChoice::Auto, Some(g)) => match guest(g) {
+            Ok(c) => Ok(c),
+            Err(u) => {
+                let mut chosen = native().map_err(|e| {
+                    fail(format!(
+                        "{} cannot run in WebAssembly here ({}), and natively: {}",
+                        kind, u.why, e.why
+                    ))
+                })?;
+                let ExecutorKind::Native(interp) = chosen.kind else {
+                    unreachable!("native() picks a native executor")
+                };
+                chosen.note = Some(format!(
+                    "this {} job runs natively in the sandbox with {}{} instead of its WebAssembly guest ({}): {}. To run it in WebAssembly: {}",
+                    kind,
+                    interp
+                        .locate()
+                        .ok()
+                        .flatten()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default(),
+                    if interp.jitless() { " --jitless" } else { "" },
+                    g.host_name(),
+                    u.why,
+                    u.fix
+                ));
+                Ok(chosen)
+            }
         },
     }
 }

@@ -8,6 +8,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use crate::bundle::entry::ScriptKind;
+use crate::runtime::confine;
 
 /// A native script host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,6 +153,9 @@ impl Interpreter {
             }
             Interpreter::Node => {
                 argv.push(format!("--max-old-space-size={}", (memory_mb / 2).max(16)).into());
+                if self.jitless() {
+                    argv.push("--jitless".into());
+                }
             }
             Interpreter::Pwsh => argv.extend(["-NoProfile", "-File"].map(OsString::from)),
             _ => {}
@@ -161,6 +165,33 @@ impl Interpreter {
         }
         argv.extend(args.iter().map(OsString::from));
         (program, argv)
+    }
+
+    /// Whether it runs without its JIT on this host: `node --jitless`
+    /// where the host denies executable memory (V8 aborts otherwise).
+    pub fn jitless(self) -> bool {
+        self == Interpreter::Node && confine::exec_memory().is_err()
+    }
+
+    /// What a run's log says about [`Interpreter::jitless`].
+    pub fn jit_note(self) -> Option<String> {
+        self.jitless().then(|| {
+            format!(
+                "node runs with --jitless (V8's interpreter only, slower): {}",
+                confine::NO_EXEC_MEMORY
+            )
+        })
+    }
+
+    /// Why it cannot run on this host at all: the JVM, whose interpreter
+    /// too is generated code, where executable memory is denied.
+    pub fn unrunnable(self) -> Option<String> {
+        (self == Interpreter::Java && confine::exec_memory().is_err()).then(|| {
+            format!(
+                "the JVM needs executable memory and {}; allow it for wasmjobs to run .jar jobs",
+                confine::NO_EXEC_MEMORY
+            )
+        })
     }
 
     /// The address-space cap for a memory limit: the limit itself, plus

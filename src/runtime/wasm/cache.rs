@@ -51,8 +51,12 @@ pub fn load(dir: &Path, engine: &Engine, guest: Guest) -> Result<Module> {
             .with_context(|| format!("compiling the {} guest", guest.id()))
     };
     // Every guest is pre-initialised: the module compiled is its snapshot.
-    let module = match compile(&snapshot::load_or_make(dir, guest, &guest_hash)?) {
+    let image = snapshot::load_or_make(dir, guest, &guest_hash)?;
+    let module = match compile(&image) {
         Ok(m) => m,
+        // A snapshot that is valid wasm failed for a reason of the host's
+        // (no executable memory, no address space): it is kept.
+        Err(e) if Module::validate(engine, &image).is_ok() => return Err(e),
         Err(e) => {
             // A damaged cached snapshot: make it again, once.
             tracing::warn!("discarding the cached {} snapshot: {e:#}", guest.id());

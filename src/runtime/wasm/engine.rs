@@ -25,6 +25,7 @@ use wasmtime_wasi::I32Exit;
 use wasmtime_wasi::p1::WasiP1Ctx;
 
 use super::limiter::JobLimiter;
+use super::reserve::MemoryPlan;
 use super::{Guest, cache};
 
 /// How often the epoch advances; the granularity of timeouts and of the
@@ -90,18 +91,14 @@ pub struct EngineSet {
 
 impl EngineSet {
     /// Builds the engine and its WASI linker and, when its code checks
-    /// epochs, starts the epoch ticker. `slots` bounds concurrent instances.
-    pub fn new(codegen: CodeGen, slots: u32, cache_dir: &Path) -> Result<EngineSet> {
-        let mut pool = PoolingAllocationConfig::default();
-        pool.total_core_instances(slots)
-            .total_memories(slots)
-            .total_tables(slots)
-            .total_stacks(slots)
-            .max_memories_per_module(1)
-            .max_tables_per_module(4)
-            .max_memory_size(MAX_MEMORY_BYTES as usize)
-            .linear_memory_keep_resident(KEEP_RESIDENT)
-            .pagemap_scan(wasmtime::Enabled::Auto);
+    /// epochs, starts the epoch ticker. `slots` bounds concurrent
+    /// instances; `plan` says how their memories are reserved.
+    pub fn new(
+        codegen: CodeGen,
+        slots: u32,
+        plan: MemoryPlan,
+        cache_dir: &Path,
+    ) -> Result<EngineSet> {
         let mut config = Config::new();
         config
             .epoch_interruption(codegen.epoch())
@@ -109,8 +106,21 @@ impl EngineSet {
             .max_wasm_stack(MAX_WASM_STACK)
             .async_stack_size(MAX_WASM_STACK + (1 << 20))
             .memory_init_cow(true)
-            .cranelift_opt_level(OptLevel::Speed)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+            .cranelift_opt_level(OptLevel::Speed);
+        plan.configure(&mut config);
+        if let MemoryPlan::Pooled { reservation, .. } = plan {
+            let mut pool = PoolingAllocationConfig::default();
+            pool.total_core_instances(slots)
+                .total_memories(slots)
+                .total_tables(slots)
+                .total_stacks(slots)
+                .max_memories_per_module(1)
+                .max_tables_per_module(4)
+                .max_memory_size(reservation as usize)
+                .linear_memory_keep_resident(KEEP_RESIDENT)
+                .pagemap_scan(wasmtime::Enabled::Auto);
+            config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        }
         let engine = Engine::new(&config)?;
 
         let mut linker: Linker<RunState> = Linker::new(&engine);

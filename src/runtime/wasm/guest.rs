@@ -68,6 +68,15 @@ impl Guest {
         }
     }
 
+    /// Whether the guest's files are on this host (embedded guests always
+    /// are).
+    pub fn installed(self) -> Result<(), super::Unusable> {
+        self.files().map(|_| ()).map_err(|e| super::Unusable {
+            why: format!("{e:#}"),
+            fix: "install it for every user with `wasmjobs install-guests` (docs/usage.md)".into(),
+        })
+    }
+
     /// The guest's module bytes.
     pub fn wasm(self) -> Result<std::borrow::Cow<'static, [u8]>> {
         match self.files()? {

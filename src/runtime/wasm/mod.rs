@@ -9,11 +9,13 @@ pub mod engine;
 mod guest;
 mod limiter;
 mod open;
+pub mod report;
+pub mod reserve;
 pub mod share;
 mod snapshot;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::Result;
 use wasmtime::{Store, Trap, UpdateDeadline};
@@ -25,8 +27,10 @@ pub use engine::{CodeGen, EngineSet};
 pub use guest::{Guest, GuestFiles};
 use guest::{PYTHON_STDLIB_MOUNT, RUN_EXPORT};
 use limiter::JobLimiter;
+use reserve::Sizing;
 use share::Share;
 
+use super::confine;
 use super::limits::LimitKind;
 use super::watch::watch;
 use super::{Ending, Invocation, Outcome, Usage, guest_paths};
@@ -40,21 +44,55 @@ const GUEST_CWD_VAR: &str = "WASMJOBS_GUEST_CWD";
 pub struct WasmRuntime {
     cache_dir: PathBuf,
     slots: u32,
+    /// The largest linear memory a job may ask for, in bytes.
+    ceiling: u64,
     unchecked: bool,
     engines: Mutex<Vec<Arc<EngineSet>>>,
+    /// How guests' memories are reserved, decided with the first engine.
+    sizing: Mutex<Option<Sizing>>,
+    /// Whether guests can run on this host at all, found once.
+    usable: OnceLock<Result<(), Unusable>>,
     /// Shares CPU time between tenants' guests.
     share: Arc<Share>,
 }
 
+/// Why WebAssembly guests cannot run on this host, and what would let them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unusable {
+    /// What is missing.
+    pub why: String,
+    /// What would fix it.
+    pub fix: String,
+}
+
+impl std::fmt::Display for Unusable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (fix: {})", self.why, self.fix)
+    }
+}
+
+/// The smallest module with code: one empty function. Compiling it
+/// publishes code, which is what a host denying executable memory refuses.
+const PROBE_MODULE: &[u8] = &[
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
+    0x01, 0x04, 0x01, 0x60, 0x00, 0x00, // type section: () -> ()
+    0x03, 0x02, 0x01, 0x00, // function section: one of type 0
+    0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b, // code section: an empty body
+];
+
 impl WasmRuntime {
     /// A runtime caching compiled guests in `cache_dir`, with at most
-    /// `slots` guests running at once per engine.
-    pub fn new(cache_dir: PathBuf, slots: u32) -> WasmRuntime {
+    /// `slots` guests running at once per engine, none with more than
+    /// `ceiling` bytes of linear memory.
+    pub fn new(cache_dir: PathBuf, slots: u32, ceiling: u64) -> WasmRuntime {
         WasmRuntime {
             cache_dir,
             slots,
+            ceiling,
             unchecked: false,
             engines: Mutex::new(Vec::new()),
+            sizing: Mutex::new(None),
+            usable: OnceLock::new(),
             share: Arc::new(Share::new(None)),
         }
     }
@@ -66,19 +104,77 @@ impl WasmRuntime {
     pub fn unchecked(&self) -> WasmRuntime {
         WasmRuntime {
             unchecked: true,
-            ..WasmRuntime::new(self.cache_dir.clone(), self.slots)
+            ..WasmRuntime::new(self.cache_dir.clone(), self.slots, self.ceiling)
         }
     }
 
-    /// The engine for a code-generation variant, built on first use.
+    /// How guests' memories are reserved on this host (read from its
+    /// address-space limit when first asked; said once when it is not the
+    /// fast plan).
+    pub fn sizing(&self) -> Sizing {
+        self.sizing
+            .lock()
+            .expect("sizing lock")
+            .get_or_insert_with(|| {
+                let s = Sizing::new(self.slots, self.ceiling, confine::AddressSpace::read());
+                if let Some(why) = &s.why {
+                    tracing::warn!("{why}");
+                }
+                s
+            })
+            .clone()
+    }
+
+    /// The engine for a code-generation variant, built on first use. A
+    /// pool that cannot be reserved after all makes this and every later
+    /// engine map memories on demand.
     pub fn engines(&self, codegen: CodeGen) -> Result<Arc<EngineSet>> {
         let mut sets = self.engines.lock().expect("engine lock");
         if let Some(set) = sets.iter().find(|s| s.codegen == codegen) {
             return Ok(set.clone());
         }
-        let set = Arc::new(EngineSet::new(codegen, self.slots, &self.cache_dir)?);
+        let sizing = self.sizing();
+        let set = match EngineSet::new(codegen, self.slots, sizing.plan, &self.cache_dir) {
+            Err(e) if sizing.plan != reserve::MemoryPlan::OnDemand => {
+                let smaller = sizing.on_demand_after(&format!("{e:#}"));
+                tracing::warn!("{}", smaller.why.as_deref().unwrap_or_default());
+                let set = EngineSet::new(codegen, self.slots, smaller.plan, &self.cache_dir)?;
+                *self.sizing.lock().expect("sizing lock") = Some(smaller);
+                set
+            }
+            r => r?,
+        };
+        let set = Arc::new(set);
         sets.push(set.clone());
         Ok(set)
+    }
+
+    /// Whether `guest` can run on this host: it is installed, this host
+    /// lets the engine reserve its memory and publish compiled code. The
+    /// host-wide part is found once (an engine is built and a one-function
+    /// module compiled on it); the runner falls back to the native sandbox
+    /// (`auto`) or refuses (`wasm`) with the reason.
+    pub fn usable(&self, guest: Guest) -> Result<(), Unusable> {
+        self.usable.get_or_init(|| self.probe()).clone()?;
+        guest.installed()
+    }
+
+    fn probe(&self) -> Result<(), Unusable> {
+        if let Err(why) = confine::exec_memory() {
+            return Err(Unusable {
+                why: format!("{why}, which the WebAssembly guests need for their compiled code"),
+                fix: "allow it for wasmjobs (drop MemoryDenyWriteExecute= from its unit, do not start it under PR_SET_MDWE), or pass --executor native to run these jobs natively on purpose".into(),
+            });
+        }
+        let set = self.engines(CodeGen::Epoch).map_err(|e| Unusable {
+            why: format!("the WebAssembly engine cannot start on this host: {e:#}"),
+            fix: "raise the address space wasmjobs may reserve (ulimit -v), or lower --wasm-slots or --max-memory-mb".into(),
+        })?;
+        wasmtime::Module::new(&set.engine, PROBE_MODULE).map_err(|e| Unusable {
+            why: format!("the WebAssembly engine cannot compile code on this host: {e:#}"),
+            fix: "allow executable memory for wasmjobs, or pass --executor native to run these jobs natively on purpose".into(),
+        })?;
+        Ok(())
     }
 
     /// Instantiates a guest with an empty WASI context and drops it without

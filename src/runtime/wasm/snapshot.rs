@@ -17,6 +17,7 @@ use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
 
 use super::engine::MAX_WASM_STACK;
 use super::guest::INIT_EXPORT;
+use super::reserve::MemoryPlan;
 use super::{Guest, preopens};
 use crate::store::fsutil::{RemoveOnDrop, fresh_dir, write_atomic};
 
@@ -62,6 +63,9 @@ fn make(guest: Guest) -> Result<Vec<u8>> {
     config
         .max_wasm_stack(MAX_WASM_STACK)
         .async_stack_size(MAX_WASM_STACK + (1 << 20));
+    // One instance, once: its memory is mapped as it grows, which fits
+    // any address-space limit a host may have (`ulimit -v`).
+    MemoryPlan::OnDemand.configure(&mut config);
     let engine = Engine::new(&config).map_err(anyhow::Error::from)?;
     let module = Module::new(&engine, &instrumented)
         .map_err(anyhow::Error::from)

@@ -1,0 +1,139 @@
+//! How the host process itself is confined, as far as its executors care:
+//! how much address space it may still reserve (`ulimit -v`, a container
+//! runtime's `RLIMIT_AS`) and whether it may make memory executable
+//! (systemd's `MemoryDenyWriteExecute=`, `prctl(PR_SET_MDWE)`, SELinux's
+//! `execmem`). Both are read from the running process, never assumed: a
+//! wasm engine needs to reserve its memory pool and publish compiled code,
+//! and a JIT in a native job (V8 in `node`) needs executable memory too.
+
+use std::sync::OnceLock;
+
+/// The address space this process may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddressSpace {
+    /// `RLIMIT_AS` (soft) in bytes; `None`: unlimited.
+    pub limit: Option<u64>,
+    /// What the process has mapped now (`VmSize`), in bytes.
+    pub in_use: u64,
+}
+
+impl AddressSpace {
+    /// Reads this process's limit and use.
+    pub fn read() -> AddressSpace {
+        let mut r = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit only writes the struct it is given.
+        let ok = unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut r) } == 0;
+        let limit = (ok && r.rlim_cur != libc::RLIM_INFINITY).then_some(r.rlim_cur);
+        let in_use = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| vm_size(&s))
+            .unwrap_or(0);
+        AddressSpace { limit, in_use }
+    }
+
+    /// What may still be reserved, keeping `headroom` bytes for the
+    /// host's own threads and heap; `None`: no limit.
+    pub fn available(&self, headroom: u64) -> Option<u64> {
+        self.limit
+            .map(|l| l.saturating_sub(self.in_use).saturating_sub(headroom))
+    }
+}
+
+/// `VmSize` from `/proc/<pid>/status`, in bytes.
+fn vm_size(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmSize:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb << 10)
+}
+
+/// Whether this process may turn memory it wrote into code, probed once
+/// (what every JIT does: map a page writable, then make it executable).
+/// `Err` names what is denying it.
+pub fn exec_memory() -> Result<(), &'static str> {
+    static PROBED: OnceLock<Result<(), &'static str>> = OnceLock::new();
+    *PROBED.get_or_init(probe_exec_memory)
+}
+
+/// The message for a host that denies executable memory.
+pub const NO_EXEC_MEMORY: &str = "this host denies executable memory to wasmjobs (systemd MemoryDenyWriteExecute=, prctl PR_SET_MDWE or SELinux execmem)";
+
+fn probe_exec_memory() -> Result<(), &'static str> {
+    let len = 4096;
+    // SAFETY: a fresh private anonymous mapping of one page, changed and
+    // unmapped here only; no pointer to it escapes.
+    unsafe {
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        if p == libc::MAP_FAILED {
+            // Not the question asked: an exhausted address space is
+            // reported where it is needed.
+            return Ok(());
+        }
+        p.cast::<u8>().write(0xc3);
+        let denied = libc::mprotect(p, len, libc::PROT_READ | libc::PROT_EXEC) != 0;
+        libc::munmap(p, len);
+        if denied {
+            return Err(NO_EXEC_MEMORY);
+        }
+    }
+    Ok(())
+}
+
+/// Bytes as a short human size (`4.0 GiB`, `512 MiB`).
+pub fn human(bytes: u64) -> String {
+    const GIB: u64 = 1 << 30;
+    if bytes >= GIB {
+        format!("{:.1} GiB", bytes as f64 / GIB as f64)
+    } else {
+        format!("{} MiB", bytes >> 20)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vm_size_is_read_in_bytes() {
+        let s = "Name:\tx\nVmPeak:\t  2000 kB\nVmSize:\t  1024 kB\nVmRSS:\t 10 kB\n";
+        assert_eq!(vm_size(s), Some(1 << 20));
+        assert_eq!(vm_size("Name: x\n"), None);
+    }
+
+    #[test]
+    fn available_keeps_headroom_and_never_underflows() {
+        let a = AddressSpace {
+            limit: Some(2 << 30),
+            in_use: 1 << 30,
+        };
+        assert_eq!(a.available(256 << 20), Some((1 << 30) - (256 << 20)));
+        assert_eq!(a.available(4 << 30), Some(0));
+        let none = AddressSpace {
+            limit: None,
+            in_use: 1 << 30,
+        };
+        assert_eq!(none.available(0), None);
+    }
+
+    #[test]
+    fn this_test_process_may_make_code() {
+        // The test machine does not deny it; a host that does is tested
+        // end to end (tests/lockdown.rs).
+        assert_eq!(exec_memory(), Ok(()));
+    }
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(human(4 << 30), "4.0 GiB");
+        assert_eq!(human(512 << 20), "512 MiB");
+    }
+}
