@@ -40,11 +40,18 @@ pub fn start(env: &Env) -> Server {
 /// `wasmjobs [host_args] serve --listen 127.0.0.1:<free port> [serve_args]`,
 /// up once `/healthz` answers; its stderr goes to `<env>/serve.err`.
 pub fn start_with(env: &Env, host_args: &[&str], serve_args: &[&str]) -> Server {
+    let mut cmd = env.cmd();
+    cmd.args(host_args);
+    start_command(env, cmd, serve_args)
+}
+
+/// `cmd serve --listen 127.0.0.1:<free port> [serve_args]` for a command
+/// the caller prepared (host arguments, limits set before exec), up once
+/// `/healthz` answers; its stderr goes to `<env>/serve.err`.
+pub fn start_command(env: &Env, mut cmd: std::process::Command, serve_args: &[&str]) -> Server {
     let port = free_port();
     let err = std::fs::File::create(env.dir.path().join("serve.err")).unwrap();
-    let child = env
-        .cmd()
-        .args(host_args)
+    let child = cmd
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .args(serve_args)
         .stdout(Stdio::null())
