@@ -74,8 +74,20 @@ pub(super) fn serve(
         Some(c) => Runner::new(host).with_cluster(c.clone()),
         None => Runner::new(host),
     };
-    // Which executor each kind of job gets here, fallbacks named.
+    // Which executor each kind of job gets here, fallbacks named; the
+    // guests that can run are loaded and instantiated once now, in the
+    // background (a guest that cannot be is not used).
     eprint!("{}", super::output::executors(&runner));
+    if runner.host().executors != crate::runtime::ExecutorChoice::Native {
+        let wasm = runner.wasm().clone();
+        rt.spawn(async move {
+            for g in [crate::runtime::Guest::Js, crate::runtime::Guest::Python] {
+                if wasm.usable(g).is_ok() {
+                    let _ = wasm.warm(g).await;
+                }
+            }
+        });
+    }
     let state = Arc::new(
         ApiState::new(runner.clone(), quotas.clone(), limits, rt.handle().clone())
             .context("starting the threads that check secrets")?,

@@ -52,6 +52,8 @@ pub struct WasmRuntime {
     sizing: Mutex<Option<Sizing>>,
     /// Whether guests can run on this host at all, found once.
     usable: OnceLock<Result<(), Unusable>>,
+    /// Guests that could not be instantiated here when the host started.
+    broken: Mutex<std::collections::HashMap<Guest, Unusable>>,
     /// Shares CPU time between tenants' guests.
     share: Arc<Share>,
 }
@@ -93,6 +95,7 @@ impl WasmRuntime {
             engines: Mutex::new(Vec::new()),
             sizing: Mutex::new(None),
             usable: OnceLock::new(),
+            broken: Mutex::default(),
             share: Arc::new(Share::new(None)),
         }
     }
@@ -156,7 +159,35 @@ impl WasmRuntime {
     /// (`auto`) or refuses (`wasm`) with the reason.
     pub fn usable(&self, guest: Guest) -> Result<(), Unusable> {
         self.usable.get_or_init(|| self.probe()).clone()?;
-        guest.installed()
+        guest.installed()?;
+        match self.broken.lock().expect("broken lock").get(&guest) {
+            Some(u) => Err(u.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Loads (preparing it first if need be) and instantiates `guest` once,
+    /// as a host does at its start: the first run need not wait for it,
+    /// and a guest that cannot be instantiated on this host is not used
+    /// (its runs fall back or are refused with the reason) until the host
+    /// restarts.
+    pub async fn warm(&self, guest: Guest) -> Result<(), Unusable> {
+        self.usable(guest)?;
+        let r = self.instantiate_only(guest).await.map_err(|e| Unusable {
+            why: format!(
+                "the {} guest cannot be instantiated on this host: {e:#}",
+                guest.id()
+            ),
+            fix: "raise the address space wasmjobs may reserve (ulimit -v) or the memory it may use; `wasmjobs doctor` shows what it found".into(),
+        });
+        if let Err(u) = &r {
+            tracing::warn!("{}", u.why);
+            self.broken
+                .lock()
+                .expect("broken lock")
+                .insert(guest, u.clone());
+        }
+        r
     }
 
     fn probe(&self) -> Result<(), Unusable> {
