@@ -4,8 +4,9 @@
 //! whole tree". cgroup v2 (one unified folder) and v1 (separate memory,
 //! pids and cpu hierarchies, as on this project's build machines) are both
 //! handled. Tenant cgroups are made below the host process's own cgroup,
-//! named `wasmjobs-<host pid>-tenant-<tenant>`, so a later host can sweep
-//! the ones a dead host left behind.
+//! named `wasmjobs-<host>-tenant-<tenant>` (runs' `wasmjobs-<host>-<run>`),
+//! where `<host>` is `<pid namespace>.<pid>.<start time>` ([`HostId`]), so
+//! a later host can sweep the ones a dead host left behind, and only those.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -15,6 +16,178 @@ use std::time::Duration;
 
 const ROOT: &str = "/sys/fs/cgroup";
 const PREFIX: &str = "wasmjobs-";
+/// The longest name a cgroup folder may have.
+const NAME_MAX: usize = 255;
+
+/// Which host process made a cgroup: enough to tell, from another host,
+/// whether that process is still alive. A pid alone is not: a host in
+/// another PID namespace (a container, `unshare -p`) has pids that mean
+/// something else here, and a pid is reused once its process is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostId {
+    /// The inode of the host's `/proc/self/ns/pid`.
+    pub pid_ns: u64,
+    /// The host's pid, in that namespace.
+    pub pid: u32,
+    /// When the host process started, in clock ticks after boot (field
+    /// 22 of `/proc/<pid>/stat`).
+    pub start: u64,
+}
+
+impl HostId {
+    /// This process's identity (read once).
+    pub fn own() -> HostId {
+        static OWN: std::sync::OnceLock<HostId> = std::sync::OnceLock::new();
+        *OWN.get_or_init(|| HostId {
+            pid_ns: own_pid_ns().unwrap_or(0),
+            pid: std::process::id(),
+            start: start_time("self").unwrap_or(0),
+        })
+    }
+
+    /// The name part `<pid namespace>.<pid>.<start time>`. (A sweep of an
+    /// older wasmjobs reads the part before the first `-` as a pid: this
+    /// one does not parse as one, so such a host leaves these alone.)
+    fn tag(self) -> String {
+        format!("{}.{}.{}", self.pid_ns, self.pid, self.start)
+    }
+
+    /// Reads the host part of a cgroup name made by [`HostId::tag`]
+    /// (`wasmjobs-<tag>-...`); `None` for any other name, the older
+    /// `wasmjobs-<pid>-...` included.
+    pub fn parse(name: &str) -> Option<HostId> {
+        let tag = name.strip_prefix(PREFIX)?.split('-').next()?;
+        let mut it = tag.split('.');
+        let id = HostId {
+            pid_ns: it.next()?.parse().ok()?,
+            pid: it.next()?.parse().ok()?,
+            start: it.next()?.parse().ok()?,
+        };
+        it.next().is_none().then_some(id)
+    }
+}
+
+/// The inode of this process's PID namespace.
+fn own_pid_ns() -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata("/proc/self/ns/pid").ok().map(|m| m.ino())
+}
+
+/// Field 22 (start time) of `/proc/<pid>/stat`.
+fn start_time(pid: &str) -> Option<u64> {
+    parse_start_time(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// Field 22 of a `stat` line (the command name, field 2, may hold spaces
+/// and parentheses: fields are counted after its last `)`).
+fn parse_start_time(stat: &str) -> Option<u64> {
+    // After ") ": field 3 (state) is the first; 22 is the 20th.
+    stat[stat.rfind(')')? + 1..]
+        .split_whitespace()
+        .nth(19)?
+        .parse()
+        .ok()
+}
+
+/// A cgroup name for this host: `wasmjobs-<host>-<what>`, `<what>`
+/// shortened (a hash of it kept) if the whole would pass [`NAME_MAX`].
+fn name_for(what: &str) -> String {
+    let name = format!("{PREFIX}{}-{what}", HostId::own().tag());
+    if name.len() <= NAME_MAX {
+        return name;
+    }
+    let hash = what.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let keep = NAME_MAX - (name.len() - what.len()) - 17;
+    let mut cut = keep.min(what.len());
+    while !what.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!(
+        "{PREFIX}{}-{}-{hash:016x}",
+        HostId::own().tag(),
+        &what[..cut]
+    )
+}
+
+/// What is known of a pid of this host's PID namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pid {
+    /// No process has it (`kill(pid, 0)`: `ESRCH`).
+    Gone,
+    /// A process that started then (clock ticks after boot) has it.
+    Started(u64),
+    /// A process has it, but when it started cannot be read.
+    Unknown,
+}
+
+/// What the sweep does with a cgroup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Its host is gone: kill what is inside and remove it.
+    Sweep,
+    /// Its host is alive, or might be: leave it.
+    Keep,
+}
+
+/// The sweep's decision for a cgroup named for `owner` (its
+/// [`HostId::parse`]), judged from host `me`; `pid(n)` says what is known
+/// of pid `n` in `me`'s PID namespace. Only a cgroup proven to belong to a
+/// dead host of this PID namespace is swept:
+/// - a name of another form (an older wasmjobs's `wasmjobs-<pid>-...`, or
+///   anything else) is kept: its pid may be of another PID namespace,
+///   where a process of that number may well be alive;
+/// - a cgroup of another PID namespace is kept: its pid means nothing
+///   here, and whether that namespace's host is alive cannot be told
+///   (such cgroups wait for a host of their own namespace);
+/// - in this namespace, it is swept when its pid is dead or is now
+///   another process (another start time), kept while it cannot be told.
+pub fn verdict(owner: Option<HostId>, me: HostId, pid: impl Fn(u32) -> Pid) -> Verdict {
+    let Some(owner) = owner else {
+        return Verdict::Keep;
+    };
+    if owner.pid_ns != me.pid_ns || me.pid_ns == 0 {
+        return Verdict::Keep;
+    }
+    if owner == me {
+        return Verdict::Keep;
+    }
+    match pid(owner.pid) {
+        Pid::Gone => Verdict::Sweep,
+        Pid::Started(s) if s != owner.start => Verdict::Sweep,
+        Pid::Started(_) | Pid::Unknown => Verdict::Keep,
+    }
+}
+
+/// What is known of pid `n` of this PID namespace: `kill` works in this
+/// namespace whatever `/proc` is mounted; the start time is read only
+/// from a `/proc` of this namespace (`proc_ours`).
+fn probe_pid(n: u32, proc_ours: bool) -> Pid {
+    let Ok(pid) = i32::try_from(n) else {
+        return Pid::Unknown;
+    };
+    // SAFETY: signal 0 only checks that the process exists.
+    if unsafe { libc::kill(pid, 0) } != 0
+        && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+    {
+        return Pid::Gone;
+    }
+    match start_time(&n.to_string()) {
+        Some(s) if proc_ours => Pid::Started(s),
+        _ => Pid::Unknown,
+    }
+}
+
+/// Whether `/proc` shows this process's own PID namespace (`/proc/self`
+/// names our pid): in another namespace's `/proc` (say `unshare -p`
+/// without a fresh `/proc`) pid numbers name other processes.
+fn proc_is_ours() -> bool {
+    fs::read_link("/proc/self")
+        .ok()
+        .and_then(|p| p.to_str()?.parse::<u32>().ok())
+        == Some(std::process::id())
+}
 
 /// Which cgroup interface the host has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,11 +282,10 @@ impl TenantCgroup {
             share.max_processes,
             u64::from(share.cpu_share),
         );
-        let name = format!(
-            "{PREFIX}{}-tenant-{}",
-            std::process::id(),
+        let name = name_for(&format!(
+            "tenant-{}",
             if tenant.is_empty() { "-" } else { tenant }
-        );
+        ));
         let mut held = holders();
         let mut dirs = Vec::new();
         for parent in parents(v)? {
@@ -218,7 +390,7 @@ impl RunCgroup {
         memory_bytes: u64,
         max_procs: u64,
     ) -> io::Result<RunCgroup> {
-        let name = format!("{PREFIX}{}-{run}", std::process::id());
+        let name = name_for(run);
         let (run_parents, joined) = match &tenant {
             Some(t) => (t.run_parents(), t.joined_directly()),
             None => {
@@ -359,6 +531,8 @@ fn kill_dirs(v: Version, dirs: &[PathBuf]) -> usize {
             };
             for pid in s.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
                 any = true;
+                // SAFETY: kill only sends a signal, to a pid listed in a run
+                // cgroup of ours.
                 if unsafe { libc::kill(pid, libc::SIGKILL) } == 0 {
                     killed.insert(pid);
                 }
@@ -398,8 +572,7 @@ pub fn cpu_weighting(v: Version) -> bool {
 /// Whether this process can make run cgroups (a probe cgroup is made and
 /// removed).
 pub fn writable(v: Version) -> Result<(), String> {
-    let probe = format!("probe{}", std::process::id());
-    match RunCgroup::create(v, None, &probe, 64 << 20, 16) {
+    match RunCgroup::create(v, None, "probe", 64 << 20, 16) {
         Ok(cg) => {
             drop(cg);
             Ok(())
@@ -410,10 +583,19 @@ pub fn writable(v: Version) -> Result<(), String> {
 
 /// Kills and removes run cgroups left by hosts that are gone (a host killed
 /// with SIGKILL cannot clean up). Returns how many were swept.
+///
+/// It looks at the children of this host's own cgroups ([`parents`]),
+/// which every process of the same cgroups shares: on a v1 host whose
+/// hosts all sit in the root pids and cpu cgroups, those hold the cgroups
+/// of every host on the machine, whatever their PID namespace. So a
+/// cgroup is swept only when [`verdict`] proves its host dead.
 pub fn sweep_stale(v: Version) -> usize {
     let Ok(parents) = parents(v) else {
         return 0;
     };
+    let me = HostId::own();
+    let proc_ours = proc_is_ours();
+    let alive = |n: u32| probe_pid(n, proc_ours);
     let mut stale: std::collections::BTreeMap<String, Vec<PathBuf>> = Default::default();
     for parent in &parents {
         let Ok(rd) = fs::read_dir(parent) else {
@@ -421,16 +603,10 @@ pub fn sweep_stale(v: Version) -> usize {
         };
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            let Some(owner) = name
-                .strip_prefix(PREFIX)
-                .and_then(|r| r.split('-').next())
-                .and_then(|p| p.parse::<i32>().ok())
-            else {
+            if !name.starts_with(PREFIX) {
                 continue;
-            };
-            let alive = unsafe { libc::kill(owner, 0) } == 0
-                || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-            if !alive {
+            }
+            if verdict(HostId::parse(&name), me, alive) == Verdict::Sweep {
                 stale.entry(name).or_default().push(e.path());
             }
         }
@@ -453,4 +629,92 @@ pub fn sweep_stale(v: Version) -> usize {
         remove_dirs(dirs);
     }
     stale.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ME: HostId = HostId {
+        pid_ns: 4_026_531_836,
+        pid: 100,
+        start: 5_000,
+    };
+
+    #[test]
+    fn names_carry_the_host_and_parse_back() {
+        let name = format!("{PREFIX}{}-job-202612060018123181", ME.tag());
+        assert_eq!(name, "wasmjobs-4026531836.100.5000-job-202612060018123181");
+        assert_eq!(HostId::parse(&name), Some(ME));
+        let tenant = format!("{PREFIX}{}-tenant-a-b", ME.tag());
+        assert_eq!(HostId::parse(&tenant), Some(ME));
+        // The older form, and other names, are not a host's.
+        assert_eq!(HostId::parse("wasmjobs-1234-job-1"), None);
+        assert_eq!(HostId::parse("wasmjobs-1.2-job"), None);
+        assert_eq!(HostId::parse("wasmjobs-1.2.3.4-job"), None);
+        assert_eq!(HostId::parse("other-1.2.3-job"), None);
+    }
+
+    #[test]
+    fn names_stay_within_the_length_limit() {
+        let long = "j".repeat(400);
+        let a = name_for(&long);
+        assert!(a.len() <= NAME_MAX, "{}", a.len());
+        assert!(HostId::parse(&a).is_some());
+        // Two long names that differ only at the end stay apart.
+        let b = name_for(&format!("{}x", "j".repeat(399)));
+        assert_ne!(a, b);
+        // The longest a run can have: a 64-character job, an 18-digit run.
+        let run = format!("{}-{}", "j".repeat(64), "2".repeat(18));
+        assert_eq!(
+            name_for(&run),
+            format!("{PREFIX}{}-{run}", HostId::own().tag())
+        );
+    }
+
+    #[test]
+    fn only_a_dead_host_of_this_pid_namespace_is_swept() {
+        let other = |pid, start| Some(HostId { pid, start, ..ME });
+        // Its pid is gone, or is another process now.
+        assert_eq!(verdict(other(200, 7), ME, |_| Pid::Gone), Verdict::Sweep);
+        assert_eq!(
+            verdict(other(200, 7), ME, |_| Pid::Started(8)),
+            Verdict::Sweep
+        );
+        // Alive, or cannot be told.
+        assert_eq!(
+            verdict(other(200, 7), ME, |_| Pid::Started(7)),
+            Verdict::Keep
+        );
+        assert_eq!(verdict(other(200, 7), ME, |_| Pid::Unknown), Verdict::Keep);
+        // This host's own.
+        assert_eq!(verdict(Some(ME), ME, |_| Pid::Gone), Verdict::Keep);
+        // Another PID namespace: its pid means nothing here.
+        let foreign = HostId {
+            pid_ns: 4_026_532_000,
+            ..ME
+        };
+        assert_eq!(
+            verdict(Some(HostId { pid: 1, ..foreign }), ME, |_| Pid::Gone),
+            Verdict::Keep
+        );
+        // An older name, or this host's namespace unknown.
+        assert_eq!(verdict(None, ME, |_| Pid::Gone), Verdict::Keep);
+        let unknown = HostId { pid_ns: 0, ..ME };
+        assert_eq!(
+            verdict(Some(HostId { pid: 9, ..unknown }), unknown, |_| Pid::Gone),
+            Verdict::Keep
+        );
+    }
+
+    #[test]
+    fn the_start_time_is_field_22() {
+        let stat = "42 (a) b) c) S 1 42 42 0 -1 4194560 100 0 0 0 5 6 0 0 20 0 1 0 987654 1000 10";
+        assert_eq!(parse_start_time(stat), Some(987_654));
+        assert!(start_time("self").is_some_and(|t| t > 0));
+        assert_eq!(
+            probe_pid(std::process::id(), true),
+            Pid::Started(start_time("self").unwrap())
+        );
+    }
 }
