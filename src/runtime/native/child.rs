@@ -118,6 +118,9 @@ pub unsafe fn setup(plan: &ChildPlan) -> io::Result<()> {
             if libc::write(*fd, b"0".as_ptr().cast(), 1) != 1 {
                 return Err(err());
             }
+            // Not needed again: one descriptor less under a low open-files
+            // limit (this child's copy only).
+            libc::close(*fd);
         }
         for (res, v) in &plan.rlimits {
             let rl = libc::rlimit {
@@ -150,17 +153,10 @@ unsafe fn drop_uid(plan: &ChildPlan) -> io::Result<()> {
     }
 }
 
-/// The open-files limit, then Landlock, then seccomp, in the process that
-/// will exec the job.
+/// Landlock's late rules, the open-files limit, then Landlock itself,
+/// then seccomp, in the process that will exec the job.
 unsafe fn restrict(plan: &ChildPlan) -> io::Result<()> {
     unsafe {
-        if let Some(n) = plan.open_files {
-            let rl = libc::rlimit {
-                rlim_cur: n,
-                rlim_max: n,
-            };
-            check(libc::setrlimit(libc::RLIMIT_NOFILE, &rl))?;
-        }
         // Nothing the host inherited (a supervisor's, a shell's or a
         // service manager's open files) reaches the job: every descriptor
         // above stderr is closed when it execs (the Landlock ruleset and
@@ -180,9 +176,20 @@ unsafe fn restrict(plan: &ChildPlan) -> io::Result<()> {
             for (path, access) in &plan.late_rules {
                 add_rule(fd, path.as_ptr(), *access)?;
             }
-            if libc::syscall(libc::SYS_landlock_restrict_self, fd, 0u32) != 0 {
-                return Err(err());
-            }
+        }
+        // After the rules, which open descriptors of their own (the host's
+        // inherited ones still count until exec).
+        if let Some(n) = plan.open_files {
+            let rl = libc::rlimit {
+                rlim_cur: n,
+                rlim_max: n,
+            };
+            check(libc::setrlimit(libc::RLIMIT_NOFILE, &rl))?;
+        }
+        if let Some(fd) = plan.landlock_fd
+            && libc::syscall(libc::SYS_landlock_restrict_self, fd, 0u32) != 0
+        {
+            return Err(err());
         }
         for prog in &plan.seccomp {
             seccompiler::apply_filter(prog).map_err(|_| err())?;
@@ -411,21 +418,15 @@ unsafe fn mount_view(plan: &ChildPlan, ns: &NsPlan) -> io::Result<RawFd> {
             Some(s) => mount_scratch(plan, s)?,
             None => -1,
         };
-        const OPEN_TREE_CLONE: libc::c_uint = 1;
-        const AT_RECURSIVE: libc::c_uint = 0x8000;
         const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
+        // Sources the stage's tmpfs would cover are cloned now; the others
+        // just before they are moved in, one descriptor at a time (a host
+        // with a low open-files limit has few to spare).
         let mut trees = [-1 as RawFd; root::MAX_BINDS];
         for (i, b) in r.binds.iter().enumerate().take(root::MAX_BINDS) {
-            let fd = libc::syscall(
-                libc::SYS_open_tree,
-                libc::AT_FDCWD,
-                b.src.as_ptr(),
-                OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | AT_RECURSIVE,
-            );
-            if fd < 0 {
-                return Err(err());
+            if b.early {
+                trees[i] = clone_tree(b)?;
             }
-            trees[i] = fd as RawFd;
         }
         let tmpfs_flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
         check(libc::mount(
@@ -453,6 +454,9 @@ unsafe fn mount_view(plan: &ChildPlan, ns: &NsPlan) -> io::Result<RawFd> {
             }
         }
         for (i, b) in r.binds.iter().enumerate().take(root::MAX_BINDS) {
+            if trees[i] < 0 {
+                trees[i] = clone_tree(b)?;
+            }
             let moved = libc::syscall(
                 libc::SYS_move_mount,
                 trees[i],
@@ -495,6 +499,26 @@ unsafe fn mount_view(plan: &ChildPlan, ns: &NsPlan) -> io::Result<RawFd> {
         ))?;
         Ok(scratch_fd)
     }
+}
+
+/// A detached clone of a bind's source (`open_tree`), as a descriptor: one
+/// raw system call, fit for between fork and exec.
+fn clone_tree(b: &root::Bind) -> io::Result<RawFd> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    const AT_RECURSIVE: libc::c_uint = 0x8000;
+    // SAFETY: a raw system call on a NUL-terminated path the plan owns.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            b.src.as_ptr(),
+            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | AT_RECURSIVE,
+        )
+    };
+    if fd < 0 {
+        return Err(err());
+    }
+    Ok(fd as RawFd)
 }
 
 /// Mounts the run's scratch tmpfs over its host `/tmp` folder, makes the

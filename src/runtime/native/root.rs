@@ -100,6 +100,10 @@ pub struct Bind {
     /// Remount flags (read-only for system paths; the source's own flags,
     /// which a user namespace may not clear).
     pub flags: libc::c_ulong,
+    /// Cloned before the stage's tmpfs covers it: its source is under the
+    /// stage, or reached through a symbolic link (which might lead there).
+    /// Other sources are cloned one at a time as they are moved in.
+    pub early: bool,
 }
 
 /// How big a run's scratch may grow.
@@ -285,6 +289,15 @@ fn scratch_plan(dirs: &Dirs, size: ScratchSize, in_user_namespace: bool) -> Resu
     })
 }
 
+/// Whether the stage's tmpfs might cover `src` (see [`Bind::early`]).
+fn covered_by_stage(src: &Path) -> bool {
+    let stage = std::fs::canonicalize(STAGE).unwrap_or_else(|_| PathBuf::from(STAGE));
+    match std::fs::canonicalize(src) {
+        Ok(real) => real != src || real.starts_with(&stage) || src.starts_with(STAGE),
+        Err(_) => true,
+    }
+}
+
 /// `p` (absolute, as the job sees it) under the stage.
 fn staged(p: &Path) -> PathBuf {
     Path::new(STAGE).join(p.strip_prefix("/").unwrap_or(p))
@@ -338,6 +351,7 @@ impl Builder {
             src: cstring(src)?,
             dst: cstring(&staged(at))?,
             flags,
+            early: covered_by_stage(src),
         });
         Ok(())
     }
@@ -346,6 +360,22 @@ impl Builder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_sources_the_stage_might_cover_are_cloned_early() {
+        assert!(covered_by_stage(Path::new("/home/someone/data")));
+        assert!(covered_by_stage(Path::new("/no/such/path")));
+        if std::fs::canonicalize("/usr").is_ok_and(|p| p == Path::new("/usr")) {
+            assert!(!covered_by_stage(Path::new("/usr")));
+        }
+        let t = tempfile::tempdir().unwrap();
+        let real = std::fs::canonicalize(t.path()).unwrap();
+        std::os::unix::fs::symlink(&real, real.join("link")).unwrap();
+        assert!(
+            covered_by_stage(&real.join("link")),
+            "a link may lead anywhere"
+        );
+    }
 
     fn names(plan: &RootPlan) -> Vec<String> {
         plan.binds
