@@ -30,8 +30,8 @@ fn spec(dirs: &Dirs, layers: Layers, i: usize) -> Spec {
         layers,
         rlimits: Rlimits {
             cpu_s: 10,
-            address_space_mb: 256,
-            file_mb: 64,
+            address_space: 256 << 20,
+            file_size: 64 << 20,
             open_files: 256,
             processes: 64,
         },

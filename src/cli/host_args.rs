@@ -11,6 +11,7 @@ use crate::config::{self, HostConfig};
 use crate::runtime::ExecutorChoice;
 use crate::runtime::limits::LimitOverrides;
 use crate::runtime::native::SandboxMode;
+use crate::runtime::native::layers::ExplicitLimits;
 use crate::tenant::Tenants;
 use crate::tenant::quota::{self, Quotas};
 
@@ -124,12 +125,19 @@ pub(super) struct HostArgs {
     )]
     native_uids: String,
     /// An extra cap, in MiB, on the largest file a native run may write
-    /// (its RLIMIT_FSIZE is the smaller of this and limits.file_mb).
-    #[arg(long, global = true, default_value_t = 16 << 10)]
-    native_max_file_mb: u64,
-    /// Most processes a native run may have at once.
-    #[arg(long, global = true, default_value_t = 256)]
-    native_max_processes: u64,
+    /// (its RLIMIT_FSIZE is the smaller of this and limits.file_mb)
+    /// (default 16384, lowered to the host's hard limit; set above it, the
+    /// host refuses to start).
+    #[arg(long, global = true, env = "WASMJOBS_NATIVE_MAX_FILE_MB")]
+    native_max_file_mb: Option<u64>,
+    /// Most processes a native run may have at once (default 256, lowered
+    /// to the host's hard limit; set above it, the host refuses to start).
+    #[arg(long, global = true, env = "WASMJOBS_NATIVE_MAX_PROCESSES")]
+    native_max_processes: Option<u64>,
+    /// Most open files per process of a native run (default 1024, lowered
+    /// to the host's hard limit; set above it, the host refuses to start).
+    #[arg(long, global = true, env = "WASMJOBS_NATIVE_MAX_OPEN_FILES")]
+    native_max_open_files: Option<u64>,
     /// A continuous job that ran at least this long restarts at once;
     /// sooner, it waits WEBJOBS_RESTART_TIME (WebJobs: 120).
     #[arg(long, global = true)]
@@ -301,7 +309,9 @@ impl HostArgs {
             ("--max-data-mb", self.max_data_mb),
             ("--max-data-files", self.max_data_files),
             ("--max-file-mb", self.max_file_mb),
-            ("--native-max-file-mb", Some(self.native_max_file_mb)),
+            ("--native-max-file-mb", self.native_max_file_mb),
+            ("--native-max-processes", self.native_max_processes),
+            ("--native-max-open-files", self.native_max_open_files),
         ] {
             if v == Some(0) {
                 bail!("{flag} must be at least 1");
@@ -325,8 +335,14 @@ impl HostArgs {
         host.sandbox.mode = self.native_sandbox;
         host.sandbox.net_namespace = !self.no_net_namespace;
         host.sandbox.uids = parse_uid_range(&self.native_uids)?;
-        host.sandbox.max_file_mb = self.native_max_file_mb;
-        host.sandbox.max_processes = self.native_max_processes;
+        host.sandbox.max_file_mb = self.native_max_file_mb.unwrap_or(16 << 10);
+        host.sandbox.max_processes = self.native_max_processes.unwrap_or(256);
+        host.sandbox.max_open_files = self.native_max_open_files.unwrap_or(1024);
+        host.sandbox.explicit = ExplicitLimits {
+            file_mb: self.native_max_file_mb.is_some(),
+            processes: self.native_max_processes.is_some(),
+            open_files: self.native_max_open_files.is_some(),
+        };
         host.extract = ExtractLimits {
             max_total_bytes: self.max_bundle_mb << 20,
             max_entry_bytes: self.max_entry_mb << 20,

@@ -217,6 +217,17 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         let layout = crate::tenant::Tenants::new(host.layout.root()).layout(&t);
         host = host.for_tenant(&t, layout, &quota);
     }
+    // A host that may run native jobs refuses to start with a native limit
+    // set above this host's hard limit (defaults are lowered per run).
+    if matches!(
+        cli.command,
+        Command::Serve { .. } | Command::Run { .. } | Command::Exec { .. } | Command::Bench(_)
+    ) && host.executors != crate::runtime::ExecutorChoice::Wasm
+    {
+        host.sandbox
+            .check_hard_limits()
+            .map_err(anyhow::Error::msg)?;
+    }
     let database = cli.host.database().map(str::to_string);
     if database.is_some()
         && !matches!(

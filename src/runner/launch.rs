@@ -70,7 +70,7 @@ impl Launch<'_> {
             log.sys(Level::Warn, note);
         }
         // (A refused plan is the executor's to report: it fails the run.)
-        if let ExecutorKind::Native(_) = self.executor
+        if let ExecutorKind::Native(interp) = self.executor
             && let Ok((layers, notes)) = self.runner.native.plan()
         {
             log.sys(
@@ -79,6 +79,12 @@ impl Launch<'_> {
             );
             for n in notes {
                 log.sys(Level::Warn, &n);
+            }
+            if layers.rlimits {
+                // A limit above this host's hard limit is lowered to it.
+                for n in self.runner.native.rlimits(interp, &self.limits).1 {
+                    log.sys(Level::Warn, &n);
+                }
             }
         }
     }

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use std::sync::OnceLock;
 
 use super::cgroup::{self, Version};
+use super::rlimit::{self, Limit};
 use super::{landlock, seccomp};
 
 /// How strictly the native sandbox is required.
@@ -39,6 +40,22 @@ pub struct SandboxConfig {
     pub max_processes: u64,
     /// Most open files per process (`RLIMIT_NOFILE`).
     pub max_open_files: u64,
+    /// Which of the three above the operator set explicitly: such a value
+    /// above this host's hard limit refuses the host's start, where a
+    /// default is lowered to it ([`rlimit`]).
+    pub explicit: ExplicitLimits,
+}
+
+/// Which native limits the operator set explicitly (a flag or its
+/// environment variable).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExplicitLimits {
+    /// `--native-max-file-mb`.
+    pub file_mb: bool,
+    /// `--native-max-processes`.
+    pub processes: bool,
+    /// `--native-max-open-files`.
+    pub open_files: bool,
 }
 
 impl Default for SandboxConfig {
@@ -50,7 +67,45 @@ impl Default for SandboxConfig {
             max_file_mb: 1024,
             max_processes: 256,
             max_open_files: 1024,
+            explicit: ExplicitLimits::default(),
         }
+    }
+}
+
+impl SandboxConfig {
+    /// The explicitly set limits checked against this host's hard limits:
+    /// one above its hard limit refuses the host's start (`serve`, `run`),
+    /// naming the limit, the flag and the hard limit.
+    pub fn check_hard_limits(&self) -> Result<(), String> {
+        let e = self.explicit;
+        for (set, limit, value, flag, env) in [
+            (
+                e.open_files,
+                Limit::OpenFiles,
+                self.max_open_files,
+                "--native-max-open-files",
+                "WASMJOBS_NATIVE_MAX_OPEN_FILES",
+            ),
+            (
+                e.processes,
+                Limit::Processes,
+                self.max_processes,
+                "--native-max-processes",
+                "WASMJOBS_NATIVE_MAX_PROCESSES",
+            ),
+            (
+                e.file_mb,
+                Limit::FileSize,
+                self.max_file_mb.saturating_mul(1 << 20),
+                "--native-max-file-mb",
+                "WASMJOBS_NATIVE_MAX_FILE_MB",
+            ),
+        ] {
+            if set {
+                rlimit::check_explicit(limit, value, flag, env, rlimit::hard(limit))?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -327,6 +382,7 @@ pub fn report(config: &SandboxConfig) -> String {
             Err(e) => format!("NO ({e})"),
         }
     );
+    let _ = write!(r, "{}", rlimits(config));
     let plan = match Layers::plan(config, s) {
         Ok((l, notes)) => {
             let mut p = format!("native runs get: {}", l.describe());
@@ -338,7 +394,83 @@ pub fn report(config: &SandboxConfig) -> String {
         Err(e) => format!("native runs are REFUSED: {e}"),
     };
     let _ = writeln!(r, "mode                  : {:?}\n{plan}", config.mode);
+    if let Err(e) = config.check_hard_limits() {
+        let _ = writeln!(r, "host start is REFUSED: {e}");
+    }
     let _ = write!(r, "{}", fences(s));
+    r
+}
+
+/// The rlimits native runs get against this host's hard limits, one per
+/// line.
+fn rlimits(config: &SandboxConfig) -> String {
+    let mut r = String::from("rlimits:\n");
+    let e = config.explicit;
+    for (limit, asked, explicit, flag) in [
+        (
+            Limit::OpenFiles,
+            Some(config.max_open_files),
+            e.open_files,
+            "--native-max-open-files",
+        ),
+        (
+            Limit::Processes,
+            Some(config.max_processes),
+            e.processes,
+            "--native-max-processes",
+        ),
+        (
+            Limit::FileSize,
+            Some(config.max_file_mb.saturating_mul(1 << 20)),
+            e.file_mb,
+            "--native-max-file-mb",
+        ),
+        (Limit::AddressSpace, None, false, ""),
+        (Limit::Cpu, None, false, ""),
+    ] {
+        let hard = rlimit::hard(limit);
+        let hard_text = match hard {
+            Some(h) => format!("hard limit {}, {}", limit.show(h), limit.ulimit()),
+            None => "no hard limit".to_string(),
+        };
+        let line = match asked {
+            Some(v) => {
+                let (low, lowered) = rlimit::clamp(limit, v, hard);
+                let at_most = if limit == Limit::FileSize {
+                    "limits.file_mb, at most "
+                } else {
+                    ""
+                };
+                match lowered {
+                    None => format!("{at_most}{} ({hard_text})", limit.show(v)),
+                    Some(_) if explicit => format!(
+                        "{} set by {flag}, above the {hard_text}: serve and run refuse to start",
+                        limit.show(v)
+                    ),
+                    Some(_) => format!(
+                        "{at_most}{}, lowered from {} to the {hard_text}; {}",
+                        limit.show(low),
+                        limit.show(v),
+                        limit.set_by()
+                    ),
+                }
+            }
+            None => format!(
+                "each job's {} ({hard_text}{})",
+                if limit == Limit::Cpu {
+                    "limits.timeout_s"
+                } else {
+                    "limits.memory_mb"
+                },
+                if hard.is_some() {
+                    ": a job asking more is lowered to it"
+                } else {
+                    ""
+                }
+            ),
+        };
+        let _ = writeln!(r, "  {:<28}: {line}", limit.what());
+    }
     r
 }
 

@@ -11,6 +11,7 @@ mod child;
 mod landlock;
 pub mod layers;
 pub mod program;
+pub mod rlimit;
 pub mod root;
 pub mod sandbox;
 mod seccomp;
@@ -72,6 +73,36 @@ impl NativeRuntime {
         Layers::plan(&self.config, Support::get())
     }
 
+    /// The rlimits a run of `interpreter` with `limits` gets, each within
+    /// this host's own hard limit, and a note per limit lowered to it.
+    pub fn rlimits(&self, interpreter: Interpreter, limits: &Limits) -> (Rlimits, Vec<String>) {
+        use rlimit::Limit;
+        let cfg = &self.config;
+        let mut notes = Vec::new();
+        let mut within = |limit: Limit, wanted: u64| {
+            let (v, note) = rlimit::clamp(limit, wanted, rlimit::hard(limit));
+            notes.extend(note);
+            v
+        };
+        let r = Rlimits {
+            cpu_s: within(Limit::Cpu, limits.timeout.as_secs().max(1)),
+            address_space: within(
+                Limit::AddressSpace,
+                interpreter
+                    .address_space_mb(limits.memory_mb)
+                    .saturating_mul(1 << 20),
+            ),
+            // limits.file_mb, never above the sandbox's own cap.
+            file_size: within(
+                Limit::FileSize,
+                limits.file_mb.min(cfg.max_file_mb).saturating_mul(1 << 20),
+            ),
+            open_files: within(Limit::OpenFiles, cfg.max_open_files),
+            processes: within(Limit::Processes, cfg.max_processes),
+        };
+        (r, notes)
+    }
+
     /// The host (a wasm run) is about to write in a job's data folder as
     /// itself: the next native run must give the folder to its uid again,
     /// walking it (see [`uid::give_data`]). A native run without a uid of
@@ -96,7 +127,7 @@ impl NativeRuntime {
         };
         match self.run_with(interpreter, inv, layers).await {
             Ok(o) => o,
-            Err(e) => crashed(format!("{e:#}")),
+            Err(e) => crashed(with_limit_hint(format!("{e:#}"))),
         }
     }
 
@@ -150,14 +181,7 @@ impl NativeRuntime {
             cwd,
             dirs: host,
             layers,
-            rlimits: Rlimits {
-                cpu_s: limits.timeout.as_secs().max(1),
-                address_space_mb: interpreter.address_space_mb(limits.memory_mb),
-                // limits.file_mb, never above the sandbox's own cap.
-                file_mb: limits.file_mb.min(cfg.max_file_mb),
-                open_files: cfg.max_open_files,
-                processes: cfg.max_processes,
-            },
+            rlimits: self.rlimits(interpreter, &limits).0,
             memory_mb: limits.memory_mb,
             network: inv.network,
             uid_range: cfg.uids,
@@ -315,6 +339,26 @@ fn scratch_notes(left: Option<(u64, u64)>, limits: &Limits) -> Vec<String> {
         ));
     }
     notes
+}
+
+/// A failure to start a run that ran into this host's own limit on open
+/// files or processes says which limit and its value.
+fn with_limit_hint(msg: String) -> String {
+    use rlimit::Limit;
+    let (limit, option) = if msg.contains(&format!("(os error {})", libc::EMFILE)) {
+        (Limit::OpenFiles, "ulimit -n")
+    } else if msg.contains(&format!("(os error {})", libc::EAGAIN)) {
+        (Limit::Processes, "ulimit -u")
+    } else {
+        return msg;
+    };
+    match rlimit::soft(limit) {
+        Some(n) => format!(
+            "{msg}; the host ran out of {} starting the run: it may have {n} ({option})",
+            limit.what()
+        ),
+        None => msg,
+    }
 }
 
 fn crashed(msg: String) -> Outcome {

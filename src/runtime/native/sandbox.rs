@@ -62,18 +62,19 @@ impl Dirs {
     }
 }
 
-/// Per-process resource limits (soft = hard).
-#[derive(Debug, Clone, Copy)]
+/// Per-process resource limits (soft = hard), each within the host's own
+/// hard limit ([`super::rlimit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rlimits {
     /// CPU seconds.
     pub cpu_s: u64,
-    /// Address space, MiB.
-    pub address_space_mb: u64,
-    /// Largest file, MiB.
-    pub file_mb: u64,
+    /// Address space, bytes.
+    pub address_space: u64,
+    /// Largest file, bytes.
+    pub file_size: u64,
     /// Open files.
     pub open_files: u64,
-    /// Processes of the run's uid.
+    /// Processes of the run's uid (and the cgroup's `pids.max`).
     pub processes: u64,
 }
 
@@ -301,8 +302,8 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
     let rlimits = if l.rlimits {
         vec![
             (libc::RLIMIT_CPU, r.cpu_s.max(1)),
-            (libc::RLIMIT_AS, r.address_space_mb << 20),
-            (libc::RLIMIT_FSIZE, r.file_mb << 20),
+            (libc::RLIMIT_AS, r.address_space),
+            (libc::RLIMIT_FSIZE, r.file_size),
             (libc::RLIMIT_NPROC, r.processes),
             (libc::RLIMIT_CORE, 0),
         ]
