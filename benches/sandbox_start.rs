@@ -70,7 +70,7 @@ fn main() {
         std::fs::create_dir_all(d).unwrap();
     }
     let support = Support::get();
-    let all = Layers::all(support);
+    let all = Layers::all(&support);
     let none = Layers::default();
     let rows: Vec<(&str, Option<Layers>)> = vec![
         ("supervisor only (spawner thread, pidfd, sweep)", Some(none)),

@@ -46,7 +46,13 @@ pub(super) fn serve(
         .thread_name("wasmjobs-api")
         .enable_all()
         .build()?;
-    eprint!("{}", layers::report(&host.sandbox));
+    // A host that runs only wasm guests never probes the native sandbox
+    // (nor sweeps cgroups): the probe and the report wait for a native run.
+    if host.executors == crate::runtime::ExecutorChoice::Wasm {
+        eprintln!("native sandbox: not used (--executor wasm)");
+    } else {
+        eprint!("{}", layers::report(&host.sandbox));
+    }
     // In a cluster: the heartbeat (from the moment the host joins, until
     // every run has ended), the sync of tenants and jobs, and the
     // dispatcher of queued runs (which stops taking runs at the first

@@ -5,7 +5,7 @@
 //! weakening.
 
 use std::fmt::Write as _;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex};
 
 use super::cgroup::{self, Version};
 use super::rlimit::{self, Limit};
@@ -109,7 +109,7 @@ impl SandboxConfig {
     }
 }
 
-/// What this kernel and user allow, probed once.
+/// What this kernel and user allow.
 #[derive(Debug, Clone)]
 pub struct Support {
     /// The host runs as root (uid drop, namespaces without a user namespace).
@@ -123,34 +123,65 @@ pub struct Support {
     pub namespaces: Result<(), String>,
     /// A network namespace on top.
     pub net_namespace: Result<(), String>,
+    /// Why the probe process could not even start (no descriptor or
+    /// process left under this host's limits): the namespaces are then
+    /// unknown and no native run can start. Such a probe is not kept: the
+    /// next native run probes again.
+    pub blocked: Option<String>,
     /// A writable cgroup interface.
     pub cgroup: Result<Version, String>,
 }
 
 impl Support {
-    /// The host's support, probed on first use.
-    pub fn get() -> &'static Support {
-        static SUPPORT: OnceLock<Support> = OnceLock::new();
-        SUPPORT.get_or_init(Support::probe)
+    /// The host's support, probed on first use (by a native run, `doctor`
+    /// or `bench`, never by a host that runs only wasm guests); the first
+    /// probe also sweeps the cgroups that dead hosts left.
+    pub fn get() -> Arc<Support> {
+        static SUPPORT: Mutex<Option<Arc<Support>>> = Mutex::new(None);
+        let mut kept = SUPPORT.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = &*kept {
+            return s.clone();
+        }
+        let s = Arc::new(Support::probe());
+        if s.blocked.is_none() {
+            *kept = Some(s.clone());
+        }
+        s
     }
 
     fn probe() -> Support {
+        // SAFETY: geteuid has no preconditions.
         let root = unsafe { libc::geteuid() } == 0;
         let base = namespace_flags(root, false);
-        let namespaces = try_unshare(base);
-        let net_namespace = match &namespaces {
-            Ok(()) => try_unshare(base | libc::CLONE_NEWNET),
-            Err(e) => Err(e.clone()),
+        let (namespaces, net_namespace, blocked) = match try_unshare(base) {
+            Probe::NotStarted(why) => (
+                Err("unknown: the probe could not start".to_string()),
+                Err("unknown: the probe could not start".to_string()),
+                Some(why),
+            ),
+            Probe::Refused(why) => (Err(why.clone()), Err(why), None),
+            Probe::Works => match try_unshare(base | libc::CLONE_NEWNET) {
+                Probe::Works => (Ok(()), Ok(()), None),
+                Probe::Refused(why) => (Ok(()), Err(why), None),
+                Probe::NotStarted(why) => (
+                    Ok(()),
+                    Err("unknown: the probe could not start".to_string()),
+                    Some(why),
+                ),
+            },
         };
         let cgroup = match cgroup::version() {
             None => Err("no cgroup memory and pids controllers".to_string()),
             Some(v) => cgroup::writable(v).map(|()| v),
         };
         if let Ok(v) = cgroup {
-            let swept = cgroup::sweep_stale(v);
-            if swept > 0 {
-                tracing::info!("removed {swept} run cgroups left by hosts that are gone");
-            }
+            static SWEPT: std::sync::Once = std::sync::Once::new();
+            SWEPT.call_once(|| {
+                let swept = cgroup::sweep_stale(v);
+                if swept > 0 {
+                    tracing::info!("removed {swept} run cgroups left by hosts that are gone");
+                }
+            });
         }
         Support {
             root,
@@ -158,6 +189,7 @@ impl Support {
             seccomp: seccomp::available(),
             namespaces,
             net_namespace,
+            blocked,
             cgroup,
         }
     }
@@ -179,25 +211,50 @@ pub fn namespace_flags(root: bool, net: bool) -> libc::c_int {
     f
 }
 
-/// Tries the namespaces in a throwaway child (`/bin/true`).
-fn try_unshare(flags: libc::c_int) -> Result<(), String> {
+/// What a namespace probe found.
+enum Probe {
+    /// The namespaces work.
+    Works,
+    /// The kernel refused them: why.
+    Refused(String),
+    /// The probe process could not start: why (the namespaces are unknown).
+    NotStarted(String),
+}
+
+/// The probe's exit code when `unshare` fails: this plus its errno.
+const UNSHARE_FAILED: i32 = 64;
+
+/// Tries the namespaces in a throwaway child (`/bin/true`). A refused
+/// `unshare` ends the child with [`UNSHARE_FAILED`] plus its errno, so it
+/// is told apart from a probe that could not start at all (no descriptor
+/// for std's pipes, no process left).
+fn try_unshare(flags: libc::c_int) -> Probe {
     use std::os::unix::process::CommandExt;
     let mut cmd = std::process::Command::new("/bin/true");
     cmd.stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
+    // SAFETY: the closure runs between fork and exec and makes raw system
+    // calls only (unshare, _exit); it allocates nothing.
     unsafe {
         cmd.pre_exec(move || {
             if libc::unshare(flags) != 0 {
-                return Err(std::io::Error::last_os_error());
+                let errno = *libc::__errno_location();
+                libc::_exit(UNSHARE_FAILED + errno.clamp(0, 127));
             }
             Ok(())
         });
     }
     match cmd.status() {
-        Ok(s) if s.success() => Ok(()),
-        Ok(s) => Err(format!("the probe exited with {s}")),
-        Err(e) => Err(format!("unshare: {e}")),
+        Ok(s) if s.success() => Probe::Works,
+        Ok(s) => match s.code() {
+            Some(c) if c > UNSHARE_FAILED => Probe::Refused(format!(
+                "unshare: {}",
+                rlimit::describe(&std::io::Error::from_raw_os_error(c - UNSHARE_FAILED))
+            )),
+            _ => Probe::Refused(format!("the probe exited with {s}")),
+        },
+        Err(e) => Probe::NotStarted(format!("cannot start the probe: {}", rlimit::describe(&e))),
     }
 }
 
@@ -247,11 +304,15 @@ impl Layers {
 
     /// The plan for `config` on a host with `support`: the layers, and a
     /// note per layer left out. Strict mode refuses with the list of what
-    /// is missing.
+    /// is missing; any mode refuses while the probe cannot even start (no
+    /// job could either).
     pub fn plan(
         config: &SandboxConfig,
         support: &Support,
     ) -> Result<(Layers, Vec<String>), String> {
+        if let Some(why) = &support.blocked {
+            return Err(format!("native runs cannot start on this host now: {why}"));
+        }
         if config.mode == SandboxMode::Off {
             return Ok((
                 Layers::limits_only(support),
@@ -350,9 +411,10 @@ pub fn report(config: &SandboxConfig) -> String {
         landlock::ABI_WANTED
     );
     let _ = writeln!(r, "seccomp               : {}", ok(s.seccomp));
-    let res = |x: &Result<(), String>| match x {
-        Ok(()) => "yes".to_string(),
-        Err(e) => format!("NO ({e})"),
+    let res = |x: &Result<(), String>| match (x, &s.blocked) {
+        (Ok(()), _) => "yes".to_string(),
+        (Err(_), Some(why)) => format!("UNKNOWN ({why})"),
+        (Err(e), None) => format!("NO ({e})"),
     };
     let _ = writeln!(
         r,
@@ -383,7 +445,7 @@ pub fn report(config: &SandboxConfig) -> String {
         }
     );
     let _ = write!(r, "{}", rlimits(config));
-    let plan = match Layers::plan(config, s) {
+    let plan = match Layers::plan(config, &s) {
         Ok((l, notes)) => {
             let mut p = format!("native runs get: {}", l.describe());
             for n in notes {
@@ -397,7 +459,7 @@ pub fn report(config: &SandboxConfig) -> String {
     if let Err(e) = config.check_hard_limits() {
         let _ = writeln!(r, "host start is REFUSED: {e}");
     }
-    let _ = write!(r, "{}", fences(s));
+    let _ = write!(r, "{}", fences(&s));
     r
 }
 
@@ -541,6 +603,7 @@ mod tests {
     fn full() -> Support {
         Support {
             root: true,
+            blocked: None,
             landlock_abi: 7,
             seccomp: true,
             namespaces: Ok(()),
@@ -592,6 +655,27 @@ mod tests {
         let (l, notes) = Layers::plan(&c, &no_cg).unwrap();
         assert!(!l.net_namespace && l.cgroup.is_none() && l.namespaces);
         assert!(notes[0].contains("no per-run cgroup"), "{notes:?}");
+    }
+
+    #[test]
+    fn a_probe_that_could_not_start_refuses_every_mode_naming_why() {
+        let blocked = Support {
+            namespaces: Err("unknown: the probe could not start".into()),
+            net_namespace: Err("unknown: the probe could not start".into()),
+            blocked: Some("cannot start the probe: Too many open files (ulimit -n 16)".into()),
+            ..full()
+        };
+        for mode in [
+            SandboxMode::Strict,
+            SandboxMode::BestEffort,
+            SandboxMode::Off,
+        ] {
+            let err = Layers::plan(&config(mode), &blocked).unwrap_err();
+            assert_eq!(
+                err,
+                "native runs cannot start on this host now: cannot start the probe: Too many open files (ulimit -n 16)"
+            );
+        }
     }
 
     #[test]

@@ -70,7 +70,7 @@ impl NativeRuntime {
         if let Some(layers) = self.fixed {
             return Ok((layers, Vec::new()));
         }
-        Layers::plan(&self.config, Support::get())
+        Layers::plan(&self.config, &Support::get())
     }
 
     /// The rlimits a run of `interpreter` with `limits` gets, each within
