@@ -13,14 +13,14 @@ use std::time::{Duration, Instant};
 use wasmjobs::runtime::TenantShare;
 use wasmjobs::runtime::native::root::ScratchSize;
 use wasmjobs::runtime::native::sandbox::{self, Dirs, Rlimits, Spawner, Spec};
-use wasmjobs::runtime::native::{Layers, Support};
+use wasmjobs::runtime::native::{Layers, SandboxConfig, Support};
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
 }
 
-fn spec(dirs: &Dirs, layers: Layers, i: usize) -> Spec {
+fn spec(dirs: &Dirs, layers: Layers, host_root: bool, i: usize) -> Spec {
     Spec {
         program: "/bin/true".into(),
         args: Vec::new(),
@@ -39,6 +39,7 @@ fn spec(dirs: &Dirs, layers: Layers, i: usize) -> Spec {
         network: false,
         extra_read: Vec::new(),
         uid_range: (2_000_000_000, 2_000_065_535),
+        host_root,
         run_name: format!("bench-{i}"),
         tenant: TenantShare::unnamed(),
         scratch: ScratchSize {
@@ -69,8 +70,9 @@ fn main() {
     for d in [&dirs.work, &dirs.data, &dirs.tmp] {
         std::fs::create_dir_all(d).unwrap();
     }
-    let support = Support::get();
+    let support = Support::get(&SandboxConfig::default());
     let all = Layers::all(&support);
+    let host_root = support.root.is_real();
     let none = Layers::default();
     let rows: Vec<(&str, Option<Layers>)> = vec![
         ("supervisor only (spawner thread, pidfd, sweep)", Some(none)),
@@ -168,7 +170,7 @@ fn main() {
                 i += 1;
                 let t = Instant::now();
                 let status = rt.block_on(async {
-                    let mut job = sandbox::spawn(spec(&dirs, *layers, i), &spawner)
+                    let mut job = sandbox::spawn(spec(&dirs, *layers, host_root, i), &spawner)
                         .await
                         .unwrap();
                     job.wait().await.unwrap();

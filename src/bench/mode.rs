@@ -214,7 +214,7 @@ impl Modes {
             ),
         ];
         let mut seen: Vec<Layers> = Vec::new();
-        for (mode, layers) in layer_sets(&Support::get()) {
+        for (mode, layers) in layer_sets(&Support::get(&host.sandbox)) {
             match layers {
                 Ok(l) if seen.contains(&l) => {
                     unavailable.push((mode, "same layers as another set on this host".to_string()))

@@ -1,8 +1,10 @@
 //! Which isolation layers a native run gets: what the host asks for
 //! (`--native-sandbox strict|best-effort|off`), what this kernel and user
-//! allow (probed once per process), and the plan that follows. Strict
-//! refuses to run with less than the full set rather than silently
-//! weakening.
+//! allow (probed once per process, on first use by a native run, `doctor`
+//! or `bench`), and the plan that follows. Strict refuses to run with less
+//! than the full set rather than silently weakening. Also whether the host
+//! counts as root ([`Root`]), and `doctor`'s report, rlimits against this
+//! host's hard limits included ([`super::rlimit`]).
 
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
@@ -109,11 +111,63 @@ impl SandboxConfig {
     }
 }
 
+/// Whether the host counts as root for the sandbox: only a root that owns
+/// the sandbox's uids can give each run a uid of its own (and make
+/// namespaces without a user namespace).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Root {
+    /// Effective uid 0, and the sandbox's uid range is mapped in this
+    /// user namespace (the initial one maps every uid).
+    Real,
+    /// Effective uid 0 inside a user namespace that does not map the
+    /// sandbox's uid range (`unshare -Ur`, a rootless container): treated
+    /// as not root. `mapped` is how many uids it maps.
+    InUserNamespace {
+        /// The uids the namespace maps in all.
+        mapped: u64,
+    },
+    /// Any other uid.
+    No,
+}
+
+impl Root {
+    /// The one decision, from the effective uid, the text of
+    /// `/proc/self/uid_map` and the sandbox's uid range.
+    pub fn decide(euid: u32, uid_map: &str, range: (u32, u32)) -> Root {
+        if euid != 0 {
+            return Root::No;
+        }
+        let map = super::uid::parse_uid_map(uid_map);
+        if super::uid::maps_range(&map, range) {
+            Root::Real
+        } else {
+            Root::InUserNamespace {
+                mapped: map.iter().map(|r| r.count).sum(),
+            }
+        }
+    }
+
+    /// This process, for the uids `range`.
+    pub fn of_this_process(range: (u32, u32)) -> Root {
+        // SAFETY: geteuid has no preconditions.
+        let euid = unsafe { libc::geteuid() };
+        // Unreadable: nothing is known to be mapped.
+        let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+        Root::decide(euid, &map, range)
+    }
+
+    /// Runs get a uid of their own, and namespaces need no user namespace.
+    pub fn is_real(self) -> bool {
+        self == Root::Real
+    }
+}
+
 /// What this kernel and user allow.
 #[derive(Debug, Clone)]
 pub struct Support {
-    /// The host runs as root (uid drop, namespaces without a user namespace).
-    pub root: bool,
+    /// Whether the host is root for the sandbox (uid drop, namespaces
+    /// without a user namespace): [`Root::decide`].
+    pub root: Root,
     /// Landlock ABI (0: none).
     pub landlock_abi: i32,
     /// seccomp filters.
@@ -135,24 +189,24 @@ pub struct Support {
 impl Support {
     /// The host's support, probed on first use (by a native run, `doctor`
     /// or `bench`, never by a host that runs only wasm guests); the first
-    /// probe also sweeps the cgroups that dead hosts left.
-    pub fn get() -> Arc<Support> {
+    /// probe also sweeps the cgroups that dead hosts left. `config` gives
+    /// the uid range that decides [`Root`] (one per host process).
+    pub fn get(config: &SandboxConfig) -> Arc<Support> {
         static SUPPORT: Mutex<Option<Arc<Support>>> = Mutex::new(None);
         let mut kept = SUPPORT.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(s) = &*kept {
             return s.clone();
         }
-        let s = Arc::new(Support::probe());
+        let s = Arc::new(Support::probe(config.uids));
         if s.blocked.is_none() {
             *kept = Some(s.clone());
         }
         s
     }
 
-    fn probe() -> Support {
-        // SAFETY: geteuid has no preconditions.
-        let root = unsafe { libc::geteuid() } == 0;
-        let base = namespace_flags(root, false);
+    fn probe(uids: (u32, u32)) -> Support {
+        let root = Root::of_this_process(uids);
+        let base = namespace_flags(root.is_real(), false);
         let (namespaces, net_namespace, blocked) = match try_unshare(base) {
             Probe::NotStarted(why) => (
                 Err("unknown: the probe could not start".to_string()),
@@ -284,7 +338,7 @@ impl Layers {
     pub fn all(support: &Support) -> Layers {
         Layers {
             rlimits: true,
-            own_uid: support.root,
+            own_uid: support.root.is_real(),
             landlock: support.landlock_abi >= 1,
             seccomp: support.seccomp,
             namespaces: support.namespaces.is_ok(),
@@ -390,27 +444,47 @@ impl Layers {
 
 /// A report of what this host allows, one layer per line (`doctor`).
 pub fn report(config: &SandboxConfig) -> String {
-    let s = Support::get();
+    let s = Support::get(config);
     let mut r = String::new();
-    let ok = |b: bool| if b { "yes" } else { "NO" };
-    let _ = writeln!(r, "running as root       : {}", ok(s.root));
+    let (first, last) = config.uids;
+    let _ = writeln!(
+        r,
+        "running as root       : {}",
+        match s.root {
+            Root::Real => "yes".to_string(),
+            Root::InUserNamespace { mapped } => format!(
+                "uid 0 inside a user namespace that maps {mapped} uids: treated as not root (no uid of its own per run)"
+            ),
+            Root::No => "NO".to_string(),
+        }
+    );
     let _ = writeln!(
         r,
         "own uid per run       : {}",
-        if s.root {
-            format!("yes (uids {}-{})", config.uids.0, config.uids.1)
-        } else {
-            "no (not root: runs use the host's uid)".into()
+        match s.root {
+            Root::Real => format!("yes (uids {first}-{last})"),
+            Root::InUserNamespace { .. } => format!(
+                "no (this user namespace does not map uids {first}-{last}: runs use the host's uid)"
+            ),
+            Root::No => "no (not root: runs use the host's uid)".into(),
         }
     );
     let _ = writeln!(
         r,
         "landlock              : {} (ABI {}, want {})",
-        ok(s.landlock_abi >= landlock::ABI_WANTED),
+        if s.landlock_abi >= landlock::ABI_WANTED {
+            "yes"
+        } else {
+            "NO"
+        },
         s.landlock_abi,
         landlock::ABI_WANTED
     );
-    let _ = writeln!(r, "seccomp               : {}", ok(s.seccomp));
+    let _ = writeln!(
+        r,
+        "seccomp               : {}",
+        if s.seccomp { "yes" } else { "NO" }
+    );
     let res = |x: &Result<(), String>| match (x, &s.blocked) {
         (Ok(()), _) => "yes".to_string(),
         (Err(_), Some(why)) => format!("UNKNOWN ({why})"),
@@ -420,7 +494,7 @@ pub fn report(config: &SandboxConfig) -> String {
         r,
         "namespaces            : {}{}",
         res(&s.namespaces),
-        if s.root {
+        if s.root.is_real() {
             ""
         } else {
             " (with a user namespace)"
@@ -602,7 +676,7 @@ mod tests {
 
     fn full() -> Support {
         Support {
-            root: true,
+            root: Root::Real,
             blocked: None,
             landlock_abi: 7,
             seccomp: true,
@@ -655,6 +729,49 @@ mod tests {
         let (l, notes) = Layers::plan(&c, &no_cg).unwrap();
         assert!(!l.net_namespace && l.cgroup.is_none() && l.namespaces);
         assert!(notes[0].contains("no per-run cgroup"), "{notes:?}");
+    }
+
+    #[test]
+    fn root_is_real_only_where_the_sandbox_uids_are_mapped() {
+        let range = SandboxConfig::default().uids;
+        let init = "         0          0 4294967295\n";
+        assert_eq!(Root::decide(0, init, range), Root::Real);
+        // unshare -Ur: uid 0 of a namespace that maps one uid.
+        let one = "         0       1000          1\n";
+        assert_eq!(
+            Root::decide(0, one, range),
+            Root::InUserNamespace { mapped: 1 }
+        );
+        // A rootless container's 65536 subordinate uids.
+        let sub = "0 1000 1\n1 100000 65536\n";
+        assert_eq!(
+            Root::decide(0, sub, range),
+            Root::InUserNamespace { mapped: 65_537 }
+        );
+        // ...which a range inside them would make real.
+        assert_eq!(Root::decide(0, sub, (1000, 1999)), Root::Real);
+        assert_eq!(Root::decide(1000, init, range), Root::No);
+        // Unreadable map: nothing is known to be mapped.
+        assert_eq!(
+            Root::decide(0, "", range),
+            Root::InUserNamespace { mapped: 0 }
+        );
+    }
+
+    #[test]
+    fn a_root_in_a_user_namespace_gets_no_uid_and_a_user_namespace() {
+        let userns = Support {
+            root: Root::InUserNamespace { mapped: 1 },
+            ..full()
+        };
+        let (l, notes) = Layers::plan(&config(SandboxMode::Strict), &userns).unwrap();
+        assert!(!l.own_uid && l.namespaces, "{l:?}");
+        assert!(notes.is_empty(), "{notes:?}");
+        assert_ne!(
+            namespace_flags(userns.root.is_real(), false) & libc::CLONE_NEWUSER,
+            0
+        );
+        assert_eq!(namespace_flags(true, false) & libc::CLONE_NEWUSER, 0);
     }
 
     #[test]

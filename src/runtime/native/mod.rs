@@ -70,7 +70,7 @@ impl NativeRuntime {
         if let Some(layers) = self.fixed {
             return Ok((layers, Vec::new()));
         }
-        Layers::plan(&self.config, &Support::get())
+        Layers::plan(&self.config, &Support::get(&self.config))
     }
 
     /// The rlimits a run of `interpreter` with `limits` gets, each within
@@ -185,6 +185,7 @@ impl NativeRuntime {
             memory_mb: limits.memory_mb,
             network: inv.network,
             uid_range: cfg.uids,
+            host_root: Support::get(cfg).root.is_real(),
             run_name: inv.run_name.clone(),
             tenant: inv.tenant.clone(),
             scratch: scratch_size(inv.disk.as_deref(), &limits),

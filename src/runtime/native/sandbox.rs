@@ -102,6 +102,9 @@ pub struct Spec {
     pub extra_read: Vec<PathBuf>,
     /// The uid range of a root host.
     pub uid_range: (u32, u32),
+    /// The host is root for the sandbox ([`super::layers::Root`]):
+    /// namespaces without a user namespace.
+    pub host_root: bool,
     /// Names the run's cgroup.
     pub run_name: String,
     /// The tenant's share: its cgroup holds the run's.
@@ -278,7 +281,7 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
     }
     let status_read = unsafe { File::from_raw_fd(status_pipe[0]) };
     let status_write = unsafe { OwnedFd::from_raw_fd(status_pipe[1]) };
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = spec.host_root;
     let ns = if l.namespaces {
         let flags = super::layers::namespace_flags(root, l.net_namespace);
         let maps = (!root).then(|| {

@@ -3,6 +3,8 @@
 //! neither signal nor trace each other and each has its own process budget.
 //! Leases are `flock`s on files in `/run/wasmjobs/uids`, shared by every
 //! wasmjobs process on the machine and released when the holder dies.
+//! Also: which uids this process's user namespace maps (a root that does
+//! not map the range cannot give them out).
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -12,6 +14,53 @@ use std::path::{Path, PathBuf};
 
 /// Where the leases live.
 const LEASE_DIR: &str = "/run/wasmjobs/uids";
+
+/// One line of `/proc/self/uid_map`: `count` uids from `inside` (as this
+/// namespace sees them) are the parent's from `outside`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UidRange {
+    /// The first uid inside.
+    pub inside: u64,
+    /// The first uid in the parent namespace.
+    pub outside: u64,
+    /// How many.
+    pub count: u64,
+}
+
+/// Parses `/proc/self/uid_map` (lines of three numbers; others skipped).
+pub fn parse_uid_map(text: &str) -> Vec<UidRange> {
+    text.lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace().map(|n| n.parse::<u64>().ok());
+            let r = UidRange {
+                inside: it.next()??,
+                outside: it.next()??,
+                count: it.next()??,
+            };
+            it.next().is_none().then_some(r)
+        })
+        .collect()
+}
+
+/// Whether every uid of `first..=last` is mapped (inside) by `map`.
+pub fn maps_range(map: &[UidRange], (first, last): (u32, u32)) -> bool {
+    let mut next = u64::from(first);
+    let last = u64::from(last);
+    // The ranges may come in any order: extend the covered prefix until
+    // no range adds to it.
+    loop {
+        if next > last {
+            return true;
+        }
+        let Some(r) = map
+            .iter()
+            .find(|r| r.inside <= next && next < r.inside.saturating_add(r.count))
+        else {
+            return false;
+        };
+        next = r.inside.saturating_add(r.count);
+    }
+}
 
 /// A uid (used as the gid too) held for one run.
 #[derive(Debug)]
@@ -250,6 +299,32 @@ fn give_entries(dir: OwnedFd, uid: u32, range: (u32, u32), depth: usize) -> io::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uid_maps_are_parsed_and_ranges_checked() {
+        let range = (2_000_000_000, 2_000_065_535);
+        let init = parse_uid_map("         0          0 4294967295\n");
+        assert_eq!(
+            init,
+            vec![UidRange {
+                inside: 0,
+                outside: 0,
+                count: 4_294_967_295
+            }]
+        );
+        assert!(maps_range(&init, range));
+        // unshare -Ur: only uid 0.
+        let one = parse_uid_map("0 1000 1\n");
+        assert!(!maps_range(&one, range));
+        assert!(maps_range(&one, (0, 0)));
+        // Two ranges that cover it together, listed out of order.
+        let split = parse_uid_map("2000000100 100 65436\n0 0 1\n2000000000 5000 100\n");
+        assert!(maps_range(&split, range));
+        // A gap.
+        let gap = parse_uid_map("2000000000 5000 100\n2000000101 100 65435\n");
+        assert!(!maps_range(&gap, range));
+        assert!(parse_uid_map("garbage\n1 2\n1 2 3 4\n").is_empty());
+    }
 
     #[test]
     fn gives_host_made_entries_never_follows_links_and_stops_at_depth() {
