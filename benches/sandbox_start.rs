@@ -40,6 +40,7 @@ fn spec(dirs: &Dirs, layers: Layers, host_root: bool, i: usize) -> Spec {
         extra_read: Vec::new(),
         uid_range: (2_000_000_000, 2_000_065_535),
         host_root,
+        lease_dir: SandboxConfig::default().lease_dir,
         run_name: format!("bench-{i}"),
         tenant: TenantShare::unnamed(),
         scratch: ScratchSize {

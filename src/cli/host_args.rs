@@ -138,6 +138,15 @@ pub(super) struct HostArgs {
     /// to the host's hard limit; set above it, the host refuses to start).
     #[arg(long, global = true, env = "WASMJOBS_NATIVE_MAX_OPEN_FILES")]
     native_max_open_files: Option<u64>,
+    /// The folder where a root host keeps its native runs' uid leases,
+    /// shared by every host on the machine (default /run/wasmjobs/uids).
+    #[arg(
+        long,
+        global = true,
+        env = "WASMJOBS_NATIVE_LEASE_DIR",
+        value_name = "DIR"
+    )]
+    native_lease_dir: Option<PathBuf>,
     /// A continuous job that ran at least this long restarts at once;
     /// sooner, it waits WEBJOBS_RESTART_TIME (WebJobs: 120).
     #[arg(long, global = true)]
@@ -343,6 +352,12 @@ impl HostArgs {
             processes: self.native_max_processes.is_some(),
             open_files: self.native_max_open_files.is_some(),
         };
+        if let Some(d) = &self.native_lease_dir {
+            if !d.is_absolute() {
+                bail!("--native-lease-dir must be an absolute path");
+            }
+            host.sandbox.lease_dir = d.clone();
+        }
         host.extract = ExtractLimits {
             max_total_bytes: self.max_bundle_mb << 20,
             max_entry_bytes: self.max_entry_mb << 20,

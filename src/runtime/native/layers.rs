@@ -7,6 +7,7 @@
 //! host's hard limits included ([`super::rlimit`]).
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use super::cgroup::{self, Version};
@@ -46,6 +47,8 @@ pub struct SandboxConfig {
     /// above this host's hard limit refuses the host's start, where a
     /// default is lowered to it ([`rlimit`]).
     pub explicit: ExplicitLimits,
+    /// Where a root host keeps its uid leases ([`super::uid`]).
+    pub lease_dir: PathBuf,
 }
 
 /// Which native limits the operator set explicitly (a flag or its
@@ -70,6 +73,7 @@ impl Default for SandboxConfig {
             max_processes: 256,
             max_open_files: 1024,
             explicit: ExplicitLimits::default(),
+            lease_dir: PathBuf::from(super::uid::LEASE_DIR),
         }
     }
 }
@@ -462,7 +466,10 @@ pub fn report(config: &SandboxConfig) -> String {
         r,
         "own uid per run       : {}",
         match s.root {
-            Root::Real => format!("yes (uids {first}-{last})"),
+            Root::Real => format!(
+                "yes (uids {first}-{last}, leases in {} (--native-lease-dir))",
+                config.lease_dir.display()
+            ),
             Root::InUserNamespace { .. } => format!(
                 "no (this user namespace does not map uids {first}-{last}: runs use the host's uid)"
             ),

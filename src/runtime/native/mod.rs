@@ -186,6 +186,7 @@ impl NativeRuntime {
             network: inv.network,
             uid_range: cfg.uids,
             host_root: Support::get(cfg).root.is_real(),
+            lease_dir: cfg.lease_dir.clone(),
             run_name: inv.run_name.clone(),
             tenant: inv.tenant.clone(),
             scratch: scratch_size(inv.disk.as_deref(), &limits),

@@ -105,6 +105,8 @@ pub struct Spec {
     /// The host is root for the sandbox ([`super::layers::Root`]):
     /// namespaces without a user namespace.
     pub host_root: bool,
+    /// Where uid leases are kept.
+    pub lease_dir: PathBuf,
     /// Names the run's cgroup.
     pub run_name: String,
     /// The tenant's share: its cgroup holds the run's.
@@ -206,9 +208,9 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
         // A job usually gets the uid it had (the search starts from its
         // data folder's), so its data folder, already that uid's, is not
         // walked again; the walks run on a blocking thread.
-        let (dirs, range) = (spec.dirs.clone(), spec.uid_range);
+        let (dirs, range, leases) = (spec.dirs.clone(), spec.uid_range, spec.lease_dir.clone());
         let leasing = tokio::task::spawn_blocking(move || -> Result<UidLease> {
-            let lease = uid::lease(range.0, range.1, uid::seed_for(&dirs.data))
+            let lease = uid::lease(&leases, range.0, range.1, uid::seed_for(&dirs.data))
                 .context("leasing a sandbox uid")?;
             for d in [&dirs.work, &dirs.tmp] {
                 uid::give_tree(d, lease.uid, range)

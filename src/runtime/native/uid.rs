@@ -1,19 +1,20 @@
 //! Per-run user ids for a root host: every native run leases a uid of the
 //! configured range that no other run on this machine holds, so runs can
 //! neither signal nor trace each other and each has its own process budget.
-//! Leases are `flock`s on files in `/run/wasmjobs/uids`, shared by every
-//! wasmjobs process on the machine and released when the holder dies.
-//! Also: which uids this process's user namespace maps (a root that does
-//! not map the range cannot give them out).
+//! Leases are `flock`s on files in a lease folder (`/run/wasmjobs/uids`,
+//! or `--native-lease-dir`), shared by every wasmjobs process on the
+//! machine and released when the holder dies; a released lease's file is
+//! removed. Also: which uids this process's user namespace maps (a root
+//! that does not map the range cannot give them out).
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-/// Where the leases live.
-const LEASE_DIR: &str = "/run/wasmjobs/uids";
+/// Where the leases live unless `--native-lease-dir` says otherwise.
+pub const LEASE_DIR: &str = "/run/wasmjobs/uids";
 
 /// One line of `/proc/self/uid_map`: `count` uids from `inside` (as this
 /// namespace sees them) are the parent's from `outside`.
@@ -62,41 +63,113 @@ pub fn maps_range(map: &[UidRange], (first, last): (u32, u32)) -> bool {
     }
 }
 
-/// A uid (used as the gid too) held for one run.
+/// A uid (used as the gid too) held for one run. Dropping it removes its
+/// lease file while the lock is still held, then releases the lock.
 #[derive(Debug)]
 pub struct UidLease {
     /// The uid.
     pub uid: u32,
+    path: PathBuf,
+    /// Closed, which releases the lock, only after [`Drop::drop`] unlinked
+    /// the file.
     _lock: File,
 }
 
-/// Leases a free uid from `first..=last`, starting the search at a point
-/// derived from `seed` so concurrent hosts rarely contend.
-pub fn lease(first: u32, last: u32, seed: u64) -> io::Result<UidLease> {
-    let dir = Path::new(LEASE_DIR);
+impl Drop for UidLease {
+    fn drop(&mut self) {
+        // Unlinked while still locked: a leaser that opened this file
+        // meanwhile finds, once it gets the lock, that the path no longer
+        // names it, and tries again ([`lease`]).
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Says which lease folder an error is about, and the flag that picks
+/// another.
+fn lease_error(e: io::Error, what: &str, path: &Path) -> io::Error {
+    let another = if what.ends_with("folder") {
+        "another"
+    } else {
+        "another folder"
+    };
+    io::Error::new(
+        e.kind(),
+        format!(
+            "cannot {what} {}: {}; --native-lease-dir picks {another}",
+            path.display(),
+            super::rlimit::describe(&e)
+        ),
+    )
+}
+
+/// Leases a free uid from `first..=last` in the lease folder `dir`,
+/// starting the search at a point derived from `seed` so concurrent hosts
+/// rarely contend. A lease is the `flock` of `dir/<uid>`, taken only on
+/// the file the path still names once locked (a holder removes the file
+/// when it releases the lease).
+pub fn lease(dir: &Path, first: u32, last: u32, seed: u64) -> io::Result<UidLease> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
-        .create(dir)?;
+        .create(dir)
+        .map_err(|e| lease_error(e, "create the sandbox uid lease folder", dir))?;
     let span = u64::from(last - first) + 1;
     let start = seed % span;
     for i in 0..span.min(65_536) {
         let uid = first + ((start + i) % span) as u32;
         let path: PathBuf = dir.join(uid.to_string());
+        if let Some(lock) = try_lock(&path)? {
+            return Ok(UidLease {
+                uid,
+                path,
+                _lock: lock,
+            });
+        }
+    }
+    Err(io::Error::other(format!(
+        "every sandbox uid in {first}-{last} is in use (leases in {}; --native-uids gives more)",
+        dir.display()
+    )))
+}
+
+/// Locks the lease file `path` (made if missing), or `None` when another
+/// process holds it. A file its holder removed between our open and our
+/// lock is not a lease: the path is opened again.
+fn try_lock(path: &Path) -> io::Result<Option<File>> {
+    loop {
         let f = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&path)?;
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-            return Ok(UidLease { uid, _lock: f });
+            .open(path)
+            .map_err(|e| lease_error(e, "open the sandbox uid lease file", path))?;
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+                return Ok(None);
+            }
+            return Err(lease_error(e, "lock the sandbox uid lease file", path));
+        }
+        // Removed, or replaced by another leaser's new file: again.
+        if still_named(&f, path)
+            .map_err(|e| lease_error(e, "check the sandbox uid lease file", path))?
+        {
+            return Ok(Some(f));
         }
     }
-    Err(io::Error::other(format!(
-        "every sandbox uid in {first}-{last} is in use"
-    )))
+}
+
+/// Whether `path` still names the open file `f` (fstat against stat).
+fn still_named(f: &File, path: &Path) -> io::Result<bool> {
+    let held = f.metadata()?;
+    match std::fs::symlink_metadata(path) {
+        Ok(now) => Ok(now.dev() == held.dev() && now.ino() == held.ino()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// The extended attribute that records which uid a job's data folder was
@@ -324,6 +397,62 @@ mod tests {
         let gap = parse_uid_map("2000000000 5000 100\n2000000101 100 65435\n");
         assert!(!maps_range(&gap, range));
         assert!(parse_uid_map("garbage\n1 2\n1 2 3 4\n").is_empty());
+    }
+
+    #[test]
+    fn a_released_lease_removes_its_file_and_the_uid_can_be_leased_again() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("leases");
+        let a = lease(&dir, 10, 11, 0).unwrap();
+        let b = lease(&dir, 10, 11, 0).unwrap();
+        assert_ne!(a.uid, b.uid);
+        let err = lease(&dir, 10, 11, 0).unwrap_err().to_string();
+        assert!(
+            err.contains("every sandbox uid in 10-11 is in use"),
+            "{err}"
+        );
+        let a_file = dir.join(a.uid.to_string());
+        assert!(a_file.exists());
+        let uid = a.uid;
+        drop(a);
+        assert!(!a_file.exists(), "a released lease left its file");
+        assert_eq!(lease(&dir, 10, 11, 0).unwrap().uid, uid);
+        drop(b);
+        // Dropping the last one leaves the folder empty.
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_lease_file_removed_or_replaced_after_opening_is_not_taken() {
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join("7");
+        // A leaser opened the file; its holder then released the lease
+        // (removing the file), and another leaser made a new one.
+        let opened = File::create(&path).unwrap();
+        assert!(still_named(&opened, &path).unwrap());
+        std::fs::remove_file(&path).unwrap();
+        assert!(!still_named(&opened, &path).unwrap());
+        let held = try_lock(&path).unwrap().expect("the new file is free");
+        assert!(!still_named(&opened, &path).unwrap());
+        assert!(still_named(&held, &path).unwrap());
+        assert!(try_lock(&path).unwrap().is_none(), "a held lease was taken");
+    }
+
+    #[test]
+    fn a_lease_folder_that_cannot_be_made_is_named_with_the_flag() {
+        let t = tempfile::tempdir().unwrap();
+        let file = t.path().join("plain-file");
+        std::fs::write(&file, "").unwrap();
+        let err = lease(&file.join("uids"), 10, 11, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&format!(
+                "cannot create the sandbox uid lease folder {}/uids: ",
+                file.display()
+            )) && err.ends_with("; --native-lease-dir picks another"),
+            "{err}"
+        );
     }
 
     #[test]
