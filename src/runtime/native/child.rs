@@ -109,6 +109,8 @@ fn cstr(b: &[u8]) -> *const libc::c_char {
 /// # Safety
 /// Must be called between fork and exec, with a plan built in the parent.
 pub unsafe fn setup(plan: &ChildPlan) -> io::Result<()> {
+    // SAFETY: between fork and exec (the caller's contract): raw system calls
+    // on the plan's data only; nothing allocates.
     unsafe {
         check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0))?;
         if libc::getppid() != plan.host_pid {
@@ -142,6 +144,7 @@ pub unsafe fn setup(plan: &ChildPlan) -> io::Result<()> {
 /// Drops to the run's uid (root host only), then re-arms the parent-death
 /// signal, which a uid change clears.
 unsafe fn drop_uid(plan: &ChildPlan) -> io::Result<()> {
+    // SAFETY: raw system calls whose only pointer is a null group list.
     unsafe {
         if let Some(uid) = plan.uid {
             check(libc::setgroups(0, std::ptr::null()))?;
@@ -156,6 +159,8 @@ unsafe fn drop_uid(plan: &ChildPlan) -> io::Result<()> {
 /// Landlock's late rules, the open-files limit, then Landlock itself,
 /// then seccomp, in the process that will exec the job.
 unsafe fn restrict(plan: &ChildPlan) -> io::Result<()> {
+    // SAFETY: raw system calls on descriptors and NUL-terminated paths the
+    // plan owns; nothing allocates.
     unsafe {
         // Nothing the host inherited (a supervisor's, a shell's or a
         // service manager's open files) reaches the job: every descriptor
@@ -229,6 +234,8 @@ unsafe fn add_rule(ruleset: RawFd, path: *const libc::c_char, allowed: u64) -> i
 }
 
 unsafe fn write_file(path: &[u8], data: &[u8]) -> io::Result<()> {
+    // SAFETY: open, write and close on a NUL-terminated constant path and a
+    // borrowed buffer passed with its length.
     unsafe {
         let fd = libc::open(cstr(path), libc::O_WRONLY | libc::O_CLOEXEC);
         if fd < 0 {
@@ -267,6 +274,8 @@ unsafe fn close_all_but(keep: [RawFd; 2]) {
 
 /// Exits the way `status` says a process ended (same code or signal).
 unsafe fn mirror(status: libc::c_int) -> ! {
+    // SAFETY: raw system calls on an rlimit and a signal set on this stack;
+    // the process ends here.
     unsafe {
         if libc::WIFSIGNALED(status) {
             let sig = libc::WTERMSIG(status);
@@ -288,6 +297,8 @@ unsafe fn mirror(status: libc::c_int) -> ! {
 }
 
 unsafe fn enter_namespaces(plan: &ChildPlan, ns: &NsPlan) -> io::Result<()> {
+    // SAFETY: between fork and exec: raw system calls on the plan's data;
+    // after each fork, both processes make raw system calls only.
     unsafe {
         check(libc::unshare(ns.flags))?;
         if let Some((uid_map, gid_map)) = &ns.maps {
@@ -351,6 +362,8 @@ unsafe fn enter_namespaces(plan: &ChildPlan, ns: &NsPlan) -> io::Result<()> {
 /// `/proc/1/cmdline`, and the host's flags are none of its business). The
 /// argument area's bounds come from `/proc/self/stat`, parsed in place.
 unsafe fn scrub_cmdline() {
+    // SAFETY: reads /proc/self/stat into a buffer on this stack, and writes
+    // zeros only within the argument area the kernel reports for this process.
     unsafe {
         let mut buf = [0u8; 2048];
         let fd = libc::open(
@@ -584,6 +597,8 @@ unsafe fn scratch_left(fd: RawFd) -> (i64, i64) {
 /// The init's life after forking the job: drop privileges, reap every
 /// process, and when the job ends report it and exit.
 unsafe fn init_loop(plan: &ChildPlan, ns: &NsPlan, job: libc::pid_t, scratch_fd: RawFd) -> ! {
+    // SAFETY: the init after its fork: raw system calls on its own descriptors
+    // and on structs on its stack; it never returns.
     unsafe {
         // The status pipe and the scratch's descriptor are all it keeps.
         close_all_but([ns.status_fd, scratch_fd]);

@@ -19,6 +19,7 @@ pub const ABI_WANTED: i32 = 6;
 /// The Landlock ABI this kernel offers (0 when it has none).
 pub fn kernel_abi() -> i32 {
     // landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)
+    // SAFETY: a version query: no ruleset, no pointer the kernel reads.
     let v = unsafe {
         libc::syscall(
             libc::SYS_landlock_create_ruleset,

@@ -412,10 +412,13 @@ fn classify(ended: &sandbox::Ended, limits: &Limits) -> Ending {
 }
 
 fn signal_name(sig: i32) -> String {
+    // SAFETY: strsignal returns a NUL-terminated string (or null, checked)
+    // that stays valid until the next call on this thread.
     let p = unsafe { libc::strsignal(sig) };
     if p.is_null() {
         return format!("signal {sig}");
     }
+    // SAFETY: `p` is non-null and NUL-terminated; it is copied at once.
     unsafe { std::ffi::CStr::from_ptr(p) }
         .to_string_lossy()
         .into_owned()

@@ -149,6 +149,8 @@ impl Spawner {
             .send(Box::new(move || {
                 // Nobody waits any more (the run was cancelled): end it.
                 if let Err(Ok(mut orphan)) = tx.send(cmd.spawn()) {
+                    // SAFETY: kill only sends a signal, to the orphan's own
+                    // process group.
                     unsafe { libc::kill(-(orphan.id() as i32), libc::SIGKILL) };
                     let _ = orphan.kill();
                     let _ = orphan.wait();
@@ -278,15 +280,18 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
         Vec::new()
     };
     let mut status_pipe = [0; 2];
+    // SAFETY: pipe2 writes two descriptors into the array it is given.
     if unsafe { libc::pipe2(status_pipe.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
         return Err(io::Error::last_os_error()).context("creating the status pipe");
     }
+    // SAFETY: both ends were just made by pipe2 and are owned here alone.
     let status_read = unsafe { File::from_raw_fd(status_pipe[0]) };
     let status_write = unsafe { OwnedFd::from_raw_fd(status_pipe[1]) };
     let root = spec.host_root;
     let ns = if l.namespaces {
         let flags = super::layers::namespace_flags(root, l.net_namespace);
         let maps = (!root).then(|| {
+            // SAFETY: geteuid and getegid have no preconditions.
             let (u, g) = unsafe { (libc::geteuid(), libc::getegid()) };
             (
                 format!("{u} {u} 1").into_bytes(),
@@ -338,6 +343,8 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
         .stdout(spec.stdout)
         .stderr(spec.stderr)
         .process_group(0);
+    // SAFETY: child::setup runs between fork and exec and makes raw system
+    // calls only, on the plan the closure owns (see the child module).
     unsafe {
         cmd.pre_exec(move || child::setup(&plan));
     }
@@ -349,10 +356,12 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
     drop(ruleset);
     let pid = child.id() as i32;
     let give_up = |child: &mut Child| {
+        // SAFETY: kill only sends a signal, to the job's process group.
         unsafe { libc::kill(-pid, libc::SIGKILL) };
         let _ = child.kill();
         let _ = child.wait();
     };
+    // SAFETY: pidfd_open takes a pid and flags; the result is checked.
     let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
     if raw < 0 {
         let e = io::Error::last_os_error();
@@ -404,6 +413,8 @@ impl Sandboxed {
 
     /// Whether the spawned process has exited (it is not reaped).
     fn exited(&self) -> io::Result<bool> {
+        // SAFETY: siginfo_t is plain data, valid all zero; waitid on our pidfd
+        // writes into it (WNOWAIT leaves the process unreaped).
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         let r = unsafe {
             libc::waitid(
@@ -416,12 +427,16 @@ impl Sandboxed {
         if r != 0 {
             return Err(io::Error::last_os_error());
         }
+        // SAFETY: `info` was filled by waitid (or is still zero): si_pid reads
+        // its pid field.
         Ok(unsafe { info.si_pid() } != 0)
     }
 
     /// Kills the whole tree now: the process group, the spawned process
     /// (its init and namespace die with it) and the cgroup.
     pub fn kill(&self) {
+        // SAFETY: kill only sends signals, to the job's process group and to
+        // the process we spawned (not yet reaped, so its pid is still ours).
         unsafe {
             libc::kill(-self.pid, libc::SIGKILL);
             libc::kill(self.pid, libc::SIGKILL);
@@ -450,6 +465,8 @@ impl Sandboxed {
     /// the cgroup and the uid.
     pub fn finish(mut self) -> io::Result<Ended> {
         let mut leftovers = 0;
+        // SAFETY: kill only checks for, then signals, the job's process group
+        // (its leader is not reaped yet).
         if unsafe { libc::kill(-self.pid, 0) } == 0 {
             leftovers += process_group_members(self.pid).len();
             unsafe { libc::kill(-self.pid, libc::SIGKILL) };
@@ -471,6 +488,8 @@ impl Sandboxed {
         }
         let mut end = JobEnd::default();
         let reported = self.status.take().is_some_and(|mut f| {
+            // SAFETY: JobEnd is repr(C) plain data; the slice covers exactly
+            // its bytes and lives no longer than `end`.
             let buf = unsafe {
                 std::slice::from_raw_parts_mut(
                     (&mut end as *mut JobEnd).cast::<u8>(),
@@ -501,6 +520,8 @@ impl Sandboxed {
 /// everything it may (`kill(-1)` spares only itself and init). No exec:
 /// between fork and exit it makes raw system calls only.
 fn kill_uid(uid: u32) {
+    // SAFETY: the forked child makes raw system calls only and exits; the
+    // parent waits for it.
     unsafe {
         let pid = libc::fork();
         if pid == 0 {
@@ -567,6 +588,7 @@ fn process_group_members(pgid: i32) -> Vec<i32> {
     };
     rd.flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        // SAFETY: getpgid only reads a process's group.
         .filter(|pid| unsafe { libc::getpgid(*pid) } == pgid)
         .collect()
 }

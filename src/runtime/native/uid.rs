@@ -271,6 +271,7 @@ pub const MAX_DEPTH: usize = 64;
 pub fn give_tree(dir: &Path, uid: u32, range: (u32, u32)) -> io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(dir.as_os_str().as_bytes())?;
+    // SAFETY: open on a valid NUL-terminated path; the result is checked.
     let fd = unsafe {
         libc::open(
             c.as_ptr(),
@@ -286,6 +287,7 @@ pub fn give_tree(dir: &Path, uid: u32, range: (u32, u32)) -> io::Result<()> {
     if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
         return Err(io::Error::last_os_error());
     }
+    // SAFETY: fchown on a descriptor owned here.
     if should_give(&st, uid, range) && unsafe { libc::fchown(fd.as_raw_fd(), uid, uid) } != 0 {
         return Err(io::Error::last_os_error());
     }
@@ -302,32 +304,44 @@ fn should_give(st: &libc::stat, uid: u32, range: (u32, u32)) -> bool {
 
 fn give_entries(dir: OwnedFd, uid: u32, range: (u32, u32), depth: usize) -> io::Result<()> {
     // fdopendir takes the descriptor; keep our own for the *at calls.
+    // SAFETY: dup of a descriptor owned here; the result is checked.
     let listing = unsafe { libc::dup(dir.as_raw_fd()) };
     if listing < 0 {
         return Err(io::Error::last_os_error());
     }
+    // SAFETY: fdopendir takes `listing`, just duplicated; the result is
+    // checked.
     let stream = unsafe { libc::fdopendir(listing) };
     if stream.is_null() {
         let e = io::Error::last_os_error();
+        // SAFETY: `listing` was not taken by fdopendir (it failed): closed
+        // once.
         unsafe { libc::close(listing) };
         return Err(e);
     }
     struct Stream(*mut libc::DIR);
     impl Drop for Stream {
         fn drop(&mut self) {
+            // SAFETY: the stream came from fdopendir and is closed once, here.
             unsafe { libc::closedir(self.0) };
         }
     }
     let stream = Stream(stream);
     loop {
+        // SAFETY: readdir on the open stream; the entry is used before the
+        // next call.
         let ent = unsafe { libc::readdir(stream.0) };
         if ent.is_null() {
             return Ok(());
         }
+        // SAFETY: `ent` is non-null and its d_name is NUL-terminated; the name
+        // is used before the next readdir.
         let name = unsafe { std::ffi::CStr::from_ptr((*ent).d_name.as_ptr()) };
         if name == c"." || name == c".." {
             continue;
         }
+        // SAFETY: stat is plain data, valid all zero; fstatat writes it for a
+        // NUL-terminated name in our open folder.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         if unsafe {
             libc::fstatat(
@@ -341,6 +355,8 @@ fn give_entries(dir: OwnedFd, uid: u32, range: (u32, u32), depth: usize) -> io::
             continue; // gone meanwhile
         }
         if should_give(&st, uid, range)
+            // SAFETY: fchownat on a NUL-terminated name in our open folder,
+            // without following a symlink.
             && unsafe {
                 libc::fchownat(
                     dir.as_raw_fd(),
@@ -354,6 +370,8 @@ fn give_entries(dir: OwnedFd, uid: u32, range: (u32, u32), depth: usize) -> io::
             return Err(io::Error::last_os_error());
         }
         if st.st_mode & libc::S_IFMT == libc::S_IFDIR && depth < MAX_DEPTH {
+            // SAFETY: openat of a NUL-terminated name in our open folder,
+            // without following a symlink; the result is checked.
             let sub = unsafe {
                 libc::openat(
                     dir.as_raw_fd(),
@@ -457,6 +475,7 @@ mod tests {
 
     #[test]
     fn gives_host_made_entries_never_follows_links_and_stops_at_depth() {
+        // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
             eprintln!("SKIPPED (not passed): chown needs root");
             return;
@@ -491,6 +510,7 @@ mod tests {
 
     #[test]
     fn a_data_folder_given_whole_is_not_walked_again() {
+        // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
             eprintln!("SKIPPED (not passed): chown needs root");
             return;
