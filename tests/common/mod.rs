@@ -55,6 +55,22 @@ impl Env {
         c
     }
 
+    /// A `wasmjobs` command on this root started through `wrapper` (e.g.
+    /// `["prlimit", "--nofile=64:64", "--"]`, `["unshare", "-Ur"]`), with
+    /// the environment of [`Env::cmd`].
+    pub fn cmd_via(&self, wrapper: &[&str]) -> Command {
+        let plain = self.cmd();
+        let mut c = Command::new(wrapper[0]);
+        c.args(&wrapper[1..]).arg(plain.get_program());
+        for (k, v) in plain.get_envs() {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        c
+    }
+
     pub fn run(&self, args: &[&str]) -> Out {
         Out(self.cmd().args(args).output().expect("running wasmjobs"))
     }
