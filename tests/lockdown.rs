@@ -278,3 +278,100 @@ fn a_python_guest_that_is_not_installed_is_never_replaced_silently() {
         refused.stderr()
     );
 }
+
+/// A command that runs `wasmjobs args` with the whole file system
+/// read-only but for `writable` folders (in a private mount namespace, as
+/// systemd's `ProtectSystem=strict` with `ReadWritePaths=` gives a
+/// service), or `None` where this machine cannot make one (said loudly;
+/// a failure under `WASMJOBS_TEST_STRICT=1`).
+fn read_only_root(env: &Env, writable: &[&std::path::Path], args: &[&str]) -> Option<Command> {
+    let probe = Command::new("unshare")
+        .args([
+            "-m",
+            "sh",
+            "-c",
+            "mount --make-rprivate / && mount -o remount,bind,ro / && ! touch /.wasmjobs-ro-probe",
+        ])
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        let msg = "SKIPPED: cannot make a read-only root in a private mount namespace here (unshare -m, mount)";
+        assert!(std::env::var_os("WASMJOBS_TEST_STRICT").is_none(), "{msg}");
+        eprintln!("{msg}");
+        return None;
+    }
+    let mut script = String::from("set -e; mount --make-rprivate /; ");
+    for (i, _) in writable.iter().enumerate() {
+        script.push_str(&format!("mount --bind \"$W{i}\" \"$W{i}\"; "));
+    }
+    script.push_str("mount -o remount,bind,ro /; exec \"$@\"");
+    let base = env.cmd();
+    let mut c = Command::new("unshare");
+    c.args(["-m", "sh", "-c", &script, "sh"])
+        .arg(base.get_program())
+        .args(args);
+    for (k, v) in base.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    for (i, w) in writable.iter().enumerate() {
+        c.env(format!("W{i}"), w);
+    }
+    Some(c)
+}
+
+/// The module cache the tests' hosts use.
+fn cache_dir() -> std::path::PathBuf {
+    std::env::var_os("WASMJOBS_CACHE_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/wasmjobs")
+        })
+}
+
+#[test]
+fn a_read_only_root_runs_every_kind_with_its_writable_paths_named_and_configurable() {
+    let env = Env::new();
+    deploy_kinds(&env);
+    // The guests are prepared once where the cache is writable anyway.
+    env.run(&["run", "py"]).ok();
+    let cache = cache_dir();
+    let writable = [env.dir.path(), cache.as_path()];
+    let leases = env.dir.path().join("leases");
+    let leases_arg = leases.to_str().unwrap();
+    for (job, prints) in [
+        ("js", "js on wasi"),
+        ("py", "py on wasi (3, 13)"),
+        ("sh", "sh on Linux"),
+        ("php", "php on Linux"),
+    ] {
+        let Some(mut c) = read_only_root(
+            &env,
+            &writable,
+            &["--native-lease-dir", leases_arg, "run", job],
+        ) else {
+            return;
+        };
+        let out = Out(c.output().unwrap()).ok();
+        assert!(out.stdout().contains(prints), "{job}: {}", out.stdout());
+    }
+    // No lease is left behind once the runs have ended.
+    let left: Vec<_> = std::fs::read_dir(&leases)
+        .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "lease files left: {left:?}");
+
+    // A root host's default lease folder is on the read-only root: the
+    // native run fails with the folder and the flag named.
+    if unsafe { libc::geteuid() } == 0 {
+        let mut c = read_only_root(&env, &writable, &["run", "sh"]).unwrap();
+        let out = Out(c.output().unwrap());
+        let log = env.latest_log("sh");
+        assert!(
+            log.contains("/run/wasmjobs/uids") && log.contains("--native-lease-dir"),
+            "{}\n{log}",
+            out.stderr()
+        );
+    }
+}
