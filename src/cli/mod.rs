@@ -20,7 +20,7 @@ use crate::config::HostConfig;
 use crate::job::{Job, JobType};
 use crate::runner::{RunRequest, Runner};
 use crate::runtime::Guest;
-use crate::runtime::native::layers;
+use crate::runtime::native::report;
 use crate::runtime::wasm::engine::CodeGen;
 use crate::store::run::{OUTPUT_LOG, RunStatus};
 use crate::store::{fsutil, history};
@@ -407,7 +407,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Doctor => {
             let runner = Runner::new(host);
-            print!("{}", layers::report(&runner.host().sandbox));
+            print!("{}", report::report(&runner.host().sandbox));
             if runner.host().executors != crate::runtime::ExecutorChoice::Native {
                 print!("{}", crate::runtime::wasm::report::report(runner.wasm()));
             }

@@ -10,7 +10,7 @@ use crate::cluster::Cluster;
 use crate::config::HostConfig;
 use crate::job::Job;
 use crate::runner::Runner;
-use crate::runtime::native::layers;
+use crate::runtime::native::report;
 use crate::runtime::stop::StopSignal;
 use crate::schedule::{Cron, zone};
 use crate::store::logline::short_instance_id;
@@ -51,7 +51,7 @@ pub(super) fn serve(
     if host.executors == crate::runtime::ExecutorChoice::Wasm {
         eprintln!("native sandbox: not used (--executor wasm)");
     } else {
-        eprint!("{}", layers::report(&host.sandbox));
+        eprint!("{}", report::report(&host.sandbox));
     }
     // In a cluster: the heartbeat (from the moment the host joins, until
     // every run has ended), the sync of tenants and jobs, and the

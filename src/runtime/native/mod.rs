@@ -11,6 +11,7 @@ mod child;
 mod landlock;
 pub mod layers;
 pub mod program;
+pub mod report;
 pub mod rlimit;
 pub mod root;
 pub mod sandbox;
