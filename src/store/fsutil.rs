@@ -69,7 +69,7 @@ pub fn open_regular(path: &Path) -> io::Result<Option<(std::fs::File, u64)>> {
     Ok(Some((file, meta.len())))
 }
 
-/// An exclusive `flock` on a file, held until dropped (blocking).
+/// An exclusive `flock` on a file, held until dropped.
 pub struct FileLock {
     _file: std::fs::File,
 }
@@ -88,6 +88,26 @@ impl FileLock {
             return Err(io::Error::last_os_error());
         }
         Ok(FileLock { _file: file })
+    }
+
+    /// Takes the lock on `path` (created if missing) if nobody holds it;
+    /// `Ok(None)` when somebody does.
+    pub fn try_exclusive(path: &Path) -> io::Result<Option<FileLock>> {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)?;
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let e = io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::EWOULDBLOCK) => Ok(None),
+                _ => Err(e),
+            };
+        }
+        Ok(Some(FileLock { _file: file }))
     }
 }
 
@@ -247,6 +267,19 @@ mod tests {
         assert!(
             open_regular(&t.path().join("link")).is_err(),
             "a symlink was followed"
+        );
+    }
+
+    #[test]
+    fn a_held_lock_is_reported_busy_not_waited_for() {
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join("x.lock");
+        let held = FileLock::try_exclusive(&path).unwrap().expect("free");
+        assert!(FileLock::try_exclusive(&path).unwrap().is_none(), "busy");
+        drop(held);
+        assert!(
+            FileLock::try_exclusive(&path).unwrap().is_some(),
+            "free again"
         );
     }
 

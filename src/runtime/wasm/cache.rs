@@ -3,7 +3,8 @@
 //! every code-generation setting), and loaded with `deserialize_file` so
 //! the code and the memory image are mapped, not copied. Compiling (and
 //! pre-initialising) happens once per key, under a file lock, so parallel
-//! hosts do the work once.
+//! hosts do the work once, and says so on stderr (one line before, one
+//! after).
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -36,14 +37,19 @@ pub fn load(dir: &Path, engine: &Engine, guest: Guest) -> Result<Module> {
     if let Some(m) = deserialize(engine, &path) {
         return Ok(m);
     }
-    let _lock = FileLock::exclusive(&dir.join(format!("{}.lock", guest.id())))?;
+    let _lock = lock(dir, guest)?;
     if let Some(m) = deserialize(engine, &path) {
         return Ok(m); // another process compiled it meanwhile
     }
-    tracing::info!(
-        "compiling the {} guest (once; cached in {})",
-        guest.id(),
-        dir.display()
+    let started = std::time::Instant::now();
+    eprintln!(
+        "{}",
+        preparing(
+            guest,
+            snapshot::ready(dir, guest, &guest_hash),
+            dir,
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        )
     );
     let compile = |wasm: &[u8]| {
         Module::new(engine, wasm)
@@ -67,9 +73,56 @@ pub fn load(dir: &Path, engine: &Engine, guest: Guest) -> Result<Module> {
     let bytes = module.serialize()?;
     write_atomic(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
     // SAFETY: as in `deserialize`; the file was just written from `serialize`.
-    unsafe { Module::deserialize_file(engine, &path) }
+    let module = unsafe { Module::deserialize_file(engine, &path) }
         .map_err(anyhow::Error::from)
-        .with_context(|| format!("loading {}", path.display()))
+        .with_context(|| format!("loading {}", path.display()))?;
+    eprintln!(
+        "the {} guest is ready in {:.1} s",
+        guest.noun(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(module)
+}
+
+/// Takes the cache's lock for `guest`, saying so when another process
+/// holds it (it is preparing the guest; this one waits for it).
+fn lock(dir: &Path, guest: Guest) -> Result<FileLock> {
+    let path = dir.join(format!("{}.lock", guest.id()));
+    let taken =
+        FileLock::try_exclusive(&path).with_context(|| format!("locking {}", path.display()))?;
+    if let Some(lock) = taken {
+        return Ok(lock);
+    }
+    eprintln!(
+        "waiting for another wasmjobs process to prepare the {} guest (it holds {})",
+        guest.noun(),
+        path.display()
+    );
+    FileLock::exclusive(&path).with_context(|| format!("locking {}", path.display()))
+}
+
+/// The line said before preparing `guest` (`compile_only`: its snapshot
+/// exists), with how long it may take on `cores` cores.
+fn preparing(guest: Guest, compile_only: bool, dir: &Path, cores: usize) -> String {
+    let verb = if compile_only {
+        "compiling"
+    } else {
+        "preparing"
+    };
+    let cores = if cores == 1 {
+        "1 core".to_string()
+    } else {
+        format!("{cores} cores")
+    };
+    let time = match guest {
+        Guest::Js => "a few seconds".to_string(),
+        Guest::Python => format!("up to a minute on {cores}"),
+    };
+    format!(
+        "{verb} the {} guest for this host, once ({time}); cached in {}",
+        guest.noun(),
+        dir.display()
+    )
 }
 
 fn deserialize(engine: &Engine, path: &Path) -> Option<Module> {
@@ -85,5 +138,23 @@ fn deserialize(engine: &Engine, path: &Path) -> Option<Module> {
             tracing::warn!("discarding unusable module cache {}: {e:#}", path.display());
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_preparing_line_says_what_how_long_and_where() {
+        let d = Path::new("/home/u/.cache/wasmjobs/modules");
+        assert_eq!(
+            preparing(Guest::Python, false, d, 2),
+            "preparing the Python guest for this host, once (up to a minute on 2 cores); cached in /home/u/.cache/wasmjobs/modules"
+        );
+        assert_eq!(
+            preparing(Guest::Js, true, d, 1),
+            "compiling the JavaScript guest for this host, once (a few seconds); cached in /home/u/.cache/wasmjobs/modules"
+        );
     }
 }

@@ -52,6 +52,14 @@ impl Guest {
         }
     }
 
+    /// How messages name the guest ("the Python guest").
+    pub fn noun(self) -> &'static str {
+        match self {
+            Guest::Js => "JavaScript",
+            Guest::Python => "Python",
+        }
+    }
+
     /// The script host name shown in run logs.
     pub fn host_name(self) -> &'static str {
         match self {

@@ -34,6 +34,12 @@ pub fn discard(cache_dir: &Path, guest: Guest, guest_hash: &str) {
     let _ = std::fs::remove_file(snapshot_path(cache_dir, guest, guest_hash));
 }
 
+/// Whether the snapshot of `guest` exists in the cache (then only
+/// compiling remains).
+pub fn ready(cache_dir: &Path, guest: Guest, guest_hash: &str) -> bool {
+    snapshot_path(cache_dir, guest, guest_hash).is_file()
+}
+
 /// The pre-initialised module of `guest`, from the cache or made now.
 pub fn load_or_make(cache_dir: &Path, guest: Guest, guest_hash: &str) -> Result<Vec<u8>> {
     let path = snapshot_path(cache_dir, guest, guest_hash);
