@@ -21,6 +21,10 @@ use super::reserve::MemoryPlan;
 use super::{Guest, preopens};
 use crate::store::fsutil::{RemoveOnDrop, fresh_dir, write_atomic};
 
+/// The prefix of the folders a snapshot is made in (inside the module
+/// cache, never `$TMPDIR`).
+const SCRATCH_PREFIX: &str = "snapshot-scratch";
+
 fn snapshot_path(cache_dir: &Path, guest: Guest, guest_hash: &str) -> std::path::PathBuf {
     cache_dir.join(format!(
         "{}-{}.snapshot.wasm",
@@ -52,13 +56,37 @@ pub fn load_or_make(cache_dir: &Path, guest: Guest, guest_hash: &str) -> Result<
         cache_dir.display()
     );
     // The snapshot runs its own small runtime; keep it off the caller's.
-    let bytes = std::thread::scope(|s| s.spawn(|| make(guest)).join())
+    let bytes = std::thread::scope(|s| s.spawn(|| make(guest, cache_dir)).join())
         .map_err(|_| anyhow::anyhow!("the pre-initialisation thread panicked"))??;
     write_atomic(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
     Ok(bytes)
 }
 
-fn make(guest: Guest) -> Result<Vec<u8>> {
+/// Removes scratch folders left in `dir` by processes that died.
+fn sweep_scratch(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(SCRATCH_PREFIX))
+            .and_then(|n| n.strip_prefix('.'))
+            .and_then(|n| n.split('.').next())
+        else {
+            continue;
+        };
+        if !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// Pre-initialises `guest` and returns the snapshot. Its scratch folders
+/// are made in `scratch_in` (the module cache it is made for, which the
+/// host writes anyway) and removed after.
+fn make(guest: Guest, scratch_in: &Path) -> Result<Vec<u8>> {
     let stdlib = guest.files()?.map(|f| f.stdlib);
     let wasm = guest.wasm()?;
     let mut wizer = Wizer::new();
@@ -81,14 +109,21 @@ fn make(guest: Guest) -> Result<Vec<u8>> {
 
     // The same directories, in the same order, as every run will have: the
     // guest's libc records its preopened directories during initialisation.
-    let scratch = fresh_dir(&std::env::temp_dir(), "wasmjobs-snapshot")?;
+    sweep_scratch(scratch_in);
+    let scratch = fresh_dir(scratch_in, SCRATCH_PREFIX).with_context(|| {
+        format!(
+            "making the folders that pre-initialising the {} guest needs in {} (the module cache)",
+            guest.noun(),
+            scratch_in.display()
+        )
+    })?;
     let _cleanup = RemoveOnDrop(vec![scratch.clone()]);
     let dirs: Vec<_> = ["job", "data", "tmp"]
         .iter()
         .map(|d| scratch.join(d))
         .collect();
     for d in &dirs {
-        std::fs::create_dir_all(d)?;
+        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
     }
     let mut b = WasiCtxBuilder::new();
     b.inherit_stderr();
