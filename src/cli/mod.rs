@@ -92,6 +92,27 @@ enum Command {
         #[arg(long)]
         metered: bool,
     },
+    /// Install the Python guest this user's hosts use, and the guests'
+    /// prepared modules, for every user of this machine under
+    /// `<prefix>/lib/wasmjobs/` (needs write access there: usually root).
+    #[command(name = "install-guests")]
+    InstallGuests {
+        /// Where to install: `<prefix>/lib/wasmjobs/`. Hosts find
+        /// `/usr/local` and `/usr`, and the prefix of their own binary
+        /// (`<prefix>/bin/wasmjobs`).
+        #[arg(long, value_name = "DIR", default_value = crate::runtime::wasm::installed::DEFAULT_PREFIX)]
+        prefix: PathBuf,
+        /// The Python guest to install (a directory with `python.wasm` and
+        /// `lib/python3.13/`). Default: WASMJOBS_PYTHON_GUEST, else this
+        /// user's build (guests/python/build.sh), else the build of the
+        /// user who ran sudo, else the install hosts would use.
+        #[arg(long, value_name = "DIR")]
+        from: Option<PathBuf>,
+        /// Also install the fuel-metering variants of the compiled modules
+        /// (used by jobs with a fuel limit).
+        #[arg(long)]
+        metered: bool,
+    },
     /// Run the host: scheduled triggered jobs on their schedules and
     /// continuous jobs kept running, until SIGTERM or Ctrl-C (a second one
     /// kills the jobs still stopping).
@@ -207,6 +228,16 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
     if let Command::BenchPlain { cwd, program, args } = &cli.command {
         println!("{}", crate::bench::mode::plain_helper(cwd, program, args)?);
         return Ok(ExitCode::SUCCESS);
+    }
+    // Installing reads the settings engines are built with (--wasm-slots,
+    // --max-memory-mb), and nothing of a data root or a database.
+    if let Command::InstallGuests {
+        prefix,
+        from,
+        metered,
+    } = &cli.command
+    {
+        return install_guests(prefix, from.as_deref(), *metered, &cli.host.config()?);
     }
     let mut host = cli.host.config()?;
     if let Some(t) = cli.host.tenant(&host)? {
@@ -340,11 +371,15 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                         Err(e) if g == Guest::Python => {
                             println!("{}: not available: {e:#}", g.host_name())
                         }
-                        _ => {
+                        files => {
                             let started = std::time::Instant::now();
                             set.guest(g)?;
+                            let from = match files {
+                                Ok(Some(f)) => format!(" (from {})", f.dir.display()),
+                                _ => " (built in)".to_string(),
+                            };
                             println!(
-                                "{} ({what}): ready in {:.1?}",
+                                "{} ({what}): ready in {:.1?}{from}",
                                 g.host_name(),
                                 started.elapsed()
                             );
@@ -410,12 +445,20 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             print!("{}", report::report(&runner.host().sandbox));
             if runner.host().executors != crate::runtime::ExecutorChoice::Native {
                 print!("{}", crate::runtime::wasm::report::report(runner.wasm()));
+                print!(
+                    "{}",
+                    crate::runtime::wasm::installed::report(
+                        &runner.host().cache_dir.join("modules")
+                    )
+                );
             }
             print!("{}", output::executors(&runner));
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => bench::run(&host, args),
-        Command::BenchPlain { .. } => unreachable!("handled before the host configuration"),
+        Command::BenchPlain { .. } | Command::InstallGuests { .. } => {
+            unreachable!("handled before the host configuration")
+        }
         Command::Remove { name, job_type } => {
             let job = find_job(&host, &name, job_type)?;
             bundle::remove(&host.layout, job.job_type, &job.name)?;
@@ -424,6 +467,50 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `install-guests`: installs, then says what went where.
+fn install_guests(
+    prefix: &std::path::Path,
+    from: Option<&std::path::Path>,
+    metered: bool,
+    host: &HostConfig,
+) -> Result<ExitCode> {
+    let done = crate::runtime::wasm::installed::install(
+        prefix,
+        from,
+        metered,
+        host.max_concurrent_runs,
+        host.ceiling.memory_mb << 20,
+    )?;
+    println!(
+        "installed the Python guest (CPython 3.13, build {}) in {}",
+        &done.build_id[..16],
+        done.python.display()
+    );
+    println!("  copied from {}", done.source.display());
+    println!("installed prepared modules in {}:", done.modules.display());
+    for (name, len, what) in &done.files {
+        println!("  {name} ({:.1} MB, {what})", *len as f64 / 1e6);
+    }
+    let system = ["/usr/local", "/usr"]
+        .iter()
+        .any(|p| prefix.canonicalize().ok().as_deref() == Some(std::path::Path::new(p)));
+    if system {
+        println!("every user's wasmjobs finds them, with no setting");
+    } else {
+        println!(
+            "a wasmjobs installed as {}/bin/wasmjobs finds them with no setting; any other with WASMJOBS_PYTHON_GUEST={}",
+            prefix.display(),
+            done.python.display()
+        );
+    }
+    if let Some(dir) = &done.unreachable {
+        eprintln!(
+            "warning: other users cannot reach the install through {dir}: it works for its owner only"
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Runs a job in the foreground, streaming its log; Ctrl-C stops it.

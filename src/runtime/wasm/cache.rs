@@ -4,7 +4,8 @@
 //! the code and the memory image are mapped, not copied. Compiling (and
 //! pre-initialising) happens once per key, under a file lock, so parallel
 //! hosts do the work once, and says so on stderr (one line before, one
-//! after).
+//! after). A compiled module installed by `install-guests` is used when
+//! the cache has none.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use wasmtime::{Engine, Module};
 
-use super::{Guest, snapshot};
+use super::{Guest, installed, snapshot};
 use crate::store::fsutil::{FileLock, ensure_private_dir, write_atomic};
 
 /// The cache file a guest compiles to under `engine`.
@@ -27,16 +28,25 @@ pub fn cache_path(dir: &Path, engine: &Engine, guest: Guest, guest_hash: &str) -
     ))
 }
 
-/// Loads the compiled guest from the cache, compiling (and, for guests
-/// with an init export, pre-initialising) and storing it first when it is
-/// missing or unusable.
+/// Loads the compiled guest from the cache, else from an install, else
+/// compiles (and, for guests with an init export, pre-initialises) and
+/// stores it first.
 pub fn load(dir: &Path, engine: &Engine, guest: Guest) -> Result<Module> {
     let guest_hash = guest.hash()?;
     let path = cache_path(dir, engine, guest, &guest_hash);
-    ensure_private_dir(dir).with_context(|| format!("module cache {}", dir.display()))?;
-    if let Some(m) = deserialize(engine, &path) {
+    // A host whose cache cannot be made (no writable home) still runs an
+    // installed module.
+    let private =
+        ensure_private_dir(dir).with_context(|| format!("module cache {}", dir.display()));
+    if private.is_ok()
+        && let Some(m) = deserialize(engine, &path)
+    {
         return Ok(m);
     }
+    if let Some(m) = installed::compiled(engine, guest, &guest_hash) {
+        return Ok(m);
+    }
+    private?;
     let _lock = lock(dir, guest)?;
     if let Some(m) = deserialize(engine, &path) {
         return Ok(m); // another process compiled it meanwhile

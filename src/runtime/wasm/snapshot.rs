@@ -6,8 +6,13 @@
 //! copy-on-write instantiation, and re-read their own arguments,
 //! environment and directories in the guest's run export. Every run gets a
 //! fresh instance of the image, so nothing of one run reaches another.
+//!
+//! A snapshot is looked for in the host's module cache, then among the
+//! installed ones (`install-guests`), and made only when neither has it.
 
-use std::path::Path;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 use wasmtime::{Config, Engine, Instance, Linker, Module, Store, Val};
@@ -16,16 +21,21 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
 
 use super::engine::MAX_WASM_STACK;
-use super::guest::INIT_EXPORT;
+use super::guest::{GuestFiles, INIT_EXPORT};
 use super::reserve::MemoryPlan;
-use super::{Guest, preopens};
+use super::{Guest, installed, preopens};
 use crate::store::fsutil::{RemoveOnDrop, fresh_dir, write_atomic};
 
 /// The prefix of the folders a snapshot is made in (inside the module
 /// cache, never `$TMPDIR`).
 const SCRATCH_PREFIX: &str = "snapshot-scratch";
 
-fn snapshot_path(cache_dir: &Path, guest: Guest, guest_hash: &str) -> std::path::PathBuf {
+/// Guest hashes whose installed snapshot did not compile here: passed over
+/// from then on (an install is not this host's to remove).
+static PASSED_OVER: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+
+/// The file a snapshot is kept in, in a module cache or an install.
+pub(super) fn snapshot_path(cache_dir: &Path, guest: Guest, guest_hash: &str) -> PathBuf {
     cache_dir.join(format!(
         "{}-{}.snapshot.wasm",
         guest.id(),
@@ -33,21 +43,39 @@ fn snapshot_path(cache_dir: &Path, guest: Guest, guest_hash: &str) -> std::path:
     ))
 }
 
-/// Forgets a cached snapshot (it will be made again).
+fn passed_over(guest_hash: &str) -> bool {
+    let set = PASSED_OVER.lock().expect("passed-over lock");
+    set.as_ref().is_some_and(|s| s.contains(guest_hash))
+}
+
+/// Forgets a cached snapshot (it will be made again); an installed one is
+/// passed over from now on.
 pub fn discard(cache_dir: &Path, guest: Guest, guest_hash: &str) {
     let _ = std::fs::remove_file(snapshot_path(cache_dir, guest, guest_hash));
+    PASSED_OVER
+        .lock()
+        .expect("passed-over lock")
+        .get_or_insert_default()
+        .insert(guest_hash.to_string());
 }
 
-/// Whether the snapshot of `guest` exists in the cache (then only
-/// compiling remains).
+/// Whether the snapshot of `guest` exists, in the cache or installed
+/// (then only compiling remains).
 pub fn ready(cache_dir: &Path, guest: Guest, guest_hash: &str) -> bool {
     snapshot_path(cache_dir, guest, guest_hash).is_file()
+        || (!passed_over(guest_hash) && installed::has_snapshot(guest, guest_hash))
 }
 
-/// The pre-initialised module of `guest`, from the cache or made now.
+/// The pre-initialised module of `guest`, from the cache, else installed,
+/// else made now (and cached).
 pub fn load_or_make(cache_dir: &Path, guest: Guest, guest_hash: &str) -> Result<Vec<u8>> {
     let path = snapshot_path(cache_dir, guest, guest_hash);
     if let Ok(bytes) = std::fs::read(&path) {
+        return Ok(bytes);
+    }
+    if !passed_over(guest_hash)
+        && let Some(bytes) = installed::snapshot(guest, guest_hash)
+    {
         return Ok(bytes);
     }
     tracing::info!(
@@ -55,8 +83,9 @@ pub fn load_or_make(cache_dir: &Path, guest: Guest, guest_hash: &str) -> Result<
         guest.id(),
         cache_dir.display()
     );
+    let files = guest.files()?;
     // The snapshot runs its own small runtime; keep it off the caller's.
-    let bytes = std::thread::scope(|s| s.spawn(|| make(guest, cache_dir)).join())
+    let bytes = std::thread::scope(|s| s.spawn(|| make(guest, files.as_ref(), cache_dir)).join())
         .map_err(|_| anyhow::anyhow!("the pre-initialisation thread panicked"))??;
     write_atomic(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
     Ok(bytes)
@@ -83,12 +112,13 @@ fn sweep_scratch(dir: &Path) {
     }
 }
 
-/// Pre-initialises `guest` and returns the snapshot. Its scratch folders
-/// are made in `scratch_in` (the module cache it is made for, which the
-/// host writes anyway) and removed after.
-fn make(guest: Guest, scratch_in: &Path) -> Result<Vec<u8>> {
-    let stdlib = guest.files()?.map(|f| f.stdlib);
-    let wasm = guest.wasm()?;
+/// Pre-initialises `guest` with these files (`None` for an embedded guest)
+/// and returns the snapshot. Its scratch folders are made in `scratch_in`
+/// (the module cache it is made for, which the host writes anyway) and
+/// removed after.
+pub fn make(guest: Guest, files: Option<&GuestFiles>, scratch_in: &Path) -> Result<Vec<u8>> {
+    let stdlib = files.map(|f| f.stdlib.clone());
+    let wasm = guest.wasm_of(files)?;
     let mut wizer = Wizer::new();
     wizer.init_func(INIT_EXPORT);
     let (cx, instrumented) = wizer.instrument(&wasm).map_err(anyhow::Error::from)?;
