@@ -11,7 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 . scripts/env.sh
-guests/python/build.sh >/dev/null
+# Hosts use the guest just built, whatever is installed (install-guests).
+WASMJOBS_PYTHON_GUEST="$(guests/python/build.sh)"
+export WASMJOBS_PYTHON_GUEST
 cargo build --locked --bin wasmjobs
 W="$CARGO_TARGET_DIR/debug/wasmjobs"
 export WASMJOBS_ROOT="${DEMO_ROOT:-${XDG_DATA_HOME:-$HOME/.local/share}/wasmjobs-demo}"

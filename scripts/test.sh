@@ -10,7 +10,9 @@ scripts/setup.sh --test
 # Tests that need a tool (Chromium, curl) must run, not skip, here.
 export WASMJOBS_TEST_STRICT=1
 . scripts/env.sh
-guests/python/build.sh >/dev/null
+# Hosts use the guest just built, whatever is installed (install-guests).
+WASMJOBS_PYTHON_GUEST="$(guests/python/build.sh)"
+export WASMJOBS_PYTHON_GUEST
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
 # Compile and pre-initialise the guests once, before tests run in parallel.
