@@ -115,7 +115,7 @@ impl Guest {
     pub fn installed(self) -> Result<(), super::Unusable> {
         self.files().map(|_| ()).map_err(|e| super::Unusable {
             why: format!("{e:#}"),
-            fix: "install it for every user with `wasmjobs install-guests` (docs/usage.md)".into(),
+            fix: "see \"The guests\" in docs/usage.md".into(),
         })
     }
 
