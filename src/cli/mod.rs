@@ -476,7 +476,7 @@ fn install_guests(
     metered: bool,
     host: &HostConfig,
 ) -> Result<ExitCode> {
-    let done = crate::runtime::wasm::installed::install(
+    let done = crate::runtime::wasm::install::install(
         prefix,
         from,
         metered,

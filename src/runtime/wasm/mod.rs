@@ -7,6 +7,7 @@ mod cache;
 mod disk;
 pub mod engine;
 mod guest;
+pub mod install;
 pub mod installed;
 mod limiter;
 mod open;
