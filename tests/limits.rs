@@ -213,6 +213,19 @@ fn fuel_exhaustion_ends_the_run() {
 }
 
 #[test]
+fn a_run_logs_its_settings_warning_and_its_fuel_once() {
+    let env = Env::new();
+    let settings = r#"{"limits": {"fuel": 500000000}, "stopping_wait_time": 60.0}"#;
+    env.deploy_js("counted", "console.log('hi');", Some(settings));
+    let warning = env.listed("counted", "error");
+    assert!(warning.contains("stopping_wait_time"), "{warning}");
+    env.run(&["run", "counted"]).ok();
+    let log = env.latest_log("counted");
+    assert_eq!(log.matches("Fuel consumed: ").count(), 1, "{log}");
+    assert_eq!(log.matches("stopping_wait_time").count(), 1, "{log}");
+}
+
+#[test]
 fn silent_idle_job_is_ended_by_the_idle_timeout() {
     let env = Env::new();
     let script = "import * as os from 'os'; console.log('start'); os.sleep(600000);";

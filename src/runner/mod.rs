@@ -470,9 +470,6 @@ impl PreparedRun {
         for n in std::mem::take(&mut self.limit_notes) {
             log.sys(Level::Warn, &n);
         }
-        if let Some(err) = &self.job.error {
-            log.sys(Level::Warn, err);
-        }
         let (runner, job) = (self.runner.clone(), self.job.clone());
         let (run_id, args, stop) = (self.run_id.clone(), self.args.clone(), self.stop.clone());
         let note = self.executor.note.clone();
@@ -509,9 +506,6 @@ impl PreparedRun {
         };
         let (status, limit) = launch.report(&outcome);
         let exit_code = outcome.ending.exit_code();
-        if let Some(f) = outcome.fuel_consumed {
-            log.sys(Level::Info, &format!("Fuel consumed: {f}"));
-        }
         self.status.exit_code = exit_code;
         self.status.limit = limit.map(|k| k.key().to_string());
         self.status.fuel_consumed = outcome.fuel_consumed;
