@@ -146,6 +146,9 @@ impl Interpreter {
                         "-XX:-UsePerfData".into(),
                         "-XX:TieredStopAtLevel=1".into(),
                         "-Djava.io.tmpdir=/tmp".into(),
+                        // A JVM crash report lands in the run's own /tmp,
+                        // never in the host's working directory.
+                        "-XX:ErrorFile=/tmp/hs_err_pid%p.log".into(),
                         "-jar".into(),
                     ]
                     .map(OsString::from),
