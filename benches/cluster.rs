@@ -107,6 +107,7 @@ struct Host {
 
 impl Drop for Host {
     fn drop(&mut self) {
+        // SAFETY: a signal to our own child process.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let _ = self.child.wait();
     }

@@ -46,6 +46,7 @@ struct Serve {
 
 impl Drop for Serve {
     fn drop(&mut self) {
+        // SAFETY: a signal to our own child process.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let _ = self.child.wait();
     }

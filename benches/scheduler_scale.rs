@@ -79,6 +79,7 @@ fn main() {
     }
     let ready = started.elapsed();
     std::thread::sleep(Duration::from_secs(2));
+    // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     let window = Duration::from_secs(20);
     let t0 = cpu_ticks(serve.id());
@@ -90,6 +91,7 @@ fn main() {
         write_job(&root, &format!("tick{k}"), "* * * * * *");
     }
     std::thread::sleep(Duration::from_secs(12));
+    // SAFETY: a signal to our own child process.
     unsafe { libc::kill(serve.id() as i32, libc::SIGTERM) };
     let _ = serve.wait();
     let mut late_ms: Vec<f64> = Vec::new();

@@ -218,6 +218,7 @@ impl Cluster {
 
     fn signal(&self, i: usize, sig: i32) {
         let pid = self.host(i).child.id() as i32;
+        // SAFETY: a signal to a host process this test started.
         assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
     }
 

@@ -196,6 +196,7 @@ fn a_second_interrupt_kills_a_job_that_ignores_the_shutdown_file() {
     // SAFETY: signals to our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     std::thread::sleep(std::time::Duration::from_millis(500));
+    // SAFETY: a signal to our own child process.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
     assert!(!out.status.success());

@@ -364,6 +364,7 @@ fn a_read_only_root_runs_every_kind_with_its_writable_paths_named_and_configurab
 
     // A root host's default lease folder is on the read-only root: the
     // native run fails with the folder and the flag named.
+    // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
         let mut c = read_only_root(&env, &writable, &["run", "sh"]).unwrap();
         let out = Out(c.output().unwrap());

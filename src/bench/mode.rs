@@ -389,7 +389,9 @@ fn layer_sets(support: &Support) -> Vec<(Mode, Result<Layers, String>)> {
 /// CPU time (user + system) of this process and its reaped children.
 fn cpu_time() -> Duration {
     let get = |who| {
+        // SAFETY: rusage is plain data, valid all zero.
         let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: getrusage only writes the struct it is given.
         unsafe { libc::getrusage(who, &mut ru) };
         rusage_cpu(&ru)
     };
@@ -496,6 +498,7 @@ fn measure_plain(program: &Path, args: &[std::ffi::OsString], cwd: &Path) -> Res
     let mut cmd = Command::new(program);
     // A pre-exec hook makes the standard library fork instead of spawning
     // with the parent's address space (which `ru_maxrss` would count).
+    // SAFETY: the hook does nothing between fork and exec.
     unsafe { cmd.pre_exec(|| Ok(())) };
     let mut child = cmd
         .args(args)
@@ -536,9 +539,12 @@ fn measure_plain(program: &Path, args: &[std::ffi::OsString], cwd: &Path) -> Res
     let reader = read(Box::new(stdout), false);
     let errors = read(Box::new(stderr), true);
     let mut status = 0;
+    // SAFETY: rusage is plain data, valid all zero.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // Reaped here, with its resource usage; `child` is not waited on again.
     let pid = child.id() as libc::pid_t;
+    // SAFETY: wait4 on our own unreaped child writes only the two structs
+    // it is given.
     let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
     let _ = reader.join();
     let exit = start.elapsed();

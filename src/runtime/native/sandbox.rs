@@ -281,11 +281,13 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
     };
     let mut status_pipe = [0; 2];
     // SAFETY: pipe2 writes two descriptors into the array it is given.
+    // SAFETY: pipe2 writes two descriptors into the array it is given.
     if unsafe { libc::pipe2(status_pipe.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
         return Err(io::Error::last_os_error()).context("creating the status pipe");
     }
     // SAFETY: both ends were just made by pipe2 and are owned here alone.
     let status_read = unsafe { File::from_raw_fd(status_pipe[0]) };
+    // SAFETY: as above, the other end.
     let status_write = unsafe { OwnedFd::from_raw_fd(status_pipe[1]) };
     let root = spec.host_root;
     let ns = if l.namespaces {
@@ -416,6 +418,7 @@ impl Sandboxed {
         // SAFETY: siginfo_t is plain data, valid all zero; waitid on our pidfd
         // writes into it (WNOWAIT leaves the process unreaped).
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: as above: waitid writes only `info`.
         let r = unsafe {
             libc::waitid(
                 libc::P_PIDFD,
@@ -469,6 +472,7 @@ impl Sandboxed {
         // (its leader is not reaped yet).
         if unsafe { libc::kill(-self.pid, 0) } == 0 {
             leftovers += process_group_members(self.pid).len();
+            // SAFETY: as above: a signal to the job's own process group.
             unsafe { libc::kill(-self.pid, libc::SIGKILL) };
         }
         // Reaped only now, after the group kill: until then its pid and

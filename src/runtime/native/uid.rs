@@ -283,7 +283,9 @@ pub fn give_tree(dir: &Path, uid: u32, range: (u32, u32)) -> io::Result<()> {
     }
     // SAFETY: just opened, owned here.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: stat is plain data, valid all zero.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat on a descriptor owned here writes only `st`.
     if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
         return Err(io::Error::last_os_error());
     }
@@ -343,6 +345,7 @@ fn give_entries(dir: OwnedFd, uid: u32, range: (u32, u32), depth: usize) -> io::
         // SAFETY: stat is plain data, valid all zero; fstatat writes it for a
         // NUL-terminated name in our open folder.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
         if unsafe {
             libc::fstatat(
                 dir.as_raw_fd(),
