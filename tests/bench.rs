@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::Env;
+use common::{Env, strict};
 use serde_json::Value;
 
 const SUITE: [&str; 12] = [
@@ -25,10 +25,6 @@ const SUITE: [&str; 12] = [
     "hello.exe",
     "loop.exe",
 ];
-
-fn strict() -> bool {
-    std::env::var("WASMJOBS_TEST_STRICT").is_ok_and(|v| v == "1")
-}
 
 fn f(v: &Value) -> f64 {
     v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))

@@ -15,16 +15,6 @@ use std::process::Command;
 
 const NOBODY: &str = "65534";
 
-fn strict() -> bool {
-    std::env::var("WASMJOBS_TEST_STRICT").is_ok_and(|v| v == "1")
-}
-
-/// Skips loudly, or fails under `WASMJOBS_TEST_STRICT=1`.
-fn skip(why: &str) {
-    assert!(!strict(), "{why} (required under WASMJOBS_TEST_STRICT=1)");
-    eprintln!("SKIPPED (not passed): {why}");
-}
-
 /// Whether this test process can run commands as another user.
 fn can_switch_user() -> Result<(), String> {
     // SAFETY: geteuid has no preconditions.

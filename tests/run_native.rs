@@ -9,11 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::Env;
-
-fn skip(why: &str) {
-    eprintln!("SKIPPED (not passed): {why}");
-}
+use common::{Env, skip};
 
 #[test]
 fn bash_job_runs_in_its_own_view_with_webjobs_variables() {

@@ -289,8 +289,25 @@ pub fn children_of(pid: u32) -> Vec<(i32, char)> {
 /// of why not (it says REFUSED).
 pub fn native_sandbox(env: &Env) -> Result<(), String> {
     let out = env.run(&["doctor"]).ok().stdout();
-    if out.contains("REFUSED") {
+    if out.contains("native runs are REFUSED") {
         return Err(format!("the native sandbox is refused here:\n{out}"));
     }
     Ok(())
+}
+
+/// Whether a test must fail, not skip, where this machine lacks what it
+/// needs (`WASMJOBS_TEST_STRICT=1`, as `scripts/test.sh` and CI run them).
+pub fn strict() -> bool {
+    std::env::var("WASMJOBS_TEST_STRICT").is_ok_and(|v| v == "1")
+}
+
+/// Skips the rest of a test loudly (on stderr, "not passed"), or fails it
+/// under [`strict`]: a test that cannot run here never passes silently.
+#[track_caller]
+pub fn skip(why: &str) {
+    assert!(
+        !strict(),
+        "cannot test here: {why} (required under WASMJOBS_TEST_STRICT=1)"
+    );
+    eprintln!("SKIPPED (not passed): {why}");
 }
