@@ -137,9 +137,7 @@ pub fn job_json_on_disk(base: &str, layout: &crate::store::layout::Layout, job: 
         base,
         job,
         crate::store::history::latest(&data_dir).as_ref(),
-        data_dir
-            .join(crate::supervise::scheduled::SCHEDULER_LOG)
-            .exists(),
+        data_dir.join(crate::store::layout::SCHEDULER_LOG).exists(),
         &crate::supervise::continuous::statuses(&data_dir),
     )
 }

@@ -73,9 +73,7 @@ async fn job_value(state: &ApiState, tenant: &str, base: &str, job: &Job) -> Val
                 JobType::Triggered => Vec::new(),
             };
             let data_dir = state.layout(tenant).data_dir(job.job_type, &job.name);
-            let scheduler_log = data_dir
-                .join(crate::supervise::scheduled::SCHEDULER_LOG)
-                .exists();
+            let scheduler_log = data_dir.join(crate::store::layout::SCHEDULER_LOG).exists();
             wire::job_json(base, job, latest.as_ref(), scheduler_log, &statuses)
         }
     };

@@ -21,7 +21,7 @@ use super::{ApiState, Tenant, base_url, error, no_job, off_thread, with_etag};
 use crate::job::JobType;
 use crate::runner::{RunError, RunRequest};
 use crate::store::history;
-use crate::store::run::OUTPUT_LOG;
+use crate::store::layout::OUTPUT_LOG;
 use crate::wire;
 
 pub(super) fn routes() -> Router<Arc<ApiState>> {

@@ -183,8 +183,11 @@ pub fn script_dir(job_dir: &Path) -> std::io::Result<PathBuf> {
     let mut dir = job_dir.to_path_buf();
     loop {
         // disable.job (a stopped continuous job) is the host's, not the bundle's.
-        let mut it = std::fs::read_dir(&dir)?
-            .filter(|e| e.as_ref().map_or(true, |e| e.file_name() != "disable.job"));
+        let mut it = std::fs::read_dir(&dir)?.filter(|e| {
+            e.as_ref().map_or(true, |e| {
+                e.file_name() != crate::store::layout::DISABLE_FILE
+            })
+        });
         let (Some(first), None) = (it.next().transpose()?, it.next()) else {
             return Ok(dir);
         };

@@ -22,7 +22,8 @@ use crate::runner::{RunRequest, Runner};
 use crate::runtime::Guest;
 use crate::runtime::native::report;
 use crate::runtime::wasm::engine::CodeGen;
-use crate::store::run::{OUTPUT_LOG, RunStatus};
+use crate::store::layout::OUTPUT_LOG;
+use crate::store::run::RunStatus;
 use crate::store::{fsutil, history};
 
 /// Runs other people's background jobs, WebJobs-compatible, inside WebAssembly.

@@ -3,8 +3,9 @@
 
 use std::path::Path;
 
+use super::layout::OUTPUT_LOG;
 use super::lock::JobLock;
-use super::run::{OUTPUT_LOG, RunInfo, RunStatus, StatusFile, is_run_id};
+use super::run::{RunInfo, RunStatus, StatusFile, is_run_id};
 
 /// The folders of a job's data folder named like run ids, newest first
 /// (a file of such a name is not a run).

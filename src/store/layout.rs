@@ -7,6 +7,27 @@ use crate::job::JobType;
 /// The folder, in a job's data dir, holding its own persistent files.
 pub const JOB_DATA: &str = "job_data";
 
+/// A run's status file, in its run folder.
+pub const STATUS_FILE: &str = "status";
+
+/// A run's output log, in its run folder.
+pub const OUTPUT_LOG: &str = "output_log.txt";
+
+/// The file that keeps a continuous job stopped (in the job's folder).
+pub const DISABLE_FILE: &str = "disable.job";
+
+/// A continuous job's rolling log, in its data folder.
+pub const JOB_LOG: &str = "job_log.txt";
+
+/// Where `job_log.txt` rolls to.
+pub const JOB_PREV_LOG: &str = "job_prev_log.txt";
+
+/// A scheduled job's scheduler log, in its data folder.
+pub const SCHEDULER_LOG: &str = "job_scheduler.log";
+
+/// Where `job_scheduler.log` rolls to at 1 MiB (WebJobs' name).
+pub const SCHEDULER_PREV_LOG: &str = "job_prev_log.txt";
+
 /// A data root (`--root`, `WASMJOBS_ROOT`).
 #[derive(Debug, Clone)]
 pub struct Layout {

@@ -7,14 +7,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::fsutil::write_atomic;
+use super::layout::STATUS_FILE;
 
-/// Name of a run's status file.
-pub const STATUS_FILE: &str = "status";
 /// The most bytes of a status file read (one is ~200 bytes).
 pub const STATUS_MAX_BYTES: u64 = 64 << 10;
-
-/// Name of a run's output log.
-pub const OUTPUT_LOG: &str = "output_log.txt";
 
 /// A run's status, as WebJobs names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,12 +15,10 @@ use crate::job::Job;
 use crate::runner::Runner;
 use crate::runtime::capture::OutputLog;
 use crate::runtime::stop::StopSignal;
+use crate::store::layout::{DISABLE_FILE, JOB_LOG, JOB_PREV_LOG};
 use crate::store::lock::{JobLock, SINGLETON_LOCK_FILE};
 use crate::store::logline::Level;
 use crate::store::run::RunStatus;
-
-/// The file that keeps a continuous job stopped (in the job's folder).
-pub const DISABLE_FILE: &str = "disable.job";
 
 /// Keeps a continuous job stopped (writes its `disable.job`) or lets it
 /// run again (removes it); a serving host acts on either. Returns whether
@@ -38,10 +36,6 @@ pub fn set_disabled(job: &crate::job::Job, disabled: bool) -> std::io::Result<bo
         Err(e) => Err(e),
     }
 }
-/// The continuous log, and its rolled predecessor.
-pub const JOB_LOG: &str = "job_log.txt";
-/// Where `job_log.txt` rolls to.
-pub const JOB_PREV_LOG: &str = "job_prev_log.txt";
 /// Size at which the continuous and scheduler logs roll (WebJobs: 1 MiB).
 pub const ROLL_BYTES: u64 = 1 << 20;
 

@@ -220,8 +220,8 @@ fn scheduler_log(
     let dir = host.layout.data_dir(job.job_type, &job.name);
     std::fs::create_dir_all(&dir)?;
     crate::runtime::capture::OutputLog::open_rolling(
-        &dir.join(scheduled::SCHEDULER_LOG),
-        &dir.join(scheduled::SCHEDULER_PREV_LOG),
+        &dir.join(crate::store::layout::SCHEDULER_LOG),
+        &dir.join(crate::store::layout::SCHEDULER_PREV_LOG),
         continuous::ROLL_BYTES,
         &host.instance,
         u64::MAX,

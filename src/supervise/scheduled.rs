@@ -23,11 +23,6 @@ use crate::schedule::{Cron, zone};
 use crate::store::history;
 use crate::store::logline::Level;
 
-/// The scheduler log's name in the job's data folder, and its rolled name.
-pub const SCHEDULER_LOG: &str = "job_scheduler.log";
-/// Where `job_scheduler.log` rolls to at 1 MiB (WebJobs' name).
-pub const SCHEDULER_PREV_LOG: &str = "job_prev_log.txt";
-
 /// When the next run is due, by WebJobs' rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Due {
