@@ -335,14 +335,7 @@ impl Runner {
         for n in notes {
             log.sys(Level::Warn, &n);
         }
-        // Continuous jobs run until stopped: no default wall-clock or idle
-        // limit (WebJobs has none for them); a job's own `limits` still binds.
-        if asked.timeout_s.is_none() {
-            limits.timeout = std::time::Duration::from_secs(100 * 365 * 24 * 3600);
-        }
-        if asked.idle_timeout_s.is_none() {
-            limits.idle_timeout = std::time::Duration::ZERO;
-        }
+        limits.keep_running_unless(&asked);
         let launch = Launch {
             runner: self,
             job,

@@ -127,6 +127,18 @@ impl LimitOverrides {
 }
 
 impl Limits {
+    /// A continuous job's limits: it runs until stopped, so the host's
+    /// default wall-clock and idle limits do not apply (WebJobs has none for
+    /// them); the job's own `limits` (`asked`) still bind.
+    pub fn keep_running_unless(&mut self, asked: &LimitOverrides) {
+        if asked.timeout_s.is_none() {
+            self.timeout = std::time::Duration::from_secs(100 * 365 * 24 * 3600);
+        }
+        if asked.idle_timeout_s.is_none() {
+            self.idle_timeout = std::time::Duration::ZERO;
+        }
+    }
+
     /// Applies a job's overrides, each clamped to the host's `ceiling`.
     /// When the ceiling meters fuel, every run is metered: a job without a
     /// fuel value gets the host default, or the ceiling. Returns the limits
@@ -282,6 +294,23 @@ impl fmt::Display for LimitKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_continuous_job_keeps_running_unless_it_asks_for_limits() {
+        let mut l = Limits::default();
+        l.keep_running_unless(&LimitOverrides::default());
+        assert!(l.timeout > std::time::Duration::from_secs(50 * 365 * 24 * 3600));
+        assert_eq!(l.idle_timeout, std::time::Duration::ZERO);
+        let asked = LimitOverrides {
+            timeout_s: Some(30),
+            idle_timeout_s: Some(5),
+            ..LimitOverrides::default()
+        };
+        let (mut l, _) = Limits::default().with_overrides(asked, &CEILING, "the host's");
+        l.keep_running_unless(&asked);
+        assert_eq!(l.timeout, std::time::Duration::from_secs(30));
+        assert_eq!(l.idle_timeout, std::time::Duration::from_secs(5));
+    }
 
     #[test]
     fn overrides_apply_and_clamp() {
