@@ -127,8 +127,7 @@ pub fn find_entry_in(dir: &Path) -> std::io::Result<Option<(String, ScriptKind)>
     let native_exe = |n: &str| {
         let p = dir.join(n);
         std::fs::metadata(&p).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
-            && crate::runtime::native::program::sniff(&p)
-                .is_ok_and(|e| e == crate::runtime::native::program::Executable::Elf)
+            && super::exe::sniff(&p).is_ok_and(|e| e == super::exe::Executable::Elf)
     };
     Ok(find_entry(names.iter().map(String::as_str), native_exe))
 }

@@ -5,6 +5,7 @@
 //! bundle installs nothing and leaves an existing job untouched.
 
 pub mod entry;
+pub mod exe;
 pub mod extract;
 pub mod name;
 pub mod settings;
@@ -256,7 +257,7 @@ pub fn read_job(
 /// Why an `.exe` entry cannot run on this Linux host, if it cannot: it
 /// must be an ELF executable for this machine.
 fn exe_problem(path: &Path, kind: entry::ScriptKind) -> Option<String> {
-    use runtime::native::program::{Executable, sniff};
+    use exe::{Executable, sniff};
     if kind != entry::ScriptKind::Exe {
         return None;
     }
