@@ -55,7 +55,8 @@ pub struct Job {
     pub name: String,
     /// Triggered or continuous.
     pub job_type: JobType,
-    /// The script directory: where the entry script and `settings.job` live.
+    /// The job's folder (`jobs/<type>/<name>`); its entry script may sit in
+    /// a subfolder (see `run_command`).
     pub dir: PathBuf,
     /// The entry script's file name, relative to `dir` (`run_command`).
     pub run_command: Option<String>,

@@ -1,6 +1,7 @@
-//! The one runner API. Every way a run starts (the CLI's `run` and `exec`
-//! today; schedule ticks, API calls and continuous restarts later) is a thin
-//! trigger over [`Runner::prepare`] and [`PreparedRun::execute`]; the runner
+//! The one runner API. Every way a triggered run starts (the CLI's `run`
+//! and `exec`, the API, schedule ticks, a cluster's queue) is a thin
+//! trigger over [`Runner::prepare`] and [`PreparedRun::execute`], and each
+//! start of a continuous job goes through [`Runner::run_continuous`]; the runner
 //! does everything around the executor: the one-run-at-a-time lock, history
 //! pruning, the run record and its status transitions, the output log, the
 //! private working copy, the environment and the limits.

@@ -220,7 +220,8 @@ pub struct Invocation {
     pub stderr: File,
     /// Fires when the run is asked to stop.
     pub stop: StopSignal,
-    /// The graceful-stop contract (continuous jobs).
+    /// The graceful-stop contract (its shutdown file and wait), which every
+    /// run gets.
     pub shutdown: Option<watch::Shutdown>,
     /// The job opted into network access (`settings.job` `"network"`).
     pub network: bool,

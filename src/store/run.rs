@@ -99,7 +99,8 @@ pub struct StatusFile {
     /// The job's exit status, when it exited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
-    /// The limit that ended the run (`timeout`, `memory`, `fuel`, `idle`, `output`).
+    /// The limit that ended the run (`timeout`, `memory`, `fuel`, `idle`,
+    /// `cpu`, `file_size`, `disk`; an output cap never ends a run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<String>,
     /// Fuel the guest consumed, when fuel metering was on.

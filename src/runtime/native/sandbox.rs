@@ -281,7 +281,6 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
     };
     let mut status_pipe = [0; 2];
     // SAFETY: pipe2 writes two descriptors into the array it is given.
-    // SAFETY: pipe2 writes two descriptors into the array it is given.
     if unsafe { libc::pipe2(status_pipe.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
         return Err(io::Error::last_os_error()).context("creating the status pipe");
     }
