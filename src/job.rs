@@ -8,7 +8,7 @@ use crate::bundle::entry::ScriptKind;
 use crate::bundle::settings::Settings;
 
 /// WebJobs' two job kinds; the kind comes only from the parent folder name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum JobType {
     /// Runs on demand (or on a schedule), one run at a time, with history.
     Triggered,

@@ -6,11 +6,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
+use super::choices::{ExecutorArg, SandboxArg};
 use crate::bundle::ExtractLimits;
 use crate::config::{self, HostConfig};
-use crate::runtime::ExecutorChoice;
 use crate::runtime::limits::LimitOverrides;
-use crate::runtime::native::SandboxMode;
 use crate::runtime::native::layers::ExplicitLimits;
 use crate::tenant::Tenants;
 use crate::tenant::quota::{self, Quotas};
@@ -105,13 +104,13 @@ pub(super) struct HostArgs {
     app_settings: Vec<String>,
     /// Which executors jobs may use: the wasm guest where one exists
     /// (auto), only wasm guests, or only the native sandbox.
-    #[arg(long, global = true, value_enum, env = "WASMJOBS_EXECUTOR", default_value_t = ExecutorChoice::Auto)]
-    executor: ExecutorChoice,
+    #[arg(long, global = true, value_enum, env = "WASMJOBS_EXECUTOR", default_value_t = ExecutorArg::Auto)]
+    executor: ExecutorArg,
     /// How strictly native runs need every sandbox layer: strict refuses
     /// to run with fewer, best-effort names what is missing in the run log,
     /// off isolates nothing (resource limits only).
-    #[arg(long, global = true, value_enum, env = "WASMJOBS_NATIVE_SANDBOX", default_value_t = SandboxMode::Strict)]
-    native_sandbox: SandboxMode,
+    #[arg(long, global = true, value_enum, env = "WASMJOBS_NATIVE_SANDBOX", default_value_t = SandboxArg::Strict)]
+    native_sandbox: SandboxArg,
     /// Give native runs no network namespace (saves ~2 ms per start; the
     /// socket filter and Landlock still deny networking).
     #[arg(long, global = true)]
@@ -340,8 +339,8 @@ impl HostArgs {
             }
             host.history_size = n;
         }
-        host.executors = self.executor;
-        host.sandbox.mode = self.native_sandbox;
+        host.executors = self.executor.into();
+        host.sandbox.mode = self.native_sandbox.into();
         host.sandbox.net_namespace = !self.no_net_namespace;
         host.sandbox.uids = parse_uid_range(&self.native_uids)?;
         host.sandbox.max_file_mb = self.native_max_file_mb.unwrap_or(16 << 10);

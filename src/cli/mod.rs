@@ -2,6 +2,7 @@
 //! store and runner APIs.
 
 mod bench;
+mod choices;
 mod host_args;
 mod output;
 mod serve;
@@ -25,6 +26,7 @@ use crate::runtime::wasm::engine::CodeGen;
 use crate::store::layout::OUTPUT_LOG;
 use crate::store::run::RunStatus;
 use crate::store::{fsutil, history};
+use choices::JobTypeArg;
 
 /// Runs other people's background jobs, WebJobs-compatible, inside WebAssembly.
 #[derive(Debug, Parser)]
@@ -46,8 +48,8 @@ enum Command {
         #[arg(long)]
         name: Option<String>,
         /// Job type.
-        #[arg(long = "type", value_enum, default_value_t = JobType::Triggered)]
-        job_type: JobType,
+        #[arg(long = "type", value_enum, default_value_t = JobTypeArg::Triggered)]
+        job_type: JobTypeArg,
     },
     /// Run a triggered job now, in the foreground; exits with its status.
     Run {
@@ -181,7 +183,7 @@ enum Command {
         name: String,
         /// Job type (when both kinds have a job of that name).
         #[arg(long = "type", value_enum)]
-        job_type: Option<JobType>,
+        job_type: Option<JobTypeArg>,
     },
 }
 
@@ -292,7 +294,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 host.executors,
                 &source,
                 &name,
-                job_type,
+                job_type.into(),
                 host.extract,
             )
             .with_context(|| format!("cannot deploy {}", source.display()))?;
@@ -461,7 +463,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             unreachable!("handled before the host configuration")
         }
         Command::Remove { name, job_type } => {
-            let job = find_job(&host, &name, job_type)?;
+            let job = find_job(&host, &name, job_type.map(JobType::from))?;
             bundle::remove(&host.layout, job.job_type, &job.name)?;
             crate::store::trash::wait_until_empty();
             println!("removed {} job '{}'", job.job_type, job.name);

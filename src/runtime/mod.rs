@@ -37,7 +37,7 @@ pub struct NoExecutor {
 
 /// Which executor a host (`--executor`) or a job (`settings.job`
 /// `"executor"`) wants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ExecutorChoice {
     /// The wasm guest wherever one exists, the native sandbox otherwise.
     #[default]

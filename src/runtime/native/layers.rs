@@ -13,7 +13,7 @@ use super::rlimit::{self, Limit};
 use super::{landlock, seccomp};
 
 /// How strictly the native sandbox is required.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SandboxMode {
     /// Every layer, or the run is refused (cgroups: where writable).
     #[default]
