@@ -77,14 +77,15 @@ pub struct ApiState {
 
 impl ApiState {
     /// The API over the tenants of `runner`'s data root, with their
-    /// `quotas`; runs started through it use `runner`'s executors and go
-    /// on the `jobs` runtime (never on the threads that answer requests).
+    /// `quotas`; runs started through it use `runner`'s executors and are
+    /// registered in `runs`, the host's registry of runs in flight (whose
+    /// runtime is the jobs', never the threads that answer requests).
     /// Starts the threads that check secrets.
     pub fn new(
         runner: Runner,
         quotas: Arc<Quotas>,
         limits: ApiLimits,
-        jobs: tokio::runtime::Handle,
+        runs: Arc<Runs>,
     ) -> std::io::Result<ApiState> {
         let tenants = Tenants::new(runner.host().layout.root());
         Ok(ApiState {
@@ -93,17 +94,11 @@ impl ApiState {
             tenants,
             quotas,
             runner,
-            runs: Arc::new(Runs::on(jobs)),
+            runs,
             limits,
             installing: Arc::default(),
             uploads: tokio::sync::Semaphore::new(MAX_UPLOADS),
         })
-    }
-
-    /// Runs in the background, the API's and the schedules' (shared with
-    /// the hosts, which stop their tenant's runs when they stop).
-    pub fn runs(&self) -> Arc<Runs> {
-        self.runs.clone()
     }
 
     fn layout(&self, tenant: &str) -> Layout {

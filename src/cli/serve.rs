@@ -95,8 +95,12 @@ pub(super) fn serve(
             }
         });
     }
+    // The runs in flight in the background, on the jobs' runtime: the
+    // API's and the schedules' (each tenant's host stops its own when it
+    // stops; the host stops the rest at the end).
+    let runs = Arc::new(crate::runner::background::Runs::on(rt.handle().clone()));
     let state = Arc::new(
-        ApiState::new(runner.clone(), quotas.clone(), limits, rt.handle().clone())
+        ApiState::new(runner.clone(), quotas.clone(), limits, runs.clone())
             .context("starting the threads that check secrets")?,
     );
     let api = api_rt.handle().clone();
@@ -113,7 +117,6 @@ pub(super) fn serve(
             );
         }
         let (stop_api_tx, mut stop_api_rx) = tokio::sync::watch::channel(false);
-        let runs = state.runs();
         let api_task = api.spawn(crate::api::serve(
             listener,
             state,
