@@ -3,7 +3,7 @@
 
 use crate::config::HostConfig;
 use crate::job::Job;
-use crate::runtime::native::sandbox::Dirs;
+use crate::runtime::executor::Dirs;
 
 /// The shutdown file's name in the run's private tmp (it does not exist
 /// until the host asks the job to stop).

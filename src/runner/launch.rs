@@ -10,11 +10,11 @@ use anyhow::Context;
 use super::{Runner, env};
 use crate::job::{Job, JobType};
 use crate::runtime::capture::{self, OutputLog};
+use crate::runtime::executor::Dirs;
 use crate::runtime::limits::{LimitKind, Limits};
-use crate::runtime::native::sandbox::Dirs;
 use crate::runtime::stop::StopSignal;
 use crate::runtime::watch::Shutdown;
-use crate::runtime::{self, Ending, ExecutorKind, Invocation, Outcome};
+use crate::runtime::{Ending, ExecutorKind, Invocation, Outcome};
 use crate::store::disk::{self, RunDisk, RunSpec};
 use crate::store::fsutil;
 use crate::store::logline::Level;
@@ -52,7 +52,8 @@ impl Launch<'_> {
         self.job.run_command.clone().unwrap_or_default()
     }
 
-    /// The `Run script` line and, for native runs, the sandbox's layers.
+    /// The `Run script` line, the note on the executor's pick, and what the
+    /// executor says of itself (the native sandbox's layers and lowered limits).
     pub fn preamble(&self) {
         let log = self.log;
         if let Some(err) = &self.job.error {
@@ -63,29 +64,14 @@ impl Launch<'_> {
             &format!(
                 "Run script '{}' with script host - '{}'",
                 self.run_command(),
-                self.executor.host_name()
+                self.runner.executor(self.executor).host_name()
             ),
         );
         if let Some(note) = self.note {
             log.sys(Level::Warn, note);
         }
-        // (A refused plan is the executor's to report: it fails the run.)
-        if let ExecutorKind::Native(interp) = self.executor
-            && let Ok((layers, notes)) = self.runner.native.plan()
-        {
-            log.sys(
-                Level::Info,
-                &format!("Native sandbox: {}", layers.describe()),
-            );
-            for n in notes {
-                log.sys(Level::Warn, &n);
-            }
-            if layers.rlimits {
-                // A limit above this host's hard limit is lowered to it.
-                for n in self.runner.native.rlimits(interp, &self.limits).1 {
-                    log.sys(Level::Warn, &n);
-                }
-            }
+        for (level, line) in self.runner.executor(self.executor).describe(&self.limits) {
+            log.sys(level, &line);
         }
     }
 
@@ -214,8 +200,10 @@ impl Launch<'_> {
             .with_context(|| format!("creating {}", tmp_dir.display()))?;
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
-        if let ExecutorKind::Wasm(_) = self.executor {
-            // A wasm guest writes in the data folder as the host.
+        let executor = self.runner.executor(self.executor);
+        if executor.writes_as_host() {
+            // The job writes in its data folder as the host: a later native
+            // run gives the folder to its own uid again.
             self.runner.native.forget_owner(&data_dir);
         }
         let disk = Some(Arc::new(self.open_disk(copied, &data_dir).await?));
@@ -230,14 +218,7 @@ impl Launch<'_> {
             data: data_dir.clone(),
             tmp: tmp_dir.clone(),
         };
-        let seen = match self.executor {
-            ExecutorKind::Wasm(_) => Dirs {
-                work: runtime::guest_paths::JOB.into(),
-                data: runtime::guest_paths::DATA.into(),
-                tmp: runtime::guest_paths::TMP.into(),
-            },
-            ExecutorKind::Native(_) => self.runner.native.view(&host_dirs),
-        };
+        let seen = executor.view(&host_dirs);
         let shutdown = Shutdown {
             file: tmp_dir.join(env::SHUTDOWN_FILE_NAME),
             wait: std::time::Duration::from_secs(job.settings.stopping_wait_time(job.job_type)),
@@ -262,10 +243,7 @@ impl Launch<'_> {
             tenant: self.runner.share().clone(),
             disk,
         };
-        let outcome = match self.executor {
-            ExecutorKind::Wasm(guest) => self.runner.wasm.run(guest, inv).await,
-            ExecutorKind::Native(interp) => self.runner.native.run(interp, inv).await,
-        };
+        let outcome = executor.run(inv).await;
         // The executor has killed the job's tree; a process that escaped it
         // (only possible with the sandbox off) cannot hold the run open.
         let drain = pipes.drain;
@@ -313,9 +291,12 @@ impl Runner {
         let held = self
             .slots
             .continuous(&self.tenant, self.tenant_continuous)
-            .and_then(|place| match chosen.kind {
-                ExecutorKind::Wasm(_) => self.wasm_slot(true).map(|slot| (place, Some(slot))),
-                ExecutorKind::Native(_) => Ok((place, None)),
+            .and_then(|place| {
+                if chosen.kind.is_wasm() {
+                    self.wasm_slot(true).map(|slot| (place, Some(slot)))
+                } else {
+                    Ok((place, None))
+                }
             });
         let _held = match held {
             Ok(h) => h,

@@ -28,6 +28,7 @@ use crate::config::HostConfig;
 use crate::job::{Job, JobType};
 use crate::metrics::Metrics;
 use crate::runtime::capture::{Echo, OutputLog};
+use crate::runtime::executor::Executor;
 use crate::runtime::limits::{LimitKind, Limits};
 use crate::runtime::native::NativeRuntime;
 use crate::runtime::stop::StopSignal;
@@ -291,6 +292,14 @@ impl Runner {
         &self.native
     }
 
+    /// The executor for a picked kind, as the launch code speaks to it.
+    pub(crate) fn executor(&self, kind: ExecutorKind) -> Box<dyn Executor + '_> {
+        match kind {
+            ExecutorKind::Wasm(g) => Box::new(self.wasm.executor(g)),
+            ExecutorKind::Native(i) => Box::new(self.native.executor(i)),
+        }
+    }
+
     /// Whether `job` can be run on demand here, and with which executor:
     /// what [`Runner::prepare`] checks before anything is recorded (and a
     /// cluster host before it queues a run).
@@ -335,9 +344,10 @@ impl Runner {
             .admission
             .admit(&self.tenant, self.tenant_max_runs)
             .map_err(RunError::Busy)?;
-        let slot = match executor.kind {
-            ExecutorKind::Wasm(_) => Some(self.wasm_slot(false).map_err(RunError::Busy)?),
-            ExecutorKind::Native(_) => None,
+        let slot = if executor.kind.is_wasm() {
+            Some(self.wasm_slot(false).map_err(RunError::Busy)?)
+        } else {
+            None
         };
         let pruned = history::prune(&data_dir, self.host.history_size);
         let now = Utc::now();

@@ -6,6 +6,7 @@
 
 pub mod capture;
 pub mod confine;
+pub mod executor;
 pub mod limits;
 pub mod native;
 pub mod stop;
@@ -70,12 +71,9 @@ pub enum ExecutorKind {
 }
 
 impl ExecutorKind {
-    /// The script host name shown in `Run script '...' with script host - '...'`.
-    pub fn host_name(self) -> &'static str {
-        match self {
-            ExecutorKind::Wasm(g) => g.host_name(),
-            ExecutorKind::Native(i) => i.host_name(),
-        }
+    /// Whether it runs in a WebAssembly guest (and so needs a wasm slot).
+    pub fn is_wasm(self) -> bool {
+        matches!(self, ExecutorKind::Wasm(_))
     }
 }
 

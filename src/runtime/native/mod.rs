@@ -33,6 +33,7 @@ use super::limits::{LimitKind, Limits};
 use super::watch::{self, watch};
 use super::{Ending, Invocation, Outcome, Usage};
 use crate::store::disk::{self, Pool, RunDisk};
+use crate::store::logline::Level;
 
 /// Runs native jobs under the host's sandbox configuration.
 pub struct NativeRuntime {
@@ -110,6 +111,14 @@ impl NativeRuntime {
     /// its own does this itself.
     pub fn forget_owner(&self, data: &std::path::Path) {
         uid::forget_owner(data);
+    }
+
+    /// The executor for scripts `interpreter` runs.
+    pub fn executor(&self, interpreter: Interpreter) -> NativeExecutor<'_> {
+        NativeExecutor {
+            runtime: self,
+            interpreter,
+        }
     }
 
     /// How a native job sees the run's host folders.
@@ -423,4 +432,47 @@ fn signal_name(sig: i32) -> String {
     unsafe { std::ffi::CStr::from_ptr(p) }
         .to_string_lossy()
         .into_owned()
+}
+
+/// The native sandbox as the runner sees it, for one interpreter.
+pub struct NativeExecutor<'a> {
+    runtime: &'a NativeRuntime,
+    interpreter: Interpreter,
+}
+
+impl crate::runtime::executor::Executor for NativeExecutor<'_> {
+    fn host_name(&self) -> &'static str {
+        self.interpreter.host_name()
+    }
+
+    /// The sandbox's layers, each layer left out, and each rlimit lowered
+    /// to the host's hard limit. (A refused plan is the run's to report:
+    /// it fails.)
+    fn describe(&self, limits: &Limits) -> Vec<(Level, String)> {
+        let Ok((layers, notes)) = self.runtime.plan() else {
+            return Vec::new();
+        };
+        let mut v = vec![(
+            Level::Info,
+            format!("Native sandbox: {}", layers.describe()),
+        )];
+        v.extend(notes.into_iter().map(|n| (Level::Warn, n)));
+        if layers.rlimits {
+            let lowered = self.runtime.rlimits(self.interpreter, limits).1;
+            v.extend(lowered.into_iter().map(|n| (Level::Warn, n)));
+        }
+        v
+    }
+
+    fn view(&self, host: &Dirs) -> Dirs {
+        self.runtime.view(host)
+    }
+
+    fn writes_as_host(&self) -> bool {
+        false
+    }
+
+    fn run(&self, inv: Invocation) -> crate::runtime::executor::Running<'_> {
+        Box::pin(self.runtime.run(self.interpreter, inv))
+    }
 }

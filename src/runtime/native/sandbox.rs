@@ -35,16 +35,7 @@ pub mod view {
     pub const TMP: &str = "/tmp";
 }
 
-/// A run's folders: on the host, or as the job sees them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Dirs {
-    /// The working copy.
-    pub work: PathBuf,
-    /// The persistent data folder.
-    pub data: PathBuf,
-    /// The private temporary folder.
-    pub tmp: PathBuf,
-}
+pub use crate::runtime::executor::Dirs;
 
 impl Dirs {
     /// How a job with `layers` sees the host folders `host`: the fixed

@@ -229,6 +229,14 @@ impl WasmRuntime {
         Ok(())
     }
 
+    /// The executor for scripts `guest` runs.
+    pub fn executor(&self, guest: Guest) -> WasmExecutor<'_> {
+        WasmExecutor {
+            runtime: self,
+            guest,
+        }
+    }
+
     /// Runs one invocation to its end (on the caller's runtime: a host
     /// runs its jobs on a runtime apart from the one answering requests).
     pub async fn run(&self, guest: Guest, inv: Invocation) -> Outcome {
@@ -242,6 +250,39 @@ impl WasmRuntime {
             Err(e) => return crashed(format!("cannot prepare the WebAssembly engine: {e:#}")),
         };
         run_guest(set, codegen, guest, inv, &self.share).await
+    }
+}
+
+/// The wasm guests as the runner sees them, for one guest.
+pub struct WasmExecutor<'a> {
+    runtime: &'a WasmRuntime,
+    guest: Guest,
+}
+
+impl super::executor::Executor for WasmExecutor<'_> {
+    fn host_name(&self) -> &'static str {
+        self.guest.host_name()
+    }
+
+    fn describe(&self, _: &super::limits::Limits) -> Vec<(crate::store::logline::Level, String)> {
+        Vec::new()
+    }
+
+    /// The guest's own paths; host paths never reach it.
+    fn view(&self, _: &super::executor::Dirs) -> super::executor::Dirs {
+        super::executor::Dirs {
+            work: guest_paths::JOB.into(),
+            data: guest_paths::DATA.into(),
+            tmp: guest_paths::TMP.into(),
+        }
+    }
+
+    fn writes_as_host(&self) -> bool {
+        true
+    }
+
+    fn run(&self, inv: Invocation) -> super::executor::Running<'_> {
+        Box::pin(self.runtime.run(self.guest, inv))
     }
 }
 
