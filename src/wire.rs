@@ -138,7 +138,7 @@ pub fn job_json_on_disk(base: &str, layout: &crate::store::layout::Layout, job: 
         job,
         crate::store::history::latest(&data_dir).as_ref(),
         data_dir.join(crate::store::layout::SCHEDULER_LOG).exists(),
-        &crate::supervise::continuous::statuses(&data_dir),
+        &crate::store::instance::statuses(&data_dir),
     )
 }
 

@@ -75,7 +75,7 @@ pub fn list(host: &HostConfig, jobs: &[Job], json: bool) {
             crate::job::JobType::Triggered => {
                 history::latest(&data_dir).map(|r| r.status.status.to_string())
             }
-            crate::job::JobType::Continuous => crate::supervise::continuous::statuses(&data_dir)
+            crate::job::JobType::Continuous => crate::store::instance::statuses(&data_dir)
                 .into_iter()
                 .map(|(_, s)| s)
                 .next_back(),

@@ -16,6 +16,10 @@ pub const OUTPUT_LOG: &str = "output_log.txt";
 /// The file that keeps a continuous job stopped (in the job's folder).
 pub const DISABLE_FILE: &str = "disable.job";
 
+/// What a continuous job's per-host status files are named after, in its
+/// data folder (`status_<instance>`).
+pub const INSTANCE_STATUS_PREFIX: &str = "status_";
+
 /// A continuous job's rolling log, in its data folder.
 pub const JOB_LOG: &str = "job_log.txt";
 

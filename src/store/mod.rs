@@ -4,6 +4,7 @@
 pub mod disk;
 pub mod fsutil;
 pub mod history;
+pub mod instance;
 pub mod layout;
 pub mod lock;
 pub mod logline;

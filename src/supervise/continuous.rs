@@ -236,32 +236,6 @@ impl Drop for Singleton {
     }
 }
 
-/// A continuous job's status records, `(instance, status)` per status
-/// file; the status of a host that is gone (its file no longer locked)
-/// reads `Stopped`.
-pub fn statuses(data_dir: &std::path::Path) -> Vec<(String, String)> {
-    let Ok(rd) = std::fs::read_dir(data_dir) else {
-        return Vec::new();
-    };
-    let mut v: Vec<(String, String)> = rd
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let instance = name.strip_prefix("status_")?.to_string();
-            let text = std::fs::read_to_string(e.path()).ok()?;
-            let status = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()?
-                .get("Status")?
-                .as_str()?
-                .to_string();
-            let alive = crate::store::lock::file_is_locked(&e.path());
-            Some((instance, if alive { status } else { "Stopped".to_string() }))
-        })
-        .collect();
-    v.sort();
-    v
-}
-
 /// The wait before restarting a process that ran `ran`, after `quick_fails`
 /// quick failures in a row.
 pub fn restart_wait(
@@ -328,7 +302,7 @@ pub async fn run(runner: Runner, job: Job, quit: StopSignal) {
         .cluster()
         .map(|c| (c.clone(), runner.tenant().to_string(), job.name.clone()));
     let mut rec = Records::open(
-        &data_dir.join(format!("status_{}", host.instance)),
+        &crate::store::instance::status_file(&data_dir, &host.instance),
         log.clone(),
         in_cluster,
     );
