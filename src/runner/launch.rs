@@ -172,7 +172,7 @@ impl Launch<'_> {
             tenant: &self.runner.tenant,
             tenant_allow: self.runner.host.tenant_disk,
             data_dir,
-            limits: &self.limits,
+            allow: self.limits.disk_allowance(),
             scratch,
             data,
             on_refusal: Box::new(move |m| log.sys(Level::Warn, m)),

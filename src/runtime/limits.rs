@@ -127,6 +127,22 @@ impl LimitOverrides {
 }
 
 impl Limits {
+    /// The disk part of these limits, as the disk ledger counts it.
+    pub fn disk_allowance(&self) -> crate::store::disk::RunAllowance {
+        use crate::store::disk::{Allowance, RunAllowance};
+        RunAllowance {
+            scratch: Allowance {
+                bytes: Some(self.scratch_mb.saturating_mul(1 << 20)),
+                files: Some(self.scratch_files),
+            },
+            data: Allowance {
+                bytes: Some(self.data_mb.saturating_mul(1 << 20)),
+                files: Some(self.data_files),
+            },
+            file_max: self.file_mb.saturating_mul(1 << 20),
+        }
+    }
+
     /// A continuous job's limits: it runs until stopped, so the host's
     /// default wall-clock and idle limits do not apply (WebJobs has none for
     /// them); the job's own `limits` (`asked`) still bind.

@@ -16,8 +16,6 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::runtime::limits::Limits;
-
 /// What a folder holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
@@ -62,6 +60,18 @@ pub enum Refusal {
     TenantFiles,
     /// `limits.file_mb` (one file's size).
     FileSize,
+}
+
+/// What one run may hold: its scratch (working copy and tmp), its job's
+/// data folder, and one file's size, in bytes and entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunAllowance {
+    /// `limits.scratch_mb`, `limits.scratch_files`.
+    pub scratch: Allowance,
+    /// `limits.data_mb`, `limits.data_files`.
+    pub data: Allowance,
+    /// `limits.file_mb`, in bytes.
+    pub file_max: u64,
 }
 
 /// A file's identity (device, inode).
@@ -124,8 +134,8 @@ pub struct RunSpec<'a> {
     pub tenant_allow: Allowance,
     /// The job's data folder (the key runs of the job share).
     pub data_dir: &'a Path,
-    /// The run's limits.
-    pub limits: &'a Limits,
+    /// What the run may hold (its `limits`' disk part).
+    pub allow: RunAllowance,
     /// What the scratch holds at the start (the working copy).
     pub scratch: Usage,
     /// What the data folder holds, measured now, when no run of the job
@@ -188,7 +198,7 @@ impl DiskLedger {
 
     /// Opens a run's account.
     pub fn open(self: &Arc<Self>, spec: RunSpec<'_>) -> RunDisk {
-        let l = spec.limits;
+        let a = spec.allow;
         let mut st = self.state.lock().expect("disk ledger");
         let st = &mut *st;
         let id = st.next_scratch;
@@ -219,15 +229,9 @@ impl DiskLedger {
             tenant_allow: spec.tenant_allow,
             data_dir: spec.data_dir.to_path_buf(),
             scratch_id: id,
-            scratch_allow: Allowance {
-                bytes: Some(l.scratch_mb.saturating_mul(1 << 20)),
-                files: Some(l.scratch_files),
-            },
-            data_allow: Allowance {
-                bytes: Some(l.data_mb.saturating_mul(1 << 20)),
-                files: Some(l.data_files),
-            },
-            file_max: l.file_mb.saturating_mul(1 << 20),
+            scratch_allow: a.scratch,
+            data_allow: a.data,
+            file_max: a.file_max,
             warned: Mutex::new(HashSet::new()),
             on_refusal: spec.on_refusal,
         }
@@ -556,28 +560,33 @@ pub fn measure(dir: &Path, max_files: u64) -> Usage {
 mod tests {
     use super::*;
 
-    fn limits() -> Limits {
-        Limits {
-            scratch_mb: 1,
-            scratch_files: 3,
-            data_mb: 2,
-            data_files: 10,
-            file_mb: 1,
-            ..Limits::default()
+    /// 1 MiB and 3 entries of scratch, 2 MiB and 10 entries of data, 1 MiB
+    /// files.
+    fn limits() -> RunAllowance {
+        RunAllowance {
+            scratch: Allowance {
+                bytes: Some(1 << 20),
+                files: Some(3),
+            },
+            data: Allowance {
+                bytes: Some(2 << 20),
+                files: Some(10),
+            },
+            file_max: 1 << 20,
         }
     }
 
     fn open<'a>(
         ledger: &Arc<DiskLedger>,
         data: &'a Path,
-        l: &'a Limits,
+        l: &'a RunAllowance,
         tenant: Allowance,
     ) -> RunDisk {
         ledger.open(RunSpec {
             tenant: "t",
             tenant_allow: tenant,
             data_dir: data,
-            limits: l,
+            allow: *l,
             scratch: Usage::default(),
             data: (!ledger.data_in_use(data)).then(Usage::default),
             on_refusal: Box::new(|_| {}),
@@ -644,12 +653,12 @@ mod tests {
         assert_eq!(c.room(Pool::Data).bytes, 0);
     }
 
-    fn spec<'a>(data: &'a Path, l: &'a Limits) -> RunSpec<'a> {
+    fn spec<'a>(data: &'a Path, l: &'a RunAllowance) -> RunSpec<'a> {
         RunSpec {
             tenant: "t",
             tenant_allow: Allowance::default(),
             data_dir: data,
-            limits: l,
+            allow: *l,
             scratch: Usage::default(),
             data: None,
             on_refusal: Box::new(|_| {}),
