@@ -147,6 +147,29 @@ pub fn fresh_dir(parent: &Path, prefix: &str) -> io::Result<std::path::PathBuf> 
     }
 }
 
+/// Removes the directories [`fresh_dir`] made in `parent` with `prefix`
+/// for processes that are gone (left behind by a process that died).
+pub fn sweep_fresh_dirs(parent: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix))
+            .and_then(|n| n.strip_prefix('.'))
+            .and_then(|n| n.split('.').next())
+            .filter(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        if !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 /// Removes the directories it holds (recursively) when dropped.
 pub struct RemoveOnDrop(pub Vec<std::path::PathBuf>);
 
@@ -214,6 +237,18 @@ pub fn copy_tree(src: &Path, dst: &Path) -> io::Result<super::disk::Usage> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_fresh_dirs_of_dead_processes_are_swept() {
+        let t = tempfile::tempdir().unwrap();
+        let mine = fresh_dir(t.path(), "scratch").unwrap();
+        let dead = t.path().join("scratch.999999999.0");
+        let other = t.path().join("scratchy.999999999.0");
+        std::fs::create_dir_all(dead.join("inside")).unwrap();
+        std::fs::create_dir(&other).unwrap();
+        sweep_fresh_dirs(t.path(), "scratch");
+        assert!(mine.is_dir() && other.is_dir() && !dead.exists());
+    }
 
     #[test]
     fn a_copy_counts_what_a_measure_of_it_counts() {

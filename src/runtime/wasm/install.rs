@@ -16,7 +16,7 @@ use wasmtime::Module;
 use super::guest::{BUILD_ID_FILE, GuestFiles, PYTHON_GUEST_VAR, Place};
 use super::installed::{LIB_DIR, euid, modules_dir, python_dir};
 use super::{CodeGen, Guest, WasmRuntime, cache, snapshot};
-use crate::store::fsutil::{RemoveOnDrop, exchange, fresh_dir};
+use crate::store::fsutil::{RemoveOnDrop, exchange, fresh_dir, sweep_fresh_dirs};
 
 /// What [`install`] put where.
 #[derive(Debug)]
@@ -231,26 +231,6 @@ fn publish(staged: &Path, dst: &Path) -> Result<()> {
     }
 }
 
-/// Removes staging folders left in `root` by installs that died.
-fn sweep_staging(root: &Path) {
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(".install."))
-            .and_then(|n| n.split('.').next())
-        else {
-            continue;
-        };
-        if !Path::new("/proc").join(pid).exists() {
-            let _ = std::fs::remove_dir_all(e.path());
-        }
-    }
-}
-
 /// The first directory from `/` down to `dir` that users other than its
 /// owner cannot enter (or, for `dir` itself, read), if any.
 fn unreachable(dir: &Path) -> Option<String> {
@@ -285,7 +265,7 @@ pub fn install(
     let source = install_source(from)?;
     let root = prefix.join(LIB_DIR);
     make_dirs(&root)?;
-    sweep_staging(&root);
+    sweep_fresh_dirs(&root, ".install");
     let staging = fresh_dir(&root, ".install").map_err(|e| cannot_write(&root, e))?;
     let _cleanup = RemoveOnDrop(vec![staging.clone()]);
 

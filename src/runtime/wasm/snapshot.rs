@@ -24,7 +24,7 @@ use super::engine::MAX_WASM_STACK;
 use super::guest::{GuestFiles, INIT_EXPORT};
 use super::reserve::MemoryPlan;
 use super::{Guest, installed, preopens};
-use crate::store::fsutil::{RemoveOnDrop, fresh_dir, write_atomic};
+use crate::store::fsutil::{RemoveOnDrop, fresh_dir, sweep_fresh_dirs, write_atomic};
 
 /// The prefix of the folders a snapshot is made in (inside the module
 /// cache, never `$TMPDIR`).
@@ -91,27 +91,6 @@ pub fn load_or_make(cache_dir: &Path, guest: Guest, guest_hash: &str) -> Result<
     Ok(bytes)
 }
 
-/// Removes scratch folders left in `dir` by processes that died.
-fn sweep_scratch(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(SCRATCH_PREFIX))
-            .and_then(|n| n.strip_prefix('.'))
-            .and_then(|n| n.split('.').next())
-        else {
-            continue;
-        };
-        if !Path::new("/proc").join(pid).exists() {
-            let _ = std::fs::remove_dir_all(e.path());
-        }
-    }
-}
-
 /// Pre-initialises `guest` with these files (`None` for an embedded guest)
 /// and returns the snapshot. Its scratch folders are made in `scratch_in`
 /// (the module cache it is made for, which the host writes anyway) and
@@ -139,7 +118,7 @@ pub fn make(guest: Guest, files: Option<&GuestFiles>, scratch_in: &Path) -> Resu
 
     // The same directories, in the same order, as every run will have: the
     // guest's libc records its preopened directories during initialisation.
-    sweep_scratch(scratch_in);
+    sweep_fresh_dirs(scratch_in, SCRATCH_PREFIX);
     let scratch = fresh_dir(scratch_in, SCRATCH_PREFIX).with_context(|| {
         format!(
             "making the folders that pre-initialising the {} guest needs in {} (the module cache)",
