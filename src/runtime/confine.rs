@@ -20,13 +20,7 @@ pub struct AddressSpace {
 impl AddressSpace {
     /// Reads this process's limit and use.
     pub fn read() -> AddressSpace {
-        let mut r = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit only writes the struct it is given.
-        let ok = unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut r) } == 0;
-        let limit = (ok && r.rlim_cur != libc::RLIM_INFINITY).then_some(r.rlim_cur);
+        let limit = rlimit(libc::RLIMIT_AS).and_then(|(soft, _)| soft);
         let in_use = std::fs::read_to_string("/proc/self/status")
             .ok()
             .and_then(|s| vm_size(&s))
@@ -40,6 +34,21 @@ impl AddressSpace {
         self.limit
             .map(|l| l.saturating_sub(self.in_use).saturating_sub(headroom))
     }
+}
+
+/// This process's soft and hard limits on `resource` (`None` each: no
+/// limit), or `None` when they cannot be read.
+pub fn rlimit(resource: libc::__rlimit_resource_t) -> Option<(Option<u64>, Option<u64>)> {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct it is given.
+    if unsafe { libc::getrlimit(resource, &mut r) } != 0 {
+        return None;
+    }
+    let finite = |v| (v != libc::RLIM_INFINITY).then_some(v);
+    Some((finite(r.rlim_cur), finite(r.rlim_max)))
 }
 
 /// `VmSize` from `/proc/<pid>/status`, in bytes.

@@ -84,28 +84,12 @@ impl Limit {
 /// This host process's hard limit on `limit`, or `None` when it has none
 /// (or it cannot be read).
 pub fn hard(limit: Limit) -> Option<u64> {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit only writes the struct it is given.
-    if unsafe { libc::getrlimit(limit.resource(), &mut r) } != 0 {
-        return None;
-    }
-    (r.rlim_max != libc::RLIM_INFINITY).then_some(r.rlim_max)
+    crate::runtime::confine::rlimit(limit.resource()).and_then(|(_, hard)| hard)
 }
 
 /// This host process's soft limit on `limit`, or `None` when it has none.
 pub fn soft(limit: Limit) -> Option<u64> {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit only writes the struct it is given.
-    if unsafe { libc::getrlimit(limit.resource(), &mut r) } != 0 {
-        return None;
-    }
-    (r.rlim_cur != libc::RLIM_INFINITY).then_some(r.rlim_cur)
+    crate::runtime::confine::rlimit(limit.resource()).and_then(|(soft, _)| soft)
 }
 
 /// An OS error in words, without std's "(os error N)", plus the host's
