@@ -115,6 +115,21 @@ fn a_small_address_space_runs_the_guests_in_wasm_with_their_memory_mapped_on_dem
     ] {
         assert!(doctor.contains(want), "missing {want:?}:\n{doctor}");
     }
+    // 16 slots of a 256 MiB ceiling fit in 8 GiB where 16 full ones do
+    // not: smaller pooled slots, and guests run in them.
+    let small = |c: &mut Command| limit_address_space(c, 8 << 30);
+    let slots = ["--max-memory-mb", "256", "--wasm-slots", "16"];
+    let doctor = run_in(&env, small, &[&slots[..], &["doctor"]].concat())
+        .ok()
+        .stdout();
+    assert!(
+        doctor.contains("memory plan           : pooled (256 MiB slots"),
+        "{doctor}"
+    );
+    for (job, prints) in [("js", "js on wasi"), ("py", "py on wasi (3, 13)")] {
+        let out = run_in(&env, small, &[&slots[..], &["run", job]].concat()).ok();
+        assert!(out.stdout().contains(prints), "{job}: {}", out.stdout());
+    }
     // One slot fits in 6 GiB whole: the fast pool.
     let doctor = run_in(
         &env,
