@@ -198,8 +198,10 @@ fn an_explicit_limit_above_the_hard_limit_refuses_the_start() {
     );
 }
 
-/// With 16 open files the host cannot even start its namespace probe: the
-/// run fails naming open files and the limit, not missing namespaces.
+/// With 16 open files the host cannot start the run: whichever step runs
+/// out first (the namespace probe, or handing the run folder to the run's
+/// uid when the host is root), the run fails naming open files and the
+/// limit, not missing namespaces.
 #[test]
 fn too_few_open_files_are_named_not_blamed_on_namespaces() {
     let env = Env::new();

@@ -354,19 +354,21 @@ fn scratch_notes(left: Option<(u64, u64)>, limits: &Limits) -> Vec<String> {
 }
 
 /// A failure to start a run that ran into this host's own limit on open
-/// files or processes says which limit and its value.
+/// files or processes says which limit and its value, in the words
+/// [`rlimit::describe`] uses: "Too many open files (ulimit -n 16)".
 fn with_limit_hint(msg: String) -> String {
     use rlimit::Limit;
-    let (limit, option) = if msg.contains(&format!("(os error {})", libc::EMFILE)) {
-        (Limit::OpenFiles, "ulimit -n")
+    let (errno, limit, option) = if msg.contains(&format!("(os error {})", libc::EMFILE)) {
+        (libc::EMFILE, Limit::OpenFiles, "ulimit -n")
     } else if msg.contains(&format!("(os error {})", libc::EAGAIN)) {
-        (Limit::Processes, "ulimit -u")
+        (libc::EAGAIN, Limit::Processes, "ulimit -u")
     } else {
         return msg;
     };
     match rlimit::soft(limit) {
         Some(n) => format!(
-            "{msg}; the host ran out of {} starting the run: it may have {n} ({option})",
+            "{}; the host ran out of {} starting the run",
+            msg.replace(&format!("(os error {errno})"), &format!("({option} {n})")),
             limit.what()
         ),
         None => msg,
@@ -474,5 +476,24 @@ impl crate::runtime::executor::Executor for NativeExecutor<'_> {
 
     fn run(&self, inv: Invocation) -> crate::runtime::executor::Running<'_> {
         Box::pin(self.runtime.run(self.interpreter, inv))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_start_that_ran_out_of_open_files_names_the_limit_instead_of_the_errno() {
+        let n = rlimit::soft(rlimit::Limit::OpenFiles).expect("the host has a soft ulimit -n");
+        let msg =
+            with_limit_hint("giving x to the run's uid: Too many open files (os error 24)".into());
+        assert_eq!(
+            msg,
+            format!(
+                "giving x to the run's uid: Too many open files (ulimit -n {n}); the host ran out of open files per process starting the run"
+            )
+        );
+        assert_eq!(with_limit_hint("no such file".into()), "no such file");
     }
 }
