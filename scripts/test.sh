@@ -25,6 +25,7 @@ trap 'scripts/pg.sh stop "$pg_dir"; rm -f "$log"' EXIT
 pg_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 WASMJOBS_TEST_DATABASE_URL="$(scripts/pg.sh start "$pg_dir" "$pg_port")"
 export WASMJOBS_TEST_DATABASE_URL
-cargo test --locked --lib --bins --tests 2>&1 | tee "$log"
+# Every test binary runs even after one fails, so one run names all failures.
+cargo test --locked --no-fail-fast --lib --bins --tests 2>&1 | tee "$log"
 # One closing line for the whole suite.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f; exit (f > 0 || p == 0) }' "$log"
