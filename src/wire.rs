@@ -129,29 +129,25 @@ pub fn run_json(base: &str, job_name: &str, run: &RunInfo) -> RunJson {
     }
 }
 
-/// A job's object from what its data folder holds now: its latest run,
-/// whether it has a scheduler log, its continuous statuses.
-pub fn job_json_on_disk(base: &str, layout: &crate::store::layout::Layout, job: &Job) -> Value {
-    let data_dir = layout.data_dir(job.job_type, &job.name);
-    job_json(
-        base,
-        job,
-        crate::store::history::latest(&data_dir).as_ref(),
-        data_dir.join(crate::store::layout::SCHEDULER_LOG).exists(),
-        &crate::store::instance::statuses(&data_dir),
-    )
+/// What a job's WebJobs JSON says beyond its bundle: facts in, JSON out
+/// ([`job_json`]); the run book gathers them.
+#[derive(Debug, Clone, Default)]
+pub struct JobFacts {
+    /// A triggered job's latest run.
+    pub latest_run: Option<RunInfo>,
+    /// Whether the job has a `job_scheduler.log`.
+    pub scheduler_log: bool,
+    /// A continuous job's `(instance, status)` records.
+    pub statuses: Vec<(String, String)>,
 }
 
-/// Builds a job object. `latest_run` is given for triggered jobs;
-/// `scheduler_log_exists` says whether `job_scheduler.log` exists;
-/// `statuses` are a continuous job's `(instance, status)` records.
-pub fn job_json(
-    base: &str,
-    job: &Job,
-    latest_run: Option<&RunInfo>,
-    scheduler_log_exists: bool,
-    statuses: &[(String, String)],
-) -> Value {
+/// Builds a job object from its bundle and what the run book says of it
+/// (a triggered job's latest run and whether it has a `job_scheduler.log`;
+/// a continuous job's `(instance, status)` records).
+pub fn job_json(base: &str, job: &Job, facts: &JobFacts) -> Value {
+    let latest_run = facts.latest_run.as_ref();
+    let scheduler_log_exists = facts.scheduler_log;
+    let statuses = &facts.statuses;
     let t = job.job_type.as_str();
     let n = &job.name;
     let mut v = serde_json::json!({

@@ -16,6 +16,7 @@ use super::{
 };
 use crate::bundle;
 use crate::job::{Job, JobType};
+use crate::runner::book::JobPlace;
 use crate::wire;
 
 pub(super) fn routes() -> Router<Arc<ApiState>> {
@@ -34,49 +35,30 @@ pub(super) fn routes() -> Router<Arc<ApiState>> {
         .route("/api/continuouswebjobs/{name}/stop", post(stop))
 }
 
-/// A tenant's job. In a cluster, the cluster's version of it: a job
-/// another host took a moment ago is materialised here first, and one the
-/// cluster no longer has is not found.
+/// A tenant's job, as the run book has it: a job another host took a
+/// moment ago is materialised here first, and one the book no longer has
+/// is not found.
 pub(super) async fn find(state: &ApiState, tenant: &str, t: JobType, name: &str) -> Option<Job> {
-    let host = state.runner.host();
-    if let Some(c) = state.cluster() {
-        let version = c.job_version(tenant, t, name).await.ok()??;
-        if !c.has_job_version(tenant, t, name, version) {
-            let _ = c
-                .sync_local(host.layout.root(), host.executors, host.extract)
-                .await;
-        }
+    if !state.runner.book().job_current(tenant, t, name).await {
+        return None;
     }
-    let (layout, executors, name) = (state.layout(tenant), host.executors, name.to_string());
+    let (layout, executors, name) = (
+        state.layout(tenant),
+        state.runner.host().executors,
+        name.to_string(),
+    );
     off_thread(move || bundle::read_job(&layout, executors, t, &name)).await
 }
 
 /// A job's WebJobs JSON, with wasmjobs' own fields under `"wasmjobs"`
 /// (when a scheduled job runs next).
 async fn job_value(state: &ApiState, tenant: &str, base: &str, job: &Job) -> Value {
-    let mut v = match state.cluster() {
-        None => {
-            let (base, layout, job) = (base.to_string(), state.layout(tenant), job.clone());
-            off_thread(move || wire::job_json_on_disk(&base, &layout, &job)).await
-        }
-        Some(c) => {
-            // The latest run and the instances' statuses are the cluster's.
-            let latest = match job.job_type {
-                JobType::Triggered => c.latest_run(tenant, &job.name).await.ok().flatten(),
-                JobType::Continuous => None,
-            };
-            let statuses = match job.job_type {
-                JobType::Continuous => c
-                    .continuous_statuses(tenant, &job.name)
-                    .await
-                    .unwrap_or_default(),
-                JobType::Triggered => Vec::new(),
-            };
-            let data_dir = state.layout(tenant).data_dir(job.job_type, &job.name);
-            let scheduler_log = data_dir.join(crate::store::layout::SCHEDULER_LOG).exists();
-            wire::job_json(base, job, latest.as_ref(), scheduler_log, &statuses)
-        }
-    };
+    let facts = state
+        .runner
+        .book()
+        .job_facts(&state.place(tenant, job))
+        .await;
+    let mut v = wire::job_json(base, job, &facts);
     if let Some(obj) = v.as_object_mut() {
         obj.insert(
             "wasmjobs".into(),
@@ -159,32 +141,32 @@ async fn delete_job(
     Tenant(t): Tenant,
     JobAt(jt, name): JobAt,
 ) -> Response {
-    // In a cluster, a run in progress on any host keeps the job.
-    if let Some(c) = s.cluster()
-        && jt == JobType::Triggered
-    {
-        match c.is_running(&t, &name).await {
-            Ok(false) => {}
-            Ok(true) => {
-                let e = bundle::BundleError::Running(name.clone());
-                return error(StatusCode::CONFLICT, e.to_string());
-            }
-            Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
-        }
-    }
     // WebJobs answers 200 whether or not the job existed.
     let (layout, n) = (s.layout(&t), name.clone());
     let data_dir = layout.job_data_dir(jt, &name);
+    // A run in progress on any host keeps the job (this host's own hold
+    // the job's lock, which removing it checks).
+    let place = JobPlace {
+        tenant: t.clone(),
+        job_type: jt,
+        name: name.clone(),
+        data_dir: data_dir.clone(),
+    };
+    match s.runner.book().running_elsewhere(&place).await {
+        Ok(false) => {}
+        Ok(true) => {
+            let e = bundle::BundleError::Running(name.clone());
+            return error(StatusCode::CONFLICT, e.to_string());
+        }
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
+    }
     match off_thread(move || bundle::remove(&layout, jt, &n)).await {
         Ok(_) => {
             // Its data folder no longer counts toward the tenant's disk.
             s.runner.disk().forget_data(&data_dir, &t);
-            match s.cluster() {
-                Some(c) => match c.delete_job(&t, jt, &name).await {
-                    Ok(()) => StatusCode::OK.into_response(),
-                    Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
-                },
-                None => StatusCode::OK.into_response(),
+            match s.runner.book().forget_job(&t, jt, &name).await {
+                Ok(()) => StatusCode::OK.into_response(),
+                Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
             }
         }
         Err(e @ bundle::BundleError::Running(_)) => error(StatusCode::CONFLICT, e.to_string()),
@@ -366,8 +348,8 @@ async fn install_upload(
         Some(_) => Some(s.installing.clone().lock_owned().await),
         None => None,
     };
-    // In a cluster, the sync keeps off this job until it is published.
-    let _changing = s.cluster().map(|c| c.changing(tenant, t, name));
+    // A shared book's sync keeps off this job until it is published.
+    let _changing = s.runner.book().changing(tenant, t, name);
     let (st, tn, n) = (s.clone(), tenant.to_string(), name.to_string());
     let installed = off_thread(move || {
         let r = install_job(&st, &tn, t, &n, &source, is_zip);
@@ -550,7 +532,7 @@ async fn replace_settings(
             format!("{why} once written out"),
         );
     }
-    let _changing = s.cluster().map(|c| c.changing(&t, jt, &name));
+    let _changing = s.runner.book().changing(&t, jt, &name);
     let one_at_a_time = match s.quota(&t).job_bytes_mb {
         Some(_) => Some(s.installing.clone().lock_owned().await),
         None => None,
@@ -580,23 +562,16 @@ async fn replace_settings(
     }
 }
 
-/// In a cluster, publishes a job as this host now has it (every host
-/// installs it within a second or two). A job that cannot be published is
-/// taken back to the cluster's version at the next sync, and the request
-/// fails.
+/// Records a job as this host now has it in the run book (in a shared
+/// book, every host installs it within a second or two); the request fails
+/// when the book does not take it.
 async fn publish(state: &ApiState, tenant: &str, job: &Job) -> Result<(), Response> {
-    let Some(c) = state.cluster() else {
-        return Ok(());
-    };
-    c.publish_job(tenant, job.job_type, &job.name, &job.dir)
+    state
+        .runner
+        .book()
+        .publish(tenant, job)
         .await
-        .map_err(|e| {
-            c.unsync_job(tenant, job.job_type, &job.name);
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("the cluster's database did not take the job: {e:#}"),
-            )
-        })
+        .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")))
 }
 
 /// `start`/`stop` of a continuous job: removes or writes its `disable.job`,
@@ -606,8 +581,9 @@ async fn set_disabled(state: &ApiState, tenant: &str, name: &str, disabled: bool
         return no_job(JobType::Continuous, name);
     };
     let _changing = state
-        .cluster()
-        .map(|c| c.changing(tenant, JobType::Continuous, name));
+        .runner
+        .book()
+        .changing(tenant, JobType::Continuous, name);
     let j = job.clone();
     match off_thread(move || crate::supervise::continuous::set_disabled(&j, disabled)).await {
         Ok(_) => publish(state, tenant, &job)

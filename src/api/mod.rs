@@ -30,9 +30,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
+use crate::job::Job;
 use crate::job::JobType;
 use crate::runner::Runner;
-use crate::runner::background::Runs;
+use crate::runner::book::JobPlace;
 use crate::store::layout::Layout;
 use crate::tenant::Tenants;
 use crate::tenant::quota::{Quota, Quotas};
@@ -66,7 +67,6 @@ pub struct ApiState {
     auth: auth::Auth,
     sessions: dashboard::Sessions,
     runner: Runner,
-    runs: Arc<Runs>,
     limits: ApiLimits,
     /// Held while a job is installed under a byte quota (awaited, so a
     /// waiting install holds no thread).
@@ -77,15 +77,14 @@ pub struct ApiState {
 
 impl ApiState {
     /// The API over the tenants of `runner`'s data root, with their
-    /// `quotas`; runs started through it use `runner`'s executors and are
-    /// registered in `runs`, the host's registry of runs in flight (whose
-    /// runtime is the jobs', never the threads that answer requests).
-    /// Starts the threads that check secrets.
+    /// `quotas`; runs asked for through it go to `runner`'s run book (whose
+    /// runs go on the jobs' runtime, never the threads that answer
+    /// requests) and use its executors. Starts the threads that check
+    /// secrets.
     pub fn new(
         runner: Runner,
         quotas: Arc<Quotas>,
         limits: ApiLimits,
-        runs: Arc<Runs>,
     ) -> std::io::Result<ApiState> {
         let tenants = Tenants::new(runner.host().layout.root());
         Ok(ApiState {
@@ -94,7 +93,6 @@ impl ApiState {
             tenants,
             quotas,
             runner,
-            runs,
             limits,
             installing: Arc::default(),
             uploads: tokio::sync::Semaphore::new(MAX_UPLOADS),
@@ -109,9 +107,14 @@ impl ApiState {
         self.quotas.of(tenant)
     }
 
-    /// The cluster this host belongs to, if any.
-    fn cluster(&self) -> Option<&Arc<crate::cluster::Cluster>> {
-        self.runner.cluster()
+    /// Where a tenant's job is, for the run book.
+    fn place(&self, tenant: &str, job: &Job) -> JobPlace {
+        JobPlace {
+            tenant: tenant.to_string(),
+            job_type: job.job_type,
+            name: job.name.clone(),
+            data_dir: self.layout(tenant).data_dir(job.job_type, &job.name),
+        }
     }
 
     /// The runner for a tenant's runs (its data root and quota).

@@ -2,8 +2,6 @@
 //! stopping a run and its output live; plus the `vfs` files the JSON
 //! points to.
 
-use std::io::{Read, Seek, SeekFrom};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,10 +15,10 @@ use serde_json::Value;
 
 use super::jobs::find;
 use super::vfs::CHUNK;
-use super::{ApiState, Tenant, base_url, error, no_job, off_thread, with_etag};
+use super::{ApiState, Tenant, base_url, error, no_job, with_etag};
 use crate::job::JobType;
+use crate::runner::book::{JobPlace, RunOutput};
 use crate::runner::{RunError, RunRequest};
-use crate::store::history;
 use crate::store::layout::OUTPUT_LOG;
 use crate::wire;
 
@@ -40,10 +38,10 @@ pub(super) fn routes() -> Router<Arc<ApiState>> {
         .route("/vfs/data/jobs/{*path}", get(vfs_file))
 }
 
-/// A triggered job's data folder, if the tenant has that job.
-async fn data_dir(s: &ApiState, tenant: &str, name: &str) -> Option<PathBuf> {
+/// Where a triggered job is, if the tenant has that job.
+async fn place(s: &ApiState, tenant: &str, name: &str) -> Option<JobPlace> {
     let job = find(s, tenant, JobType::Triggered, name).await?;
-    Some(s.layout(tenant).data_dir(job.job_type, &job.name))
+    Some(s.place(tenant, &job))
 }
 
 fn no_run(name: &str, id: &str) -> Response {
@@ -59,29 +57,20 @@ async fn history_list(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Response {
-    let Some(dir) = data_dir(&s, &t, &name).await else {
+    let Some(job) = place(&s, &t, &name).await else {
         return no_job(JobType::Triggered, &name);
     };
-    let base = base_url(&headers);
-    if let Some(c) = s.cluster() {
-        return match c.history(&t, &name).await {
-            Ok(runs) => {
-                let runs = runs
-                    .iter()
-                    .map(|r| wire::run_json(&base, &name, r))
-                    .collect();
-                let body = serde_json::to_value(wire::HistoryJson { runs }).unwrap_or(Value::Null);
-                with_etag(&headers, &body)
-            }
-            Err(e) => unavailable(e),
-        };
-    }
-    let Some(runs) = off_thread(move || dir.is_dir().then(|| history::list(&dir))).await else {
-        return error(
-            StatusCode::NOT_FOUND,
-            format!("job '{name}' has no history"),
-        );
+    let runs = match s.runner.book().history(&job).await {
+        Ok(Some(runs)) => runs,
+        Ok(None) => {
+            return error(
+                StatusCode::NOT_FOUND,
+                format!("job '{name}' has no history"),
+            );
+        }
+        Err(e) => return unavailable(e),
     };
+    let base = base_url(&headers);
     let runs = runs
         .iter()
         .map(|r| wire::run_json(&base, &name, r))
@@ -96,31 +85,21 @@ async fn history_one(
     headers: HeaderMap,
     Path((name, id)): Path<(String, String)>,
 ) -> Response {
-    let Some(dir) = data_dir(&s, &t, &name).await else {
+    let Some(job) = place(&s, &t, &name).await else {
         return no_job(JobType::Triggered, &name);
     };
-    let run = match s.cluster() {
-        Some(c) => match c.run(&t, &name, &id).await {
-            Ok(r) => r.map(|(_, run)| run),
-            Err(e) => return unavailable(e),
-        },
-        None => {
-            let id = id.clone();
-            off_thread(move || history::get(&dir, &id)).await
+    match s.runner.book().run(&job, &id).await {
+        Ok(Some(run)) => {
+            axum::Json(wire::run_json(&base_url(&headers), &name, &run)).into_response()
         }
-    };
-    match run {
-        Some(run) => axum::Json(wire::run_json(&base_url(&headers), &name, &run)).into_response(),
-        None => no_run(&name, &id),
+        Ok(None) => no_run(&name, &id),
+        Err(e) => unavailable(e),
     }
 }
 
-/// The cluster's database could not answer (503).
+/// The run book could not answer (503).
 fn unavailable(e: anyhow::Error) -> Response {
-    error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        format!("the cluster's database: {e:#}"),
-    )
+    error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}"))
 }
 
 #[derive(serde::Deserialize)]
@@ -153,31 +132,9 @@ async fn run(
         .split_whitespace()
         .map(str::to_string)
         .collect();
-    let started = match s.cluster() {
-        // In a cluster the run is queued, and the first host with room
-        // takes it (this one is woken at once).
-        Some(c) => {
-            let runner = s.runner(&t);
-            match runner.check(&req.job) {
-                Err(e) => Err(e),
-                Ok(_) => match c
-                    .enqueue(&t, &name, &req.trigger, &req.args, runner.tenant_max_runs())
-                    .await
-                {
-                    Ok(Ok(id)) => {
-                        c.wake_dispatcher();
-                        Ok(id)
-                    }
-                    Ok(Err(refused)) => Err(refused.into()),
-                    Err(e) => return unavailable(e),
-                },
-            }
-        }
-        None => s
-            .runs
-            .start(&s.runner(&t), req)
-            .await
-            .map(|r| r.id().to_string()),
+    let started = match s.runner.book().submit(&s.runner(&t), req).await {
+        Ok(started) => started,
+        Err(e) => return unavailable(e),
     };
     match started {
         Ok(id) => {
@@ -212,24 +169,12 @@ async fn stop(
     Tenant(t): Tenant,
     Path((name, id)): Path<(String, String)>,
 ) -> Response {
-    let Some(dir) = data_dir(&s, &t, &name).await else {
+    let Some(job) = place(&s, &t, &name).await else {
         return no_job(JobType::Triggered, &name);
     };
-    // In a cluster the run's host sees the request within a moment.
-    let stopped = match s.cluster() {
-        Some(c) => match c.run(&t, &name, &id).await {
-            Ok(Some((pk, _))) => match c.request_stop(pk).await {
-                Ok(going) => going,
-                Err(e) => return unavailable(e),
-            },
-            Ok(None) => false,
-            Err(e) => return unavailable(e),
-        },
-        // Only a run of this tenant's job: its record must be there.
-        None => {
-            let (d, i) = (dir.clone(), id.clone());
-            off_thread(move || history::get(&d, &i).is_some()).await && s.runs.stop(&dir.join(&id))
-        }
+    let stopped = match s.runner.book().request_stop(&job, &id).await {
+        Ok(stopped) => stopped,
+        Err(e) => return unavailable(e),
     };
     if !stopped {
         return error(
@@ -259,30 +204,13 @@ async fn output(
     Path((name, id)): Path<(String, String)>,
     Query(q): Query<OutputQuery>,
 ) -> Response {
-    let Some(dir) = data_dir(&s, &t, &name).await else {
+    let Some(job) = place(&s, &t, &name).await else {
         return no_job(JobType::Triggered, &name);
     };
-    let source = match s.cluster() {
-        Some(c) => match c.run(&t, &name, &id).await {
-            Ok(Some((pk, _))) => Source::Cluster {
-                cluster: c.clone(),
-                tenant: t.clone(),
-                name: name.clone(),
-                pk,
-            },
-            Ok(None) => return no_run(&name, &id),
-            Err(e) => return unavailable(e),
-        },
-        None => {
-            let (d, i) = (dir.clone(), id.clone());
-            if off_thread(move || history::get(&d, &i).is_none()).await {
-                return no_run(&name, &id);
-            }
-            Source::Disk {
-                file: dir.join(&id).join(OUTPUT_LOG),
-                dir,
-            }
-        }
+    let source = match s.runner.book().output(&job, &id).await {
+        Ok(Some(out)) => Source(out),
+        Ok(None) => return no_run(&name, &id),
+        Err(e) => return unavailable(e),
     };
     let follow = q
         .follow
@@ -301,41 +229,25 @@ async fn output(
         ),
     ];
     if follow {
-        (head, source.body_until(offset, None, true, id)).into_response()
+        (head, source.body_until(offset, None, true)).into_response()
     } else {
         source.sized(offset, head).await
     }
 }
 
-/// Where a run's output is read from: its folder on this host, or the
-/// cluster's database.
-enum Source {
-    Disk {
-        dir: PathBuf,
-        file: PathBuf,
-    },
-    Cluster {
-        cluster: Arc<crate::cluster::Cluster>,
-        tenant: String,
-        name: String,
-        pk: i64,
-    },
-}
+/// A run's output as the run book keeps it.
+struct Source(Box<dyn RunOutput>);
 
 impl Source {
     /// What is written now, from `offset`, as a response with its length
     /// (the log may grow meanwhile: it is cut where it was when asked).
     async fn sized(self, offset: u64, head: impl IntoResponseParts) -> Response {
-        let len = match self.length().await {
+        let len = match self.0.size().await {
             Ok(n) => n,
             Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         };
         let n = len.saturating_sub(offset);
-        let mut r = (
-            head,
-            self.body_until(offset, Some(len), false, String::new()),
-        )
-            .into_response();
+        let mut r = (head, self.body_until(offset, Some(len), false)).into_response();
         r.headers_mut()
             .insert(header::CONTENT_LENGTH, header::HeaderValue::from(n));
         r
@@ -343,10 +255,9 @@ impl Source {
 
     /// The output from `offset` up to `end` (or with `follow`, as the run
     /// writes it until it has ended), a chunk at a time.
-    fn body_until(self, offset: u64, end: Option<u64>, follow: bool, id: String) -> Body {
+    fn body_until(self, offset: u64, end: Option<u64>, follow: bool) -> Body {
         struct Follow {
             source: Source,
-            id: String,
             offset: u64,
             end: Option<u64>,
             follow: bool,
@@ -357,7 +268,6 @@ impl Source {
         }
         let state = Follow {
             source: self,
-            id,
             offset,
             end,
             follow,
@@ -376,7 +286,7 @@ impl Source {
                     return None;
                 }
                 let mut buf = Vec::new();
-                if let Err(e) = f.source.read(f.offset, want as usize, &mut buf).await {
+                if let Err(e) = f.source.0.read(f.offset, want as usize, &mut buf).await {
                     f.failed = true;
                     return Some((Err(e), f));
                 }
@@ -387,7 +297,7 @@ impl Source {
                 if f.ended || !f.follow {
                     return None;
                 }
-                f.ended = f.source.ended(&f.id).await;
+                f.ended = f.source.0.ended().await;
                 if !f.ended {
                     tokio::time::sleep(FOLLOW_POLL).await;
                 }
@@ -395,88 +305,6 @@ impl Source {
         });
         Body::from_stream(stream)
     }
-
-    /// How many bytes of output there are now.
-    async fn length(&self) -> std::io::Result<u64> {
-        match self {
-            Source::Disk { file, .. } => {
-                let file = file.clone();
-                off_thread(move || match std::fs::metadata(&file) {
-                    Ok(m) => Ok(m.len()),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
-                    Err(e) => Err(e),
-                })
-                .await
-            }
-            Source::Cluster { cluster, pk, .. } => cluster
-                .output_len(*pk)
-                .await
-                .map_err(|e| std::io::Error::other(format!("{e:#}"))),
-        }
-    }
-
-    /// Appends up to `max` bytes of the output from `offset` to `out`.
-    async fn read(&self, offset: u64, max: usize, out: &mut Vec<u8>) -> std::io::Result<()> {
-        match self {
-            Source::Disk { file, .. } => {
-                let (file, mut buf) = (file.clone(), std::mem::take(out));
-                let r = tokio::task::spawn_blocking(move || {
-                    read_from(&file, offset, max, &mut buf).map(|()| buf)
-                })
-                .await
-                .unwrap_or_else(|e| Err(std::io::Error::other(e)))?;
-                *out = r;
-                Ok(())
-            }
-            Source::Cluster { cluster, pk, .. } => {
-                let bytes = cluster
-                    .output(*pk, offset, max)
-                    .await
-                    .map_err(|e| std::io::Error::other(format!("{e:#}")))?;
-                out.extend_from_slice(&bytes);
-                Ok(())
-            }
-        }
-    }
-
-    /// Whether the run has ended (or is gone).
-    async fn ended(&self, id: &str) -> bool {
-        match self {
-            Source::Disk { dir, .. } => {
-                let (dir, id) = (dir.clone(), id.to_string());
-                tokio::task::spawn_blocking(move || {
-                    history::get(&dir, &id).is_none_or(|r| r.status.status.is_final())
-                })
-                .await
-                .unwrap_or(true)
-            }
-            Source::Cluster {
-                cluster,
-                tenant,
-                name,
-                ..
-            } => match cluster.run(tenant, name, id).await {
-                Ok(r) => r.is_none_or(|(_, r)| r.status.status.is_final()),
-                Err(_) => false,
-            },
-        }
-    }
-}
-
-/// Appends up to `max` bytes of `path` from `offset` to `out`; a file not
-/// there yet reads as empty.
-fn read_from(
-    path: &std::path::Path,
-    offset: u64,
-    max: usize,
-    out: &mut Vec<u8>,
-) -> std::io::Result<()> {
-    let Some((mut f, _)) = crate::store::fsutil::open_regular(path)? else {
-        return Ok(());
-    };
-    f.seek(SeekFrom::Start(offset))?;
-    f.take(max as u64).read_to_end(out)?;
-    Ok(())
 }
 
 async fn vfs_file(
@@ -485,26 +313,20 @@ async fn vfs_file(
     headers: HeaderMap,
     Path(path): Path<String>,
 ) -> Response {
-    // A run's log in a cluster is wherever its host ran it: the database
-    // has it.
-    if let Some(c) = s.cluster()
-        && let ["triggered", name, id, OUTPUT_LOG] = path.split('/').collect::<Vec<_>>()[..]
+    // A run's log the run book keeps off this host's disk (wherever its
+    // host ran it) comes from the book; any other file from the data root.
+    if let ["triggered", name, id, OUTPUT_LOG] = path.split('/').collect::<Vec<_>>()[..]
+        && let Some(job) = place(&s, &t, name).await
     {
-        return match c.run(&t, name, id).await {
-            Ok(Some((pk, _))) => {
-                let source = Source::Cluster {
-                    cluster: c.clone(),
-                    tenant: t.clone(),
-                    name: name.to_string(),
-                    pk,
-                };
-                source
+        match s.runner.book().output(&job, id).await {
+            Ok(Some(out)) if out.file().is_none() => {
+                return Source(out)
                     .sized(0, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")])
-                    .await
+                    .await;
             }
-            Ok(None) => error(StatusCode::NOT_FOUND, format!("no file '{path}'")),
-            Err(e) => unavailable(e),
-        };
+            Ok(_) => {}
+            Err(e) => return unavailable(e),
+        }
     }
     let root = s.layout(&t).data_root();
     let rel = path.clone();

@@ -56,7 +56,11 @@ pub fn list(host: &HostConfig, jobs: &[Job], json: bool) {
     if json {
         let objs: Vec<_> = jobs
             .iter()
-            .map(|j| wire::job_json_on_disk(&host.base_url, &host.layout, j))
+            .map(|j| {
+                let dir = host.layout.data_dir(j.job_type, &j.name);
+                let facts = crate::runner::book::local::facts(&dir, j.job_type);
+                wire::job_json(&host.base_url, j, &facts)
+            })
             .collect();
         println!("{}", serde_json::to_string_pretty(&objs).expect("json"));
         return;

@@ -7,9 +7,12 @@ use anyhow::{Context, Result, bail};
 
 use crate::api::{ApiLimits, ApiState};
 use crate::cluster::Cluster;
+use crate::cluster::book::ClusterBook;
 use crate::config::HostConfig;
 use crate::job::Job;
 use crate::runner::Runner;
+use crate::runner::book::RunBook;
+use crate::runner::book::local::LocalBook;
 use crate::runtime::native::report;
 use crate::runtime::stop::StopSignal;
 use crate::schedule::{Cron, zone};
@@ -55,9 +58,8 @@ pub(super) fn serve(
         eprint!("{}", report::report(&host.sandbox));
     }
     // In a cluster: the heartbeat (from the moment the host joins, until
-    // every run has ended), the sync of tenants and jobs, and the
-    // dispatcher of queued runs (which stops taking runs at the first
-    // signal).
+    // every run has ended) and the sync of tenants and jobs. The
+    // dispatcher of queued runs stops taking runs at the first signal.
     let quit_dispatch = StopSignal::default();
     let quit_cluster = StopSignal::default();
     let cluster = match database {
@@ -77,10 +79,16 @@ pub(super) fn serve(
         crate::store::trash::empty_later(&Tenants::new(host.layout.root()).dir(&t.name));
     }
     let quotas = Arc::new(quotas);
-    let runner = match &cluster {
-        Some(c) => Runner::new(host).with_cluster(c.clone()),
-        None => Runner::new(host),
+    // The runs in flight in the background, on the jobs' runtime: the
+    // API's and the schedules' (each tenant's host stops its own when it
+    // stops; the host stops the rest at the end).
+    let runs = Arc::new(crate::runner::background::Runs::on(rt.handle().clone()));
+    // The run book: the cluster's database, or this host's data root.
+    let book: Arc<dyn RunBook> = match &cluster {
+        Some(c) => Arc::new(ClusterBook::new(c.clone(), &host)),
+        None => Arc::new(LocalBook::new(runs.clone())),
     };
+    let runner = Runner::new(host).with_book(book);
     // Which executor each kind of job gets here, fallbacks named; the
     // guests that can run are loaded and instantiated once now, in the
     // background (a guest that cannot be is not used).
@@ -95,12 +103,8 @@ pub(super) fn serve(
             }
         });
     }
-    // The runs in flight in the background, on the jobs' runtime: the
-    // API's and the schedules' (each tenant's host stops its own when it
-    // stops; the host stops the rest at the end).
-    let runs = Arc::new(crate::runner::background::Runs::on(rt.handle().clone()));
     let state = Arc::new(
-        ApiState::new(runner.clone(), quotas.clone(), limits, runs.clone())
+        ApiState::new(runner.clone(), quotas.clone(), limits)
             .context("starting the threads that check secrets")?,
     );
     let api = api_rt.handle().clone();
@@ -149,14 +153,13 @@ pub(super) fn serve(
         };
         if let Some(c) = &cluster {
             tokio::spawn(keep_synced(c.clone(), runner.host().clone(), quit_cluster.clone()));
-            tokio::spawn(crate::supervise::dispatch::run(
-                c.clone(),
-                runner.clone(),
-                quotas.clone(),
-                runs.clone(),
-                quit_dispatch.clone(),
-            ));
         }
+        tokio::spawn(crate::supervise::dispatch::run(
+            runner.clone(),
+            quotas.clone(),
+            runs.clone(),
+            quit_dispatch.clone(),
+        ));
         let served = crate::supervise::serve(
             runner,
             quotas,

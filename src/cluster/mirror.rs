@@ -10,10 +10,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 use super::Cluster;
 use super::runs::RunRecord;
+use crate::runner::book::{Recorder, Recording};
 use crate::runtime::capture::OutputLog;
 use crate::runtime::stop::StopSignal;
 use crate::store::logline::Level;
@@ -28,6 +30,9 @@ const FINISH_GRACE: Duration = Duration::from_secs(10);
 
 /// Logged when a fenced write is refused.
 const LOST: &str = "This host no longer owns the run (its lease expired and the cluster took it): killing it; its record stays as the cluster has it";
+/// Why a run whose start could not be recorded does not start.
+const NOT_STARTED: &str =
+    "The run's start could not be recorded in the cluster's database: not started";
 /// Logged when the database cannot be reached for a whole lease.
 const CUT_OFF: &str = "This host cannot reach the cluster's database for a whole lease (another host may take the run): killing it";
 
@@ -35,6 +40,12 @@ const CUT_OFF: &str = "This host cannot reach the cluster's database for a whole
 pub struct Mirror {
     tx: mpsc::UnboundedSender<Msg>,
     task: tokio::task::JoinHandle<()>,
+    cluster: Arc<Cluster>,
+    /// Whose job, which, and how many runs its history keeps (pruned at
+    /// the run's end).
+    tenant: String,
+    job: String,
+    history_size: usize,
 }
 
 enum Msg {
@@ -61,23 +72,17 @@ struct State {
 }
 
 impl Mirror {
-    /// Starts mirroring the run whose output log is `file`.
-    pub fn start(
-        cluster: Arc<Cluster>,
-        rec: RunRecord,
-        file: PathBuf,
-        stop: StopSignal,
-        log: Arc<OutputLog>,
-    ) -> Mirror {
+    /// Starts mirroring a run (its output log, stop signal and log).
+    pub fn start(cluster: Arc<Cluster>, rec: RunRecord, run: Recording) -> Mirror {
         let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
         cluster.in_flight(rec.pk, true);
         let mut st = State {
-            cluster,
+            cluster: cluster.clone(),
             rec,
-            file,
+            file: run.output,
             offset: 0,
-            stop,
-            log,
+            stop: run.stop,
+            log: run.log,
             lost: false,
             running: false,
             done: false,
@@ -104,29 +109,54 @@ impl Mirror {
             }
             st.cluster.in_flight(st.rec.pk, false);
         });
-        Mirror { tx, task }
+        Mirror {
+            tx,
+            task,
+            cluster,
+            tenant: run.tenant,
+            job: run.job,
+            history_size: run.history_size,
+        }
     }
+}
 
+#[async_trait]
+impl Recorder for Mirror {
     /// Records a status change (after the output written so far).
-    pub fn status(&self, s: &StatusFile) {
+    fn status(&self, s: &StatusFile) {
         let _ = self.tx.send(Msg::Status(s.clone()));
     }
 
-    /// Whether the run's `Running` status is recorded (waiting for it): a
-    /// run starts only then, so that no host takes it for one that never
-    /// started.
-    pub async fn started(&self) -> bool {
+    /// Waits until the run's `Running` status is recorded: a run starts
+    /// only then, so that no host takes it for one that never started.
+    async fn started(&self) -> Result<(), String> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         if self.tx.send(Msg::Started(tx)).is_err() {
-            return false;
+            return Err(NOT_STARTED.into());
         }
-        rx.await.unwrap_or(false)
+        match rx.await {
+            Ok(true) => Ok(()),
+            _ => Err(NOT_STARTED.into()),
+        }
     }
 
-    /// Writes what is left and waits for it (bounded).
-    pub async fn finish(self) {
-        drop(self.tx);
-        let _ = tokio::time::timeout(FINISH_GRACE, self.task).await;
+    /// Writes what is left and waits for it (bounded); then keeps the
+    /// job's history to its size, once the run has ended (not on the way
+    /// to its start).
+    async fn finish(self: Box<Self>) {
+        let Mirror {
+            tx,
+            task,
+            cluster,
+            tenant,
+            job,
+            history_size,
+        } = *self;
+        drop(tx);
+        let _ = tokio::time::timeout(FINISH_GRACE, task).await;
+        if let Err(e) = cluster.prune(&tenant, &job, history_size).await {
+            tracing::warn!("pruning the history of {job}: {e:#}");
+        }
     }
 }
 

@@ -20,6 +20,7 @@
 //! - **Leases** (singleton continuous jobs) are rows naming a token, held
 //!   while that token is live.
 
+pub mod book;
 pub mod mirror;
 pub mod runs;
 pub mod schema;

@@ -123,36 +123,33 @@ impl Runs {
         })
     }
 
-    /// As [`Runs::start`] for a run whose record this host claimed in a
-    /// cluster (`req.record`): when it cannot start here, its record is
-    /// settled — back to the cluster's queue when this host merely cannot
-    /// start it now (the job's files are being replaced, the host is
-    /// full), `Failed` with the reason otherwise. The error comes back with
-    /// whether the run was queued again. Without a record, it is
-    /// [`Runs::start`].
+    /// As [`Runs::start`] for a run the run book gave this host
+    /// (`req.claim`): when it cannot start here, its record is settled —
+    /// given back when this host merely cannot start it now (the job's
+    /// files are being replaced, the host is full), `Failed` with the
+    /// reason otherwise. The error comes back with whether the run was
+    /// given back. Without a claim, it is [`Runs::start`].
     pub async fn start_claimed(
         self: &Arc<Self>,
         runner: &Runner,
         req: RunRequest,
     ) -> Result<RunHandle, (RunError, bool)> {
-        let (record, trigger) = (req.record.clone(), req.trigger.clone());
+        let (claim, trigger) = (req.claim.clone(), req.trigger.clone());
         let error = match self.start(runner, req).await {
             Ok(handle) => return Ok(handle),
             Err(e) => e,
         };
-        let (Some(cluster), Some(rec)) = (runner.cluster(), record) else {
+        let Some(claim) = claim else {
             return Err((error, false));
         };
-        let requeue = matches!(error, RunError::AlreadyRunning | RunError::Busy(_));
-        if requeue {
-            if let Err(e) = cluster.requeue(&rec).await {
-                tracing::warn!("giving run {} back: {e:#}", rec.run_id);
-            }
+        let give_back = matches!(error, RunError::AlreadyRunning | RunError::Busy(_));
+        if give_back {
+            claim.give_back().await;
         } else {
             let why = format!("WebJob could not be invoked: {error}");
-            cluster.fail_run(&rec, &trigger, &why).await;
+            claim.fail(&trigger, &why).await;
         }
-        Err((error, requeue))
+        Err((error, give_back))
     }
 
     /// Asks a run started here to stop gracefully (its shutdown file, then

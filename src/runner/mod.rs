@@ -1,5 +1,5 @@
 //! The one runner API. Every way a triggered run starts (the CLI's `run`
-//! and `exec`, the API, schedule ticks, a cluster's queue) is a thin
+//! and `exec`, the API, schedule ticks, a shared run book's queue) is a thin
 //! trigger over [`Runner::prepare`] and [`PreparedRun::execute`], and each
 //! start of a continuous job goes through [`Runner::run_continuous`]; the runner
 //! does everything around the executor: the one-run-at-a-time lock, history
@@ -8,6 +8,7 @@
 
 pub mod admission;
 pub mod background;
+pub mod book;
 mod env;
 mod launch;
 pub mod slots;
@@ -21,9 +22,6 @@ use std::sync::Arc;
 use chrono::Utc;
 use thiserror::Error;
 
-use crate::cluster::Cluster;
-use crate::cluster::mirror::Mirror;
-use crate::cluster::runs::RunRecord;
 use crate::config::HostConfig;
 use crate::job::{Job, JobType};
 use crate::metrics::Metrics;
@@ -43,6 +41,7 @@ use crate::store::logline::Level;
 use crate::store::run::{RunStatus, StatusFile, StatusReserve, unique_run_id};
 use crate::tenant::quota::{self, Quota};
 use admission::{Admission, Permit};
+use book::{Claim, Recorder, Recording, RunBook};
 use slots::{Slots, WasmSlot};
 
 /// Why a run could not be started. Nothing is recorded for these.
@@ -82,9 +81,10 @@ pub struct RunRequest {
     pub echo: Option<Echo>,
     /// Stops the run when fired.
     pub stop: StopSignal,
-    /// In a cluster, the run's record in the database, claimed by this
-    /// host (its id is the run's id; its status and output are mirrored).
-    pub record: Option<RunRecord>,
+    /// The run book's claim on the run, when the book gave it to this
+    /// host (its id is the run's id; its status and output are recorded
+    /// as it goes).
+    pub claim: Option<Arc<dyn Claim>>,
 }
 
 impl RunRequest {
@@ -97,7 +97,7 @@ impl RunRequest {
             args: Vec::new(),
             echo: None,
             stop: StopSignal::default(),
-            record: None,
+            claim: None,
         }
     }
 }
@@ -138,8 +138,8 @@ pub struct Runner {
     admission: Arc<Admission>,
     slots: Arc<Slots>,
     metrics: Arc<Metrics>,
-    /// The cluster this host belongs to, if any.
-    cluster: Option<Arc<Cluster>>,
+    /// Where runs are recorded and who may start them.
+    book: Arc<dyn RunBook>,
     /// What every run's folders and every tenant hold (shared by tenants).
     disk: Arc<DiskLedger>,
 }
@@ -161,8 +161,8 @@ pub struct PreparedRun {
     started: std::time::Instant,
     /// Room kept for the final status (a disk that fills meanwhile).
     reserve: Option<StatusReserve>,
-    /// Keeps the cluster's record of the run up to date.
-    mirror: Option<Mirror>,
+    /// Keeps the run book's record of a claimed run up to date.
+    recorder: Option<Box<dyn Recorder>>,
     _permit: Permit,
     _slot: Option<WasmSlot>,
     _in_flight: crate::metrics::InFlight,
@@ -192,23 +192,30 @@ impl Runner {
             admission,
             slots,
             metrics: Arc::default(),
-            cluster: None,
+            book: Arc::new(book::local::LocalBook::new(Arc::default())),
             disk: Arc::default(),
         }
     }
 
-    /// The same runner as a member of a cluster: runs given a record
-    /// mirror it to the database.
-    pub fn with_cluster(self, cluster: Arc<Cluster>) -> Runner {
-        Runner {
-            cluster: Some(cluster),
-            ..self
-        }
+    /// The same runner over another run book (the host's, picked at its
+    /// start; a runner is made over a [`book::local::LocalBook`] of its own).
+    pub fn with_book(self, book: Arc<dyn RunBook>) -> Runner {
+        Runner { book, ..self }
     }
 
-    /// The cluster this host belongs to, if any.
-    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
-        self.cluster.as_ref()
+    /// Where runs are recorded and who may start them.
+    pub fn book(&self) -> &Arc<dyn RunBook> {
+        &self.book
+    }
+
+    /// Where `job` of this runner's tenant is, for the run book.
+    pub fn place(&self, job: &Job) -> book::JobPlace {
+        book::JobPlace {
+            tenant: self.tenant.to_string(),
+            job_type: job.job_type,
+            name: job.name.clone(),
+            data_dir: self.host.layout.data_dir(job.job_type, &job.name),
+        }
     }
 
     /// The tenant's bound on its runs in flight (its quota).
@@ -302,7 +309,7 @@ impl Runner {
 
     /// Whether `job` can be run on demand here, and with which executor:
     /// what [`Runner::prepare`] checks before anything is recorded (and a
-    /// cluster host before it queues a run).
+    /// shared run book before it queues a run).
     pub fn check(&self, job: &Job) -> Result<Chosen, RunError> {
         if job.job_type == JobType::Continuous {
             return Err(RunError::Continuous(job.name.clone()));
@@ -351,8 +358,8 @@ impl Runner {
         };
         let pruned = history::prune(&data_dir, self.host.history_size);
         let now = Utc::now();
-        let run_id = match &req.record {
-            Some(rec) => rec.run_id.clone(),
+        let run_id = match &req.claim {
+            Some(claim) => claim.run_id().to_string(),
             None => unique_run_id(&data_dir, now),
         };
         let run_dir = data_dir.join(&run_id);
@@ -388,16 +395,16 @@ impl Runner {
         }
         log.sys(Level::Info, "Status changed to Initializing");
         unmade.0.clear();
-        let mirror = match (&self.cluster, req.record) {
-            (Some(cluster), Some(rec)) => Some(Mirror::start(
-                cluster.clone(),
-                rec,
-                run_dir.join(OUTPUT_LOG),
-                req.stop.clone(),
-                log.clone(),
-            )),
-            _ => None,
-        };
+        let recorder = req.claim.map(|claim| {
+            claim.record(Recording {
+                output: run_dir.join(OUTPUT_LOG),
+                stop: req.stop.clone(),
+                log: log.clone(),
+                tenant: self.tenant.to_string(),
+                job: job.name.clone(),
+                history_size: self.host.history_size,
+            })
+        });
         let in_flight = self.metrics.run_started(&self.tenant);
         Ok(PreparedRun {
             runner: self.clone(),
@@ -413,7 +420,7 @@ impl Runner {
             limit_notes,
             started: std::time::Instant::now(),
             reserve: Some(reserve),
-            mirror,
+            recorder,
             _permit: permit,
             _slot: slot,
             _in_flight: in_flight,
@@ -469,8 +476,8 @@ impl PreparedRun {
                     .sys(Level::Err, &format!("Cannot write the run status: {e}"));
             }
         }
-        if let Some(m) = &self.mirror {
-            m.status(&self.status);
+        if let Some(r) = &self.recorder {
+            r.status(&self.status);
         }
     }
 
@@ -498,23 +505,20 @@ impl PreparedRun {
         };
         launch.preamble();
         self.set_status(RunStatus::Running);
-        // In a cluster the job starts only once its start is recorded: a run
-        // the database still calls unstarted may be given to another host.
-        let recorded = match &self.mirror {
-            Some(m) => tokio::select! {
-                r = m.started() => r,
-                _ = self.stop.killed() => false,
+        // A claimed run starts only once its start is recorded: a run the
+        // book still calls unstarted may be given to another host.
+        let recorded = match &self.recorder {
+            Some(r) => tokio::select! {
+                r = r.started() => r,
+                _ = self.stop.killed() => Err(
+                    "The run was killed before its start was recorded: not started".into()
+                ),
             },
-            None => true,
+            None => Ok(()),
         };
-        let outcome = if recorded {
-            launch.run().await
-        } else {
-            runtime::Ending::Crashed(
-                "The run's start could not be recorded in the cluster's database: not started"
-                    .into(),
-            )
-            .into()
+        let outcome = match recorded {
+            Ok(()) => launch.run().await,
+            Err(why) => runtime::Ending::Crashed(why).into(),
         };
         let (status, limit) = launch.report(&outcome);
         let exit_code = outcome.ending.exit_code();
@@ -523,17 +527,8 @@ impl PreparedRun {
         self.status.fuel_consumed = outcome.fuel_consumed;
         self.set_status(status);
         log.close_console();
-        if let Some(m) = self.mirror.take() {
-            m.finish().await;
-            // The cluster's history is kept to the same size, once the run
-            // has ended (not on the way to its start).
-            if let Some(c) = &runner.cluster
-                && let Err(e) = c
-                    .prune(&runner.tenant, &self.job.name, runner.host.history_size)
-                    .await
-            {
-                tracing::warn!("pruning the history of {}: {e:#}", self.job.name);
-            }
+        if let Some(r) = self.recorder.take() {
+            r.finish().await;
         }
         runner.metrics.run_finished(
             &runner.tenant,

@@ -10,13 +10,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::cluster::Cluster;
 use crate::job::Job;
 use crate::runner::Runner;
+use crate::runner::book::{JobPlace, Lease, RunBook};
 use crate::runtime::capture::OutputLog;
 use crate::runtime::stop::StopSignal;
 use crate::store::layout::{DISABLE_FILE, JOB_LOG, JOB_PREV_LOG};
-use crate::store::lock::{JobLock, SINGLETON_LOCK_FILE};
+use crate::store::lock::JobLock;
 use crate::store::logline::Level;
 use crate::store::run::RunStatus;
 
@@ -76,16 +76,18 @@ impl Status {
 struct Records {
     status: Option<std::fs::File>,
     log: Arc<OutputLog>,
-    /// In a cluster: where the status is recorded too, `(cluster, tenant,
-    /// job)`.
-    cluster: Option<(Arc<Cluster>, String, String)>,
+    /// Where the status is recorded too (a shared run book's record), and
+    /// the job's place in it.
+    book: Arc<dyn RunBook>,
+    place: JobPlace,
 }
 
 impl Records {
     fn open(
         path: &std::path::Path,
         log: Arc<OutputLog>,
-        cluster: Option<(Arc<Cluster>, String, String)>,
+        book: Arc<dyn RunBook>,
+        place: JobPlace,
     ) -> Records {
         let file = std::fs::OpenOptions::new()
             .read(true)
@@ -116,7 +118,8 @@ impl Records {
         Records {
             status,
             log,
-            cluster,
+            book,
+            place,
         }
     }
 
@@ -135,104 +138,21 @@ impl Records {
             Level::Info,
             &format!("Status changed to {}", status.as_str()),
         );
-        if let Some((cluster, tenant, job)) = &self.cluster
-            && let Err(e) = cluster.set_continuous(tenant, job, status.as_str()).await
+        if let Err(e) = self
+            .book
+            .record_continuous(&self.place, status.as_str())
+            .await
         {
-            tracing::warn!("job {job}: recording its status in the cluster: {e:#}");
+            tracing::warn!("job {}: {e:#}", self.place.name);
         }
     }
 }
 
-/// What makes this host the one that runs a singleton job: the
-/// `singleton.job.lock` file on one host, a lease in a cluster.
-enum Singleton {
-    File(#[allow(dead_code)] JobLock),
-    Lease(Arc<Cluster>, String),
-}
-
-impl Singleton {
-    /// Takes it if free; `Ok(None)` when another holder has it.
-    async fn acquire(
-        runner: &Runner,
-        job: &Job,
-        data_dir: &std::path::Path,
-    ) -> std::io::Result<Option<Singleton>> {
-        match runner.cluster() {
-            Some(c) => {
-                let name = crate::cluster::singleton_lease(runner.tenant(), &job.name);
-                match c.lease(&name).await {
-                    Ok(true) => Ok(Some(Singleton::Lease(c.clone(), name))),
-                    Ok(false) => Ok(None),
-                    Err(e) => Err(std::io::Error::other(format!("{e:#}"))),
-                }
-            }
-            None => Ok(JobLock::try_acquire_file(
-                data_dir,
-                SINGLETON_LOCK_FILE,
-                &runner.host().instance,
-            )?
-            .map(Singleton::File)),
-        }
-    }
-
-    /// How often a host without it tries again.
-    fn retry(runner: &Runner) -> Duration {
-        if runner.cluster().is_some() {
-            Duration::from_secs(1)
-        } else {
-            Duration::from_secs(5)
-        }
-    }
-
-    /// Resolves when a cluster lease is lost: another host holds it, or it
-    /// could not be confirmed for a whole lease (this host may have been
-    /// cut off, and another may hold it by now). A file lock is never lost.
-    async fn lost(singleton: &Option<Singleton>) {
-        let Some(Singleton::Lease(cluster, name)) = singleton else {
-            return std::future::pending().await;
-        };
-        let mut confirmed = Instant::now();
-        loop {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            match cluster.lease(name).await {
-                Ok(true) => confirmed = Instant::now(),
-                Ok(false) => return,
-                Err(_) if confirmed.elapsed() >= crate::cluster::LEASE => return,
-                Err(_) => {}
-            }
-        }
-    }
-}
-
-impl Singleton {
-    /// Whether a cluster lease is still this host's (a file lock always is).
-    async fn still_held(&self) -> bool {
-        match self {
-            Singleton::File(_) => true,
-            Singleton::Lease(cluster, name) => cluster.lease(name).await.unwrap_or(false),
-        }
-    }
-
-    /// Drops a lease this host no longer holds without giving it back (a
-    /// release now could delete the row another host, or this one again,
-    /// has just taken).
-    fn disown(mut self) {
-        if let Singleton::Lease(_, name) = &mut self {
-            name.clear();
-        }
-    }
-}
-
-impl Drop for Singleton {
-    fn drop(&mut self) {
-        if let Singleton::Lease(cluster, name) = self
-            && !name.is_empty()
-        {
-            let (cluster, name) = (cluster.clone(), std::mem::take(name));
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(async move { cluster.release(&name).await });
-            }
-        }
+/// Resolves when a held singleton lease is lost (never without one).
+async fn lease_lost(singleton: &Option<Box<dyn Lease>>) {
+    match singleton {
+        Some(l) => l.lost().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -278,19 +198,11 @@ pub fn open_job_log(runner: &Runner, job: &Job) -> std::io::Result<Arc<OutputLog
     )
 }
 
-/// Resolves when this host rejoins its cluster after being fenced (never
-/// on a single host).
-async fn rejoined(runner: &Runner) {
-    match runner.cluster() {
-        Some(c) => c.rejoined().await,
-        None => std::future::pending().await,
-    }
-}
-
 /// Keeps `job` running until `quit` fires, then stops it gracefully.
 pub async fn run(runner: Runner, job: Job, quit: StopSignal) {
     let host = runner.host().clone();
-    let data_dir = host.layout.data_dir(job.job_type, &job.name);
+    let book = runner.book().clone();
+    let place = runner.place(&job);
     let mut log = match open_job_log(&runner, &job) {
         Ok(l) => l,
         Err(e) => {
@@ -298,13 +210,11 @@ pub async fn run(runner: Runner, job: Job, quit: StopSignal) {
             return;
         }
     };
-    let in_cluster = runner
-        .cluster()
-        .map(|c| (c.clone(), runner.tenant().to_string(), job.name.clone()));
     let mut rec = Records::open(
-        &crate::store::instance::status_file(&data_dir, &host.instance),
+        &crate::store::instance::status_file(&place.data_dir, &host.instance),
         log.clone(),
-        in_cluster,
+        book.clone(),
+        place.clone(),
     );
     if job.dir.join(DISABLE_FILE).exists() || host.jobs_stopped {
         let why = if host.jobs_stopped {
@@ -320,7 +230,7 @@ pub async fn run(runner: Runner, job: Job, quit: StopSignal) {
     let mut starts = 0u64;
     // Held across restarts (released when the job stops), so that giving
     // it back never races taking it again.
-    let mut singleton: Option<Singleton> = None;
+    let mut singleton: Option<Box<dyn Lease>> = None;
     loop {
         // Held from an earlier start: confirmed before this one (the host
         // may have been fenced while the job waited to restart).
@@ -333,7 +243,7 @@ pub async fn run(runner: Runner, job: Job, quit: StopSignal) {
         if job.settings.is_singleton() && singleton.is_none() {
             let mut announced = false;
             singleton = loop {
-                match Singleton::acquire(&runner, &job, &data_dir).await {
+                match book.singleton(&place, &host.instance).await {
                     Ok(Some(l)) => break Some(l),
                     Ok(None) => {
                         if !announced {
@@ -344,10 +254,10 @@ pub async fn run(runner: Runner, job: Job, quit: StopSignal) {
                     Err(e) => log.sys(Level::Err, &format!("Cannot take the singleton lock: {e}")),
                 }
                 tokio::select! {
-                    _ = tokio::time::sleep(Singleton::retry(&runner)) => {}
-                    // Registered again: the cluster had this instance for
-                    // dead, it says InactiveInstance again.
-                    _ = rejoined(&runner) => announced = false,
+                    _ = tokio::time::sleep(book.singleton_retry()) => {}
+                    // Taken back after being cut off: the book had this
+                    // instance for dead, it says InactiveInstance again.
+                    _ = book.rejoined() => announced = false,
                     _ = quit.stopped() => {
                         rec.set(Status::Stopped).await;
                         return;
@@ -374,13 +284,13 @@ pub async fn run(runner: Runner, job: Job, quit: StopSignal) {
         let end = loop {
             tokio::select! {
                 end = &mut run => break Some(end),
-                _ = Singleton::lost(&singleton) => {
+                _ = lease_lost(&singleton) => {
                     lost = true;
                     break None;
                 }
-                // Fenced and registered again: the cluster had this
+                // Taken back after being cut off: the book had this
                 // instance for dead; it says Running again.
-                _ = rejoined(&runner) => rec.set(Status::Running).await,
+                _ = book.rejoined() => rec.set(Status::Running).await,
                 _ = quit.stopped() => break None,
             }
         };

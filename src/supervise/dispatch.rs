@@ -1,15 +1,16 @@
-//! In a cluster, the trigger of queued runs: a thin loop over the runner
-//! that claims the oldest queued runs, up to 8 at a time (any host's
-//! `POST .../run`, or a schedule's run whose host died before starting it),
-//! whenever this host has room, and starts each like any other run.
+//! The trigger of queued runs: a thin loop over the runner that claims the
+//! oldest runs queued in the run book, up to 8 at a time (in a shared
+//! book, any host's `POST .../run`, or a schedule's run whose host died
+//! before starting it), whenever this host has room, and starts each like
+//! any other run. A book whose runs start where they are asked for queues
+//! none: the loop then only waits.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cluster::Cluster;
-use crate::cluster::runs::Claimed;
 use crate::job::JobType;
 use crate::runner::background::Runs;
+use crate::runner::book::QueuedRun;
 use crate::runner::{RunRequest, Runner};
 use crate::runtime::stop::StopSignal;
 use crate::tenant::Tenants;
@@ -21,17 +22,12 @@ const POLL: Duration = Duration::from_millis(200);
 const BATCH: u32 = 8;
 
 /// Claims and starts queued runs until `quit` fires.
-pub async fn run(
-    cluster: Arc<Cluster>,
-    runner: Runner,
-    quotas: Arc<Quotas>,
-    runs: Arc<Runs>,
-    quit: StopSignal,
-) {
+pub async fn run(runner: Runner, quotas: Arc<Quotas>, runs: Arc<Runs>, quit: StopSignal) {
     let tenants = Tenants::new(runner.host().layout.root());
+    let book = runner.book().clone();
     loop {
         tokio::select! {
-            _ = cluster.run_queued() => {}
+            _ = book.queued() => {}
             _ = tokio::time::sleep(POLL) => {}
             _ = quit.stopped() => return,
         }
@@ -39,7 +35,7 @@ pub async fn run(
         // started on its own task; one given back ends the round (another
         // host may have room for it).
         while runner.has_room() && !quit.is_stopped() {
-            let claimed = match cluster.claim_queued(BATCH).await {
+            let claimed = match book.claim_queued(BATCH).await {
                 Ok(c) if c.is_empty() => break,
                 Ok(c) => c,
                 Err(e) => {
@@ -51,11 +47,9 @@ pub async fn run(
             let starts: Vec<_> = claimed
                 .into_iter()
                 .map(|c| {
-                    let (cluster, runner) = (cluster.clone(), runner.clone());
+                    let runner = runner.clone();
                     let (tenants, quotas, runs) = (tenants.clone(), quotas.clone(), runs.clone());
-                    tokio::spawn(async move {
-                        start(&cluster, &runner, &tenants, &quotas, &runs, c).await
-                    })
+                    tokio::spawn(async move { start(&runner, &tenants, &quotas, &runs, c).await })
                 })
                 .collect();
             let mut all_started = true;
@@ -71,41 +65,30 @@ pub async fn run(
 
 /// Starts a claimed run; `false` when it went back to the queue.
 async fn start(
-    cluster: &Arc<Cluster>,
     runner: &Runner,
     tenants: &Tenants,
     quotas: &Quotas,
     runs: &Arc<Runs>,
-    c: Claimed,
+    c: QueuedRun,
 ) -> bool {
-    let host = runner.host();
-    let executors = host.executors;
+    let executors = runner.host().executors;
     let layout = tenants.layout(&c.tenant);
-    let current = c
-        .job_version
-        .is_none_or(|v| cluster.has_job_version(&c.tenant, JobType::Triggered, &c.name, v));
     let mut job = crate::bundle::read_job(&layout, executors, JobType::Triggered, &c.name);
-    if job.is_none() || !current {
+    if job.is_none() || c.stale {
         // Uploaded through another host a moment ago: materialise it now.
-        let _ = cluster
-            .sync_local(host.layout.root(), executors, host.extract)
-            .await;
+        runner.book().sync_jobs().await;
         job = crate::bundle::read_job(&layout, executors, JobType::Triggered, &c.name);
     }
     let runner = runner.for_tenant(&c.tenant, layout, &quotas.of(&c.tenant));
     let Some(job) = job else {
-        cluster
-            .fail_run(
-                &c.record,
-                &c.trigger,
-                "The job is not deployed on this host",
-            )
+        c.claim
+            .fail(&c.trigger, "The job is not deployed on this host")
             .await;
         return true;
     };
     let mut req = RunRequest::new(job, c.trigger.clone());
     req.args = c.args.clone();
-    req.record = Some(c.record.clone());
+    req.claim = Some(c.claim.clone());
     // (Back in the queue when a deploy holds the job here, or the host
     // filled up meanwhile.)
     !matches!(runs.start_claimed(&runner, req).await, Err((_, true)))

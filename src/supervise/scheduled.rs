@@ -13,15 +13,14 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::bundle::settings::Overlap;
-use crate::cluster::runs::{Refusal, TickClaim};
 use crate::job::Job;
 use crate::runner::background::{RunHandle, Runs};
+use crate::runner::book::{Occurrence, TickStart};
 use crate::runner::{RunError, RunRequest, Runner};
 use crate::runtime::capture::OutputLog;
 use crate::runtime::stop::StopSignal;
 use crate::schedule::due::{Due, MISSED_COUNT_CAP, next_due};
 use crate::schedule::{Cron, zone};
-use crate::store::history;
 use crate::store::logline::Level;
 
 /// Runs the schedule of `job` until `quit` fires. The runs it starts are
@@ -37,7 +36,7 @@ pub async fn run(
     runs: Arc<Runs>,
 ) {
     let host = runner.host().clone();
-    let data_dir = host.layout.data_dir(job.job_type, &job.name);
+    let place = runner.place(&job);
     let overlap = job.settings.overlap();
     let catch_up = Duration::from_secs(job.settings.catch_up_s());
     let trigger = format!("Schedule - {cron}");
@@ -59,33 +58,27 @@ pub async fn run(
     // queued): later ones are counted from it, so a skipped tick is not
     // "missed" and caught up a moment later.
     let mut handled: Option<Timestamp> = None;
-    // In a cluster, time is the database's (hosts' clocks may disagree)
-    // and the latest start is any host's.
-    let cluster = runner.cluster().cloned();
-    let clock = || cluster.as_ref().map_or_else(Timestamp::now, |c| c.now());
-    let turn = |due: &Due| Turn {
+    // The run book's clock and latest start (a shared book's are every
+    // host's: their own clocks may disagree).
+    let book = runner.book().clone();
+    let clock = || book.now();
+    let turn = |due: &Due| Occurrence {
         tick: Some(due.tick),
         catch_up,
         late: due.catch_up,
     };
-    let queued = Turn {
+    let queued = Occurrence {
         tick: None,
         catch_up,
         late: false,
     };
     loop {
-        let last_start = match &cluster {
-            Some(c) => match c.schedule_base(runner.tenant(), &job.name).await {
-                Ok(t) => t,
-                Err(e) => {
-                    log.sys(
-                        Level::Warn,
-                        &format!("Cannot read the cluster's latest run: {e:#}"),
-                    );
-                    None
-                }
-            },
-            None => history::latest(&data_dir).and_then(|r| r.status.start_time),
+        let last_start = match book.schedule_base(&place).await {
+            Ok(t) => t,
+            Err(e) => {
+                log.sys(Level::Warn, &format!("{e:#}"));
+                None
+            }
         }
         .and_then(|t| Timestamp::from_nanosecond(t.timestamp_nanos_opt()? as i128).ok());
         // The later of the two (None sorts first).
@@ -253,74 +246,28 @@ impl Drop for Pending<'_> {
     }
 }
 
-/// Which run a start is: a schedule's occurrence, or (no `tick`) the
-/// queued run's turn or a replacement.
-#[derive(Clone, Copy)]
-struct Turn {
-    tick: Option<Timestamp>,
-    /// The job's catch-up window.
-    catch_up: Duration,
-    /// The run is a catch-up (it stands for missed occurrences).
-    late: bool,
-}
-
 /// Starts a run (registered in `runs`); `None` when the job is already
 /// running. A job that cannot run at all is logged and counts as started
-/// (there is nothing to queue or replace). In a cluster, the occurrence is
-/// claimed first: when another host has it, nothing starts here (and it
-/// counts as started).
+/// (there is nothing to queue or replace). The run book is asked first:
+/// when it starts nothing here (another host has the occurrence), that
+/// counts as started.
 async fn start(
     runner: &Runner,
     job: &Job,
     trigger: &str,
     log: &OutputLog,
     runs: &Arc<Runs>,
-    turn: Turn,
+    turn: Occurrence,
 ) -> Option<RunHandle> {
     let mut req = RunRequest::new(job.clone(), trigger);
-    if let Some(cluster) = runner.cluster() {
-        if !runner.has_room() {
-            // Another host with room claims it (if none has, it is missed).
-            log.sys(
-                Level::Warn,
-                "This host has as many runs in progress as it allows: this schedule is left to the other hosts",
-            );
+    match runner.book().claim_tick(runner, job, trigger, turn).await {
+        TickStart::Start(claim) => req.claim = claim,
+        TickStart::Running => return None,
+        TickStart::Skip(line) => {
+            if let Some((level, line)) = line {
+                log.sys(level, &line);
+            }
             return Some(RunHandle::ended_already());
-        }
-        let (tenant, max) = (runner.tenant(), runner.tenant_max_runs());
-        let claimed = match turn.tick {
-            Some(tick) => {
-                let at = chrono::DateTime::from_timestamp_micros(tick.as_microsecond())?;
-                let catch_up = turn.catch_up.as_secs().min(i32::MAX as u64) as i32;
-                cluster
-                    .claim_tick(tenant, &job.name, at, turn.late, trigger, catch_up, max)
-                    .await
-                    .map(|c| match c {
-                        TickClaim::Run(rec) => Ok(Some(rec)),
-                        TickClaim::Taken => Ok(None),
-                        TickClaim::NoRun(r) => Err(r),
-                    })
-            }
-            None => cluster
-                .start_owned(tenant, &job.name, trigger, max)
-                .await
-                .map(|r| r.map(Some)),
-        };
-        match claimed {
-            Ok(Ok(Some(rec))) => req.record = Some(rec),
-            Ok(Ok(None)) => return Some(RunHandle::ended_already()),
-            Ok(Err(Refusal::AlreadyRunning)) => return None,
-            Ok(Err(Refusal::Busy(why))) => {
-                log.sys(Level::Warn, &format!("Skipped this schedule: {why}"));
-                return Some(RunHandle::ended_already());
-            }
-            Err(e) => {
-                log.sys(
-                    Level::Err,
-                    &format!("WebJob could not be invoked: the cluster's database: {e:#}"),
-                );
-                return Some(RunHandle::ended_already());
-            }
         }
     }
     match runs.start_claimed(runner, req).await {
@@ -339,16 +286,14 @@ async fn start(
             );
             Some(handle)
         }
-        // (Not claimed in a cluster: the overlap policy applies.)
+        // (Not claimed: the overlap policy applies.)
         Err((RunError::AlreadyRunning, false)) => None,
         // Claimed, but this host cannot start it now (the job's files are
         // being replaced, or the host filled up): another host takes it.
         Err((e, true)) => {
             log.sys(
                 Level::Warn,
-                &format!(
-                    "This host cannot start the run now ({e}): it goes back to the cluster's queue"
-                ),
+                &format!("This host cannot start the run now ({e}): it goes back to the queue"),
             );
             Some(RunHandle::ended_already())
         }
