@@ -3,8 +3,10 @@
 //! run's start, a miss within the catch-up window runs once, older misses
 //! are logged and skipped), starts a run with the trigger
 //! `Schedule - <expr>`, and applies the job's overlap policy when the
-//! previous run is still going. Every decision is written to the job's
-//! `job_scheduler.log`; nothing is swallowed silently.
+//! previous run is still going. The decisions are the job's
+//! [`Timetable`]'s (pure, tested without a clock); this loop waits, asks
+//! the run book and the runner, and writes every decision to the job's
+//! `job_scheduler.log`: nothing is swallowed silently.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,15 +14,15 @@ use std::time::Duration;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
-use crate::bundle::settings::Overlap;
 use crate::job::Job;
 use crate::runner::background::{RunHandle, Runs};
 use crate::runner::book::{Occurrence, TickStart};
 use crate::runner::{RunError, RunRequest, Runner};
 use crate::runtime::capture::OutputLog;
 use crate::runtime::stop::StopSignal;
-use crate::schedule::due::{Due, MISSED_COUNT_CAP, next_due};
-use crate::schedule::{Cron, zone};
+use crate::schedule::Cron;
+use crate::schedule::due::Due;
+use crate::schedule::timetable::{Line, OnOverlap, Timetable};
 use crate::store::logline::Level;
 
 /// Runs the schedule of `job` until `quit` fires. The runs it starts are
@@ -37,27 +39,16 @@ pub async fn run(
 ) {
     let host = runner.host().clone();
     let place = runner.place(&job);
-    let overlap = job.settings.overlap();
-    let catch_up = Duration::from_secs(job.settings.catch_up_s());
     let trigger = format!("Schedule - {cron}");
-    let zoned = |t: Timestamp| zone::rfc3339(t, &tz);
-    log.sys(
-        Level::Info,
-        &format!(
-            "Scheduling WebJob with {cron} (time zone {}, overlap {overlap:?}, catch-up {} s)",
-            tz.iana_name().unwrap_or("UTC"),
-            catch_up.as_secs()
-        ),
-    );
+    let catch_up = Duration::from_secs(job.settings.catch_up_s());
+    let mut table = Timetable::new(cron, tz, catch_up, job.settings.overlap());
+    let say = |(level, line): Line| log.sys(level, &line);
+    say(table.opening());
     let mut current: Option<RunHandle> = None;
     let mut pending = Pending {
         on: false,
         runner: &runner,
     };
-    // The latest occurrence this trigger dealt with (ran, skipped or
-    // queued): later ones are counted from it, so a skipped tick is not
-    // "missed" and caught up a moment later.
-    let mut handled: Option<Timestamp> = None;
     // The run book's clock and latest start (a shared book's are every
     // host's: their own clocks may disagree).
     let book = runner.book().clone();
@@ -81,39 +72,17 @@ pub async fn run(
             }
         }
         .and_then(|t| Timestamp::from_nanosecond(t.timestamp_nanos_opt()? as i128).ok());
-        // The later of the two (None sorts first).
-        let base = last_start.max(handled);
-        let now = clock();
-        let Some(due) = next_due(&cron, &tz, base, now, catch_up) else {
-            log.sys(
-                Level::Err,
-                &format!("The schedule '{cron}' never fires again"),
-            );
-            quit.stopped().await;
-            return;
+        let due = match table.next(last_start, clock()) {
+            Ok(next) => {
+                next.lines.into_iter().for_each(say);
+                next.due
+            }
+            Err(line) => {
+                say(line);
+                quit.stopped().await;
+                return;
+            }
         };
-        if let Some((n, latest)) = due.missed {
-            log.sys(
-                Level::Warn,
-                &format!(
-                    "Missed {n}{} schedules, most recent at {}",
-                    if n >= MISSED_COUNT_CAP { "+" } else { "" },
-                    zoned(latest)
-                ),
-            );
-        }
-        if !due.catch_up {
-            log.sys(
-                Level::Info,
-                &format!(
-                    "Next schedule expected in {} at {}",
-                    crate::wire::dotnet_duration(chrono::Duration::milliseconds(
-                        due.at.duration_since(now).as_millis() as i64
-                    )),
-                    zoned(due.at)
-                ),
-            );
-        }
         // Sleep until due, waking for a queued run's turn, and in bounded
         // steps so that a wall-clock jump is noticed.
         loop {
@@ -146,7 +115,7 @@ pub async fn run(
         if quit.is_stopped() {
             return;
         }
-        handled = Some(due.at);
+        table.handled(due.at);
         if !due.catch_up {
             let late = clock().duration_since(due.at);
             let late = Duration::try_from(late).unwrap_or(Duration::ZERO);
@@ -177,47 +146,30 @@ pub async fn run(
             pending.set(false);
             continue;
         }
-        match overlap {
-            Overlap::Skip => log.sys(
-                Level::Warn,
-                "Skipped this schedule: the previous run is still running (overlap: skip)",
-            ),
-            Overlap::Queue if pending.on => log.sys(
-                Level::Warn,
-                "Skipped this schedule: a run is already queued behind the running one (overlap: queue)",
-            ),
-            Overlap::Queue => {
-                log.sys(
-                    Level::Info,
-                    "The previous run is still running: this schedule's run is queued (overlap: queue)",
-                );
+        match table.on_overlap(pending.on, current.is_some()) {
+            OnOverlap::Skip(line) => say(line),
+            OnOverlap::Queue(line) => {
+                say(line);
                 pending.set(true);
             }
-            Overlap::Replace => match current.take() {
-                Some(mut c) => {
-                    log.sys(
-                        Level::Info,
-                        "Stopping the running run to replace it (overlap: replace)",
-                    );
+            OnOverlap::Replace(line) => {
+                say(line);
+                if let Some(mut c) = current.take() {
                     c.stop();
                     tokio::select! {
                         _ = c.ended() => {}
                         _ = quit.stopped() => return,
                     }
-                    current = start(&runner, &job, &trigger, &log, &runs, queued).await;
-                    if current.is_none() {
-                        log.sys(
-                            Level::Warn,
-                            "Skipped this schedule: the job is still running after the stop",
-                        );
-                    }
-                    continue;
                 }
-                None => log.sys(
-                    Level::Warn,
-                    "Skipped this schedule: the running run was not started by this host, so it cannot be replaced (overlap: replace)",
-                ),
-            },
+                current = start(&runner, &job, &trigger, &log, &runs, queued).await;
+                if current.is_none() {
+                    log.sys(
+                        Level::Warn,
+                        "Skipped this schedule: the job is still running after the stop",
+                    );
+                }
+                continue;
+            }
         }
         wait_past(due.at, clock).await;
     }
