@@ -234,3 +234,84 @@ impl Lease for FileLease {
 
     fn disown(self: Box<Self>) {}
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::run::{RunStatus, StatusFile};
+
+    const RUN: &str = "202601010000000001";
+
+    fn place(dir: &Path, t: JobType) -> JobPlace {
+        JobPlace {
+            tenant: String::new(),
+            job_type: t,
+            name: "job".into(),
+            data_dir: dir.to_path_buf(),
+        }
+    }
+
+    fn record(dir: &Path, status: RunStatus, output: &str) {
+        let run = dir.join(RUN);
+        std::fs::create_dir_all(&run).unwrap();
+        StatusFile {
+            trigger: Some("External - test".into()),
+            status,
+            start_time: Some(Utc::now()),
+            end_time: None,
+            exit_code: None,
+            limit: None,
+            fuel_consumed: None,
+        }
+        .write(&run)
+        .unwrap();
+        std::fs::write(run.join(OUTPUT_LOG), output).unwrap();
+    }
+
+    #[tokio::test]
+    async fn runs_and_their_output_are_the_files_of_the_data_folder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let book = LocalBook::new(Arc::default());
+        let missing = place(&tmp.path().join("none"), JobType::Triggered);
+        assert!(book.history(&missing).await.unwrap().is_none());
+        let job = place(tmp.path(), JobType::Triggered);
+        assert_eq!(book.history(&job).await.unwrap().unwrap().len(), 0);
+        assert!(book.output(&job, RUN).await.unwrap().is_none());
+        // (A run is in progress while its host holds the job's lock.)
+        let lock = JobLock::try_acquire(tmp.path(), "host-a").unwrap().unwrap();
+        record(tmp.path(), RunStatus::Running, "hello\nworld\n");
+        assert_eq!(book.history(&job).await.unwrap().unwrap()[0].id, RUN);
+        assert_eq!(book.run(&job, RUN).await.unwrap().unwrap().id, RUN);
+        assert!(book.schedule_base(&job).await.unwrap().is_some());
+        let out = book.output(&job, RUN).await.unwrap().unwrap();
+        assert_eq!(
+            out.file(),
+            Some(tmp.path().join(RUN).join(OUTPUT_LOG).as_path())
+        );
+        assert_eq!(out.size().await.unwrap(), 12);
+        let mut buf = Vec::new();
+        out.read(6, 100, &mut buf).await.unwrap();
+        assert_eq!(buf, b"world\n");
+        assert!(!out.ended().await);
+        record(tmp.path(), RunStatus::Success, "hello\nworld\n");
+        drop(lock);
+        assert!(out.ended().await);
+        // A run this book did not start is not stopped through it.
+        assert!(!book.request_stop(&job, RUN).await.unwrap());
+        let facts = book.job_facts(&job).await;
+        assert_eq!(facts.latest_run.unwrap().id, RUN);
+        assert!(!facts.scheduler_log);
+    }
+
+    #[tokio::test]
+    async fn a_singleton_is_one_holders_until_it_lets_go() {
+        let tmp = tempfile::tempdir().unwrap();
+        let book = LocalBook::new(Arc::default());
+        let job = place(tmp.path(), JobType::Continuous);
+        let held = book.singleton(&job, "host-a").await.unwrap().unwrap();
+        assert!(held.still_held().await);
+        assert!(book.singleton(&job, "host-b").await.unwrap().is_none());
+        drop(held);
+        assert!(book.singleton(&job, "host-b").await.unwrap().is_some());
+    }
+}
