@@ -80,7 +80,9 @@ impl Launch<'_> {
     pub async fn run(&self) -> Outcome {
         let mut outcome = match self.launch().await {
             Ok(o) => o,
-            Err(e) => Ending::Crashed(format!("{e:#}")).into(),
+            Err(e) => {
+                Ending::Crashed(crate::runtime::confine::start_failure(&format!("{e:#}"))).into()
+            }
         };
         // The kept tail of a capped output is copied from disk: not on a
         // thread that answers requests.

@@ -472,8 +472,13 @@ impl PreparedRun {
                 _ => Err(e),
             };
             if let Err(e) = kept {
-                self.log
-                    .sys(Level::Err, &format!("Cannot write the run status: {e}"));
+                self.log.sys(
+                    Level::Err,
+                    &format!(
+                        "Cannot write the run status: {}",
+                        runtime::confine::describe(&e)
+                    ),
+                );
             }
         }
         if let Some(r) = &self.recorder {

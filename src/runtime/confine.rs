@@ -51,6 +51,63 @@ pub fn rlimit(resource: libc::__rlimit_resource_t) -> Option<(Option<u64>, Optio
     Some((finite(r.rlim_cur), finite(r.rlim_max)))
 }
 
+/// The limit of this process's that an OS error runs into, if it is one:
+/// out of descriptors (`EMFILE`) or of processes (`EAGAIN` from a fork):
+/// its errno, what it bounds, the `ulimit` option and its soft value.
+fn limit_of(errno: i32) -> Option<(&'static str, &'static str, u64)> {
+    let (what, option, resource) = match errno {
+        libc::EMFILE => ("open files per process", "ulimit -n", libc::RLIMIT_NOFILE),
+        libc::EAGAIN => ("processes", "ulimit -u", libc::RLIMIT_NPROC),
+        _ => return None,
+    };
+    let (soft, _) = rlimit(resource)?;
+    Some((what, option, soft?))
+}
+
+/// An OS error in words, without std's "(os error N)", plus this
+/// process's limit a failure to get a descriptor or a process runs into
+/// (e.g. "Too many open files (ulimit -n 16)").
+pub fn describe(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let Some(n) = e.raw_os_error() else {
+        return text;
+    };
+    let text = text
+        .strip_suffix(&format!(" (os error {n})"))
+        .unwrap_or(&text)
+        .to_string();
+    match limit_of(n) {
+        Some((_, option, v)) => format!("{text} ({option} {v})"),
+        None => text,
+    }
+}
+
+/// A run's failure to start (an error chain in words) that ran into this
+/// process's own limit on open files or processes names the limit and its
+/// value, in [`describe`]'s words: "Too many open files (ulimit -n 16);
+/// the host ran out of open files per process starting the run". A cause
+/// repeated by the chain (an error whose text includes its source's) is
+/// said once.
+pub fn start_failure(msg: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in msg.split(": ") {
+        if parts.last() != Some(&part) {
+            parts.push(part);
+        }
+    }
+    let msg = parts.join(": ");
+    for errno in [libc::EMFILE, libc::EAGAIN] {
+        let code = format!("(os error {errno})");
+        if let (true, Some((what, option, v))) = (msg.contains(&code), limit_of(errno)) {
+            return format!(
+                "{}; the host ran out of {what} starting the run",
+                msg.replace(&code, &format!("({option} {v})"))
+            );
+        }
+    }
+    msg
+}
+
 /// `VmSize` from `/proc/<pid>/status`, in bytes.
 fn vm_size(status: &str) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmSize:"))?;
@@ -109,6 +166,33 @@ pub fn human(bytes: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn os_errors_name_the_limit_they_run_into() {
+        let n = super::rlimit(libc::RLIMIT_NOFILE).unwrap().0.unwrap();
+        let e = std::io::Error::from_raw_os_error(libc::EMFILE);
+        assert_eq!(
+            super::describe(&e),
+            format!("Too many open files (ulimit -n {n})")
+        );
+        let d = super::describe(&std::io::Error::from_raw_os_error(libc::EPERM));
+        assert_eq!(d, "Operation not permitted");
+    }
+
+    #[test]
+    fn a_start_that_ran_out_of_open_files_names_the_limit_once() {
+        let n = super::rlimit(libc::RLIMIT_NOFILE).unwrap().0.unwrap();
+        let msg = super::start_failure(
+            "building the Landlock ruleset: failed to create a ruleset: Too many open files (os error 24): Too many open files (os error 24)",
+        );
+        assert_eq!(
+            msg,
+            format!(
+                "building the Landlock ruleset: failed to create a ruleset: Too many open files (ulimit -n {n}); the host ran out of open files per process starting the run"
+            )
+        );
+        assert_eq!(super::start_failure("no such file"), "no such file");
+    }
+
     use super::*;
 
     #[test]

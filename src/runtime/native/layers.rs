@@ -306,11 +306,16 @@ fn try_unshare(flags: libc::c_int) -> Probe {
         Ok(s) => match s.code() {
             Some(c) if c > UNSHARE_FAILED => Probe::Refused(format!(
                 "unshare: {}",
-                rlimit::describe(&std::io::Error::from_raw_os_error(c - UNSHARE_FAILED))
+                crate::runtime::confine::describe(&std::io::Error::from_raw_os_error(
+                    c - UNSHARE_FAILED
+                ))
             )),
             _ => Probe::Refused(format!("the probe exited with {s}")),
         },
-        Err(e) => Probe::NotStarted(format!("cannot start the probe: {}", rlimit::describe(&e))),
+        Err(e) => Probe::NotStarted(format!(
+            "cannot start the probe: {}",
+            crate::runtime::confine::describe(&e)
+        )),
     }
 }
 

@@ -137,7 +137,7 @@ impl NativeRuntime {
         };
         match self.run_with(interpreter, inv, layers).await {
             Ok(o) => o,
-            Err(e) => crashed(with_limit_hint(format!("{e:#}"))),
+            Err(e) => crashed(crate::runtime::confine::start_failure(&format!("{e:#}"))),
         }
     }
 
@@ -353,28 +353,6 @@ fn scratch_notes(left: Option<(u64, u64)>, limits: &Limits) -> Vec<String> {
     notes
 }
 
-/// A failure to start a run that ran into this host's own limit on open
-/// files or processes says which limit and its value, in the words
-/// [`rlimit::describe`] uses: "Too many open files (ulimit -n 16)".
-fn with_limit_hint(msg: String) -> String {
-    use rlimit::Limit;
-    let (errno, limit, option) = if msg.contains(&format!("(os error {})", libc::EMFILE)) {
-        (libc::EMFILE, Limit::OpenFiles, "ulimit -n")
-    } else if msg.contains(&format!("(os error {})", libc::EAGAIN)) {
-        (libc::EAGAIN, Limit::Processes, "ulimit -u")
-    } else {
-        return msg;
-    };
-    match rlimit::soft(limit) {
-        Some(n) => format!(
-            "{}; the host ran out of {} starting the run",
-            msg.replace(&format!("(os error {errno})"), &format!("({option} {n})")),
-            limit.what()
-        ),
-        None => msg,
-    }
-}
-
 fn crashed(msg: String) -> Outcome {
     Ending::Crashed(msg).into()
 }
@@ -476,24 +454,5 @@ impl crate::runtime::executor::Executor for NativeExecutor<'_> {
 
     fn run(&self, inv: Invocation) -> crate::runtime::executor::Running<'_> {
         Box::pin(self.runtime.run(self.interpreter, inv))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_start_that_ran_out_of_open_files_names_the_limit_instead_of_the_errno() {
-        let n = rlimit::soft(rlimit::Limit::OpenFiles).expect("the host has a soft ulimit -n");
-        let msg =
-            with_limit_hint("giving x to the run's uid: Too many open files (os error 24)".into());
-        assert_eq!(
-            msg,
-            format!(
-                "giving x to the run's uid: Too many open files (ulimit -n {n}); the host ran out of open files per process starting the run"
-            )
-        );
-        assert_eq!(with_limit_hint("no such file".into()), "no such file");
     }
 }

@@ -92,29 +92,6 @@ pub fn soft(limit: Limit) -> Option<u64> {
     crate::runtime::confine::rlimit(limit.resource()).and_then(|(soft, _)| soft)
 }
 
-/// An OS error in words, without std's "(os error N)", plus the host's
-/// limit a failure to get a descriptor or a process runs into (e.g. "Too
-/// many open files (ulimit -n 16)").
-pub fn describe(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    let Some(n) = e.raw_os_error() else {
-        return text;
-    };
-    let text = text
-        .strip_suffix(&format!(" (os error {n})"))
-        .unwrap_or(&text)
-        .to_string();
-    let limit = match n {
-        libc::EMFILE => Some(("ulimit -n", soft(Limit::OpenFiles))),
-        libc::EAGAIN => Some(("ulimit -u", soft(Limit::Processes))),
-        _ => None,
-    };
-    match limit {
-        Some((option, Some(v))) => format!("{text} ({option} {v})"),
-        _ => text,
-    }
-}
-
 /// The value a run gets for `limit` when it asks `wanted` on a host whose
 /// hard limit is `hard`: `wanted`, or `hard` with a note for the run's log
 /// naming the limit, both values, the `ulimit` option and what sets it.
@@ -187,15 +164,6 @@ mod tests {
             note.unwrap()
                 .contains("CPU time lowered from 3600 s to 60 s")
         );
-    }
-
-    #[test]
-    fn os_errors_name_the_limit_they_run_into() {
-        let e = std::io::Error::from_raw_os_error(libc::EMFILE);
-        let d = describe(&e);
-        assert!(d.starts_with("Too many open files (ulimit -n "), "{d}");
-        let d = describe(&std::io::Error::from_raw_os_error(libc::EPERM));
-        assert_eq!(d, "Operation not permitted");
     }
 
     #[test]

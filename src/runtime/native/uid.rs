@@ -97,7 +97,7 @@ fn lease_error(e: io::Error, what: &str, path: &Path) -> io::Error {
         format!(
             "cannot {what} {}: {}; --native-lease-dir picks {another}",
             path.display(),
-            super::rlimit::describe(&e)
+            crate::runtime::confine::describe(&e)
         ),
     )
 }
