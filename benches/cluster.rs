@@ -23,6 +23,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::pg::{Throwaway, fresh_database, psql};
 use common::{Client, add_bench_tenant, free_port};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmjobs");
@@ -34,68 +35,27 @@ const SECONDS: u64 = 10;
 /// what is measured is runs, not refusals.
 const BACKOFF: Duration = Duration::from_millis(5);
 
-fn psql(url: &str, sql: &str) -> String {
-    let out = Command::new("psql")
-        .args([url, "-v", "ON_ERROR_STOP=1", "-Atc", sql])
-        .output()
-        .expect("psql");
-    assert!(
-        out.status.success(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 /// A PostgreSQL server for the run: the given one, or a throw-away one.
 struct Pg {
     url: String,
-    own: Option<tempfile::TempDir>,
+    _own: Option<Throwaway>,
 }
 
 impl Pg {
     fn get() -> Pg {
         if let Ok(url) = std::env::var("WASMJOBS_BENCH_DATABASE_URL") {
-            return Pg { url, own: None };
+            return Pg { url, _own: None };
         }
-        let dir = tempfile::Builder::new()
-            .prefix("wasmjobs-bench-pg")
-            .tempdir_in("/tmp")
-            .unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pg.sh");
-        let out = Command::new(&script)
-            .arg("start")
-            .arg(dir.path())
-            .arg(free_port().to_string())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "starting PostgreSQL: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let own = Throwaway::start(free_port());
         Pg {
-            url,
-            own: Some(dir),
+            url: own.url.clone(),
+            _own: Some(own),
         }
     }
 
     /// A fresh database on the server; its URL.
     fn database(&self, name: &str) -> String {
-        psql(&self.url, &format!("DROP DATABASE IF EXISTS {name}"));
-        psql(&self.url, &format!("CREATE DATABASE {name}"));
-        let (base, _) = self.url.rsplit_once('/').unwrap();
-        format!("{base}/{name}")
-    }
-}
-
-impl Drop for Pg {
-    fn drop(&mut self) {
-        if let Some(dir) = &self.own {
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pg.sh");
-            let _ = Command::new(script).arg("stop").arg(dir.path()).status();
-        }
+        fresh_database(&self.url, name)
     }
 }
 

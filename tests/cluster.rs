@@ -8,11 +8,12 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::http::{self, Server};
+use common::pg::{fresh_database, psql};
 use common::{Env, zip_bytes};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -28,20 +29,6 @@ fn server_url() -> Option<String> {
             None
         }
     }
-}
-
-/// `psql -Atc SQL` on `url`; its output, trimmed.
-fn psql(url: &str, sql: &str) -> String {
-    let out = Command::new("psql")
-        .args([url, "-v", "ON_ERROR_STOP=1", "-Atc", sql])
-        .output()
-        .expect("psql");
-    assert!(
-        out.status.success(),
-        "psql {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// Three hosts sharing a fresh database, and tenant `acme`'s credentials.
@@ -74,9 +61,7 @@ impl Cluster {
                 .unwrap()
                 .as_nanos()
         );
-        psql(&server, &format!("CREATE DATABASE {name}"));
-        let (base, _) = server.rsplit_once('/').expect("a database URL");
-        let db = format!("{base}/{name}");
+        let db = fresh_database(&server, &name);
         let envs: Vec<Env> = (0..3).map(|_| Env::new()).collect();
         let secret = envs[0]
             .run(&["--database", &db, "tenant", "add", "acme"])

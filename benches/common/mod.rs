@@ -1,5 +1,9 @@
-//! What the benches share: a free port and a keep-alive HTTP client.
+//! What the benches share: a free port, a keep-alive HTTP client, and
+//! PostgreSQL (the tests' own helper).
 #![allow(dead_code)]
+
+#[path = "../../tests/common/pg.rs"]
+pub mod pg;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
