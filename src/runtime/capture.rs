@@ -12,11 +12,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
 use super::tail::TailRing;
+use super::watch::Activity;
 use crate::store::logline::{self, Level};
 
 /// Pending log bytes beyond which they are written without waiting for
@@ -56,36 +57,6 @@ pub enum EchoLine<'a> {
 
 /// Receives every line that goes into the log, as it goes in.
 pub type Echo = Box<dyn Fn(EchoLine<'_>) + Send + Sync>;
-
-/// When the job last showed a sign of life (an output line or CPU progress).
-#[derive(Debug)]
-pub struct Activity {
-    origin: Instant,
-    last_ms: AtomicU64,
-}
-
-impl Default for Activity {
-    fn default() -> Self {
-        Activity {
-            origin: Instant::now(),
-            last_ms: AtomicU64::new(0),
-        }
-    }
-}
-
-impl Activity {
-    /// Records a sign of life now.
-    pub fn touch(&self) {
-        let ms = self.origin.elapsed().as_millis() as u64;
-        self.last_ms.fetch_max(ms, Ordering::Relaxed);
-    }
-
-    /// Time since the last sign of life.
-    pub fn idle_for(&self) -> Duration {
-        let now = self.origin.elapsed().as_millis() as u64;
-        Duration::from_millis(now.saturating_sub(self.last_ms.load(Ordering::Relaxed)))
-    }
-}
 
 struct State {
     file: File,

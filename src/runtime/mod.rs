@@ -21,7 +21,7 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use crate::bundle::entry::ScriptKind;
-use capture::Activity;
+use watch::Activity;
 use limits::{LimitKind, Limits};
 use stop::StopSignal;
 pub use wasm::Guest;

@@ -1,15 +1,46 @@
 //! The host-side watch every executor keeps beside a running job: the
 //! wall-clock timeout, the idle timeout and stop requests (with WebJobs'
 //! graceful-stop contract). Executors race their job against [`watch`] and
-//! end the job when it resolves.
+//! end the job when it resolves. [`Activity`] is the idle signal it reads:
+//! the output capture and the native CPU sampler touch it.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use super::Ending;
-use super::capture::Activity;
 use super::limits::{LimitKind, Limits};
 use super::stop::StopSignal;
+
+/// When the job last showed a sign of life (an output line or CPU progress).
+#[derive(Debug)]
+pub struct Activity {
+    origin: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Activity {
+            origin: Instant::now(),
+            last_ms: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Activity {
+    /// Records a sign of life now.
+    pub fn touch(&self) {
+        let ms = self.origin.elapsed().as_millis() as u64;
+        self.last_ms.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    /// Time since the last sign of life.
+    pub fn idle_for(&self) -> Duration {
+        let now = self.origin.elapsed().as_millis() as u64;
+        Duration::from_millis(now.saturating_sub(self.last_ms.load(Ordering::Relaxed)))
+    }
+}
 
 /// WebJobs' graceful stop for continuous jobs: on a stop request the host
 /// creates `file` (the job watches `WEBJOBS_SHUTDOWN_FILE`), waits `wait`

@@ -28,7 +28,7 @@ pub use layers::{Layers, SandboxConfig, SandboxMode, Support};
 pub use program::Interpreter;
 use sandbox::{CpuProbe, Dirs, Rlimits, Spawner, Spec};
 
-use super::capture::Activity;
+use super::watch::Activity;
 use super::limits::{LimitKind, Limits};
 use super::watch::{self, watch};
 use super::{Ending, Invocation, Outcome, Usage};
