@@ -21,10 +21,10 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use crate::bundle::entry::ScriptKind;
-use watch::Activity;
 use limits::{LimitKind, Limits};
 use stop::StopSignal;
 pub use wasm::Guest;
+use watch::Activity;
 
 /// No executor can run this kind of script on this host.
 #[derive(Debug, Error)]

@@ -28,8 +28,8 @@ pub use layers::{Layers, SandboxConfig, SandboxMode, Support};
 pub use program::Interpreter;
 use sandbox::{CpuProbe, Dirs, Rlimits, Spawner, Spec};
 
-use super::watch::Activity;
 use super::limits::{LimitKind, Limits};
+use super::watch::Activity;
 use super::watch::{self, watch};
 use super::{Ending, Invocation, Outcome, Usage};
 use crate::store::disk::{self, Pool, RunDisk};
