@@ -13,9 +13,10 @@ use anyhow::{Context, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use super::leases::singleton_lease;
 use super::mirror::Mirror;
 use super::runs::{Refusal, RunRecord, TickClaim};
-use super::{Cluster, LEASE, singleton_lease};
+use super::{Cluster, LEASE};
 use crate::bundle::ExtractLimits;
 use crate::config::HostConfig;
 use crate::job::{Job, JobType};

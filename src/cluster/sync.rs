@@ -236,7 +236,7 @@ impl Cluster {
                 .await?;
         }
         // (Not LIKE: `_` is a wildcard there and allowed in names.)
-        let prefix = super::singleton_lease(name, "");
+        let prefix = super::leases::singleton_lease(name, "");
         tx.execute(
             "DELETE FROM leases WHERE left(name, length($1)) = $1",
             &[&prefix],
