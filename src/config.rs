@@ -30,6 +30,12 @@ pub struct HostConfig {
     /// The tenant quota's disk allowance (`disk_mb`, `disk_files`): all its
     /// data folders and the scratch of its runs in progress together.
     pub tenant_disk: crate::store::disk::Allowance,
+    /// What any job may connect to at most (`--network`, default
+    /// `public`).
+    pub network: crate::net::policy::Bound,
+    /// What the tenant's quota lets its jobs connect to at most, if it
+    /// says (within [`HostConfig::network`]).
+    pub tenant_network: Option<crate::net::policy::Bound>,
     /// The most triggered runs in flight on the host at once (`None`: no
     /// bound); beyond it a run is refused (429 in the API).
     pub max_runs: Option<u32>,
@@ -170,7 +176,21 @@ impl HostConfig {
             host.history_size = host.history_size.min(n);
         }
         host.tenant_disk = quota.disk();
+        host.tenant_network = quota.network.clone();
         host
+    }
+
+    /// The network policy of a run whose job asks for `request`: within
+    /// the host's bound and the tenant's.
+    pub fn network_policy(
+        &self,
+        request: crate::net::policy::Request,
+    ) -> crate::net::policy::Policy {
+        crate::net::policy::Policy {
+            request,
+            host: self.network.clone(),
+            tenant: self.tenant_network.clone(),
+        }
     }
 
     /// A configuration for `root` with defaults read from the environment.
@@ -196,6 +216,8 @@ impl HostConfig {
             ceiling: crate::runtime::limits::CEILING,
             ceiling_owner: "the host's".to_string(),
             tenant_disk: Default::default(),
+            network: crate::net::policy::Bound::public(),
+            tenant_network: None,
             max_runs: None,
             extract: ExtractLimits::default(),
             history_size: history_size_from(env("WEBJOBS_HISTORY_SIZE").as_deref()),

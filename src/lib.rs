@@ -18,6 +18,8 @@
 //!   host counts;
 //! - [`api`]: WebJobs' REST API and the dashboard, over HTTP;
 //! - [`wire`]: WebJobs' JSON shapes;
+//! - [`net`]: outbound network for jobs: the one policy every executor
+//!   holds connections to;
 //! - [`bench`]: `wasmjobs bench`, what isolation costs;
 //! - [`cluster`]: many hosts on one PostgreSQL (shared state, leases,
 //!   fencing);
@@ -33,6 +35,7 @@ pub mod cluster;
 pub mod config;
 pub mod job;
 pub mod metrics;
+pub mod net;
 pub mod runner;
 pub mod runtime;
 pub mod schedule;

@@ -524,6 +524,9 @@ async fn replace_settings(
     {
         return error(StatusCode::BAD_REQUEST, problem);
     }
+    if let Some(problem) = parsed.network_problem() {
+        return error(StatusCode::BAD_REQUEST, problem);
+    }
     let text = serde_json::to_vec_pretty(&Value::Object(map)).unwrap_or_default();
     // (As it will be written: pretty-printing adds bytes.)
     if let Some(why) = settings::refused(&text) {

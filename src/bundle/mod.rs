@@ -118,6 +118,9 @@ pub fn install(
         {
             return Err(BundleError::InvalidSchedule(problem));
         }
+        if let Some(problem) = settings.network_problem() {
+            return Err(BundleError::BadSettings(problem));
+        }
         let target = layout.job_dir(job_type, name);
         std::fs::create_dir_all(target.parent().expect("job dir has a parent"))
             .map_err(io(format!("creating {}", layout.jobs_root().display())))?;
@@ -238,6 +241,9 @@ pub fn read_job(
         && let Some(problem) = settings.schedule_problem()
     {
         errors.push(format!("{problem}; the job runs only when triggered"));
+    }
+    if let Some(problem) = settings.network_problem() {
+        errors.push(format!("{problem}; the job gets no network"));
     }
     Some(Job {
         name: name.to_string(),

@@ -194,13 +194,20 @@ impl Settings {
             .unwrap_or_default()
     }
 
-    /// `network` (bool, default false): a native job may open network
-    /// sockets (only where the host gives runs no network namespace).
-    pub fn network(&self) -> bool {
-        self.raw
-            .get("network")
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
+    /// `network`: what the job asks to connect to (absent or `false`:
+    /// nothing; `true`: whatever the host allows; a list of patterns). A
+    /// value that cannot be read asks for nothing (and is refused at
+    /// deploy: [`Settings::network_problem`]).
+    pub fn network(&self) -> crate::net::policy::Request {
+        crate::net::policy::Request::from_setting(self.raw.get("network")).unwrap_or_default()
+    }
+
+    /// Why `network` cannot be used, if it cannot: a value that is not
+    /// `true`, `false` or a list, or a pattern that does not parse.
+    pub fn network_problem(&self) -> Option<String> {
+        crate::net::policy::Request::from_setting(self.raw.get("network"))
+            .err()
+            .map(|e| format!("{FILE_NAME}: {e}"))
     }
 
     /// `time_zone` (string, IANA name): the zone the schedule is read in,
@@ -297,7 +304,6 @@ impl Settings {
         expect("schedule", Want::String, "no schedule");
         expect("is_singleton", Want::Bool, "false");
         expect("is_in_place", Want::Bool, "true for .js, else false");
-        expect("network", Want::Bool, "false");
         expect("time_zone", Want::String, "the host's WEBSITE_TIME_ZONE");
         expect("catch_up_s", Want::Count, "600");
         expect(

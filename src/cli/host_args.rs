@@ -111,6 +111,14 @@ pub(super) struct HostArgs {
     /// off isolates nothing (resource limits only).
     #[arg(long, global = true, value_enum, env = "WASMJOBS_NATIVE_SANDBOX", default_value_t = SandboxArg::Strict)]
     native_sandbox: SandboxArg,
+    /// What jobs may connect to at most: off, public (any public
+    /// address), allow patterns (https://api.example.com,
+    /// tcp://10.0.0.0/8:*), or public and patterns, comma-separated. A job
+    /// gets what its settings.job "network" asks within this (and its
+    /// tenant's quota); an address that is not public needs a pattern here
+    /// naming it literally.
+    #[arg(long, global = true, env = "WASMJOBS_NETWORK", default_value = "public", value_parser = parse_network)]
+    network: crate::net::policy::Bound,
     /// Give native runs no network namespace (saves ~2 ms per start; the
     /// socket filter and Landlock still deny networking).
     #[arg(long, global = true)]
@@ -342,6 +350,7 @@ impl HostArgs {
         host.executors = self.executor.into();
         host.sandbox.mode = self.native_sandbox.into();
         host.sandbox.net_namespace = !self.no_net_namespace;
+        host.network = self.network.clone();
         host.sandbox.uids = parse_uid_range(&self.native_uids)?;
         host.sandbox.max_file_mb = self.native_max_file_mb.unwrap_or(16 << 10);
         host.sandbox.max_processes = self.native_max_processes.unwrap_or(256);
@@ -379,4 +388,9 @@ fn parse_uid_range(s: &str) -> Result<(u32, u32)> {
         Some((a, b)) if a > 0 && a <= b && b < u32::MAX => Ok((a, b)),
         _ => bail!("--native-uids must be FIRST-LAST with 0 < FIRST <= LAST, got '{s}'"),
     }
+}
+
+/// `--network`'s value, its error naming what is wrong.
+fn parse_network(s: &str) -> Result<crate::net::policy::Bound, String> {
+    s.parse()
 }

@@ -9,6 +9,7 @@ use anyhow::Context;
 
 use super::{Runner, env};
 use crate::job::{Job, JobType};
+use crate::net::policy::{Policy, Request};
 use crate::runtime::capture::{self, OutputLog};
 use crate::runtime::executor::Dirs;
 use crate::runtime::limits::{LimitKind, Limits};
@@ -70,8 +71,42 @@ impl Launch<'_> {
         if let Some(note) = self.note {
             log.sys(Level::Warn, note);
         }
+        let policy = self.network_policy();
+        if policy.request != Request::Off {
+            log.sys(Level::Info, &policy.summary());
+            if let Some(why) = self.no_network(&policy) {
+                log.sys(Level::Warn, &format!("Network: this run gets none: {why}"));
+            }
+        }
         for (level, line) in self.runner.executor(self.executor).describe(&self.limits) {
             log.sys(level, &line);
+        }
+    }
+
+    /// The run's network policy: its job's request within the host's and
+    /// the tenant's bounds.
+    fn network_policy(&self) -> Policy {
+        self.runner
+            .host()
+            .network_policy(self.job.settings.network())
+    }
+
+    /// Why a run that asks for the network gets none, if it does: its
+    /// bounds allow nothing, or its executor cannot yet hold connections
+    /// to what it asks. (A native job asking for `true` gets the sockets
+    /// the sandbox leaves it, within a network namespace when the host
+    /// gives runs one.)
+    fn no_network(&self, policy: &Policy) -> Option<String> {
+        if !policy.any() {
+            return Some("the host's or the tenant's bound allows no network".into());
+        }
+        match (&policy.request, self.executor.is_wasm()) {
+            (Request::Host, false) => None,
+            (Request::Host, true) => Some("the WebAssembly guests have no sockets yet".into()),
+            (_, wasm) => Some(format!(
+                "connections held to allow patterns are not available yet to {} jobs",
+                if wasm { "WebAssembly" } else { "native" }
+            )),
         }
     }
 
@@ -240,7 +275,10 @@ impl Launch<'_> {
             stderr: pipes.stderr,
             stop: self.stop.clone(),
             shutdown: Some(shutdown),
-            network: job.settings.network(),
+            network: {
+                let policy = self.network_policy();
+                policy.request == Request::Host && self.no_network(&policy).is_none()
+            },
             run_name: format!("{}-{}", job.name, self.run_id),
             tenant: self.runner.share().clone(),
             disk,

@@ -221,7 +221,9 @@ pub struct Invocation {
     /// The graceful-stop contract (its shutdown file and wait), which every
     /// run gets.
     pub shutdown: Option<watch::Shutdown>,
-    /// The job opted into network access (`settings.job` `"network"`).
+    /// The run may open sockets (its `settings.job` `"network"` is `true`
+    /// and its bounds allow some network): the native sandbox then leaves
+    /// them to it.
     pub network: bool,
     /// A name for the run's host resources (its cgroup): `<job>-<run id>`.
     pub run_name: String,

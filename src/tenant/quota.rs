@@ -42,7 +42,7 @@ const MAX_CPU_SHARE: u32 = 1_000_000;
 pub const FILE_NAME: &str = "quotas.toml";
 
 /// One tenant's quota; an unset key means "no quota beyond the host's".
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Quota {
     /// Triggered runs of the tenant in flight at once (API and schedules).
@@ -89,6 +89,9 @@ pub struct Quota {
     /// The tenant's continuous jobs running at once, whatever their
     /// executor (default: [`default_slots`] of the host's wasm slots).
     pub continuous_jobs: Option<u32>,
+    /// What the tenant's jobs may connect to at most, within the host's
+    /// `--network` (`"off"`, `"public"`, patterns, comma-separated).
+    pub network: Option<crate::net::policy::Bound>,
 }
 
 /// A tenant's weight when its quota sets no `cpu_share`.
@@ -123,6 +126,7 @@ impl Quota {
             max_file_mb: over.max_file_mb.or(self.max_file_mb),
             disk_mb: over.disk_mb.or(self.disk_mb),
             disk_files: over.disk_files.or(self.disk_files),
+            network: over.network.or(self.network),
         }
     }
 
@@ -231,8 +235,8 @@ impl Quotas {
     /// A tenant's quota: its own table over the default one.
     pub fn of(&self, tenant: &str) -> Quota {
         match self.tenants.get(tenant) {
-            Some(q) => self.default.overridden_by(*q),
-            None => self.default,
+            Some(q) => self.default.clone().overridden_by(q.clone()),
+            None => self.default.clone(),
         }
     }
 }
