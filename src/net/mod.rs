@@ -3,7 +3,9 @@
 //! and the tenant's quota bound them ([`policy::Bound`]), and every
 //! connection is judged by the name asked for and the address the host
 //! resolved it to ([`policy::Policy::check`]); [`address`] says which
-//! addresses are not public.
+//! addresses are not public, and [`connect`] is the host's side of a
+//! connection: it resolves once and connects to exactly what it allowed.
 
 pub mod address;
+pub mod connect;
 pub mod policy;

@@ -150,7 +150,10 @@ pub fn parse_host(s: &str) -> Result<Host, String> {
     if s.is_empty() {
         return Err("no host".into());
     }
-    let bare = s.strip_prefix('[').and_then(|r| r.strip_suffix(']')).unwrap_or(s);
+    let bare = s
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or(s);
     if let Ok(ip) = bare.parse::<std::net::Ipv6Addr>() {
         return Ok(Host::Ip(address::canonical(IpAddr::V6(ip))));
     }
