@@ -4,8 +4,11 @@
 //! connection is judged by the name asked for and the address the host
 //! resolved it to ([`policy::Policy::check`]); [`address`] says which
 //! addresses are not public, and [`connect`] is the host's side of a
-//! connection: it resolves once and connects to exactly what it allowed.
+//! connection: it resolves once and connects to exactly what it allowed;
+//! [`forward`] is the proxy a native run's network namespace reaches the
+//! host through.
 
 pub mod address;
 pub mod connect;
+pub mod forward;
 pub mod policy;

@@ -1,0 +1,418 @@
+//! The host's forwarder for a run whose only way out is the host: an HTTP
+//! proxy on a listener inside the run's network namespace (which has
+//! nothing else: no route out). `CONNECT host:port` (HTTPS, TLS or any
+//! TCP stream) and plain `http://` requests are dialled by the host
+//! ([`Dialer`]: resolved once, judged by the run's policy, connected to
+//! exactly an allowed address) and then copied both ways. A refusal is a
+//! `403` naming the pattern that would allow the connection, and a line in
+//! the run's log; every connection's end is a line with its bytes and
+//! duration. A client that ignores the proxy finds no route at all.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::connect::{DialError, Dialer, Resolver};
+use super::policy::{Policy, Scheme};
+use crate::store::logline::Level;
+
+/// Where the forwarder listens inside a run's network namespace.
+pub const PROXY_PORT: u16 = 3128;
+
+/// The proxy URL a run's environment names (`HTTP_PROXY` and the like).
+pub fn proxy_url() -> String {
+    format!("http://127.0.0.1:{PROXY_PORT}")
+}
+
+/// The environment variables that point clients at the forwarder.
+pub fn proxy_env() -> Vec<(String, String)> {
+    let url = proxy_url();
+    [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ]
+    .iter()
+    .map(|k| (k.to_string(), url.clone()))
+    .chain(
+        ["NO_PROXY", "no_proxy"]
+            .iter()
+            .map(|k| (k.to_string(), String::new())),
+    )
+    .collect()
+}
+
+/// Writes a line to the run's log.
+pub type Say = Arc<dyn Fn(Level, &str) + Send + Sync>;
+
+/// Longest a client may take to send its request head.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest request head read.
+const HEAD_MAX: usize = 16 << 10;
+/// Longest one address may take to accept.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves the run's connections until the task is dropped.
+pub async fn serve(
+    listener: TcpListener,
+    policy: Arc<Policy>,
+    resolver: Arc<dyn Resolver>,
+    say: Say,
+) {
+    loop {
+        let Ok((client, _)) = listener.accept().await else {
+            continue;
+        };
+        let (policy, resolver, say) = (policy.clone(), resolver.clone(), say.clone());
+        tokio::spawn(async move { one(client, &policy, &*resolver, &say).await });
+    }
+}
+
+/// What a request head asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Ask {
+    /// `CONNECT host:port`: a stream.
+    Connect { host: String, port: u16 },
+    /// A plain-HTTP request in absolute form: the host, the port and the
+    /// head to send on (in origin form, `Connection: close`).
+    Http {
+        host: String,
+        port: u16,
+        head: Vec<u8>,
+    },
+}
+
+/// Reads what a request head asks for; the error is the `400`'s reason.
+fn parse_head(head: &[u8]) -> Result<Ask, String> {
+    let text = std::str::from_utf8(head).map_err(|_| "the request head is not text")?;
+    let mut lines = text.split("\r\n");
+    let first = lines.next().unwrap_or("");
+    let mut parts = first.split(' ');
+    let (method, target, version) = (
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+    );
+    if !version.starts_with("HTTP/1.") {
+        return Err(format!("not an HTTP/1 request: {first}"));
+    }
+    if method == "CONNECT" {
+        let (host, port) = split_host_port(target, None)?;
+        return Ok(Ask::Connect { host, port });
+    }
+    let rest = target.strip_prefix("http://").ok_or_else(|| {
+        format!("only CONNECT and http:// requests go through this proxy, not '{target}'")
+    })?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let (host, port) = split_host_port(authority, Some(80))?;
+    let mut out = format!("{method} {path} {version}\r\n");
+    for line in lines.take_while(|l| !l.is_empty()) {
+        let name = line
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if name.starts_with("proxy-") || name == "connection" {
+            continue;
+        }
+        out.push_str(line);
+        out.push_str("\r\n");
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    Ok(Ask::Http {
+        host,
+        port,
+        head: out.into_bytes(),
+    })
+}
+
+/// `host:port` (IPv6 in brackets); `default` when the port is left out.
+fn split_host_port(s: &str, default: Option<u16>) -> Result<(String, u16), String> {
+    let (host, port) = match s.rsplit_once(':') {
+        Some((h, p)) if !p.contains(']') => (h, Some(p)),
+        _ => (s, None),
+    };
+    let port = match (port, default) {
+        (Some(p), _) => p.parse().map_err(|_| format!("'{p}' is not a port"))?,
+        (None, Some(d)) => d,
+        (None, None) => return Err(format!("'{s}' has no port")),
+    };
+    if host.is_empty() {
+        return Err(format!("'{s}' has no host"));
+    }
+    Ok((host.to_string(), port))
+}
+
+/// Reads a request head (up to the blank line), and what came after it.
+async fn read_head(client: &mut TcpStream) -> Result<(Vec<u8>, Vec<u8>), String> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 2048];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let rest = buf.split_off(end + 4);
+            return Ok((buf, rest));
+        }
+        if buf.len() > HEAD_MAX {
+            return Err("the request head is too large".into());
+        }
+        let n = client
+            .read(&mut chunk)
+            .await
+            .map_err(|e| format!("reading the request: {e}"))?;
+        if n == 0 {
+            return Err("the client closed before its request head ended".into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+async fn answer(client: &mut TcpStream, status: &str, body: &str) {
+    let r = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}\n",
+        body.len() + 1
+    );
+    let _ = client.write_all(r.as_bytes()).await;
+}
+
+/// One client connection: its request, the host's connection, the copy.
+async fn one(mut client: TcpStream, policy: &Policy, resolver: &dyn Resolver, say: &Say) {
+    let (head, early) = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut client)).await {
+        Ok(Ok(h)) => h,
+        Ok(Err(why)) => return answer(&mut client, "400 Bad Request", &why).await,
+        Err(_) => return answer(&mut client, "408 Request Timeout", "no request head").await,
+    };
+    let ask = match parse_head(&head) {
+        Ok(a) => a,
+        Err(why) => {
+            say(
+                Level::Warn,
+                &format!("Network: a request the host does not forward: {why}"),
+            );
+            return answer(&mut client, "400 Bad Request", &why).await;
+        }
+    };
+    let (host, port, scheme) = match &ask {
+        Ask::Connect { host, port } => (host.clone(), *port, None),
+        Ask::Http { host, port, .. } => (host.clone(), *port, Some(Scheme::Http)),
+    };
+    let dialer = Dialer {
+        policy,
+        resolver,
+        connect_timeout: CONNECT_TIMEOUT,
+    };
+    let mut upstream = match dialer.dial(&host, port, scheme).await {
+        Ok(d) => d,
+        Err(e) => {
+            let status = match e {
+                DialError::Refused(_) => "403 Forbidden",
+                DialError::Resolve(_) | DialError::Connect(_) => "502 Bad Gateway",
+            };
+            say(Level::Warn, &format!("Network: {e}"));
+            return answer(&mut client, status, &format!("wasmjobs: {e}")).await;
+        }
+    };
+    let what = upstream.target.describe();
+    say(Level::Info, &format!("Network: connected to {what}"));
+    let started = Instant::now();
+    let (sent, head_out) = match ask {
+        Ask::Connect { .. } => (
+            client
+                .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                .await
+                .is_ok(),
+            0,
+        ),
+        Ask::Http { head, .. } => (
+            upstream.stream.write_all(&head).await.is_ok(),
+            head.len() as u64,
+        ),
+    };
+    let early_ok = early.is_empty() || upstream.stream.write_all(&early).await.is_ok();
+    let (out, back) = if sent && early_ok {
+        tokio::io::copy_bidirectional(&mut client, &mut upstream.stream)
+            .await
+            .unwrap_or((0, 0))
+    } else {
+        (0, 0)
+    };
+    say(
+        Level::Info,
+        &format!(
+            "Network: {what} closed: {} bytes out, {} bytes in, {} ms",
+            out + head_out + early.len() as u64,
+            back,
+            started.elapsed().as_millis()
+        ),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::connect::SystemResolver;
+    use crate::net::policy::{Bound, Request};
+
+    #[test]
+    fn request_heads_are_read_as_proxies_read_them() {
+        assert_eq!(
+            parse_head(b"CONNECT api.example.com:443 HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Ok(Ask::Connect {
+                host: "api.example.com".into(),
+                port: 443
+            })
+        );
+        assert_eq!(
+            parse_head(b"CONNECT [::1]:8443 HTTP/1.1\r\n\r\n"),
+            Ok(Ask::Connect {
+                host: "[::1]".into(),
+                port: 8443
+            })
+        );
+        let Ok(Ask::Http { host, port, head }) = parse_head(
+            b"GET http://example.com/a?b=1 HTTP/1.1\r\nHost: example.com\r\nProxy-Authorization: x\r\nConnection: keep-alive\r\nAccept: */*\r\n\r\n",
+        ) else {
+            panic!()
+        };
+        assert_eq!((host.as_str(), port), ("example.com", 80));
+        assert_eq!(
+            String::from_utf8(head).unwrap(),
+            "GET /a?b=1 HTTP/1.1\r\nHost: example.com\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+        );
+        assert!(
+            parse_head(b"GET /local HTTP/1.1\r\n\r\n")
+                .unwrap_err()
+                .contains("only CONNECT")
+        );
+        assert!(
+            parse_head(b"CONNECT example.com HTTP/1.1\r\n\r\n")
+                .unwrap_err()
+                .contains("no port")
+        );
+        assert!(
+            parse_head(b"hello\r\n\r\n")
+                .unwrap_err()
+                .contains("not an HTTP/1 request")
+        );
+    }
+
+    /// A forwarder over `policy`, its port, and the lines it logged.
+    async fn forwarder(
+        policy: Policy,
+    ) -> (
+        u16,
+        Arc<std::sync::Mutex<Vec<String>>>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let say: Say = Arc::new(move |_, line: &str| sink.lock().unwrap().push(line.to_string()));
+        let task = tokio::spawn(serve(l, Arc::new(policy), Arc::new(SystemResolver), say));
+        (port, lines, task)
+    }
+
+    async fn exchange(port: u16, request: &str) -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        s.write_all(request.as_bytes()).await.unwrap();
+        let mut out = String::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut out)).await;
+        out
+    }
+
+    #[tokio::test]
+    async fn allowed_requests_go_through_and_refused_ones_reach_nothing() {
+        // An HTTP server on loopback that answers once per connection.
+        let server = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sport = server.local_addr().unwrap().port();
+        let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let h = hits.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut c, _) = server.accept().await.unwrap();
+                h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut buf = [0u8; 4096];
+                let n = c.read(&mut buf).await.unwrap_or(0);
+                let got = String::from_utf8_lossy(&buf[..n]).to_string();
+                let body = if got.starts_with("GET /hello HTTP/1.1\r\n") {
+                    "hello"
+                } else {
+                    "what?"
+                };
+                let _ = c
+                    .write_all(
+                        format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                            body.len()
+                        )
+                        .as_bytes(),
+                    )
+                    .await;
+            }
+        });
+        let policy = Policy {
+            request: Request::Allow(vec![format!("http://127.0.0.1:{sport}").parse().unwrap()]),
+            host: format!("public,http://127.0.0.1:{sport}")
+                .parse::<Bound>()
+                .unwrap(),
+            tenant: None,
+        };
+        let (port, lines, task) = forwarder(policy).await;
+        let ok = exchange(
+            port,
+            &format!("GET http://127.0.0.1:{sport}/hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"),
+        )
+        .await;
+        assert!(ok.ends_with("hello"), "{ok}");
+        let tunnel = exchange(
+            port,
+            &format!("CONNECT 127.0.0.1:{sport} HTTP/1.1\r\n\r\nGET /hello HTTP/1.1\r\n\r\n"),
+        )
+        .await;
+        assert!(
+            tunnel.starts_with("HTTP/1.1 200 Connection established"),
+            "{tunnel}"
+        );
+        assert!(tunnel.ends_with("hello"), "{tunnel}");
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 2);
+        for refused in [
+            format!("CONNECT 127.0.0.2:{sport} HTTP/1.1\r\n\r\n"),
+            format!("CONNECT 127.0.0.1:{} HTTP/1.1\r\n\r\n", sport + 1),
+            "CONNECT 169.254.169.254:80 HTTP/1.1\r\n\r\n".to_string(),
+            format!("GET http://2130706434:{sport}/ HTTP/1.1\r\n\r\n"),
+        ] {
+            let r = exchange(port, &refused).await;
+            assert!(r.starts_with("HTTP/1.1 403 Forbidden"), "{refused}: {r}");
+        }
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 2);
+        let lines = lines.lock().unwrap().clone();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with(&format!("Network: connected to 127.0.0.1:{sport}"))),
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("bytes out") && l.contains("bytes in")),
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("Network: 169.254.169.254:80: refused")),
+            "{lines:?}"
+        );
+        task.abort();
+    }
+}
