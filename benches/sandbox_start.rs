@@ -36,7 +36,7 @@ fn spec(dirs: &Dirs, layers: Layers, host_root: bool, i: usize) -> Spec {
             processes: 64,
         },
         memory_mb: 256,
-        network: false,
+        network: wasmjobs::runtime::NetAccess::None,
         extra_read: Vec::new(),
         uid_range: (2_000_000_000, 2_000_065_535),
         host_root,

@@ -6,7 +6,8 @@
 # sources), the interpreters native jobs run with (php-cli, a JDK, python3)
 # and the Rust target pinned in rust-toolchain.toml.
 # With --test, also what the tests need: Chromium and chromedriver (the
-# dashboard is tested in a real browser) and curl (WebJobs' client flow).
+# dashboard is tested in a real browser), curl (WebJobs' client flow, and
+# native jobs' network) and openssl (the network tests' TLS server).
 # Idempotent: installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +29,8 @@ if [ "$for_tests" = 1 ]; then
   [ -x /usr/bin/chromium ] || need+=(chromium)
   [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
   [ -x /usr/bin/curl ] || need+=(curl)
+  # The network tests make a TLS server their own CA signed.
+  command -v openssl >/dev/null 2>&1 || need+=(openssl)
   # The cluster tests start a throw-away PostgreSQL server (scripts/pg.sh).
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 fi

@@ -7,8 +7,10 @@
 
 mod common;
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{Env, skip};
@@ -125,7 +127,7 @@ fn a_run_says_what_it_asked_for_and_what_it_got() {
         "{log}"
     );
     assert!(
-        log.contains("Network: this run gets none: connections held to allow patterns are not available yet to WebAssembly jobs"),
+        log.contains("Network: this run gets none: the WebAssembly guests have no sockets yet"),
         "{log}"
     );
     // A job that asks for nothing says nothing.
@@ -219,6 +221,241 @@ fn the_hosts_bound_takes_a_native_jobs_sockets_away() {
         log.contains(
             "Network: this run gets none: the host's or the tenant's bound allows no network"
         ),
+        "{log}"
+    );
+}
+
+/// An HTTP server on 127.0.0.1 that counts its connections: `/redirect`
+/// answers `302` to `redirect_to`, anything else `200` with `body`.
+fn http_server(body: &'static str, redirect_to: String) -> (u16, Arc<AtomicUsize>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { continue };
+            h.fetch_add(1, Ordering::SeqCst);
+            let mut buf = [0u8; 4096];
+            let n = c.read(&mut buf).unwrap_or(0);
+            let head = String::from_utf8_lossy(&buf[..n]).to_string();
+            let answer = if head.starts_with("GET /redirect ") {
+                format!(
+                    "HTTP/1.1 302 Found\r\nLocation: {redirect_to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                )
+            } else {
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            };
+            let _ = c.write_all(answer.as_bytes());
+        }
+    });
+    (port, hits)
+}
+
+/// A TLS server on 127.0.0.1 (python3's ssl) with a certificate of a CA
+/// made here; its port and the CA's PEM, or why it cannot be made.
+fn tls_server(
+    env: &Env,
+    body: &str,
+) -> Result<(u16, std::path::PathBuf, std::process::Child), String> {
+    let dir = env.dir.path().join("tls");
+    std::fs::create_dir_all(&dir).unwrap();
+    let openssl = |args: &[&str]| -> Result<(), String> {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .map_err(|e| format!("openssl: {e}"))?;
+        out.status
+            .success()
+            .then_some(())
+            .ok_or_else(|| String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=wasmjobs test CA",
+    ])?;
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ])?;
+    std::fs::write(dir.join("ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "1",
+        "-extfile",
+        "ext",
+    ])?;
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(dir.join("body"), body).unwrap();
+    let script = format!(
+        r#"
+import http.server, ssl
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        b = open("body", "rb").read()
+        self.send_response(200); self.send_header("Content-Length", str(len(b))); self.end_headers(); self.wfile.write(b)
+    def log_message(self, *a): pass
+s = http.server.HTTPServer(("127.0.0.1", {port}), H)
+c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); c.load_cert_chain("server.pem", "server.key")
+s.socket = c.wrap_socket(s.socket, server_side=True)
+s.serve_forever()
+"#
+    );
+    let child = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .current_dir(&dir)
+        .spawn()
+        .map_err(|e| format!("python3: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return Err("the TLS server did not start".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok((port, dir.join("ca.pem"), child))
+}
+
+#[test]
+fn a_native_job_reaches_exactly_its_allowed_servers_through_the_host() {
+    let env = Env::new();
+    if let Err(why) = common::native_sandbox(&env) {
+        return skip(&why);
+    }
+    if !std::path::Path::new("/usr/bin/curl").exists() {
+        return skip("curl is not installed");
+    }
+    let (other, other_hits) = http_server("other", String::new());
+    let (allowed, hits) = http_server("allowed-bytes", format!("http://127.0.0.1:{other}/"));
+    let (tls, ca, mut tls_child) = match tls_server(&env, "tls-bytes") {
+        Ok(t) => t,
+        Err(why) => return skip(&why),
+    };
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_nonblocking(true).unwrap();
+    let udp_port = udp.local_addr().unwrap().port();
+    let ca_text = std::fs::read_to_string(&ca).unwrap();
+    let script = format!(
+        r#"c() {{ curl -sS -m 10 "$@" 2>&1; echo " [exit $?]"; }}
+echo "allowed: $(c http://127.0.0.1:{allowed}/)"
+echo "spelled: $(c http://2130706433:{allowed}/)"
+echo "tls: $(c --cacert ca.pem https://127.0.0.1:{tls}/)"
+echo "other port: $(c http://127.0.0.1:{other}/)"
+echo "other loopback: $(c http://127.0.0.2:{allowed}/)"
+echo "other spelling: $(c http://0x7f.0.0.2:{allowed}/)"
+echo "metadata: $(c http://169.254.169.254/latest/meta-data/)"
+echo "redirect: $(c -L http://127.0.0.1:{allowed}/redirect)"
+echo "direct: $(c --noproxy '*' http://127.0.0.1:{allowed}/)"
+echo "udp: $( (echo hi > /dev/udp/127.0.0.1/{udp_port}) 2>&1; echo "[exit $?]")"
+"#
+    );
+    let settings =
+        format!(r#"{{"network": ["http://127.0.0.1:{allowed}", "https://127.0.0.1:{tls}"]}}"#);
+    env.deploy_files(
+        "fetcher",
+        &[
+            ("run.sh", &script),
+            ("ca.pem", &ca_text),
+            ("settings.job", &settings),
+        ],
+    );
+    let bound = format!("public,tcp://127.0.0.1:{allowed},tcp://127.0.0.1:{tls}");
+    let _ = env
+        .cmd()
+        .args([
+            "--executor",
+            "native",
+            "--network",
+            &bound,
+            "run",
+            "fetcher",
+        ])
+        .output()
+        .unwrap();
+    let _ = tls_child.kill();
+    let _ = tls_child.wait();
+    let log = env.latest_log("fetcher");
+    let line = |what: &str| {
+        log.lines()
+            .find(|l| {
+                l.contains(&format!("] {what}: "))
+                    || l.starts_with(&format!("{what}: "))
+                    || l.contains(&format!(" {what}: "))
+            })
+            .unwrap_or_else(|| panic!("no line '{what}' in:\n{log}"))
+            .to_string()
+    };
+    // Allowed: the right bytes, however the address is spelled, and TLS
+    // end to end through the host.
+    assert!(line("allowed").contains("allowed-bytes [exit 0]"), "{log}");
+    assert!(line("spelled").contains("allowed-bytes [exit 0]"), "{log}");
+    assert!(line("tls").contains("tls-bytes [exit 0]"), "{log}");
+    // Refused, each named in the log with the pattern that would allow it.
+    for what in ["other port", "other loopback", "other spelling", "metadata"] {
+        assert!(line(what).contains(": refused: "), "{what}: {log}");
+    }
+    assert!(
+        log.contains(&format!(
+            "127.0.0.1:{other}: refused: no pattern of the job's allows it"
+        )),
+        "{log}"
+    );
+    assert!(log.contains("127.0.0.2:"), "{log}");
+    assert!(log.contains("169.254.169.254:80: refused"), "{log}");
+    // The redirect's second hop is judged again: refused.
+    assert!(!line("redirect").contains("other"), "{log}");
+    // A client that ignores the proxy finds no route out.
+    assert!(!line("direct").contains("allowed-bytes"), "{log}");
+    // Judged by the servers: the allowed one saw the three allowed
+    // requests (and the redirect's first hop), the other none; no datagram.
+    assert_eq!(hits.load(Ordering::SeqCst), 3, "{log}");
+    assert_eq!(other_hits.load(Ordering::SeqCst), 0, "{log}");
+    let mut buf = [0u8; 16];
+    assert!(
+        udp.recv_from(&mut buf).is_err(),
+        "a datagram arrived:\n{log}"
+    );
+    assert!(log.contains("Network: through the host only"), "{log}");
+    assert!(
+        log.contains("bytes out") && log.contains("bytes in"),
         "{log}"
     );
 }

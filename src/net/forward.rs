@@ -57,6 +57,10 @@ const HEAD_MAX: usize = 16 << 10;
 /// Longest one address may take to accept.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Connections one run may have through the host at once (each holds two
+/// of the host's descriptors); beyond, a connection is answered `503`.
+pub const MAX_CONNECTIONS: usize = 64;
+
 /// Serves the run's connections until the task is dropped.
 pub async fn serve(
     listener: TcpListener,
@@ -64,12 +68,34 @@ pub async fn serve(
     resolver: Arc<dyn Resolver>,
     say: Say,
 ) {
+    let room = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
-        let Ok((client, _)) = listener.accept().await else {
+        let Ok((mut client, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let Ok(permit) = room.clone().try_acquire_owned() else {
+            say(
+                Level::Warn,
+                &format!(
+                    "Network: refused a connection: the run has {MAX_CONNECTIONS} through the host already"
+                ),
+            );
+            tokio::spawn(async move {
+                answer(
+                    &mut client,
+                    "503 Service Unavailable",
+                    "wasmjobs: too many connections",
+                )
+                .await
+            });
             continue;
         };
         let (policy, resolver, say) = (policy.clone(), resolver.clone(), say.clone());
-        tokio::spawn(async move { one(client, &policy, &*resolver, &say).await });
+        tokio::spawn(async move {
+            one(client, &policy, &*resolver, &say).await;
+            drop(permit);
+        });
     }
 }
 

@@ -15,7 +15,7 @@ use crate::runtime::executor::Dirs;
 use crate::runtime::limits::{LimitKind, Limits};
 use crate::runtime::stop::StopSignal;
 use crate::runtime::watch::Shutdown;
-use crate::runtime::{Ending, ExecutorKind, Invocation, Outcome};
+use crate::runtime::{Ending, ExecutorKind, Invocation, NetAccess, Outcome};
 use crate::store::disk::{self, RunDisk, RunSpec};
 use crate::store::fsutil;
 use crate::store::logline::Level;
@@ -74,8 +74,18 @@ impl Launch<'_> {
         let policy = self.network_policy();
         if policy.request != Request::Off {
             log.sys(Level::Info, &policy.summary());
-            if let Some(why) = self.no_network(&policy) {
-                log.sys(Level::Warn, &format!("Network: this run gets none: {why}"));
+            match self.network(&policy) {
+                (_, Some(why)) => {
+                    log.sys(Level::Warn, &format!("Network: this run gets none: {why}"));
+                }
+                (NetAccess::Proxied { .. }, None) => log.sys(
+                    Level::Info,
+                    &format!(
+                        "Network: through the host only ({} in the job's environment); every connection is held to the policy above",
+                        crate::net::forward::proxy_url()
+                    ),
+                ),
+                _ => {}
             }
         }
         for (level, line) in self.runner.executor(self.executor).describe(&self.limits) {
@@ -91,22 +101,38 @@ impl Launch<'_> {
             .network_policy(self.job.settings.network())
     }
 
-    /// Why a run that asks for the network gets none, if it does: its
-    /// bounds allow nothing, or its executor cannot yet hold connections
-    /// to what it asks. (A native job asking for `true` gets the sockets
-    /// the sandbox leaves it, within a network namespace when the host
-    /// gives runs one.)
-    fn no_network(&self, policy: &Policy) -> Option<String> {
-        if !policy.any() {
-            return Some("the host's or the tenant's bound allows no network".into());
+    /// The network the run gets (with the reason it gets none, when it
+    /// asked for some): `true` gives a native job the sandbox's sockets;
+    /// allow patterns give a native job only the host's proxy in its
+    /// network namespace, which holds every connection to its policy.
+    fn network(&self, policy: &Policy) -> (NetAccess, Option<String>) {
+        if policy.request == Request::Off {
+            return (NetAccess::None, None);
         }
-        match (&policy.request, self.executor.is_wasm()) {
-            (Request::Host, false) => None,
-            (Request::Host, true) => Some("the WebAssembly guests have no sockets yet".into()),
-            (_, wasm) => Some(format!(
-                "connections held to allow patterns are not available yet to {} jobs",
-                if wasm { "WebAssembly" } else { "native" }
-            )),
+        if !policy.any() {
+            let why = "the host's or the tenant's bound allows no network";
+            return (NetAccess::None, Some(why.into()));
+        }
+        if self.executor.is_wasm() {
+            let why = "the WebAssembly guests have no sockets yet";
+            return (NetAccess::None, Some(why.into()));
+        }
+        match &policy.request {
+            Request::Host => (NetAccess::Sockets, None),
+            _ if !self.runner.host().sandbox.net_namespace => (
+                NetAccess::None,
+                Some("allow patterns need each run's own network namespace (this host runs with --no-net-namespace)".into()),
+            ),
+            _ => {
+                let log = self.log.clone();
+                (
+                    NetAccess::Proxied {
+                        policy: std::sync::Arc::new(policy.clone()),
+                        say: std::sync::Arc::new(move |level, line: &str| log.sys(level, line)),
+                    },
+                    None,
+                )
+            }
         }
     }
 
@@ -275,10 +301,7 @@ impl Launch<'_> {
             stderr: pipes.stderr,
             stop: self.stop.clone(),
             shutdown: Some(shutdown),
-            network: {
-                let policy = self.network_policy();
-                policy.request == Request::Host && self.no_network(&policy).is_none()
-            },
+            network: self.network(&self.network_policy()).0,
             run_name: format!("{}-{}", job.name, self.run_id),
             tenant: self.runner.share().clone(),
             disk,

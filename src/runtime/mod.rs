@@ -26,6 +26,25 @@ use stop::StopSignal;
 pub use wasm::Guest;
 use watch::Activity;
 
+/// What network a run gets, as the launch decided from its policy.
+#[derive(Clone, Default)]
+pub enum NetAccess {
+    /// None: no sockets but local ones.
+    #[default]
+    None,
+    /// The sockets the native sandbox leaves a job that asks for `true`
+    /// (within a network namespace when the host gives runs one).
+    Sockets,
+    /// Only through the host: a native run's network namespace holds a
+    /// proxy the host answers, which holds every connection to `policy`.
+    Proxied {
+        /// The run's policy.
+        policy: std::sync::Arc<crate::net::policy::Policy>,
+        /// Writes a line to the run's log.
+        say: crate::net::forward::Say,
+    },
+}
+
 /// No executor can run this kind of script on this host.
 #[derive(Debug, Error)]
 #[error("{why}")]
@@ -221,10 +240,8 @@ pub struct Invocation {
     /// The graceful-stop contract (its shutdown file and wait), which every
     /// run gets.
     pub shutdown: Option<watch::Shutdown>,
-    /// The run may open sockets (its `settings.job` `"network"` is `true`
-    /// and its bounds allow some network): the native sandbox then leaves
-    /// them to it.
-    pub network: bool,
+    /// What network the run gets.
+    pub network: NetAccess,
     /// A name for the run's host resources (its cgroup): `<job>-<run id>`.
     pub run_name: String,
     /// Whose run it is, and what the tenant's runs share.

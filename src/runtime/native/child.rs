@@ -37,6 +37,11 @@ pub struct NsPlan {
     pub root: RootPlan,
     /// Write end of the status pipe (the init reports the job's end on it).
     pub status_fd: RawFd,
+    /// With a network namespace whose way out is the host's proxy: the
+    /// child's end of a socket pair, on which it sends the parent the
+    /// proxy's listening socket (made inside the new namespace, on
+    /// 127.0.0.1 at this port, its loopback brought up).
+    pub proxy: Option<(RawFd, u16)>,
 }
 
 /// Everything the child needs, owned by the closure std runs after fork.
@@ -306,6 +311,12 @@ unsafe fn enter_namespaces(plan: &ChildPlan, ns: &NsPlan) -> io::Result<()> {
             write_file(UID_MAP, uid_map)?;
             write_file(GID_MAP, gid_map)?;
         }
+        // (Before the init is forked: it must not inherit the listener.)
+        if let Some((channel, port)) = ns.proxy {
+            let sent = send_proxy_listener(channel, port);
+            libc::close(channel);
+            sent?;
+        }
         let mut alive = [0; 2];
         check(libc::pipe2(alive.as_mut_ptr(), libc::O_CLOEXEC))?;
         let init = libc::fork();
@@ -354,6 +365,81 @@ unsafe fn enter_namespaces(plan: &ChildPlan, ns: &NsPlan) -> io::Result<()> {
         }
         check(libc::chdir(plan.cwd.as_ptr()))?;
         drop_uid(plan)?;
+        Ok(())
+    }
+}
+
+/// Brings the new network namespace's loopback up, listens on
+/// 127.0.0.1:`port` in it, and sends the listening socket to the parent on
+/// `channel` (the host answers it: the namespace's only way out).
+unsafe fn send_proxy_listener(channel: RawFd, port: u16) -> io::Result<()> {
+    // SAFETY: raw system calls on structures on this stack; every
+    // descriptor made here is closed here (the listener once sent).
+    unsafe {
+        let s = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if s < 0 {
+            return Err(err());
+        }
+        let mut ifr: libc::ifreq = std::mem::zeroed();
+        for (i, b) in b"lo".iter().enumerate() {
+            ifr.ifr_name[i] = *b as libc::c_char;
+        }
+        let up = if libc::ioctl(s, libc::SIOCGIFFLAGS, &mut ifr) == 0 {
+            ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            libc::ioctl(s, libc::SIOCSIFFLAGS, &ifr)
+        } else {
+            -1
+        };
+        let up_err = err();
+        libc::close(s);
+        if up != 0 {
+            return Err(up_err);
+        }
+        let l = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if l < 0 {
+            return Err(err());
+        }
+        let addr = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: port.to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from_be_bytes([127, 0, 0, 1]).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        let bound = libc::bind(
+            l,
+            (&addr as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        );
+        if bound != 0 || libc::listen(l, 128) != 0 {
+            let e = err();
+            libc::close(l);
+            return Err(e);
+        }
+        // One byte of data, and the listener as SCM_RIGHTS.
+        let mut byte = [0u8; 1];
+        let mut iov = libc::iovec {
+            iov_base: byte.as_mut_ptr().cast(),
+            iov_len: 1,
+        };
+        let mut control = [0u64; 4];
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) as usize;
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as usize;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>(), l);
+        let sent = libc::sendmsg(channel, &msg, libc::MSG_NOSIGNAL);
+        let e = err();
+        libc::close(l);
+        if sent != 1 {
+            return Err(e);
+        }
         Ok(())
     }
 }

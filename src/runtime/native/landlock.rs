@@ -9,8 +9,8 @@ use std::sync::OnceLock;
 
 use anyhow::{Context, Result, bail};
 use landlock::{
-    ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset,
-    RulesetAttr, RulesetCreatedAttr, Scope,
+    ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, NetPort, PathBeneath, PathFd,
+    Ruleset, RulesetAttr, RulesetCreatedAttr, Scope,
 };
 
 /// The newest ABI this module asks for (6: TCP rules and scoping).
@@ -44,8 +44,11 @@ pub struct Rules<'a> {
     pub scratch: &'a [&'a Path],
     /// Also give `/proc` of the host (when there is no fresh `/proc`).
     pub host_proc: bool,
-    /// Deny TCP bind and connect.
+    /// Deny TCP bind and connect (but connecting to `connect_ports`).
     pub deny_tcp: bool,
+    /// The ports a job denied TCP may still connect to (the host's proxy
+    /// in its network namespace).
+    pub connect_ports: &'a [u16],
     /// Fail instead of silently applying less than asked.
     pub strict: bool,
 }
@@ -66,6 +69,11 @@ pub fn build(rules: &Rules<'_>) -> Result<OwnedFd> {
     }
     ruleset = ruleset.scope(Scope::AbstractUnixSocket | Scope::Signal)?;
     let mut created = ruleset.create()?;
+    if rules.deny_tcp {
+        for port in rules.connect_ports {
+            created = created.add_rule(NetPort::new(*port, AccessNet::ConnectTcp))?;
+        }
+    }
     let read = AccessFs::from_read(abi);
     for (fd, is_dir) in system_paths() {
         created = created.add_rule(PathBeneath::new(fd, fit(read, *is_dir)))?;

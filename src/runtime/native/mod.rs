@@ -168,6 +168,9 @@ impl NativeRuntime {
         let (program, args) =
             interpreter.command(exe.as_deref(), &script, &inv.args, limits.memory_mb);
         let mut env = inv.env.clone();
+        if matches!(inv.network, crate::runtime::NetAccess::Proxied { .. }) {
+            env.extend(crate::net::forward::proxy_env());
+        }
         let tmp = seen.tmp.to_string_lossy().into_owned();
         for (k, v) in [
             ("PATH", "/usr/local/bin:/usr/bin:/bin".to_string()),
@@ -193,7 +196,7 @@ impl NativeRuntime {
             layers,
             rlimits: self.rlimits(interpreter, &limits).0,
             memory_mb: limits.memory_mb,
-            network: inv.network,
+            network: inv.network.clone(),
             uid_range: cfg.uids,
             host_root: Support::get(cfg).root.is_real(),
             lease_dir: cfg.lease_dir.clone(),

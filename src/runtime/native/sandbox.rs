@@ -23,6 +23,9 @@ use super::landlock;
 use super::layers::Layers;
 use super::seccomp;
 use super::uid::{self, UidLease};
+use crate::net::connect::SystemResolver;
+use crate::net::forward::{self, PROXY_PORT};
+use crate::runtime::NetAccess;
 
 /// Where a job inside namespaces sees its folders, in its own minimal
 /// root ([`super::root`]).
@@ -87,8 +90,10 @@ pub struct Spec {
     pub rlimits: Rlimits,
     /// The cgroup memory cap, MiB.
     pub memory_mb: u64,
-    /// Let the job use the network (no socket filter, no TCP rules).
-    pub network: bool,
+    /// The network the job gets: none (socket filter and Landlock's TCP
+    /// rules), the sandbox's sockets, or only the host's proxy in its
+    /// network namespace.
+    pub network: crate::runtime::NetAccess,
     /// Extra read-only paths (the interpreter's home outside `/usr`).
     pub extra_read: Vec<PathBuf>,
     /// The uid range of a root host.
@@ -161,6 +166,8 @@ impl Default for Spawner {
 
 /// A running sandboxed job.
 pub struct Sandboxed {
+    /// The host's proxy for the run, when its way out is the host.
+    _forwarder: Option<AbortOnDrop>,
     child: Child,
     pid: i32,
     namespaces: bool,
@@ -187,6 +194,84 @@ pub struct Ended {
     pub leftovers: usize,
     /// Bytes and files left in the run's scratch when the job ended.
     pub scratch_left: Option<(u64, u64)>,
+}
+
+/// A task stopped when dropped (a run's forwarder ends with the run).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A connected pair of Unix sockets (ours, the child's), close-on-exec.
+fn socket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: socketpair writes two descriptors into the array it is given.
+    let r = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both were just made by socketpair and are owned here alone.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// The listening socket the child sent on `channel` (it has sent it by
+/// the time the job runs; waits a few seconds at most).
+fn receive_listener(channel: &OwnedFd) -> io::Result<tokio::net::TcpListener> {
+    let mut pfd = libc::pollfd {
+        fd: channel.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: poll reads and writes only the pollfd on this stack.
+    if unsafe { libc::poll(&mut pfd, 1, 5000) } != 1 {
+        return Err(io::Error::other("the run sent no listener"));
+    }
+    let mut byte = [0u8; 1];
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: 1,
+    };
+    let mut control = [0u64; 4];
+    // SAFETY: msghdr is plain data, valid all zero; its pointers are set to
+    // buffers on this stack that outlive the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control);
+    // SAFETY: recvmsg writes into the buffers msg points to.
+    let n = unsafe { libc::recvmsg(channel.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+    if n != 1 {
+        return Err(io::Error::other(
+            "the run's channel closed without a listener",
+        ));
+    }
+    // SAFETY: the control buffer was filled by recvmsg; CMSG_FIRSTHDR reads
+    // msg's fields, and the header is checked before its data is read.
+    let fd = unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        if cmsg.is_null()
+            || (*cmsg).cmsg_level != libc::SOL_SOCKET
+            || (*cmsg).cmsg_type != libc::SCM_RIGHTS
+        {
+            return Err(io::Error::other("the run sent no descriptor"));
+        }
+        std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>())
+    };
+    // SAFETY: the descriptor was just received and is owned here alone.
+    let listener = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+    listener.set_nonblocking(true)?;
+    tokio::net::TcpListener::from_std(listener)
 }
 
 fn cstring(p: &Path) -> Result<CString> {
@@ -257,7 +342,11 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
                 write: &write,
                 scratch: &scratch,
                 host_proc: !l.namespaces,
-                deny_tcp: !spec.network,
+                deny_tcp: !matches!(spec.network, NetAccess::Sockets),
+                connect_ports: match spec.network {
+                    NetAccess::Proxied { .. } => &[PROXY_PORT],
+                    _ => &[],
+                },
                 strict: spec.strict,
             })
             .context("building the Landlock ruleset")?,
@@ -266,7 +355,8 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
         None
     };
     let filters = if l.seccomp {
-        seccomp::cached(!spec.network).context("compiling the seccomp filter")?
+        seccomp::cached(matches!(spec.network, NetAccess::None))
+            .context("compiling the seccomp filter")?
     } else {
         Vec::new()
     };
@@ -279,6 +369,23 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
     let status_read = unsafe { File::from_raw_fd(status_pipe[0]) };
     // SAFETY: as above, the other end.
     let status_write = unsafe { OwnedFd::from_raw_fd(status_pipe[1]) };
+    // A run whose way out is the host's proxy: the child makes its
+    // listener inside the new network namespace and sends it back here.
+    let proxy = match &spec.network {
+        NetAccess::Proxied { policy, say } => {
+            if !(l.namespaces && l.net_namespace) {
+                anyhow::bail!(
+                    "network allow patterns need the run's own network namespace, which this run does not get"
+                );
+            }
+            Some((
+                socket_pair().context("creating the proxy's channel")?,
+                policy.clone(),
+                say.clone(),
+            ))
+        }
+        _ => None,
+    };
     let root = spec.host_root;
     let ns = if l.namespaces {
         let flags = super::layers::namespace_flags(root, l.net_namespace);
@@ -296,6 +403,9 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
             root: super::root::plan(&spec.dirs, &spec.extra_read, Some(spec.scratch), !root)
                 .context("planning the job's root")?,
             status_fd: status_write.as_raw_fd(),
+            proxy: proxy
+                .as_ref()
+                .map(|((_, child_end), ..)| (child_end.as_raw_fd(), PROXY_PORT)),
         })
     } else {
         None
@@ -347,6 +457,27 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
     drop(status_write);
     drop(ruleset);
     let pid = child.id() as i32;
+    let forwarder = match proxy {
+        Some(((ours, theirs), policy, say)) => {
+            drop(theirs);
+            match receive_listener(&ours) {
+                Ok(l) => Some(AbortOnDrop(tokio::spawn(forward::serve(
+                    l,
+                    policy,
+                    std::sync::Arc::new(SystemResolver),
+                    say,
+                )))),
+                Err(e) => {
+                    // SAFETY: kill only sends a signal, to the job's process group.
+                    unsafe { libc::kill(-pid, libc::SIGKILL) };
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(e).context("receiving the proxy's listener from the run");
+                }
+            }
+        }
+        None => None,
+    };
     let give_up = |child: &mut Child| {
         // SAFETY: kill only sends a signal, to the job's process group.
         unsafe { libc::kill(-pid, libc::SIGKILL) };
@@ -369,6 +500,7 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
         }
     };
     Ok(Sandboxed {
+        _forwarder: forwarder,
         child,
         pid,
         namespaces: l.namespaces,
