@@ -459,3 +459,77 @@ echo "udp: $( (echo hi > /dev/udp/127.0.0.1/{udp_port}) 2>&1; echo "[exit $?]")"
         "{log}"
     );
 }
+
+#[test]
+fn a_tenant_cannot_widen_its_jobs_network_beyond_its_quota() {
+    let env = Env::new();
+    if let Err(why) = common::native_sandbox(&env) {
+        return skip(&why);
+    }
+    if !std::path::Path::new("/usr/bin/curl").exists() {
+        return skip("curl is not installed");
+    }
+    let (a_port, a_hits) = http_server("server-a", String::new());
+    let (b_port, b_hits) = http_server("server-b", String::new());
+    let secret_a = env.add_tenant("alpha");
+    let secret_b = env.add_tenant("beta");
+    std::fs::write(
+        env.root().join("quotas.toml"),
+        format!(
+            "[tenants.alpha]\nnetwork = \"tcp://127.0.0.1:{a_port}\"\n[tenants.beta]\nnetwork = \"tcp://127.0.0.1:{b_port}\"\n"
+        ),
+    )
+    .unwrap();
+    let s = common::http::start_with(
+        &env,
+        &[
+            "--executor",
+            "native",
+            "--network",
+            "public,tcp://127.0.0.1:*",
+        ],
+        &[],
+    );
+    // Both tenants' jobs ask for both servers.
+    let script = format!(
+        "echo \"a: $(curl -sS -m 10 http://127.0.0.1:{a_port}/ 2>&1)\"\necho \"b: $(curl -sS -m 10 http://127.0.0.1:{b_port}/ 2>&1)\"\n"
+    );
+    let settings =
+        format!(r#"{{"network": ["http://127.0.0.1:{a_port}", "http://127.0.0.1:{b_port}"]}}"#);
+    let mut logs = Vec::new();
+    for (tenant, secret) in [("alpha", &secret_a), ("beta", &secret_b)] {
+        let auth = common::http::basic(tenant, secret);
+        common::http::upload(
+            &s,
+            &auth,
+            "triggered",
+            "caller",
+            &[
+                ("run.sh", script.as_bytes()),
+                ("settings.job", settings.as_bytes()),
+            ],
+        );
+        let (code, id, body, _) = common::http::run(&s, &auth, "caller");
+        assert_eq!(code, 202, "{body}");
+        let run = common::http::wait_run(&s, &auth, "caller", &id);
+        logs.push(common::http::output(&s, &auth, &run));
+    }
+    let (alpha, beta) = (&logs[0], &logs[1]);
+    assert!(alpha.contains("a: server-a"), "{alpha}");
+    assert!(
+        alpha.contains(&format!(
+            "127.0.0.1:{b_port}: refused: beyond what the tenant's quota allows"
+        )),
+        "{alpha}"
+    );
+    assert!(beta.contains("b: server-b"), "{beta}");
+    assert!(
+        beta.contains(&format!(
+            "127.0.0.1:{a_port}: refused: beyond what the tenant's quota allows"
+        )),
+        "{beta}"
+    );
+    // Judged by the servers: each saw its own tenant's request only.
+    assert_eq!(a_hits.load(Ordering::SeqCst), 1, "{alpha}\n{beta}");
+    assert_eq!(b_hits.load(Ordering::SeqCst), 1, "{alpha}\n{beta}");
+}
