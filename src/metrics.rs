@@ -58,6 +58,10 @@ struct Series {
     in_flight: i64,
     queued: i64,
     lag: Histogram,
+    /// Connections jobs made through the host, by outcome.
+    connections: BTreeMap<&'static str, u64>,
+    /// Bytes through those connections: (out, in).
+    net_bytes: (u64, u64),
 }
 
 /// A run counted in flight; dropping it (however the run ends) ends that.
@@ -184,6 +188,20 @@ impl Metrics {
         self.refused[why.index()].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// A job's connection through the host: `allowed` or `refused`.
+    pub fn connection(&self, tenant: &str, outcome: &'static str) {
+        self.with(tenant, |s| *s.connections.entry(outcome).or_default() += 1);
+    }
+
+    /// A job's connection through the host closed after `out` bytes out
+    /// and `back` bytes in.
+    pub fn network_bytes(&self, tenant: &str, out: u64, back: u64) {
+        self.with(tenant, |s| {
+            s.net_bytes.0 += out;
+            s.net_bytes.1 += back;
+        });
+    }
+
     /// A schedule tick fired `late` after its time.
     pub fn tick_lag(&self, tenant: &str, late: Duration) {
         self.with(tenant, |s| s.lag.observe(&LAG_BUCKETS, late.as_secs_f64()));
@@ -237,6 +255,26 @@ impl Metrics {
         let name = "wasmjobs_scheduler_lag_seconds";
         head(&mut o, name, "histogram", "How late schedule ticks fire.");
         s.lag.render(&mut o, name, t, &LAG_BUCKETS);
+        let name = "wasmjobs_network_connections_total";
+        head(
+            &mut o,
+            name,
+            "counter",
+            "Connections jobs asked the host for, by outcome.",
+        );
+        for outcome in ["allowed", "refused"] {
+            let n = s.connections.get(outcome).copied().unwrap_or(0);
+            one(&mut o, name, &format!(",outcome=\"{outcome}\""), &n);
+        }
+        let name = "wasmjobs_network_bytes_total";
+        head(
+            &mut o,
+            name,
+            "counter",
+            "Bytes through jobs' connections, by direction.",
+        );
+        one(&mut o, name, ",direction=\"out\"", &s.net_bytes.0);
+        one(&mut o, name, ",direction=\"in\"", &s.net_bytes.1);
         let name = "wasmjobs_refused_total";
         head(
             &mut o,

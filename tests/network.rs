@@ -532,4 +532,18 @@ fn a_tenant_cannot_widen_its_jobs_network_beyond_its_quota() {
     // Judged by the servers: each saw its own tenant's request only.
     assert_eq!(a_hits.load(Ordering::SeqCst), 1, "{alpha}\n{beta}");
     assert_eq!(b_hits.load(Ordering::SeqCst), 1, "{alpha}\n{beta}");
+    // And counted per tenant.
+    let auth = common::http::basic("alpha", &secret_a);
+    let (code, metrics) = common::http::get(&s, "/metrics", Some(&auth));
+    assert_eq!(code, 200, "{metrics}");
+    for line in [
+        r#"wasmjobs_network_connections_total{tenant="alpha",outcome="allowed"} 1"#,
+        r#"wasmjobs_network_connections_total{tenant="alpha",outcome="refused"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} not in:\n{metrics}");
+    }
+    assert!(
+        !metrics.contains(r#"wasmjobs_network_bytes_total{tenant="alpha",direction="in"} 0"#),
+        "{metrics}"
+    );
 }

@@ -47,8 +47,19 @@ pub fn proxy_env() -> Vec<(String, String)> {
     .collect()
 }
 
-/// Writes a line to the run's log.
-pub type Say = Arc<dyn Fn(Level, &str) + Send + Sync>;
+/// What the forwarder tells of a run's connections: lines for its log,
+/// and the counts.
+pub trait Observer: Send + Sync {
+    /// A line for the run's log.
+    fn line(&self, level: Level, line: &str);
+    /// A connection was made (`true`) or refused by the policy.
+    fn connection(&self, allowed: bool);
+    /// A connection closed after `out` bytes out and `back` bytes in.
+    fn closed(&self, out: u64, back: u64);
+}
+
+/// A run's observer, shared by its connections.
+pub type Say = Arc<dyn Observer>;
 
 /// Longest a client may take to send its request head.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -75,7 +86,7 @@ pub async fn serve(
             continue;
         };
         let Ok(permit) = room.clone().try_acquire_owned() else {
-            say(
+            say.line(
                 Level::Warn,
                 &format!(
                     "Network: refused a connection: the run has {MAX_CONNECTIONS} through the host already"
@@ -219,7 +230,7 @@ async fn one(mut client: TcpStream, policy: &Policy, resolver: &dyn Resolver, sa
     let ask = match parse_head(&head) {
         Ok(a) => a,
         Err(why) => {
-            say(
+            say.line(
                 Level::Warn,
                 &format!("Network: a request the host does not forward: {why}"),
             );
@@ -239,15 +250,19 @@ async fn one(mut client: TcpStream, policy: &Policy, resolver: &dyn Resolver, sa
         Ok(d) => d,
         Err(e) => {
             let status = match e {
-                DialError::Refused(_) => "403 Forbidden",
+                DialError::Refused(_) => {
+                    say.connection(false);
+                    "403 Forbidden"
+                }
                 DialError::Resolve(_) | DialError::Connect(_) => "502 Bad Gateway",
             };
-            say(Level::Warn, &format!("Network: {e}"));
+            say.line(Level::Warn, &format!("Network: {e}"));
             return answer(&mut client, status, &format!("wasmjobs: {e}")).await;
         }
     };
     let what = upstream.target.describe();
-    say(Level::Info, &format!("Network: connected to {what}"));
+    say.connection(true);
+    say.line(Level::Info, &format!("Network: connected to {what}"));
     let started = Instant::now();
     let (sent, head_out) = match ask {
         Ask::Connect { .. } => (
@@ -270,12 +285,12 @@ async fn one(mut client: TcpStream, policy: &Policy, resolver: &dyn Resolver, sa
     } else {
         (0, 0)
     };
-    say(
+    let out = out + head_out + early.len() as u64;
+    say.closed(out, back);
+    say.line(
         Level::Info,
         &format!(
-            "Network: {what} closed: {} bytes out, {} bytes in, {} ms",
-            out + head_out + early.len() as u64,
-            back,
+            "Network: {what} closed: {out} bytes out, {back} bytes in, {} ms",
             started.elapsed().as_millis()
         ),
     );
@@ -340,9 +355,18 @@ mod tests {
     ) {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = l.local_addr().unwrap().port();
+        struct Lines(Arc<std::sync::Mutex<Vec<String>>>);
+        impl Observer for Lines {
+            fn line(&self, _: Level, line: &str) {
+                self.0.lock().unwrap().push(line.to_string());
+            }
+            fn connection(&self, allowed: bool) {
+                self.0.lock().unwrap().push(format!("counted {allowed}"));
+            }
+            fn closed(&self, _: u64, _: u64) {}
+        }
         let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        let say: Say = Arc::new(move |_, line: &str| sink.lock().unwrap().push(line.to_string()));
+        let say: Say = Arc::new(Lines(lines.clone()));
         let task = tokio::spawn(serve(l, Arc::new(policy), Arc::new(SystemResolver), say));
         (port, lines, task)
     }
@@ -421,6 +445,16 @@ mod tests {
         }
         assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 2);
         let lines = lines.lock().unwrap().clone();
+        assert_eq!(
+            lines.iter().filter(|l| *l == "counted true").count(),
+            2,
+            "{lines:?}"
+        );
+        assert_eq!(
+            lines.iter().filter(|l| *l == "counted false").count(),
+            4,
+            "{lines:?}"
+        );
         assert!(
             lines
                 .iter()

@@ -48,6 +48,29 @@ pub struct ContinuousEnd {
     pub ending: Ending,
 }
 
+/// A run's connections through the host, as its log and the host's
+/// metrics tell them.
+struct NetLog {
+    log: Arc<OutputLog>,
+    metrics: Arc<crate::metrics::Metrics>,
+    tenant: String,
+}
+
+impl crate::net::forward::Observer for NetLog {
+    fn line(&self, level: Level, line: &str) {
+        self.log.sys(level, line);
+    }
+
+    fn connection(&self, allowed: bool) {
+        let outcome = if allowed { "allowed" } else { "refused" };
+        self.metrics.connection(&self.tenant, outcome);
+    }
+
+    fn closed(&self, out: u64, back: u64) {
+        self.metrics.network_bytes(&self.tenant, out, back);
+    }
+}
+
 impl Launch<'_> {
     fn run_command(&self) -> String {
         self.job.run_command.clone().unwrap_or_default()
@@ -123,16 +146,17 @@ impl Launch<'_> {
                 NetAccess::None,
                 Some("allow patterns need each run's own network namespace (this host runs with --no-net-namespace)".into()),
             ),
-            _ => {
-                let log = self.log.clone();
-                (
-                    NetAccess::Proxied {
-                        policy: std::sync::Arc::new(policy.clone()),
-                        say: std::sync::Arc::new(move |level, line: &str| log.sys(level, line)),
-                    },
-                    None,
-                )
-            }
+            _ => (
+                NetAccess::Proxied {
+                    policy: std::sync::Arc::new(policy.clone()),
+                    say: std::sync::Arc::new(NetLog {
+                        log: self.log.clone(),
+                        metrics: self.runner.metrics().clone(),
+                        tenant: self.runner.tenant().to_string(),
+                    }),
+                },
+                None,
+            ),
         }
     }
 
