@@ -226,7 +226,8 @@ fn the_hosts_bound_takes_a_native_jobs_sockets_away() {
 }
 
 /// An HTTP server on 127.0.0.1 that counts its connections: `/redirect`
-/// answers `302` to `redirect_to`, anything else `200` with `body`.
+/// answers `302` to `redirect_to`, `/big` 3 MiB, `/slow` after 2 s,
+/// anything else `200` with `body`.
 fn http_server(body: &'static str, redirect_to: String) -> (u16, Arc<AtomicUsize>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
@@ -239,6 +240,21 @@ fn http_server(body: &'static str, redirect_to: String) -> (u16, Arc<AtomicUsize
             let mut buf = [0u8; 4096];
             let n = c.read(&mut buf).unwrap_or(0);
             let head = String::from_utf8_lossy(&buf[..n]).to_string();
+            if head.starts_with("GET /big ") {
+                let big = vec![b'x'; 3 << 20];
+                let _ = c.write_all(
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        big.len()
+                    )
+                    .as_bytes(),
+                );
+                let _ = c.write_all(&big);
+                continue;
+            }
+            if head.starts_with("GET /slow ") {
+                std::thread::sleep(Duration::from_secs(2));
+            }
             let answer = if head.starts_with("GET /redirect ") {
                 format!(
                     "HTTP/1.1 302 Found\r\nLocation: {redirect_to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -546,4 +562,71 @@ fn a_tenant_cannot_widen_its_jobs_network_beyond_its_quota() {
         !metrics.contains(r#"wasmjobs_network_bytes_total{tenant="alpha",direction="in"} 0"#),
         "{metrics}"
     );
+}
+
+#[test]
+fn a_runs_network_limits_refuse_or_end_the_excess_by_name() {
+    let env = Env::new();
+    if let Err(why) = common::native_sandbox(&env) {
+        return skip(&why);
+    }
+    if !std::path::Path::new("/usr/bin/curl").exists() {
+        return skip("curl is not installed");
+    }
+    let (port, hits) = http_server("small", String::new());
+    let bound = format!("public,tcp://127.0.0.1:{port}");
+    // One connection at once: a second one while the first waits is
+    // refused, naming the limit; the server never sees it.
+    let script = format!(
+        "curl -sS -m 10 http://127.0.0.1:{port}/slow > slow.txt 2>&1 &\nsleep 0.5\necho \"second: $(curl -sS -m 10 http://127.0.0.1:{port}/ 2>&1)\"\nwait\necho \"first: $(cat slow.txt)\"\n"
+    );
+    let settings = format!(
+        r#"{{"network": ["http://127.0.0.1:{port}"], "limits": {{"net_connections": 1}}}}"#
+    );
+    env.deploy_files("one", &[("run.sh", &script), ("settings.job", &settings)]);
+    let _ = env
+        .cmd()
+        .args(["--executor", "native", "--network", &bound, "run", "one"])
+        .output()
+        .unwrap();
+    let log = env.latest_log("one");
+    assert!(
+        log.contains("second: wasmjobs: too many connections (limits.net_connections)"),
+        "{log}"
+    );
+    assert!(log.contains("first: small"), "{log}");
+    assert!(
+        log.contains("the run has 1 through the host already (limits.net_connections)"),
+        "{log}"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "{log}");
+    // 1 MiB in at most: a 3 MiB download ends the run, naming the limit.
+    let settings =
+        format!(r#"{{"network": ["http://127.0.0.1:{port}"], "limits": {{"net_in_mb": 1}}}}"#);
+    env.deploy_files(
+        "greedy",
+        &[
+            (
+                "run.sh",
+                &format!(
+                    "curl -sS -m 10 -o /dev/null http://127.0.0.1:{port}/big\necho finished\n"
+                ),
+            ),
+            ("settings.job", &settings),
+        ],
+    );
+    let _ = env
+        .cmd()
+        .args(["--executor", "native", "--network", &bound, "run", "greedy"])
+        .output()
+        .unwrap();
+    let log = env.latest_log("greedy");
+    assert!(
+        log.contains("Job was stopped: it received more than 1 MiB through its network connections (limits.net_in_mb)."),
+        "{log}"
+    );
+    assert!(!log.contains("finished"), "{log}");
+    let status = env.latest_status("greedy");
+    assert_eq!(status["Status"], "Failed", "{status}");
+    assert_eq!(status["Limit"], "net_in", "{status}");
 }

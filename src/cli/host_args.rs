@@ -56,6 +56,15 @@ pub(super) struct HostArgs {
     /// Default largest file a run may write, in MiB (1024).
     #[arg(long, global = true, env = "WASMJOBS_FILE_MB")]
     file_mb: Option<u64>,
+    /// Default connections a run may have through the host at once (64).
+    #[arg(long, global = true, env = "WASMJOBS_NET_CONNECTIONS")]
+    net_connections: Option<u64>,
+    /// Default MiB a run may send through the host's connections (1024).
+    #[arg(long, global = true, env = "WASMJOBS_NET_OUT_MB")]
+    net_out_mb: Option<u64>,
+    /// Default MiB a run may receive through them (1024).
+    #[arg(long, global = true, env = "WASMJOBS_NET_IN_MB")]
+    net_in_mb: Option<u64>,
     /// Most a job's limits.timeout_s may ask for (default 7 days).
     #[arg(long, global = true, env = "WASMJOBS_MAX_TIMEOUT_S")]
     max_timeout_s: Option<u64>,
@@ -86,6 +95,15 @@ pub(super) struct HostArgs {
     /// Most a job's limits.file_mb may ask for (default 16384).
     #[arg(long, global = true, env = "WASMJOBS_MAX_FILE_MB")]
     max_file_mb: Option<u64>,
+    /// Most a job's limits.net_connections may ask for (default 1024).
+    #[arg(long, global = true, env = "WASMJOBS_MAX_NET_CONNECTIONS")]
+    max_net_connections: Option<u64>,
+    /// Most a job's limits.net_out_mb may ask for (default 16384).
+    #[arg(long, global = true, env = "WASMJOBS_MAX_NET_OUT_MB")]
+    max_net_out_mb: Option<u64>,
+    /// Most a job's limits.net_in_mb may ask for (default 16384).
+    #[arg(long, global = true, env = "WASMJOBS_MAX_NET_IN_MB")]
+    max_net_in_mb: Option<u64>,
     /// Runs kept per job (else WEBJOBS_HISTORY_SIZE, else 50).
     #[arg(long, global = true)]
     history_size: Option<usize>,
@@ -291,6 +309,9 @@ impl HostArgs {
             data_mb: self.data_mb,
             data_files: self.data_files,
             file_mb: self.file_mb,
+            net_connections: self.net_connections,
+            net_out_mb: self.net_out_mb,
+            net_in_mb: self.net_in_mb,
         });
         host.ceiling = host.ceiling.overridden_by(LimitOverrides {
             timeout_s: self.max_timeout_s,
@@ -303,6 +324,9 @@ impl HostArgs {
             data_mb: self.max_data_mb,
             data_files: self.max_data_files,
             file_mb: self.max_file_mb,
+            net_connections: self.max_net_connections,
+            net_out_mb: self.max_net_out_mb,
+            net_in_mb: self.max_net_in_mb,
         });
         let (l, c) = (&host.limits, &host.ceiling);
         if l.memory_mb == 0
@@ -325,6 +349,12 @@ impl HostArgs {
             ("--max-data-mb", self.max_data_mb),
             ("--max-data-files", self.max_data_files),
             ("--max-file-mb", self.max_file_mb),
+            ("--net-connections", self.net_connections),
+            ("--net-out-mb", self.net_out_mb),
+            ("--net-in-mb", self.net_in_mb),
+            ("--max-net-connections", self.max_net_connections),
+            ("--max-net-out-mb", self.max_net_out_mb),
+            ("--max-net-in-mb", self.max_net_in_mb),
             ("--native-max-file-mb", self.native_max_file_mb),
             ("--native-max-processes", self.native_max_processes),
             ("--native-max-open-files", self.native_max_open_files),

@@ -68,46 +68,146 @@ const HEAD_MAX: usize = 16 << 10;
 /// Longest one address may take to accept.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Connections one run may have through the host at once (each holds two
-/// of the host's descriptors); beyond, a connection is answered `503`.
-pub const MAX_CONNECTIONS: usize = 64;
+/// Which of a run's byte budgets ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exceeded {
+    /// What it sent (`limits.net_out_mb`).
+    Out,
+    /// What it received (`limits.net_in_mb`).
+    In,
+}
 
-/// Serves the run's connections until the task is dropped.
+/// What one run may use of the host's network: connections at once, and
+/// bytes each way; once a byte budget runs out every connection of the
+/// run closes and [`Budget::exceeded`] resolves (the executor stops the
+/// run, naming the limit).
+pub struct Budget {
+    connections: usize,
+    out_left: std::sync::atomic::AtomicU64,
+    in_left: std::sync::atomic::AtomicU64,
+    tripped: std::sync::Mutex<Option<Exceeded>>,
+    wake: tokio::sync::Notify,
+}
+
+impl Budget {
+    /// `connections` at once, `out` and `back` bytes in all.
+    pub fn new(connections: u64, out: u64, back: u64) -> Budget {
+        Budget {
+            connections: connections.min(usize::MAX as u64) as usize,
+            out_left: out.into(),
+            in_left: back.into(),
+            tripped: std::sync::Mutex::new(None),
+            wake: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Takes `n` bytes from a budget; `false` (and the budget tripped)
+    /// when it has fewer left.
+    fn charge(&self, which: Exceeded, n: u64) -> bool {
+        use std::sync::atomic::Ordering;
+        let left = match which {
+            Exceeded::Out => &self.out_left,
+            Exceeded::In => &self.in_left,
+        };
+        let ok = left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |l| l.checked_sub(n))
+            .is_ok();
+        if !ok {
+            left.store(0, Ordering::SeqCst);
+            let mut t = self.tripped.lock().unwrap_or_else(|e| e.into_inner());
+            if t.is_none() {
+                *t = Some(which);
+            }
+            self.wake.notify_waiters();
+        }
+        ok
+    }
+
+    /// Resolves once a byte budget has run out, with which.
+    pub async fn exceeded(&self) -> Exceeded {
+        loop {
+            let notified = self.wake.notified();
+            if let Some(which) = *self.tripped.lock().unwrap_or_else(|e| e.into_inner()) {
+                return which;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Serves the run's connections until the task is dropped (which ends
+/// every connection it holds).
 pub async fn serve(
     listener: TcpListener,
     policy: Arc<Policy>,
     resolver: Arc<dyn Resolver>,
     say: Say,
+    budget: Arc<Budget>,
 ) {
-    let room = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let mut conns = tokio::task::JoinSet::new();
     loop {
-        let Ok((mut client, _)) = listener.accept().await else {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+        };
+        let Ok((mut client, _)) = accepted else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
-        let Ok(permit) = room.clone().try_acquire_owned() else {
+        if conns.len() >= budget.connections {
+            say.connection(false);
             say.line(
                 Level::Warn,
                 &format!(
-                    "Network: refused a connection: the run has {MAX_CONNECTIONS} through the host already"
+                    "Network: refused a connection: the run has {} through the host already (limits.net_connections)",
+                    budget.connections
                 ),
             );
             tokio::spawn(async move {
-                answer(
-                    &mut client,
-                    "503 Service Unavailable",
-                    "wasmjobs: too many connections",
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(1),
+                    answer(
+                        &mut client,
+                        "503 Service Unavailable",
+                        "wasmjobs: too many connections (limits.net_connections)",
+                    ),
                 )
-                .await
+                .await;
             });
             continue;
-        };
-        let (policy, resolver, say) = (policy.clone(), resolver.clone(), say.clone());
-        tokio::spawn(async move {
-            one(client, &policy, &*resolver, &say).await;
-            drop(permit);
-        });
+        }
+        let (policy, resolver, say, budget) = (
+            policy.clone(),
+            resolver.clone(),
+            say.clone(),
+            budget.clone(),
+        );
+        conns.spawn(async move { one(client, &policy, &*resolver, &say, &budget).await });
     }
+}
+
+/// Copies from `r` to `w`, charging each chunk to `budget` (ends at EOF,
+/// an error, or when the budget runs out); the bytes copied.
+async fn pump(
+    mut r: impl tokio::io::AsyncRead + Unpin,
+    mut w: impl tokio::io::AsyncWrite + Unpin,
+    budget: &Budget,
+    which: Exceeded,
+) -> u64 {
+    let mut buf = vec![0u8; 16 << 10];
+    let mut total = 0u64;
+    loop {
+        let n = match r.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if !budget.charge(which, n as u64) || w.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+        total += n as u64;
+    }
+    let _ = w.shutdown().await;
+    total
 }
 
 /// What a request head asks for.
@@ -221,7 +321,13 @@ async fn answer(client: &mut TcpStream, status: &str, body: &str) {
 }
 
 /// One client connection: its request, the host's connection, the copy.
-async fn one(mut client: TcpStream, policy: &Policy, resolver: &dyn Resolver, say: &Say) {
+async fn one(
+    mut client: TcpStream,
+    policy: &Policy,
+    resolver: &dyn Resolver,
+    say: &Say,
+    budget: &Budget,
+) {
     let (head, early) = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut client)).await {
         Ok(Ok(h)) => h,
         Ok(Err(why)) => return answer(&mut client, "400 Bad Request", &why).await,
@@ -273,15 +379,27 @@ async fn one(mut client: TcpStream, policy: &Policy, resolver: &dyn Resolver, sa
             0,
         ),
         Ask::Http { head, .. } => (
-            upstream.stream.write_all(&head).await.is_ok(),
+            budget.charge(Exceeded::Out, head.len() as u64)
+                && upstream.stream.write_all(&head).await.is_ok(),
             head.len() as u64,
         ),
     };
-    let early_ok = early.is_empty() || upstream.stream.write_all(&early).await.is_ok();
+    let early_ok = early.is_empty()
+        || (budget.charge(Exceeded::Out, early.len() as u64)
+            && upstream.stream.write_all(&early).await.is_ok());
     let (out, back) = if sent && early_ok {
-        tokio::io::copy_bidirectional(&mut client, &mut upstream.stream)
-            .await
-            .unwrap_or((0, 0))
+        let (cr, cw) = client.split();
+        let (ur, uw) = upstream.stream.split();
+        let both = async {
+            tokio::join!(
+                pump(cr, uw, budget, Exceeded::Out),
+                pump(ur, cw, budget, Exceeded::In)
+            )
+        };
+        tokio::select! {
+            counted = both => counted,
+            _ = budget.exceeded() => (0, 0),
+        }
     } else {
         (0, 0)
     };
@@ -365,9 +483,17 @@ mod tests {
             }
             fn closed(&self, _: u64, _: u64) {}
         }
+
         let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
         let say: Say = Arc::new(Lines(lines.clone()));
-        let task = tokio::spawn(serve(l, Arc::new(policy), Arc::new(SystemResolver), say));
+        let budget = Arc::new(Budget::new(64, 1 << 20, 1 << 20));
+        let task = tokio::spawn(serve(
+            l,
+            Arc::new(policy),
+            Arc::new(SystemResolver),
+            say,
+            budget,
+        ));
         (port, lines, task)
     }
 
@@ -474,5 +600,15 @@ mod tests {
             "{lines:?}"
         );
         task.abort();
+    }
+
+    #[tokio::test]
+    async fn a_budget_trips_once_and_says_which() {
+        let b = Budget::new(1, 10, 100);
+        assert!(b.charge(Exceeded::Out, 6));
+        assert!(b.charge(Exceeded::In, 60));
+        assert!(!b.charge(Exceeded::Out, 6));
+        assert!(!b.charge(Exceeded::In, 60));
+        assert_eq!(b.exceeded().await, Exceeded::Out);
     }
 }

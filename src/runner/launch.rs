@@ -154,6 +154,11 @@ impl Launch<'_> {
                         metrics: self.runner.metrics().clone(),
                         tenant: self.runner.tenant().to_string(),
                     }),
+                    budget: std::sync::Arc::new(crate::net::forward::Budget::new(
+                        self.limits.net_connections,
+                        self.limits.net_out_mb.saturating_mul(1 << 20),
+                        self.limits.net_in_mb.saturating_mul(1 << 20),
+                    )),
                 },
                 None,
             ),

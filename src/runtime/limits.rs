@@ -32,6 +32,14 @@ pub struct Limits {
     pub data_files: u64,
     /// The largest file a run may write, in MiB (`file_mb`).
     pub file_mb: u64,
+    /// Connections a run may have through the host at once
+    /// (`net_connections`); beyond, a connection is refused.
+    pub net_connections: u64,
+    /// What a run may send through the host's connections, in MiB
+    /// (`net_out_mb`); beyond, the run is stopped.
+    pub net_out_mb: u64,
+    /// What a run may receive through them, in MiB (`net_in_mb`).
+    pub net_in_mb: u64,
 }
 
 /// The default ceilings (host settable with `--max-*`): a job's `limits` can
@@ -47,6 +55,9 @@ pub const CEILING: Limits = Limits {
     data_mb: 16 << 10,
     data_files: 1_000_000,
     file_mb: 16 << 10,
+    net_connections: 1024,
+    net_out_mb: 16 << 10,
+    net_in_mb: 16 << 10,
 };
 
 impl Default for Limits {
@@ -62,6 +73,9 @@ impl Default for Limits {
             data_mb: 1024,
             data_files: 100_000,
             file_mb: 1024,
+            net_connections: 64,
+            net_out_mb: 1024,
+            net_in_mb: 1024,
         }
     }
 }
@@ -89,11 +103,17 @@ pub struct LimitOverrides {
     pub data_files: Option<u64>,
     /// `limits.file_mb`.
     pub file_mb: Option<u64>,
+    /// `limits.net_connections`.
+    pub net_connections: Option<u64>,
+    /// `limits.net_out_mb`.
+    pub net_out_mb: Option<u64>,
+    /// `limits.net_in_mb`.
+    pub net_in_mb: Option<u64>,
 }
 
 impl LimitOverrides {
     /// The keys of the `limits` object.
-    pub const KEYS: [&'static str; 10] = [
+    pub const KEYS: [&'static str; 13] = [
         "timeout_s",
         "fuel",
         "memory_mb",
@@ -104,6 +124,9 @@ impl LimitOverrides {
         "data_mb",
         "data_files",
         "file_mb",
+        "net_connections",
+        "net_out_mb",
+        "net_in_mb",
     ];
 
     /// Sets the value of `key` (one of [`LimitOverrides::KEYS`]); an
@@ -120,6 +143,9 @@ impl LimitOverrides {
             "data_mb" => &mut self.data_mb,
             "data_files" => &mut self.data_files,
             "file_mb" => &mut self.file_mb,
+            "net_connections" => &mut self.net_connections,
+            "net_out_mb" => &mut self.net_out_mb,
+            "net_in_mb" => &mut self.net_in_mb,
             _ => return,
         };
         *slot = v;
@@ -202,6 +228,13 @@ impl Limits {
             data_mb: clamp("data_mb", asked.data_mb, ceiling.data_mb),
             data_files: clamp("data_files", asked.data_files, ceiling.data_files),
             file_mb: clamp("file_mb", asked.file_mb, ceiling.file_mb),
+            net_connections: clamp(
+                "net_connections",
+                asked.net_connections,
+                ceiling.net_connections,
+            ),
+            net_out_mb: clamp("net_out_mb", asked.net_out_mb, ceiling.net_out_mb),
+            net_in_mb: clamp("net_in_mb", asked.net_in_mb, ceiling.net_in_mb),
         };
         (l, notes)
     }
@@ -223,6 +256,9 @@ impl Limits {
             data_mb: o.data_mb.unwrap_or(self.data_mb),
             data_files: o.data_files.unwrap_or(self.data_files),
             file_mb: o.file_mb.unwrap_or(self.file_mb),
+            net_connections: o.net_connections.unwrap_or(self.net_connections),
+            net_out_mb: o.net_out_mb.unwrap_or(self.net_out_mb),
+            net_in_mb: o.net_in_mb.unwrap_or(self.net_in_mb),
         }
     }
 }
@@ -246,6 +282,11 @@ pub enum LimitKind {
     /// A file grew past the per-file cap, `limits.file_mb` (native runs:
     /// `RLIMIT_FSIZE`).
     FileSize,
+    /// What the run sent through the host's connections passed
+    /// `limits.net_out_mb`.
+    NetOut,
+    /// What it received passed `limits.net_in_mb`.
+    NetIn,
 }
 
 impl LimitKind {
@@ -259,6 +300,8 @@ impl LimitKind {
             LimitKind::Cpu => "cpu",
             LimitKind::FileSize => "file_size",
             LimitKind::Disk => "disk",
+            LimitKind::NetOut => "net_out",
+            LimitKind::NetIn => "net_in",
         }
     }
 
@@ -286,6 +329,14 @@ impl LimitKind {
             LimitKind::Disk => format!(
                 "Job was stopped: its data folder grew past its limits ({} MiB, {} files: limits.data_mb, limits.data_files) or its tenant's disk quota.",
                 l.data_mb, l.data_files
+            ),
+            LimitKind::NetOut => format!(
+                "Job was stopped: it sent more than {} MiB through its network connections (limits.net_out_mb).",
+                l.net_out_mb
+            ),
+            LimitKind::NetIn => format!(
+                "Job was stopped: it received more than {} MiB through its network connections (limits.net_in_mb).",
+                l.net_in_mb
             ),
             LimitKind::FileSize => format!(
                 "Job was stopped: a file it wrote reached the file size limit {} MiB (limits.file_mb).",

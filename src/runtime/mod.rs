@@ -40,8 +40,10 @@ pub enum NetAccess {
     Proxied {
         /// The run's policy.
         policy: std::sync::Arc<crate::net::policy::Policy>,
-        /// Writes a line to the run's log.
+        /// Tells the run's log and the host's metrics of its connections.
         say: crate::net::forward::Say,
+        /// Its connections and bytes (`limits.net_*`).
+        budget: std::sync::Arc<crate::net::forward::Budget>,
     },
 }
 

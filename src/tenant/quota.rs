@@ -89,6 +89,12 @@ pub struct Quota {
     /// The tenant's continuous jobs running at once, whatever their
     /// executor (default: [`default_slots`] of the host's wasm slots).
     pub continuous_jobs: Option<u32>,
+    /// The most a job's `limits.net_connections` may ask for.
+    pub max_net_connections: Option<u64>,
+    /// The most a job's `limits.net_out_mb` may ask for.
+    pub max_net_out_mb: Option<u64>,
+    /// The most a job's `limits.net_in_mb` may ask for.
+    pub max_net_in_mb: Option<u64>,
     /// What the tenant's jobs may connect to at most, within the host's
     /// `--network` (`"off"`, `"public"`, patterns, comma-separated).
     pub network: Option<crate::net::policy::Bound>,
@@ -126,6 +132,9 @@ impl Quota {
             max_file_mb: over.max_file_mb.or(self.max_file_mb),
             disk_mb: over.disk_mb.or(self.disk_mb),
             disk_files: over.disk_files.or(self.disk_files),
+            max_net_connections: over.max_net_connections.or(self.max_net_connections),
+            max_net_out_mb: over.max_net_out_mb.or(self.max_net_out_mb),
+            max_net_in_mb: over.max_net_in_mb.or(self.max_net_in_mb),
             network: over.network.or(self.network),
         }
     }
@@ -152,6 +161,9 @@ impl Quota {
             data_mb: Some(min(host.data_mb, self.max_data_mb)),
             data_files: Some(min(host.data_files, self.max_data_files)),
             file_mb: Some(min(host.file_mb, self.max_file_mb)),
+            net_connections: Some(min(host.net_connections, self.max_net_connections)),
+            net_out_mb: Some(min(host.net_out_mb, self.max_net_out_mb)),
+            net_in_mb: Some(min(host.net_in_mb, self.max_net_in_mb)),
         });
         Limits {
             fuel: match (host.fuel, self.max_fuel) {
@@ -197,6 +209,9 @@ impl Quotas {
                 ("max_data_mb", quota.max_data_mb),
                 ("max_data_files", quota.max_data_files),
                 ("max_file_mb", quota.max_file_mb),
+                ("max_net_connections", quota.max_net_connections),
+                ("max_net_out_mb", quota.max_net_out_mb),
+                ("max_net_in_mb", quota.max_net_in_mb),
                 ("disk_mb", quota.disk_mb),
                 ("disk_files", quota.disk_files),
                 ("cpu_share", quota.cpu_share.map(u64::from)),

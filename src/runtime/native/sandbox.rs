@@ -372,7 +372,11 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
     // A run whose way out is the host's proxy: the child makes its
     // listener inside the new network namespace and sends it back here.
     let proxy = match &spec.network {
-        NetAccess::Proxied { policy, say } => {
+        NetAccess::Proxied {
+            policy,
+            say,
+            budget,
+        } => {
             if !(l.namespaces && l.net_namespace) {
                 anyhow::bail!(
                     "network allow patterns need the run's own network namespace, which this run does not get"
@@ -382,6 +386,7 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
                 socket_pair().context("creating the proxy's channel")?,
                 policy.clone(),
                 say.clone(),
+                budget.clone(),
             ))
         }
         _ => None,
@@ -458,7 +463,7 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
     drop(ruleset);
     let pid = child.id() as i32;
     let forwarder = match proxy {
-        Some(((ours, theirs), policy, say)) => {
+        Some(((ours, theirs), policy, say, budget)) => {
             drop(theirs);
             match receive_listener(&ours) {
                 Ok(l) => Some(AbortOnDrop(tokio::spawn(forward::serve(
@@ -466,6 +471,7 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
                     policy,
                     std::sync::Arc::new(SystemResolver),
                     say,
+                    budget,
                 )))),
                 Err(e) => {
                     // SAFETY: kill only sends a signal, to the job's process group.
