@@ -630,3 +630,77 @@ fn a_runs_network_limits_refuse_or_end_the_excess_by_name() {
     assert_eq!(status["Status"], "Failed", "{status}");
     assert_eq!(status["Limit"], "net_in", "{status}");
 }
+
+#[test]
+fn a_java_job_reaches_its_allowed_server_with_httpclient() {
+    use std::process::Command;
+    let env = Env::new();
+    if let Err(why) = common::native_sandbox(&env) {
+        return skip(&why);
+    }
+    let have = |b: &str| Command::new(b).arg("-version").output().is_ok();
+    if !have("javac") || !have("java") {
+        return skip("a JDK (javac, jar) is not installed (scripts/setup.sh installs it)");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/net/Fetch.java");
+    assert!(
+        Command::new("javac")
+            .arg("-d")
+            .arg(dir.path())
+            .arg(&src)
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::fs::write(dir.path().join("manifest.txt"), "Main-Class: Fetch\n").unwrap();
+    assert!(
+        Command::new("jar")
+            .current_dir(dir.path())
+            .args(["cfm", "run.jar", "manifest.txt", "Fetch.class"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let jar = std::fs::read(dir.path().join("run.jar")).unwrap();
+    let (allowed, hits) = http_server("java-bytes", String::new());
+    let (other, other_hits) = http_server("other", String::new());
+    let settings = format!(r#"{{"network": ["http://127.0.0.1:{allowed}"]}}"#);
+    let zip = env.zip_bundle(
+        "fetch",
+        &[("run.jar", &jar), ("settings.job", settings.as_bytes())],
+    );
+    env.run(&["deploy", zip.to_str().unwrap(), "--name", "fetch"])
+        .ok();
+    let bound = format!("public,tcp://127.0.0.1:{allowed},tcp://127.0.0.1:{other}");
+    let _ = env
+        .cmd()
+        .args([
+            "--executor",
+            "native",
+            "--network",
+            &bound,
+            "run",
+            "fetch",
+            "--",
+        ])
+        .arg(format!("http://127.0.0.1:{allowed}/"))
+        .arg(format!("http://127.0.0.1:{other}/"))
+        .output()
+        .unwrap();
+    let log = env.latest_log("fetch");
+    assert!(
+        log.contains(&format!("http://127.0.0.1:{allowed}/ -> 200 java-bytes")),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("http://127.0.0.1:{other}/ -> 403")),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("127.0.0.1:{other}: refused")),
+        "{log}"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "{log}");
+    assert_eq!(other_hits.load(Ordering::SeqCst), 0, "{log}");
+}

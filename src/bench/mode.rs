@@ -331,7 +331,7 @@ impl Modes {
         }
         let interp = plain_interpreter(kind).map_err(anyhow::Error::msg)?;
         let exe = interp.locate().map_err(anyhow::Error::msg)?;
-        let (program, args) = interp.command(exe.as_deref(), &script, &[], self.memory_mb);
+        let (program, args) = interp.command(exe.as_deref(), &script, &[], self.memory_mb, &[]);
         Ok((program, args, cwd))
     }
 }

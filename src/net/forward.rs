@@ -26,6 +26,20 @@ pub fn proxy_url() -> String {
     format!("http://127.0.0.1:{PROXY_PORT}")
 }
 
+/// The JVM's system properties that point Java's own clients
+/// (`HttpClient`, `HttpURLConnection`) at the forwarder, for every host
+/// (none bypasses it: the run has no other way out).
+pub fn java_proxy_properties() -> Vec<String> {
+    let port = PROXY_PORT;
+    vec![
+        "-Dhttp.proxyHost=127.0.0.1".into(),
+        format!("-Dhttp.proxyPort={port}"),
+        "-Dhttps.proxyHost=127.0.0.1".into(),
+        format!("-Dhttps.proxyPort={port}"),
+        "-Dhttp.nonProxyHosts=".into(),
+    ]
+}
+
 /// The environment variables that point clients at the forwarder.
 pub fn proxy_env() -> Vec<(String, String)> {
     let url = proxy_url();

@@ -166,7 +166,14 @@ impl NativeRuntime {
         }
         let limits = inv.limits;
         let (program, args) =
-            interpreter.command(exe.as_deref(), &script, &inv.args, limits.memory_mb);
+            interpreter.command(exe.as_deref(), &script, &inv.args, limits.memory_mb, &{
+                match inv.network {
+                    crate::runtime::NetAccess::Proxied { .. } => {
+                        crate::net::forward::java_proxy_properties()
+                    }
+                    _ => Vec::new(),
+                }
+            });
         let mut env = inv.env.clone();
         if matches!(inv.network, crate::runtime::NetAccess::Proxied { .. }) {
             env.extend(crate::net::forward::proxy_env());

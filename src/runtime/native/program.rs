@@ -119,13 +119,15 @@ impl Interpreter {
     }
 
     /// The program and its arguments for `script` (as the job sees it),
-    /// sized for `memory_mb` where the runtime needs telling.
+    /// sized for `memory_mb` where the runtime needs telling, with
+    /// `runtime_args` for the runtime itself (a JVM's system properties).
     pub fn command(
         self,
         exe: Option<&Path>,
         script: &Path,
         args: &[String],
         memory_mb: u64,
+        runtime_args: &[String],
     ) -> (PathBuf, Vec<OsString>) {
         let mut argv: Vec<OsString> = Vec::new();
         let program = match (self, exe) {
@@ -149,10 +151,11 @@ impl Interpreter {
                         // A JVM crash report lands in the run's own /tmp,
                         // never in the host's working directory.
                         "-XX:ErrorFile=/tmp/hs_err_pid%p.log".into(),
-                        "-jar".into(),
                     ]
                     .map(OsString::from),
                 );
+                argv.extend(runtime_args.iter().map(OsString::from));
+                argv.push("-jar".into());
             }
             Interpreter::Node => {
                 argv.push(format!("--max-old-space-size={}", (memory_mb / 2).max(16)).into());
@@ -227,10 +230,13 @@ mod tests {
             Path::new("/home/job/run.jar"),
             &["a".into()],
             256,
+            &["-Dhttp.proxyPort=3128".into()],
         );
         assert_eq!(p, Path::new("/usr/bin/java"));
         assert_eq!(argv[0], "-Xmx128m");
         let n = argv.len();
+        // The runtime's own arguments go before the jar.
+        assert_eq!(argv[n - 4], "-Dhttp.proxyPort=3128");
         assert_eq!(argv[n - 3], "-jar");
         assert_eq!(argv[n - 2], "/home/job/run.jar");
         assert_eq!(argv[n - 1], "a");
@@ -238,8 +244,13 @@ mod tests {
 
     #[test]
     fn direct_runs_the_script() {
-        let (p, argv) =
-            Interpreter::Direct.command(None, Path::new("/home/job/run.exe"), &["x".into()], 64);
+        let (p, argv) = Interpreter::Direct.command(
+            None,
+            Path::new("/home/job/run.exe"),
+            &["x".into()],
+            64,
+            &[],
+        );
         assert_eq!(p, Path::new("/home/job/run.exe"));
         assert_eq!(argv, vec![OsString::from("x")]);
     }
