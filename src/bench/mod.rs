@@ -10,6 +10,7 @@ pub mod html;
 pub mod mode;
 mod progress;
 pub mod report;
+mod server;
 pub mod stats;
 mod suite;
 
@@ -83,8 +84,13 @@ pub async fn run(host: &HostConfig, opts: &Options) -> Result<Report> {
     let mut bench_host = host.clone();
     bench_host.layout = Layout::new(scratch.join("root"));
     bench_host.history_size = 3;
+    // The network jobs' server, allowed (and only it) by the bench host.
+    let server = server::Server::start()?;
+    bench_host.network = format!("public,tcp://127.0.0.1:{}", server.port)
+        .parse()
+        .map_err(anyhow::Error::msg)?;
     let (sources, mut skipped) = match &opts.target {
-        Target::Standard => suite::standard(&scratch.join("suite"))?,
+        Target::Standard => suite::standard(&scratch.join("suite"), server.port)?,
         Target::Source { path, name } => (
             vec![suite::SuiteJob {
                 name: name.clone(),
@@ -212,7 +218,15 @@ fn install(
             bundle::entry::NO_RUNNABLE_SCRIPT
         );
     };
-    let job_modes = modes.for_kind(kind);
+    let mut job_modes = modes.for_kind(kind);
+    // A job held to allow patterns reaches the network only through the
+    // host, which needs the run's own network namespace.
+    if matches!(
+        job.settings.network(),
+        crate::net::policy::Request::Allow(_)
+    ) {
+        job_modes.retain(|m| matches!(m, Mode::NativeFull | Mode::Plain));
+    }
     if job_modes.is_empty() {
         bail!("no mode can run {name} ({kind}) on this host");
     }

@@ -263,6 +263,23 @@ pub fn goals(jobs: &[JobResult]) -> Vec<Goal> {
             1.5,
         );
     }
+    ratio(
+        "net-get.sh: 100 × 1 KiB GETs through the host ÷ curl plain".into(),
+        "median start-to-exit, native-full (every connection through the host's proxy and policy) ÷ plain".into(),
+        median("net-get.sh", Mode::NativeFull),
+        median("net-get.sh", Mode::Plain),
+        1.5,
+    );
+    // The download's own time: its run less a run of hello.sh in the same
+    // mode (the sandbox's start and bash's).
+    let transfer = |m: Mode| Some(median("net-download.sh", m)? - median("hello.sh", m)?);
+    ratio(
+        "net-download.sh: 10 MiB through the host ÷ curl plain (≥ 80 % of plain's MB/s)".into(),
+        "median start-to-exit less hello.sh's in the same mode, native-full ÷ plain".into(),
+        transfer(Mode::NativeFull),
+        transfer(Mode::Plain),
+        1.25,
+    );
     if let Some(o) = job("hello.js")
         .and_then(|j| j.get(Mode::WasmEpoch))
         .and_then(|r| r.host_overhead_ms)

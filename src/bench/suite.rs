@@ -1,6 +1,8 @@
 //! The standard suite: a hello world and the same CPU-bound loop in every
 //! language wasmjobs runs (JavaScript and Python, which have guests; bash,
-//! PHP, Java and a C executable, which run natively). The sources are
+//! PHP, Java and a C executable, which run natively), and two network jobs
+//! (bash and curl, allowed the bench's loopback server: 100 sequential
+//! 1 KiB GETs, one 10 MiB download) when curl is installed. The sources are
 //! embedded in the binary; the `.jar` and the executable are compiled into
 //! the bench's scratch folder when `javac` and `cc` are installed, and
 //! skipped, with the reason, when they are not.
@@ -31,9 +33,16 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("loop.php", include_str!("suite/loop.php")),
 ];
 
-/// Writes the suite's jobs under `dir`. Returns them, and a line for each
+/// The network jobs, `(name, text)`: each fetches from `$URL`.
+const NETWORK: &[(&str, &str)] = &[
+    ("net-get.sh", include_str!("suite/net-get.sh")),
+    ("net-download.sh", include_str!("suite/net-download.sh")),
+];
+
+/// Writes the suite's jobs under `dir` (the network jobs fetch from a
+/// server on 127.0.0.1:`server_port`). Returns them, and a line for each
 /// one that could not be built here.
-pub fn standard(dir: &Path) -> Result<(Vec<SuiteJob>, Vec<String>)> {
+pub fn standard(dir: &Path, server_port: u16) -> Result<(Vec<SuiteJob>, Vec<String>)> {
     let mut jobs = Vec::new();
     let mut skipped = Vec::new();
     let folder = |name: &str| -> Result<PathBuf> {
@@ -49,6 +58,27 @@ pub fn standard(dir: &Path) -> Result<(Vec<SuiteJob>, Vec<String>)> {
             name: (*name).into(),
             dir: d,
         });
+    }
+    if Path::new("/usr/bin/curl").exists() {
+        let url = format!("http://127.0.0.1:{server_port}");
+        for (name, text) in NETWORK {
+            let d = folder(name)?;
+            std::fs::write(d.join("run.sh"), format!("URL={url}\n{text}"))?;
+            std::fs::write(
+                d.join("settings.job"),
+                format!("{{\"network\": [\"{url}\"]}}\n"),
+            )?;
+            jobs.push(SuiteJob {
+                name: (*name).into(),
+                dir: d,
+            });
+        }
+    } else {
+        skipped.extend(
+            NETWORK
+                .iter()
+                .map(|(n, _)| format!("{n}: `curl` is not installed (apt-get install curl)")),
+        );
     }
     // Compiled here, when the compilers are installed.
     type Build = fn(&Path) -> Result<()>;

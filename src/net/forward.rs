@@ -208,7 +208,7 @@ async fn pump(
     budget: &Budget,
     which: Exceeded,
 ) -> u64 {
-    let mut buf = vec![0u8; 16 << 10];
+    let mut buf = vec![0u8; 64 << 10];
     let mut total = 0u64;
     loop {
         let n = match r.read(&mut buf).await {
