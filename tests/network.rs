@@ -226,7 +226,7 @@ fn the_hosts_bound_takes_a_native_jobs_sockets_away() {
 }
 
 /// An HTTP server on 127.0.0.1 that counts its connections: `/redirect`
-/// answers `302` to `redirect_to`, `/big` 3 MiB, `/slow` after 2 s,
+/// answers `302` to `redirect_to`, `/big` 3 MiB, `/slow` after 4 s,
 /// anything else `200` with `body`.
 fn http_server(body: &'static str, redirect_to: String) -> (u16, Arc<AtomicUsize>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -253,7 +253,7 @@ fn http_server(body: &'static str, redirect_to: String) -> (u16, Arc<AtomicUsize
                 continue;
             }
             if head.starts_with("GET /slow ") {
-                std::thread::sleep(Duration::from_secs(2));
+                std::thread::sleep(Duration::from_secs(4));
             }
             let answer = if head.starts_with("GET /redirect ") {
                 format!(
@@ -578,7 +578,7 @@ fn a_runs_network_limits_refuse_or_end_the_excess_by_name() {
     // One connection at once: a second one while the first waits is
     // refused, naming the limit; the server never sees it.
     let script = format!(
-        "curl -sS -m 10 http://127.0.0.1:{port}/slow > slow.txt 2>&1 &\nsleep 0.5\necho \"second: $(curl -sS -m 10 http://127.0.0.1:{port}/ 2>&1)\"\nwait\necho \"first: $(cat slow.txt)\"\n"
+        "curl -sS -m 10 http://127.0.0.1:{port}/slow > slow.txt 2>&1 &\nsleep 1.5\necho \"second: $(curl -sS -m 10 http://127.0.0.1:{port}/ 2>&1)\"\nwait\necho \"first: $(cat slow.txt)\"\n"
     );
     let settings = format!(
         r#"{{"network": ["http://127.0.0.1:{port}"], "limits": {{"net_connections": 1}}}}"#
