@@ -225,6 +225,15 @@ fn the_hosts_bound_takes_a_native_jobs_sockets_away() {
     );
 }
 
+/// Whether native jobs run here with curl, else why not.
+fn native_with_curl(env: &Env) -> Result<(), String> {
+    common::native_sandbox(env)?;
+    if !std::path::Path::new("/usr/bin/curl").exists() {
+        return Err("curl is not installed (scripts/setup.sh installs it)".into());
+    }
+    Ok(())
+}
+
 /// An HTTP server on 127.0.0.1 that counts its connections: `/redirect`
 /// answers `302` to `redirect_to`, `/big` 3 MiB, `/slow` after 4 s,
 /// anything else `200` with `body`.
@@ -373,11 +382,8 @@ s.serve_forever()
 #[test]
 fn a_native_job_reaches_exactly_its_allowed_servers_through_the_host() {
     let env = Env::new();
-    if let Err(why) = common::native_sandbox(&env) {
+    if let Err(why) = native_with_curl(&env) {
         return skip(&why);
-    }
-    if !std::path::Path::new("/usr/bin/curl").exists() {
-        return skip("curl is not installed");
     }
     let (other, other_hits) = http_server("other", String::new());
     let (allowed, hits) = http_server("allowed-bytes", format!("http://127.0.0.1:{other}/"));
@@ -479,11 +485,8 @@ echo "udp: $( (echo hi > /dev/udp/127.0.0.1/{udp_port}) 2>&1; echo "[exit $?]")"
 #[test]
 fn a_tenant_cannot_widen_its_jobs_network_beyond_its_quota() {
     let env = Env::new();
-    if let Err(why) = common::native_sandbox(&env) {
+    if let Err(why) = native_with_curl(&env) {
         return skip(&why);
-    }
-    if !std::path::Path::new("/usr/bin/curl").exists() {
-        return skip("curl is not installed");
     }
     let (a_port, a_hits) = http_server("server-a", String::new());
     let (b_port, b_hits) = http_server("server-b", String::new());
@@ -567,11 +570,8 @@ fn a_tenant_cannot_widen_its_jobs_network_beyond_its_quota() {
 #[test]
 fn a_runs_network_limits_refuse_or_end_the_excess_by_name() {
     let env = Env::new();
-    if let Err(why) = common::native_sandbox(&env) {
+    if let Err(why) = native_with_curl(&env) {
         return skip(&why);
-    }
-    if !std::path::Path::new("/usr/bin/curl").exists() {
-        return skip("curl is not installed");
     }
     let (port, hits) = http_server("small", String::new());
     let bound = format!("public,tcp://127.0.0.1:{port}");
