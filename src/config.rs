@@ -89,17 +89,10 @@ pub fn default_root() -> Result<PathBuf> {
     }
 }
 
-/// The cache directory: `$WASMJOBS_CACHE_DIR`, else `$XDG_CACHE_HOME/wasmjobs`.
-/// Compiled guests are loaded from it as native code, so it is never a
-/// shared temporary folder, and it is created private (0700).
+/// The cache directory: `$WASMJOBS_CACHE_DIR`, else `$XDG_CACHE_HOME/wasmjobs`
+/// (the wasm runtime's: [`crate::runtime::wasm::default_cache_dir`]).
 pub fn default_cache_dir() -> Result<PathBuf> {
-    let dir = std::env::var_os("WASMJOBS_CACHE_DIR")
-        .map(PathBuf::from)
-        .or_else(|| dirs::cache_dir().map(|d| d.join("wasmjobs")));
-    match dir {
-        Some(d) => Ok(d),
-        None => bail!("no home directory for the module cache: set WASMJOBS_CACHE_DIR"),
-    }
+    crate::runtime::wasm::default_cache_dir()
 }
 
 /// `WEBJOBS_HISTORY_SIZE` as Kudu reads it: an int > 0, otherwise 50.

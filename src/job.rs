@@ -27,6 +27,15 @@ impl JobType {
             JobType::Continuous => "continuous",
         }
     }
+
+    /// WebJobs' graceful-stop wait when `settings.job` sets no
+    /// `stopping_wait_time`, in seconds: 5 continuous, 30 triggered.
+    pub fn stopping_wait_s(self) -> u64 {
+        match self {
+            JobType::Continuous => 5,
+            JobType::Triggered => 30,
+        }
+    }
 }
 
 impl fmt::Display for JobType {

@@ -5,7 +5,6 @@
 
 use serde_json::{Map, Value};
 
-use crate::job::JobType;
 use crate::runtime::limits::LimitOverrides;
 
 /// File name of the settings file inside the script directory.
@@ -172,12 +171,9 @@ impl Settings {
             .unwrap_or(js)
     }
 
-    /// `stopping_wait_time` in seconds (integer; 5 continuous, 30 triggered).
-    pub fn stopping_wait_time(&self, job_type: JobType) -> u64 {
-        let default = match job_type {
-            JobType::Continuous => 5,
-            JobType::Triggered => 30,
-        };
+    /// `stopping_wait_time` in seconds (integer), else `default` (the
+    /// job type's: [`crate::job::JobType::stopping_wait_s`]).
+    pub fn stopping_wait_time(&self, default: u64) -> u64 {
         // Kudu reads a long; a negative wait is no wait.
         match self.raw.get("stopping_wait_time").and_then(Value::as_i64) {
             Some(v) => v.max(0) as u64,
@@ -489,7 +485,7 @@ mod tests {
             r#"{"is_singleton":"true","stopping_wait_time":60.0,"schedule":5,"custom":{"a":1}}"#,
         );
         assert!(!s.is_singleton());
-        assert_eq!(s.stopping_wait_time(JobType::Triggered), 30);
+        assert_eq!(s.stopping_wait_time(30), 30);
         assert_eq!(s.schedule(), None);
         assert_eq!(s.warnings().len(), 3, "{:?}", s.warnings());
         assert!(s.warnings()[0].contains("'schedule' must be a string"));
@@ -502,7 +498,7 @@ mod tests {
             r#"{"is_singleton":true,"stopping_wait_time":7,"schedule":"0 * * * * *"}"#,
         );
         assert!(s.is_singleton());
-        assert_eq!(s.stopping_wait_time(JobType::Continuous), 7);
+        assert_eq!(s.stopping_wait_time(5), 7);
         assert_eq!(s.schedule(), Some("0 * * * * *"));
         assert!(s.warnings().is_empty());
     }

@@ -313,7 +313,10 @@ impl Launch<'_> {
         let seen = executor.view(&host_dirs);
         let shutdown = Shutdown {
             file: tmp_dir.join(env::SHUTDOWN_FILE_NAME),
-            wait: std::time::Duration::from_secs(job.settings.stopping_wait_time(job.job_type)),
+            wait: std::time::Duration::from_secs(
+                job.settings
+                    .stopping_wait_time(job.job_type.stopping_wait_s()),
+            ),
         };
         let pipes = capture::pipes(self.log).context("creating the output pipes")?;
         let inv = Invocation {

@@ -22,7 +22,18 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use super::sandbox::{Dirs, view};
+use crate::runtime::executor::Dirs;
+
+/// Where a job inside namespaces sees its folders, in its own minimal
+/// root (this module's).
+pub mod view {
+    /// The working copy (`WEBJOBS_PATH`).
+    pub const JOB: &str = "/home/job";
+    /// The persistent data folder (`WEBJOBS_DATA_PATH`).
+    pub const DATA: &str = "/home/data";
+    /// The private temporary folder.
+    pub const TMP: &str = "/tmp";
+}
 
 /// System folders and files every interpreter needs, read-only: the job's
 /// view, and Landlock's read list. Never `/etc` whole (it holds

@@ -27,16 +27,7 @@ use crate::net::connect::SystemResolver;
 use crate::net::forward::{self, PROXY_PORT};
 use crate::runtime::NetAccess;
 
-/// Where a job inside namespaces sees its folders, in its own minimal
-/// root ([`super::root`]).
-pub mod view {
-    /// The working copy (`WEBJOBS_PATH`).
-    pub const JOB: &str = "/home/job";
-    /// The persistent data folder (`WEBJOBS_DATA_PATH`).
-    pub const DATA: &str = "/home/data";
-    /// The private temporary folder.
-    pub const TMP: &str = "/tmp";
-}
+pub use super::root::view;
 
 pub use crate::runtime::executor::Dirs;
 

@@ -168,6 +168,19 @@ fn snapshot_recipe() -> String {
     )
 }
 
+/// The cache directory: `$WASMJOBS_CACHE_DIR`, else `$XDG_CACHE_HOME/wasmjobs`.
+/// Guests are built into it and compiled guests loaded from it as native code, so it is never a
+/// shared temporary folder, and it is created private (0700).
+pub fn default_dir() -> Result<PathBuf> {
+    let dir = std::env::var_os("WASMJOBS_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| dirs::cache_dir().map(|d| d.join("wasmjobs")));
+    match dir {
+        Some(d) => Ok(d),
+        None => anyhow::bail!("no home directory for the module cache: set WASMJOBS_CACHE_DIR"),
+    }
+}
+
 /// The variable that names the Python guest's directory; when it is set,
 /// no other place is looked in.
 pub const PYTHON_GUEST_VAR: &str = "WASMJOBS_PYTHON_GUEST";
@@ -190,7 +203,7 @@ pub fn python_guest_places() -> Vec<Place> {
     places_from(
         std::env::var_os(PYTHON_GUEST_VAR).map(PathBuf::from),
         super::installed::prefixes(),
-        crate::config::default_cache_dir().ok(),
+        default_dir().ok(),
     )
 }
 

@@ -26,7 +26,7 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 use engine::RunState;
 pub use engine::{CodeGen, EngineSet};
-pub use guest::{Guest, GuestFiles};
+pub use guest::{Guest, GuestFiles, default_dir as default_cache_dir};
 use guest::{PYTHON_STDLIB_MOUNT, RUN_EXPORT};
 use limiter::JobLimiter;
 use reserve::Sizing;
