@@ -65,6 +65,10 @@ pub(super) struct HostArgs {
     /// Default MiB a run may receive through them (1024).
     #[arg(long, global = true, env = "WASMJOBS_NET_IN_MB")]
     net_in_mb: Option<u64>,
+    /// Default seconds the host waits for a server to accept one of a
+    /// run's connections (10).
+    #[arg(long, global = true, env = "WASMJOBS_NET_CONNECT_TIMEOUT_S")]
+    net_connect_timeout_s: Option<u64>,
     /// Most a job's limits.timeout_s may ask for (default 7 days).
     #[arg(long, global = true, env = "WASMJOBS_MAX_TIMEOUT_S")]
     max_timeout_s: Option<u64>,
@@ -104,6 +108,9 @@ pub(super) struct HostArgs {
     /// Most a job's limits.net_in_mb may ask for (default 16384).
     #[arg(long, global = true, env = "WASMJOBS_MAX_NET_IN_MB")]
     max_net_in_mb: Option<u64>,
+    /// Most a job's limits.net_connect_timeout_s may ask for (default 300).
+    #[arg(long, global = true, env = "WASMJOBS_MAX_NET_CONNECT_TIMEOUT_S")]
+    max_net_connect_timeout_s: Option<u64>,
     /// Runs kept per job (else WEBJOBS_HISTORY_SIZE, else 50).
     #[arg(long, global = true)]
     history_size: Option<usize>,
@@ -312,6 +319,7 @@ impl HostArgs {
             net_connections: self.net_connections,
             net_out_mb: self.net_out_mb,
             net_in_mb: self.net_in_mb,
+            net_connect_timeout_s: self.net_connect_timeout_s,
         });
         host.ceiling = host.ceiling.overridden_by(LimitOverrides {
             timeout_s: self.max_timeout_s,
@@ -327,6 +335,7 @@ impl HostArgs {
             net_connections: self.max_net_connections,
             net_out_mb: self.max_net_out_mb,
             net_in_mb: self.max_net_in_mb,
+            net_connect_timeout_s: self.max_net_connect_timeout_s,
         });
         let (l, c) = (&host.limits, &host.ceiling);
         if l.memory_mb == 0
@@ -355,6 +364,11 @@ impl HostArgs {
             ("--max-net-connections", self.max_net_connections),
             ("--max-net-out-mb", self.max_net_out_mb),
             ("--max-net-in-mb", self.max_net_in_mb),
+            ("--net-connect-timeout-s", self.net_connect_timeout_s),
+            (
+                "--max-net-connect-timeout-s",
+                self.max_net_connect_timeout_s,
+            ),
             ("--native-max-file-mb", self.native_max_file_mb),
             ("--native-max-processes", self.native_max_processes),
             ("--native-max-open-files", self.native_max_open_files),

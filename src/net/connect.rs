@@ -296,4 +296,37 @@ mod tests {
         assert!(e.to_string().contains("a loopback address"), "{e}");
         assert!(!was_reached(&l).await);
     }
+
+    #[tokio::test]
+    async fn an_address_that_does_not_answer_is_given_up_after_the_timeout() {
+        use socket2::{Domain, Socket, Type};
+        let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        s.bind(&addr.into()).unwrap();
+        s.listen(0).unwrap();
+        let addr = s.local_addr().unwrap().as_socket().unwrap();
+        // Fill its accept queue and never accept: later SYNs are dropped.
+        let held: Vec<_> = (0..4)
+            .filter_map(|_| {
+                std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()
+            })
+            .collect();
+        assert!(!held.is_empty());
+        let port = addr.port();
+        let pol = policy(
+            &[&format!("tcp://127.0.0.1:{port}")],
+            &format!("tcp://127.0.0.1:{port}"),
+        );
+        let none = Fixed::new(&[&[]]);
+        let d = Dialer {
+            policy: &pol,
+            resolver: &none,
+            connect_timeout: Duration::from_millis(300),
+        };
+        let started = std::time::Instant::now();
+        let e = d.dial("127.0.0.1", port, None).await.unwrap_err();
+        assert!(matches!(e, DialError::Connect(_)), "{e}");
+        assert!(e.to_string().contains("no answer within 300ms"), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
 }

@@ -79,8 +79,6 @@ pub type Say = Arc<dyn Observer>;
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest request head read.
 const HEAD_MAX: usize = 16 << 10;
-/// Longest one address may take to accept.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Which of a run's byte budgets ran out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +95,8 @@ pub enum Exceeded {
 /// run, naming the limit).
 pub struct Budget {
     connections: usize,
+    /// How long one address may take to accept.
+    connect_timeout: Duration,
     out_left: std::sync::atomic::AtomicU64,
     in_left: std::sync::atomic::AtomicU64,
     tripped: std::sync::Mutex<Option<Exceeded>>,
@@ -104,10 +104,12 @@ pub struct Budget {
 }
 
 impl Budget {
-    /// `connections` at once, `out` and `back` bytes in all.
-    pub fn new(connections: u64, out: u64, back: u64) -> Budget {
+    /// `connections` at once, `out` and `back` bytes in all, each
+    /// address given `connect_timeout` to accept.
+    pub fn new(connections: u64, out: u64, back: u64, connect_timeout: Duration) -> Budget {
         Budget {
             connections: connections.min(usize::MAX as u64) as usize,
+            connect_timeout,
             out_left: out.into(),
             in_left: back.into(),
             tripped: std::sync::Mutex::new(None),
@@ -364,7 +366,7 @@ async fn one(
     let dialer = Dialer {
         policy,
         resolver,
-        connect_timeout: CONNECT_TIMEOUT,
+        connect_timeout: budget.connect_timeout,
     };
     let mut upstream = match dialer.dial(&host, port, scheme).await {
         Ok(d) => d,
@@ -500,7 +502,7 @@ mod tests {
 
         let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
         let say: Say = Arc::new(Lines(lines.clone()));
-        let budget = Arc::new(Budget::new(64, 1 << 20, 1 << 20));
+        let budget = Arc::new(Budget::new(64, 1 << 20, 1 << 20, Duration::from_secs(5)));
         let task = tokio::spawn(serve(
             l,
             Arc::new(policy),
@@ -618,7 +620,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_budget_trips_once_and_says_which() {
-        let b = Budget::new(1, 10, 100);
+        let b = Budget::new(1, 10, 100, Duration::from_secs(1));
         assert!(b.charge(Exceeded::Out, 6));
         assert!(b.charge(Exceeded::In, 60));
         assert!(!b.charge(Exceeded::Out, 6));

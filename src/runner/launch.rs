@@ -158,6 +158,7 @@ impl Launch<'_> {
                         self.limits.net_connections,
                         self.limits.net_out_mb.saturating_mul(1 << 20),
                         self.limits.net_in_mb.saturating_mul(1 << 20),
+                        std::time::Duration::from_secs(self.limits.net_connect_timeout_s),
                     )),
                 },
                 None,

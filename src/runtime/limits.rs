@@ -40,6 +40,9 @@ pub struct Limits {
     pub net_out_mb: u64,
     /// What a run may receive through them, in MiB (`net_in_mb`).
     pub net_in_mb: u64,
+    /// How long the host waits for a server to accept one of the run's
+    /// connections, in seconds (`net_connect_timeout_s`).
+    pub net_connect_timeout_s: u64,
 }
 
 /// The default ceilings (host settable with `--max-*`): a job's `limits` can
@@ -58,6 +61,7 @@ pub const CEILING: Limits = Limits {
     net_connections: 1024,
     net_out_mb: 16 << 10,
     net_in_mb: 16 << 10,
+    net_connect_timeout_s: 300,
 };
 
 impl Default for Limits {
@@ -76,6 +80,7 @@ impl Default for Limits {
             net_connections: 64,
             net_out_mb: 1024,
             net_in_mb: 1024,
+            net_connect_timeout_s: 10,
         }
     }
 }
@@ -109,11 +114,13 @@ pub struct LimitOverrides {
     pub net_out_mb: Option<u64>,
     /// `limits.net_in_mb`.
     pub net_in_mb: Option<u64>,
+    /// `limits.net_connect_timeout_s`.
+    pub net_connect_timeout_s: Option<u64>,
 }
 
 impl LimitOverrides {
     /// The keys of the `limits` object.
-    pub const KEYS: [&'static str; 13] = [
+    pub const KEYS: [&'static str; 14] = [
         "timeout_s",
         "fuel",
         "memory_mb",
@@ -127,6 +134,7 @@ impl LimitOverrides {
         "net_connections",
         "net_out_mb",
         "net_in_mb",
+        "net_connect_timeout_s",
     ];
 
     /// Sets the value of `key` (one of [`LimitOverrides::KEYS`]); an
@@ -146,6 +154,7 @@ impl LimitOverrides {
             "net_connections" => &mut self.net_connections,
             "net_out_mb" => &mut self.net_out_mb,
             "net_in_mb" => &mut self.net_in_mb,
+            "net_connect_timeout_s" => &mut self.net_connect_timeout_s,
             _ => return,
         };
         *slot = v;
@@ -235,6 +244,11 @@ impl Limits {
             ),
             net_out_mb: clamp("net_out_mb", asked.net_out_mb, ceiling.net_out_mb),
             net_in_mb: clamp("net_in_mb", asked.net_in_mb, ceiling.net_in_mb),
+            net_connect_timeout_s: clamp(
+                "net_connect_timeout_s",
+                asked.net_connect_timeout_s,
+                ceiling.net_connect_timeout_s,
+            ),
         };
         (l, notes)
     }
@@ -259,6 +273,9 @@ impl Limits {
             net_connections: o.net_connections.unwrap_or(self.net_connections),
             net_out_mb: o.net_out_mb.unwrap_or(self.net_out_mb),
             net_in_mb: o.net_in_mb.unwrap_or(self.net_in_mb),
+            net_connect_timeout_s: o
+                .net_connect_timeout_s
+                .unwrap_or(self.net_connect_timeout_s),
         }
     }
 }

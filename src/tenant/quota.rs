@@ -95,6 +95,8 @@ pub struct Quota {
     pub max_net_out_mb: Option<u64>,
     /// The most a job's `limits.net_in_mb` may ask for.
     pub max_net_in_mb: Option<u64>,
+    /// The most a job's `limits.net_connect_timeout_s` may ask for.
+    pub max_net_connect_timeout_s: Option<u64>,
     /// What the tenant's jobs may connect to at most, within the host's
     /// `--network` (`"off"`, `"public"`, patterns, comma-separated).
     pub network: Option<crate::net::policy::Bound>,
@@ -135,6 +137,9 @@ impl Quota {
             max_net_connections: over.max_net_connections.or(self.max_net_connections),
             max_net_out_mb: over.max_net_out_mb.or(self.max_net_out_mb),
             max_net_in_mb: over.max_net_in_mb.or(self.max_net_in_mb),
+            max_net_connect_timeout_s: over
+                .max_net_connect_timeout_s
+                .or(self.max_net_connect_timeout_s),
             network: over.network.or(self.network),
         }
     }
@@ -164,6 +169,10 @@ impl Quota {
             net_connections: Some(min(host.net_connections, self.max_net_connections)),
             net_out_mb: Some(min(host.net_out_mb, self.max_net_out_mb)),
             net_in_mb: Some(min(host.net_in_mb, self.max_net_in_mb)),
+            net_connect_timeout_s: Some(min(
+                host.net_connect_timeout_s,
+                self.max_net_connect_timeout_s,
+            )),
         });
         Limits {
             fuel: match (host.fuel, self.max_fuel) {
@@ -212,6 +221,7 @@ impl Quotas {
                 ("max_net_connections", quota.max_net_connections),
                 ("max_net_out_mb", quota.max_net_out_mb),
                 ("max_net_in_mb", quota.max_net_in_mb),
+                ("max_net_connect_timeout_s", quota.max_net_connect_timeout_s),
                 ("disk_mb", quota.disk_mb),
                 ("disk_files", quota.disk_files),
                 ("cpu_share", quota.cpu_share.map(u64::from)),
