@@ -225,6 +225,24 @@ fn the_hosts_bound_takes_a_native_jobs_sockets_away() {
     );
 }
 
+/// `wasmjobs --executor native --network BOUND run NAME -- ARGS`; the run
+/// may fail (its log says how).
+fn run_native(env: &Env, bound: &str, name: &str, args: &[&str]) {
+    env.cmd()
+        .args([
+            "--executor",
+            "native",
+            "--network",
+            bound,
+            "run",
+            name,
+            "--",
+        ])
+        .args(args)
+        .output()
+        .expect("running wasmjobs");
+}
+
 /// Whether native jobs run here with curl, else why not.
 fn native_with_curl(env: &Env) -> Result<(), String> {
     common::native_sandbox(env)?;
@@ -420,18 +438,7 @@ echo "udp: $( (echo hi > /dev/udp/127.0.0.1/{udp_port}) 2>&1; echo "[exit $?]")"
         ],
     );
     let bound = format!("public,tcp://127.0.0.1:{allowed},tcp://127.0.0.1:{tls}");
-    let _ = env
-        .cmd()
-        .args([
-            "--executor",
-            "native",
-            "--network",
-            &bound,
-            "run",
-            "fetcher",
-        ])
-        .output()
-        .unwrap();
+    run_native(&env, &bound, "fetcher", &[]);
     let _ = tls_child.kill();
     let _ = tls_child.wait();
     let log = env.latest_log("fetcher");
@@ -584,11 +591,7 @@ fn a_runs_network_limits_refuse_or_end_the_excess_by_name() {
         r#"{{"network": ["http://127.0.0.1:{port}"], "limits": {{"net_connections": 1}}}}"#
     );
     env.deploy_files("one", &[("run.sh", &script), ("settings.job", &settings)]);
-    let _ = env
-        .cmd()
-        .args(["--executor", "native", "--network", &bound, "run", "one"])
-        .output()
-        .unwrap();
+    run_native(&env, &bound, "one", &[]);
     let log = env.latest_log("one");
     assert!(
         log.contains("second: wasmjobs: too many connections (limits.net_connections)"),
@@ -615,11 +618,7 @@ fn a_runs_network_limits_refuse_or_end_the_excess_by_name() {
             ("settings.job", &settings),
         ],
     );
-    let _ = env
-        .cmd()
-        .args(["--executor", "native", "--network", &bound, "run", "greedy"])
-        .output()
-        .unwrap();
+    run_native(&env, &bound, "greedy", &[]);
     let log = env.latest_log("greedy");
     assert!(
         log.contains("Job was stopped: it received more than 1 MiB through its network connections (limits.net_in_mb)."),
@@ -673,21 +672,15 @@ fn a_java_job_reaches_its_allowed_server_with_httpclient() {
     env.run(&["deploy", zip.to_str().unwrap(), "--name", "fetch"])
         .ok();
     let bound = format!("public,tcp://127.0.0.1:{allowed},tcp://127.0.0.1:{other}");
-    let _ = env
-        .cmd()
-        .args([
-            "--executor",
-            "native",
-            "--network",
-            &bound,
-            "run",
-            "fetch",
-            "--",
-        ])
-        .arg(format!("http://127.0.0.1:{allowed}/"))
-        .arg(format!("http://127.0.0.1:{other}/"))
-        .output()
-        .unwrap();
+    run_native(
+        &env,
+        &bound,
+        "fetch",
+        &[
+            &format!("http://127.0.0.1:{allowed}/"),
+            &format!("http://127.0.0.1:{other}/"),
+        ],
+    );
     let log = env.latest_log("fetch");
     assert!(
         log.contains(&format!("http://127.0.0.1:{allowed}/ -> 200 java-bytes")),
