@@ -59,18 +59,6 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     }
 }
 
-/// `ip` as the address it reaches: an IPv4-mapped IPv6 address is its
-/// IPv4 address; anything else is itself.
-pub fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => ip,
-        },
-        v4 => v4,
-    }
-}
-
 /// What kind of address `ip` is.
 pub fn classify(ip: IpAddr) -> Class {
     match ip {
@@ -178,9 +166,5 @@ mod tests {
         }
         assert_eq!(class("::ffff:169.254.169.254"), Class::LinkLocal);
         assert_eq!(class("::ffff:8.8.8.8"), Class::Public);
-        assert_eq!(
-            canonical("::ffff:127.0.0.1".parse().unwrap()),
-            "127.0.0.1".parse::<IpAddr>().unwrap()
-        );
     }
 }

@@ -13,7 +13,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::net::TcpStream;
 
-use super::address;
 use super::policy::{Host, Policy, Refusal, Scheme, Target, Transport, parse_host};
 
 /// Resolves names for the host.
@@ -103,7 +102,7 @@ impl Dialer<'_> {
         let mut refused = None;
         let mut failed = None;
         let mut seen = Vec::new();
-        for ip in ips.into_iter().map(address::canonical) {
+        for ip in ips.into_iter().map(|ip| ip.to_canonical()) {
             if seen.contains(&ip) {
                 continue;
             }

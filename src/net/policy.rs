@@ -155,12 +155,12 @@ pub fn parse_host(s: &str) -> Result<Host, String> {
         .and_then(|r| r.strip_suffix(']'))
         .unwrap_or(s);
     if let Ok(ip) = bare.parse::<std::net::Ipv6Addr>() {
-        return Ok(Host::Ip(address::canonical(IpAddr::V6(ip))));
+        return Ok(Host::Ip(IpAddr::V6(ip).to_canonical()));
     }
     match url::Host::parse(s) {
         Ok(url::Host::Domain(d)) => Ok(Host::Name(d)),
         Ok(url::Host::Ipv4(ip)) => Ok(Host::Ip(IpAddr::V4(ip))),
-        Ok(url::Host::Ipv6(ip)) => Ok(Host::Ip(address::canonical(IpAddr::V6(ip)))),
+        Ok(url::Host::Ipv6(ip)) => Ok(Host::Ip(IpAddr::V6(ip).to_canonical())),
         Err(e) => Err(format!("'{s}' is not a host name or address ({e})")),
     }
 }
@@ -324,7 +324,7 @@ impl Target {
 impl Pattern {
     /// Whether the pattern allows `t`.
     pub fn allows(&self, t: &Target) -> bool {
-        let ip = address::canonical(t.ip);
+        let ip = t.ip.to_canonical();
         self.scheme.allows(t.transport, t.scheme)
             && match self.ports {
                 Ports::Any => true,
@@ -342,7 +342,7 @@ impl Pattern {
 
     /// Whether the pattern names `ip` literally (an address or a network).
     fn names(&self, ip: IpAddr) -> bool {
-        matches!(&self.hosts, Hosts::Net(net) if net.contains(&address::canonical(ip)))
+        matches!(&self.hosts, Hosts::Net(net) if net.contains(&ip.to_canonical()))
     }
 }
 
@@ -563,7 +563,7 @@ impl Policy {
                 class.noun(),
                 Pattern {
                     scheme: asked.map_or(Scheme::Tcp, |p| p.scheme),
-                    hosts: Hosts::Net(IpNet::from(address::canonical(t.ip))),
+                    hosts: Hosts::Net(IpNet::from(t.ip.to_canonical())),
                     ports: Ports::One(t.port),
                 }
             )));
