@@ -80,13 +80,8 @@ impl Timetable {
         )
     }
 
-    /// The job's catch-up window.
-    pub fn catch_up(&self) -> Duration {
-        self.catch_up
-    }
-
     /// An instant as the scheduler's log writes it (RFC 3339 in the zone).
-    pub fn zoned(&self, t: Timestamp) -> String {
+    fn zoned(&self, t: Timestamp) -> String {
         zone::rfc3339(t, &self.tz)
     }
 
