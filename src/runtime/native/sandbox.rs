@@ -215,18 +215,10 @@ fn socket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-/// The listening socket the child sent on `channel` (it has sent it by
-/// the time the job runs; waits a few seconds at most).
+/// The listening socket the child sent on `channel`. The child sends it
+/// before it forks the job's init, so by the time the spawn has returned
+/// it is there: this never waits.
 fn receive_listener(channel: &OwnedFd) -> io::Result<tokio::net::TcpListener> {
-    let mut pfd = libc::pollfd {
-        fd: channel.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: poll reads and writes only the pollfd on this stack.
-    if unsafe { libc::poll(&mut pfd, 1, 5000) } != 1 {
-        return Err(io::Error::other("the run sent no listener"));
-    }
     let mut byte = [0u8; 1];
     let mut iov = libc::iovec {
         iov_base: byte.as_mut_ptr().cast(),
@@ -241,7 +233,13 @@ fn receive_listener(channel: &OwnedFd) -> io::Result<tokio::net::TcpListener> {
     msg.msg_control = control.as_mut_ptr().cast();
     msg.msg_controllen = std::mem::size_of_val(&control);
     // SAFETY: recvmsg writes into the buffers msg points to.
-    let n = unsafe { libc::recvmsg(channel.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+    let n = unsafe {
+        libc::recvmsg(
+            channel.as_raw_fd(),
+            &mut msg,
+            libc::MSG_CMSG_CLOEXEC | libc::MSG_DONTWAIT,
+        )
+    };
     if n != 1 {
         return Err(io::Error::other(
             "the run's channel closed without a listener",
