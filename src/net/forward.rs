@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::connect::{DialError, Dialer, Resolver};
-use super::policy::{Policy, Scheme};
+use super::policy::{Policy, Scheme, split_authority};
 use crate::store::logline::Level;
 
 /// Where the forwarder listens inside a run's network namespace.
@@ -288,14 +288,15 @@ fn parse_head(head: &[u8]) -> Result<Ask, String> {
     })
 }
 
-/// `host:port` (IPv6 in brackets); `default` when the port is left out.
+/// `host:port` (IPv6 in brackets, [`split_authority`]); `default` when
+/// the port is left out.
 fn split_host_port(s: &str, default: Option<u16>) -> Result<(String, u16), String> {
-    let (host, port) = match s.rsplit_once(':') {
-        Some((h, p)) if !p.contains(']') => (h, Some(p)),
-        _ => (s, None),
-    };
+    let (host, port) = split_authority(s)?;
     let port = match (port, default) {
-        (Some(p), _) => p.parse().map_err(|_| format!("'{p}' is not a port"))?,
+        (Some(p), _) => match p.parse::<u16>() {
+            Ok(n) if n > 0 => n,
+            _ => return Err(format!("'{p}' is not a port")),
+        },
         (None, Some(d)) => d,
         (None, None) => return Err(format!("'{s}' has no port")),
     };
@@ -448,7 +449,7 @@ mod tests {
         assert_eq!(
             parse_head(b"CONNECT [::1]:8443 HTTP/1.1\r\n\r\n"),
             Ok(Ask::Connect {
-                host: "[::1]".into(),
+                host: "::1".into(),
                 port: 8443
             })
         );

@@ -165,6 +165,33 @@ pub fn parse_host(s: &str) -> Result<Host, String> {
     }
 }
 
+/// Splits `host[:port]` into the host (an IPv6 address without its
+/// brackets) and the port as written, if there is one.
+pub fn split_authority(s: &str) -> Result<(&str, Option<&str>), String> {
+    // The host ends where the port starts: after `]` for IPv6.
+    match s.strip_prefix('[') {
+        Some(r) => {
+            let (h, after) = r
+                .split_once(']')
+                .ok_or("an IPv6 address needs its closing ']'")?;
+            match after {
+                "" => Ok((h, None)),
+                p => Ok((
+                    h,
+                    Some(
+                        p.strip_prefix(':')
+                            .ok_or_else(|| format!("unexpected '{p}' after the address"))?,
+                    ),
+                )),
+            }
+        }
+        None => Ok(match s.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (s, None),
+        }),
+    }
+}
+
 impl FromStr for Pattern {
     type Err = String;
 
@@ -180,28 +207,7 @@ impl FromStr for Pattern {
             ))
         })?;
         let rest = rest.strip_suffix('/').unwrap_or(rest);
-        // The host ends where the port starts: after `]` for IPv6.
-        let (host, port) =
-            match rest.strip_prefix('[') {
-                Some(r) => {
-                    let (h, after) = r
-                        .split_once(']')
-                        .ok_or_else(|| bad("an IPv6 address needs its closing ']'".into()))?;
-                    match after {
-                        "" => (h, None),
-                        p => (
-                            h,
-                            Some(p.strip_prefix(':').ok_or_else(|| {
-                                bad(format!("unexpected '{p}' after the address"))
-                            })?),
-                        ),
-                    }
-                }
-                None => match rest.rsplit_once(':') {
-                    Some((h, p)) => (h, Some(p)),
-                    None => (rest, None),
-                },
-            };
+        let (host, port) = split_authority(rest).map_err(&bad)?;
         let ports = match port {
             Some("*") => Ports::Any,
             Some(p) => match p.parse::<u16>() {
