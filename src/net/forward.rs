@@ -478,6 +478,11 @@ mod tests {
                 .unwrap_err()
                 .contains("not an HTTP/1 request")
         );
+        // As patterns read them: port 0 and an unclosed IPv6 address are
+        // refused.
+        let refused = |head: &[u8]| parse_head(head).unwrap_err();
+        assert!(refused(b"CONNECT example.com:0 HTTP/1.1\r\n\r\n").contains("not a port"));
+        assert!(refused(b"CONNECT [::1:443 HTTP/1.1\r\n\r\n").contains("closing ']'"));
     }
 
     /// A forwarder over `policy`, its port, and the lines it logged.
