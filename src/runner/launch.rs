@@ -76,9 +76,11 @@ impl Launch<'_> {
         self.job.run_command.clone().unwrap_or_default()
     }
 
-    /// The `Run script` line, the note on the executor's pick, and what the
-    /// executor says of itself (the native sandbox's layers and lowered limits).
-    pub fn preamble(&self) {
+    /// The `Run script` line, the note on the executor's pick, what the
+    /// run's network is, and what the executor says of itself (the native
+    /// sandbox's layers and lowered limits). Returns the network the run
+    /// gets, decided here once ([`Launch::run`] takes it).
+    pub fn preamble(&self) -> NetAccess {
         let log = self.log;
         if let Some(err) = &self.job.error {
             log.sys(Level::Warn, err);
@@ -94,10 +96,14 @@ impl Launch<'_> {
         if let Some(note) = self.note {
             log.sys(Level::Warn, note);
         }
-        let policy = self.network_policy();
+        let policy = self
+            .runner
+            .host()
+            .network_policy(self.job.settings.network());
+        let (net, why) = self.network(&policy);
         if policy.request != Request::Off {
             log.sys(Level::Info, &policy.summary());
-            match self.network(&policy) {
+            match (&net, why) {
                 (_, Some(why)) => {
                     log.sys(Level::Warn, &format!("Network: this run gets none: {why}"));
                 }
@@ -114,14 +120,7 @@ impl Launch<'_> {
         for (level, line) in self.runner.executor(self.executor).describe(&self.limits) {
             log.sys(level, &line);
         }
-    }
-
-    /// The run's network policy: its job's request within the host's and
-    /// the tenant's bounds.
-    fn network_policy(&self) -> Policy {
-        self.runner
-            .host()
-            .network_policy(self.job.settings.network())
+        net
     }
 
     /// The network the run gets (with the reason it gets none, when it
@@ -168,8 +167,8 @@ impl Launch<'_> {
 
     /// Runs it to its end; never fails (a failure to start is a `Crashed`
     /// ending).
-    pub async fn run(&self) -> Outcome {
-        let mut outcome = match self.launch().await {
+    pub async fn run(&self, network: NetAccess) -> Outcome {
+        let mut outcome = match self.launch(network).await {
             Ok(o) => o,
             Err(e) => {
                 Ending::Crashed(crate::runtime::confine::start_failure(&format!("{e:#}"))).into()
@@ -274,7 +273,7 @@ impl Launch<'_> {
 
     /// Makes the working copy and private tmp, runs the executor, waits for
     /// the output to drain and cleans up.
-    async fn launch(&self) -> anyhow::Result<Outcome> {
+    async fn launch(&self, network: NetAccess) -> anyhow::Result<Outcome> {
         let host = &self.runner.host;
         let layout = &host.layout;
         let job = self.job;
@@ -334,7 +333,7 @@ impl Launch<'_> {
             stderr: pipes.stderr,
             stop: self.stop.clone(),
             shutdown: Some(shutdown),
-            network: self.network(&self.network_policy()).0,
+            network,
             run_name: format!("{}-{}", job.name, self.run_id),
             tenant: self.runner.share().clone(),
             disk,
@@ -424,8 +423,8 @@ impl Runner {
             log,
             stop,
         };
-        launch.preamble();
-        let outcome = launch.run().await;
+        let network = launch.preamble();
+        let outcome = launch.run(network).await;
         let (status, _) = launch.report(&outcome);
         ContinuousEnd {
             status,

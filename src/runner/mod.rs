@@ -508,7 +508,7 @@ impl PreparedRun {
             log: &log,
             stop: &stop,
         };
-        launch.preamble();
+        let network = launch.preamble();
         self.set_status(RunStatus::Running);
         // A claimed run starts only once its start is recorded: a run the
         // book still calls unstarted may be given to another host.
@@ -522,7 +522,7 @@ impl PreparedRun {
             None => Ok(()),
         };
         let outcome = match recorded {
-            Ok(()) => launch.run().await,
+            Ok(()) => launch.run(network).await,
             Err(why) => runtime::Ending::Crashed(why).into(),
         };
         let (status, limit) = launch.report(&outcome);
