@@ -254,6 +254,7 @@ fn native_with_curl(env: &Env) -> Result<(), String> {
 
 /// An HTTP server on 127.0.0.1 that counts its connections: `/redirect`
 /// answers `302` to `redirect_to`, `/big` 3 MiB, `/slow` after 4 s,
+/// `POST /sink` after reading its whole body,
 /// anything else `200` with `body`.
 fn http_server(body: &'static str, redirect_to: String) -> (u16, Arc<AtomicUsize>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -267,6 +268,12 @@ fn http_server(body: &'static str, redirect_to: String) -> (u16, Arc<AtomicUsize
             let mut buf = [0u8; 4096];
             let n = c.read(&mut buf).unwrap_or(0);
             let head = String::from_utf8_lossy(&buf[..n]).to_string();
+            if head.starts_with("POST /sink ") {
+                // Read the body to its end (or until the client is gone).
+                let mut rest = [0u8; 65536];
+                while c.read(&mut rest).is_ok_and(|n| n > 0) {}
+                continue;
+            }
             if head.starts_with("GET /big ") {
                 let big = vec![b'x'; 3 << 20];
                 let _ = c.write_all(
@@ -628,6 +635,31 @@ fn a_runs_network_limits_refuse_or_end_the_excess_by_name() {
     let status = env.latest_status("greedy");
     assert_eq!(status["Status"], "Failed", "{status}");
     assert_eq!(status["Limit"], "net_in", "{status}");
+    // 1 MiB out at most: a 3 MiB upload ends the run, naming the limit.
+    let settings =
+        format!(r#"{{"network": ["http://127.0.0.1:{port}"], "limits": {{"net_out_mb": 1}}}}"#);
+    env.deploy_files(
+        "pusher",
+        &[
+            (
+                "run.sh",
+                &format!(
+                    "head -c 3145728 /dev/zero > big\ncurl -sS -m 10 --data-binary @big http://127.0.0.1:{port}/sink\necho finished\n"
+                ),
+            ),
+            ("settings.job", &settings),
+        ],
+    );
+    run_native(&env, &bound, "pusher", &[]);
+    let log = env.latest_log("pusher");
+    assert!(
+        log.contains("Job was stopped: it sent more than 1 MiB through its network connections (limits.net_out_mb)."),
+        "{log}"
+    );
+    assert!(!log.contains("finished"), "{log}");
+    let status = env.latest_status("pusher");
+    assert_eq!(status["Status"], "Failed", "{status}");
+    assert_eq!(status["Limit"], "net_out", "{status}");
 }
 
 #[test]
