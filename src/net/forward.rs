@@ -311,12 +311,13 @@ async fn read_head(client: &mut TcpStream) -> Result<(Vec<u8>, Vec<u8>), String>
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 2048];
     loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+        let end = buf.windows(4).position(|w| w == b"\r\n\r\n");
+        if end.map_or(buf.len(), |e| e + 4) > HEAD_MAX {
+            return Err("the request head is too large".into());
+        }
+        if let Some(end) = end {
             let rest = buf.split_off(end + 4);
             return Ok((buf, rest));
-        }
-        if buf.len() > HEAD_MAX {
-            return Err("the request head is too large".into());
         }
         let n = client
             .read(&mut chunk)
@@ -591,6 +592,14 @@ mod tests {
             let r = exchange(port, &refused).await;
             assert!(r.starts_with("HTTP/1.1 403 Forbidden"), "{refused}: {r}");
         }
+        // A request head past HEAD_MAX is refused before anything is dialled.
+        let huge = format!(
+            "GET http://127.0.0.1:{sport}/hello HTTP/1.1\r\nX-Pad: {}\r\n\r\n",
+            "x".repeat(HEAD_MAX + 1024)
+        );
+        let r = exchange(port, &huge).await;
+        assert!(r.starts_with("HTTP/1.1 400 Bad Request"), "{r}");
+        assert!(r.contains("the request head is too large"), "{r}");
         assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 2);
         let lines = lines.lock().unwrap().clone();
         assert_eq!(
