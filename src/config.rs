@@ -33,6 +33,9 @@ pub struct HostConfig {
     /// What any job may connect to at most (`--network`, default
     /// `public`).
     pub network: crate::net::policy::Bound,
+    /// What TLS the host speaks for jobs trusts: the system's roots and
+    /// `--net-ca` files.
+    pub trust: crate::net::tls::Trust,
     /// What the tenant's quota lets its jobs connect to at most, if it
     /// says (within [`HostConfig::network`]).
     pub tenant_network: Option<crate::net::policy::Bound>,
@@ -211,6 +214,7 @@ impl HostConfig {
             tenant_disk: Default::default(),
             network: crate::net::policy::Bound::public(),
             tenant_network: None,
+            trust: crate::net::tls::Trust::default(),
             max_runs: None,
             extract: ExtractLimits::default(),
             history_size: history_size_from(env("WEBJOBS_HISTORY_SIZE").as_deref()),

@@ -144,6 +144,17 @@ pub(super) struct HostArgs {
     /// naming it literally.
     #[arg(long, global = true, env = "WASMJOBS_NETWORK", default_value = "public", value_parser = parse_network)]
     network: crate::net::policy::Bound,
+    /// A PEM file of certificate authorities that TLS the host speaks for
+    /// jobs trusts besides the system's (repeat it, or separate files
+    /// with ':' in the environment variable).
+    #[arg(
+        long,
+        global = true,
+        env = "WASMJOBS_NET_CA",
+        value_name = "PEM",
+        value_delimiter = ':'
+    )]
+    net_ca: Vec<PathBuf>,
     /// Give native runs no network namespace (saves ~2 ms per start; the
     /// socket filter and Landlock still deny networking).
     #[arg(long, global = true)]
@@ -395,6 +406,7 @@ impl HostArgs {
         host.sandbox.mode = self.native_sandbox.into();
         host.sandbox.net_namespace = !self.no_net_namespace;
         host.network = self.network.clone();
+        host.trust = crate::net::tls::Trust::with_files(&self.net_ca)?;
         host.sandbox.uids = parse_uid_range(&self.native_uids)?;
         host.sandbox.max_file_mb = self.native_max_file_mb.unwrap_or(16 << 10);
         host.sandbox.max_processes = self.native_max_processes.unwrap_or(256);

@@ -6,9 +6,11 @@
 //! addresses are not public, and [`connect`] is the host's side of a
 //! connection: it resolves once and connects to exactly what it allowed;
 //! [`forward`] is the proxy a native run's network namespace reaches the
-//! host through.
+//! host through; [`tls`] is what the host trusts when it speaks TLS for a
+//! guest.
 
 pub mod address;
 pub mod connect;
 pub mod forward;
 pub mod policy;
+pub mod tls;
