@@ -117,9 +117,19 @@ impl Budget {
         }
     }
 
+    /// Connections a run may have at once.
+    pub fn connections(&self) -> usize {
+        self.connections
+    }
+
+    /// How long one address may take to accept.
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
     /// Takes `n` bytes from a budget; `false` (and the budget tripped)
     /// when it has fewer left.
-    fn charge(&self, which: Exceeded, n: u64) -> bool {
+    pub fn charge(&self, which: Exceeded, n: u64) -> bool {
         use std::sync::atomic::Ordering;
         let left = match which {
             Exceeded::Out => &self.out_left,
@@ -139,11 +149,16 @@ impl Budget {
         ok
     }
 
+    /// Which byte budget has run out, if one has.
+    pub fn tripped(&self) -> Option<Exceeded> {
+        *self.tripped.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Resolves once a byte budget has run out, with which.
     pub async fn exceeded(&self) -> Exceeded {
         loop {
             let notified = self.wake.notified();
-            if let Some(which) = *self.tripped.lock().unwrap_or_else(|e| e.into_inner()) {
+            if let Some(which) = self.tripped() {
                 return which;
             }
             notified.await;
@@ -422,6 +437,12 @@ async fn one(
         (0, 0)
     };
     let out = out + head_out + early.len() as u64;
+    tell_closed(say, &what, out, back, started);
+}
+
+/// Tells the run's log and the host's counts that the connection to
+/// `what`, made at `started`, closed after `out` and `back` bytes.
+pub fn tell_closed(say: &Say, what: &str, out: u64, back: u64, started: Instant) {
     say.closed(out, back);
     say.line(
         Level::Info,

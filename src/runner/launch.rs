@@ -107,6 +107,10 @@ impl Launch<'_> {
                 (_, Some(why)) => {
                     log.sys(Level::Warn, &format!("Network: this run gets none: {why}"));
                 }
+                (NetAccess::Proxied { .. }, None) if self.executor.is_wasm() => log.sys(
+                    Level::Info,
+                    "Network: the guest's sockets are the host's; every connection is held to the policy above",
+                ),
                 (NetAccess::Proxied { .. }, None) => log.sys(
                     Level::Info,
                     &format!(
@@ -126,7 +130,9 @@ impl Launch<'_> {
     /// The network the run gets (with the reason it gets none, when it
     /// asked for some): `true` gives a native job the sandbox's sockets;
     /// allow patterns give a native job only the host's proxy in its
-    /// network namespace, which holds every connection to its policy.
+    /// network namespace, which holds every connection to its policy. A
+    /// WebAssembly guest's sockets are always the host's, held to its
+    /// policy (`true`: any public address the host allows).
     fn network(&self, policy: &Policy) -> (NetAccess, Option<String>) {
         if policy.request == Request::Off {
             return (NetAccess::None, None);
@@ -135,13 +141,9 @@ impl Launch<'_> {
             let why = "the host's or the tenant's bound allows no network";
             return (NetAccess::None, Some(why.into()));
         }
-        if self.executor.is_wasm() {
-            let why = "the WebAssembly guests have no sockets yet";
-            return (NetAccess::None, Some(why.into()));
-        }
         match &policy.request {
-            Request::Host => (NetAccess::Sockets, None),
-            _ if !self.runner.host().sandbox.net_namespace => (
+            Request::Host if !self.executor.is_wasm() => (NetAccess::Sockets, None),
+            _ if !self.executor.is_wasm() && !self.runner.host().sandbox.net_namespace => (
                 NetAccess::None,
                 Some("allow patterns need each run's own network namespace (this host runs with --no-net-namespace)".into()),
             ),
@@ -159,6 +161,7 @@ impl Launch<'_> {
                         self.limits.net_in_mb.saturating_mul(1 << 20),
                         std::time::Duration::from_secs(self.limits.net_connect_timeout_s),
                     )),
+                    trust: self.runner.host().trust.clone(),
                 },
                 None,
             ),

@@ -35,8 +35,9 @@ pub enum NetAccess {
     /// The sockets the native sandbox leaves a job that asks for `true`
     /// (within a network namespace when the host gives runs one).
     Sockets,
-    /// Only through the host: a native run's network namespace holds a
-    /// proxy the host answers, which holds every connection to `policy`.
+    /// Only through the host, which holds every connection to `policy`:
+    /// a native run's network namespace holds a proxy the host answers; a
+    /// WebAssembly guest's sockets are the host's.
     Proxied {
         /// The run's policy.
         policy: std::sync::Arc<crate::net::policy::Policy>,
@@ -44,7 +45,40 @@ pub enum NetAccess {
         say: crate::net::forward::Say,
         /// Its connections and bytes (`limits.net_*`).
         budget: std::sync::Arc<crate::net::forward::Budget>,
+        /// What TLS the host speaks for the run verifies against.
+        trust: crate::net::tls::Trust,
     },
+}
+
+impl NetAccess {
+    /// Resolves, with the limit's ending, when a run whose way out is the
+    /// host has used up one of its byte budgets (never for another run).
+    pub async fn exceeded(&self) -> Ending {
+        match self {
+            NetAccess::Proxied { budget, .. } => net_limit(budget.exceeded().await),
+            _ => std::future::pending().await,
+        }
+    }
+
+    /// The limit's ending if one of the run's byte budgets has run out
+    /// (a guest that saw its connection end may exit before
+    /// [`NetAccess::exceeded`] is seen: the budget, not the exit, ended it).
+    pub fn tripped(&self) -> Option<Ending> {
+        match self {
+            NetAccess::Proxied { budget, .. } => budget.tripped().map(net_limit),
+            _ => None,
+        }
+    }
+}
+
+fn net_limit(which: crate::net::forward::Exceeded) -> Ending {
+    Ending::Limit(
+        match which {
+            crate::net::forward::Exceeded::Out => LimitKind::NetOut,
+            crate::net::forward::Exceeded::In => LimitKind::NetIn,
+        },
+        None,
+    )
 }
 
 /// No executor can run this kind of script on this host.

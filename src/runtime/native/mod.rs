@@ -244,13 +244,7 @@ impl NativeRuntime {
                 notes.push(note);
                 Some(Ending::Limit(LimitKind::Disk, None))
             }
-            which = net_exceeded(&inv.network) => Some(Ending::Limit(
-                match which {
-                    crate::net::forward::Exceeded::Out => LimitKind::NetOut,
-                    crate::net::forward::Exceeded::In => LimitKind::NetIn,
-                },
-                None,
-            )),
+            ending = inv.network.exceeded() => Some(ending),
         };
         if stopped.is_some() {
             job.kill();
@@ -283,15 +277,6 @@ impl NativeRuntime {
                 notes
             },
         })
-    }
-}
-
-/// Resolves when a run whose way out is the host has used up one of its
-/// byte budgets (never for another run).
-async fn net_exceeded(net: &crate::runtime::NetAccess) -> crate::net::forward::Exceeded {
-    match net {
-        crate::runtime::NetAccess::Proxied { budget, .. } => budget.exceeded().await,
-        _ => std::future::pending().await,
     }
 }
 

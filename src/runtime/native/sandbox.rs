@@ -365,6 +365,7 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
             policy,
             say,
             budget,
+            ..
         } => {
             if !(l.namespaces && l.net_namespace) {
                 anyhow::bail!(

@@ -76,6 +76,8 @@ pub struct RunState {
     pub limiter: JobLimiter,
     /// Disk accounting of the run's folders (none when instantiated alone).
     pub disk: Option<super::disk::GuestDisk>,
+    /// The guest's sockets, held to the run's network policy.
+    pub sockets: super::sockets::Sockets,
 }
 
 /// An engine with its pre-linked guests (loaded on first use).
@@ -139,6 +141,8 @@ impl EngineSet {
         super::disk::add(&mut linker, |s: &mut RunState| {
             (&mut s.wasi, s.disk.as_mut())
         })?;
+        // A guest's sockets are the host's (none for a run without network).
+        super::sockets::add(&mut linker, |s: &mut RunState| &mut s.sockets)?;
 
         if codegen.epoch() {
             let ticker = engine.weak();

@@ -15,6 +15,7 @@ pub mod report;
 pub mod reserve;
 pub mod share;
 mod snapshot;
+pub mod sockets;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -222,6 +223,7 @@ impl WasmRuntime {
                 wasi: WasiCtxBuilder::new().build_p1(),
                 limiter: JobLimiter::new(256 << 20),
                 disk: None,
+                sockets: sockets::Sockets::default(),
             },
         );
         store.limiter(|s| &mut s.limiter);
@@ -320,6 +322,7 @@ async fn run_guest(
             wasi,
             limiter: JobLimiter::new(memory_bytes),
             disk,
+            sockets: sockets::Sockets::new(net_context(&inv)),
         },
     );
     store.limiter(|s| &mut s.limiter);
@@ -376,6 +379,7 @@ async fn run_guest(
         tokio::select! {
             r = fair => Ok(r),
             e = watch(&limits, &activity, &stop, inv.shutdown.as_ref()) => Err(e),
+            e = inv.network.exceeded() => Err(e),
         }
     };
     drop(seat);
@@ -388,6 +392,7 @@ async fn run_guest(
     drop(store); // closes the guest's ends of the capture pipes
     let ending = match result {
         Err(ending) => ending,
+        Ok(_) if let Some(limit) = inv.network.tripped() => limit,
         Ok(Ok(())) => Ending::Exited(0),
         Ok(Err(e)) => classify(e, memory_hit),
     };
@@ -396,6 +401,26 @@ async fn run_guest(
         fuel_consumed,
         usage,
         notes: Vec::new(),
+    }
+}
+
+/// What the run's sockets are held to, when it has network.
+fn net_context(inv: &Invocation) -> Option<sockets::NetContext> {
+    match &inv.network {
+        crate::runtime::NetAccess::Proxied {
+            policy,
+            say,
+            budget,
+            trust,
+        } => Some(sockets::NetContext {
+            policy: policy.clone(),
+            say: say.clone(),
+            budget: budget.clone(),
+            trust: trust.clone(),
+            resolver: Arc::new(crate::net::connect::SystemResolver),
+            activity: inv.activity.clone(),
+        }),
+        _ => None,
     }
 }
 

@@ -115,6 +115,8 @@ pub fn make(guest: Guest, files: Option<&GuestFiles>, scratch_in: &Path) -> Resu
         .context("compiling for pre-initialisation")?;
     let mut linker: Linker<WasiP1Ctx> = Linker::new(&engine);
     wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s| s)?;
+    // The host's own calls (sockets) are not made while initialising.
+    linker.define_unknown_imports_as_traps(&module)?;
 
     // The same directories, in the same order, as every run will have: the
     // guest's libc records its preopened directories during initialisation.
