@@ -15,6 +15,7 @@ fn main() {
         "guests/js/build.sh",
         "guests/js/main.c",
         "guests/js/node/prelude.js",
+        "guests/js/node/net.js",
         "guests/js/source/Cargo.lock",
     ] {
         println!("cargo:rerun-if-changed={p}");

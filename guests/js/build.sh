@@ -26,7 +26,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   exit 1
 fi
 
-key="$( { cat "$HERE/build.sh" "$HERE/main.c" "$HERE/node/prelude.js" "$HERE/source/Cargo.lock"; "$CC" --version | head -1; } | sha256sum | cut -c1-16)"
+key="$( { cat "$HERE/build.sh" "$HERE/main.c" "$HERE/node/prelude.js" "$HERE/node/net.js" "$HERE/source/Cargo.lock"; "$CC" --version | head -1; } | sha256sum | cut -c1-16)"
 CACHED="$CACHE_ROOT/guests/js/$key/wasmjobs-js.wasm"
 
 if [ ! -f "$CACHED" ]; then

@@ -78,6 +78,13 @@ static const char node_prelude[] = {
     , 0 /* QuickJS parses NUL-terminated text */
 };
 
+/* node/net.js: Node's network modules and fetch over the host's sockets,
+ * made by the prelude (evaluated just before it, likewise once). */
+static const char node_net[] = {
+#embed "node/net.js"
+    , 0
+};
+
 /* Compiles `src` as the body of a CommonJS module named `name`: Node's
  * wrapper function (exports, require, module, __filename, __dirname), a
  * shebang line kept as a comment; returns the function, not yet called.
@@ -143,6 +150,137 @@ static JSValue js_random(JSContext *ctx, JSValueConst this_val, int argc, JSValu
     return ab;
 }
 
+/* ---------- sockets: the host's (module wasmjobs_net, see
+ * src/runtime/wasm/sockets.rs). The host connects, speaks TLS and holds
+ * every connection to the run's network policy; these calls never block
+ * but poll, which the event loop calls when it has nothing else to do. */
+#define NET_IMPORT(name) __attribute__((import_module("wasmjobs_net"), import_name(name)))
+NET_IMPORT("connect") int32_t net_connect(const char *host, int32_t len, int32_t port, int32_t mode);
+NET_IMPORT("send") int32_t net_send(int32_t h, const uint8_t *buf, int32_t len);
+NET_IMPORT("recv") int32_t net_recv(int32_t h, uint8_t *buf, int32_t cap);
+NET_IMPORT("end") int32_t net_end(int32_t h);
+NET_IMPORT("close") int32_t net_close(int32_t h);
+NET_IMPORT("poll") int32_t net_poll(int32_t timeout_ms, int32_t *out, int32_t cap);
+NET_IMPORT("error") int32_t net_error(int32_t h, char *buf, int32_t cap);
+
+/* Sockets that keep the event loop alive (the prelude counts them). */
+static int net_live;
+
+/* net.connect(host, port, mode) -> handle */
+static JSValue js_net_connect(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    (void)this_val;
+    (void)argc;
+    size_t len;
+    const char *host = JS_ToCStringLen(ctx, &len, argv[0]);
+    if (!host)
+        return JS_EXCEPTION;
+    int32_t port = 0, mode = 0;
+    if (JS_ToInt32(ctx, &port, argv[1]) < 0 || JS_ToInt32(ctx, &mode, argv[2]) < 0) {
+        JS_FreeCString(ctx, host);
+        return JS_EXCEPTION;
+    }
+    int32_t h = net_connect(host, (int32_t)len, port, mode);
+    JS_FreeCString(ctx, host);
+    return JS_NewInt32(ctx, h);
+}
+
+/* net.send(h, Uint8Array) -> bytes the host took, or -1 */
+static JSValue js_net_send(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    (void)this_val;
+    (void)argc;
+    int32_t h;
+    if (JS_ToInt32(ctx, &h, argv[0]) < 0)
+        return JS_EXCEPTION;
+    size_t off, len, per;
+    JSValue ab = JS_GetTypedArrayBuffer(ctx, argv[1], &off, &len, &per);
+    if (JS_IsException(ab))
+        return JS_EXCEPTION;
+    size_t size;
+    uint8_t *buf = JS_GetArrayBuffer(ctx, &size, ab);
+    JS_FreeValue(ctx, ab);
+    if (!buf)
+        return JS_EXCEPTION;
+    return JS_NewInt32(ctx, net_send(h, buf + off, (int32_t)len));
+}
+
+/* net.recv(h) -> ArrayBuffer, or 0 (the peer's end), -1 (nothing yet), -2 */
+static JSValue js_net_recv(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    (void)this_val;
+    (void)argc;
+    static uint8_t buf[64 << 10];
+    int32_t h;
+    if (JS_ToInt32(ctx, &h, argv[0]) < 0)
+        return JS_EXCEPTION;
+    int32_t n = net_recv(h, buf, (int32_t)sizeof(buf));
+    if (n <= 0)
+        return JS_NewInt32(ctx, n);
+    return JS_NewArrayBufferCopy(ctx, buf, (size_t)n);
+}
+
+/* net.end(h), net.close(h) */
+static JSValue js_net_end(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv, int magic)
+{
+    (void)this_val;
+    (void)argc;
+    int32_t h;
+    if (JS_ToInt32(ctx, &h, argv[0]) < 0)
+        return JS_EXCEPTION;
+    return JS_NewInt32(ctx, magic ? net_close(h) : net_end(h));
+}
+
+/* net.error(h) -> why it failed */
+static JSValue js_net_error(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    (void)this_val;
+    (void)argc;
+    char buf[1024];
+    int32_t h;
+    if (JS_ToInt32(ctx, &h, argv[0]) < 0)
+        return JS_EXCEPTION;
+    int32_t n = net_error(h, buf, (int32_t)sizeof(buf));
+    return JS_NewStringLen(ctx, buf, n > 0 ? (size_t)n : 0);
+}
+
+/* net.poll(timeout_ms) -> [handle, events, handle, events, ...] */
+static JSValue js_net_poll(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    (void)this_val;
+    (void)argc;
+    static int32_t ev[2 * 256];
+    int32_t timeout;
+    if (JS_ToInt32(ctx, &timeout, argv[0]) < 0)
+        return JS_EXCEPTION;
+    int32_t n = net_poll(timeout, ev, (int32_t)sizeof(ev));
+    JSValue out = JS_NewArray(ctx);
+    for (int32_t i = 0; i < 2 * n; i++)
+        JS_SetPropertyUint32(ctx, out, (uint32_t)i, JS_NewInt32(ctx, ev[i]));
+    return out;
+}
+
+/* net.setLive(n): sockets that keep the loop alive */
+static JSValue js_net_set_live(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    (void)this_val;
+    (void)argc;
+    if (JS_ToInt32(ctx, &net_live, argv[0]) < 0)
+        return JS_EXCEPTION;
+    return JS_UNDEFINED;
+}
+
+static const JSCFunctionListEntry net_funcs[] = {
+    JS_CFUNC_DEF("connect", 3, js_net_connect),
+    JS_CFUNC_DEF("send", 2, js_net_send),
+    JS_CFUNC_DEF("recv", 1, js_net_recv),
+    JS_CFUNC_MAGIC_DEF("end", 1, js_net_end, 0),
+    JS_CFUNC_MAGIC_DEF("close", 1, js_net_end, 1),
+    JS_CFUNC_DEF("error", 1, js_net_error),
+    JS_CFUNC_DEF("poll", 1, js_net_poll),
+    JS_CFUNC_DEF("setLive", 1, js_net_set_live),
+};
+
 /* Globals every script sees before it starts: std, os, and Node's. */
 static int install_globals(JSContext *ctx)
 {
@@ -157,9 +295,18 @@ static int install_globals(JSContext *ctx)
     JSValue native = JS_NewObject(ctx);
     JS_SetPropertyStr(ctx, native, "compile", JS_NewCFunction(ctx, js_compile, "compile", 2));
     JS_SetPropertyStr(ctx, native, "random", JS_NewCFunction(ctx, js_random, "random", 1));
+    JSValue net = JS_NewObject(ctx);
+    JS_SetPropertyFunctionList(ctx, net, net_funcs, sizeof(net_funcs) / sizeof(net_funcs[0]));
+    JS_SetPropertyStr(ctx, native, "net", net);
     JS_SetPropertyStr(ctx, global, "__wasmjobs", native);
     JS_FreeValue(ctx, global);
-    JSValue v = JS_Eval(ctx, node_prelude, sizeof(node_prelude) - 1, "<wasmjobs-node>", JS_EVAL_TYPE_GLOBAL);
+    /* node/net.js only defines the factory the prelude makes its network
+     * modules with. */
+    JSValue v = JS_Eval(ctx, node_net, sizeof(node_net) - 1, "<wasmjobs-node-net>", JS_EVAL_TYPE_GLOBAL);
+    if (JS_IsException(v))
+        return -1;
+    JS_FreeValue(ctx, v);
+    v = JS_Eval(ctx, node_prelude, sizeof(node_prelude) - 1, "<wasmjobs-node>", JS_EVAL_TYPE_GLOBAL);
     if (JS_IsException(v))
         return -1;
     JS_FreeValue(ctx, v);
@@ -470,6 +617,16 @@ void wasmjobs_run(void)
             status = call_hook(ctx, "__wasmjobs_tick", 0, NULL, 1);
             if (status >= 0)
                 break;
+        }
+        /* Open sockets keep the loop alive: it waits for them (or the next
+         * timer), and the prelude hands their events to their sockets. */
+        if (net_live > 0) {
+            JSValue wait = JS_NewInt32(ctx, r);
+            JSValue v = call_global(ctx, "__wasmjobs_netPoll", 1, (JSValueConst *)&wait);
+            if (JS_IsException(v))
+                status = uncaught(ctx);
+            JS_FreeValue(ctx, v);
+            continue;
         }
         if (r == -1)
             break;

@@ -7,7 +7,7 @@
 // uncaught errors. Modules the sandbox cannot offer throw on require.
 //
 // The C side (main.c) gives `__wasmjobs` = { compile(source, filename),
-// random(n) } and calls back: __wasmjobs_runMain(file, wrapper), __wasmjobs_rejection(promise,
+// random(n), net: the host's sockets (node/net.js) } and calls back: __wasmjobs_runMain(file, wrapper), __wasmjobs_rejection(promise,
 // reason, handled), __wasmjobs_tick() -> exit code or -1,
 // __wasmjobs_fatal(error) -> exit code, __wasmjobs_beforeExit() -> code,
 // __wasmjobs_esmSource(name) -> ES module source of a core module.
@@ -569,6 +569,20 @@
       if (enc === 'latin1' || enc === 'binary' || enc === 'ascii') return String.fromCharCode(...s);
       return decoder.decode(s);
     }
+    indexOf(v, from = 0, enc) {
+      if (typeof v === 'number') return Uint8Array.prototype.indexOf.call(this, v & 255, from);
+      const n = typeof v === 'string' ? Buffer.from(v, enc) : v;
+      if (from < 0) from = Math.max(0, this.length + from);
+      if (n.length === 0) return Math.min(from, this.length);
+      const first = n[0];
+      for (let i = Uint8Array.prototype.indexOf.call(this, first, from); i >= 0 && i + n.length <= this.length; i = Uint8Array.prototype.indexOf.call(this, first, i + 1)) {
+        let j = 1;
+        while (j < n.length && this[i + j] === n[j]) j++;
+        if (j === n.length) return i;
+      }
+      return -1;
+    }
+    includes(v, from, enc) { return this.indexOf(v, from, enc) !== -1; }
     toJSON() { return { type: 'Buffer', data: Array.from(this) }; }
     equals(o) { return this.length === o.length && this.every((x, i) => x === o[i]); }
     slice(a, b) { return this.subarray(a, b); }
@@ -866,20 +880,45 @@
   };
   const crypto = makeCrypto();
 
+  // ---------- network: net, tls, http, https, fetch, URL (node/net.js),
+  // over the host's sockets
+  const netLib = globalThis.__wasmjobs_makeNet({ native: native.net, EventEmitter, Buffer, process, setTimeout, clearTimeout: clear });
+  delete globalThis.__wasmjobs_makeNet;
+  const urlModule = {
+    URL: netLib.URL, URLSearchParams: netLib.URLSearchParams,
+    fileURLToPath(u) { const x = typeof u === 'string' ? new netLib.URL(u) : u; if (x.protocol !== 'file:') { const e = new TypeError('The URL must be of scheme file'); e.code = 'ERR_INVALID_URL_SCHEME'; throw e; } return decodeURIComponent(x.pathname); },
+    pathToFileURL(p) { return new netLib.URL('file://' + encodeURI(path.resolve(p))); },
+  };
+  // The event loop's call while sockets are open: waits for them, or for
+  // the next timer (unref'd ones too: something keeps the loop alive).
+  globalThis.__wasmjobs_netPoll = (wait) => {
+    if (queue.length) {
+      const d = Math.max(0, Math.ceil(queue[0]._due - nowMs()));
+      wait = wait < 0 ? d : Math.min(wait, d);
+    }
+    netLib.poll(wait);
+    if (queue.length && queue[0]._due <= nowMs()) {
+      if (armed !== null) { os.clearTimeout(armed); armed = null; armedAt = Infinity; }
+      fire();
+    }
+    return -1;
+  };
+
   // ---------- modules
-  const unavailable = ['http', 'https', 'http2', 'net', 'tls', 'dgram', 'dns', 'child_process', 'cluster', 'worker_threads', 'inspector', 'vm', 'v8', 'repl', 'readline', 'tty', 'perf_hooks', 'async_hooks', 'zlib', 'stream', 'module', 'diagnostics_channel', 'trace_events', 'wasi', 'string_decoder', 'querystring', 'url', 'punycode', 'domain', 'constants', 'sys', 'test'];
+  const unavailable = ['http2', 'dgram', 'dns', 'child_process', 'cluster', 'worker_threads', 'inspector', 'vm', 'v8', 'repl', 'readline', 'tty', 'perf_hooks', 'async_hooks', 'zlib', 'stream', 'module', 'diagnostics_channel', 'trace_events', 'wasi', 'string_decoder', 'querystring', 'punycode', 'domain', 'constants', 'sys', 'test'];
   const core = {
     fs: () => fs, 'fs/promises': () => fs.promises, path: () => path, 'path/posix': () => path, os: () => osModule,
     util: () => util, events: () => EventEmitter, assert: () => assert, 'assert/strict': () => assert,
     timers: () => timersModule, 'timers/promises': () => timersModule.promises,
     buffer: () => ({ Buffer, constants: { MAX_LENGTH: 2 ** 31 - 1 } }), crypto: () => crypto, process: () => process,
     console: () => console,
+    net: () => netLib.net, tls: () => netLib.tls, http: () => netLib.http, https: () => netLib.https, url: () => urlModule,
   };
   function coreName(id) {
     const n = id.startsWith('node:') ? id.slice(5) : id;
     if (Object.prototype.hasOwnProperty.call(core, n)) return n;
     if (unavailable.includes(n)) {
-      const e = new Error(`Cannot load '${id}': the '${n}' module is not available in the wasmjobs sandbox (no network, processes or threads)`);
+      const e = new Error(`Cannot load '${id}': the '${n}' module is not available in the wasmjobs sandbox (no processes, threads or servers)`);
       e.code = 'ERR_UNAVAILABLE_IN_SANDBOX';
       throw e;
     }
@@ -981,6 +1020,9 @@
     setTimeout, setInterval, setImmediate, clearTimeout: clear, clearInterval: clear, clearImmediate: clear,
     require: makeRequire(null),
   });
+  for (const k of ['fetch', 'Headers', 'Request', 'Response', 'URL', 'URLSearchParams', 'AbortController', 'AbortSignal']) {
+    if (typeof globalThis[k] !== 'function') globalThis[k] = netLib[k];
+  }
   if (typeof globalThis.queueMicrotask !== 'function') globalThis.queueMicrotask = (f) => Promise.resolve().then(f);
   if (typeof globalThis.structuredClone !== 'function') globalThis.structuredClone = (v) => JSON.parse(JSON.stringify(v));
 
