@@ -219,13 +219,17 @@ fn install(
         );
     };
     let mut job_modes = modes.for_kind(kind);
-    // A job held to allow patterns reaches the network only through the
-    // host, which needs the run's own network namespace.
+    // A native job held to allow patterns reaches the network only
+    // through the host's proxy, which needs the run's own network
+    // namespace, and which Node's fetch does not use (a wasm guest's
+    // sockets are always the host's).
     if matches!(
         job.settings.network(),
         crate::net::policy::Request::Allow(_)
     ) {
-        job_modes.retain(|m| matches!(m, Mode::NativeFull | Mode::Plain));
+        let proxied = kind != bundle::entry::ScriptKind::Js;
+        job_modes
+            .retain(|m| m.is_wasm() || m.is_plain() || (proxied && matches!(m, Mode::NativeFull)));
     }
     if job_modes.is_empty() {
         bail!("no mode can run {name} ({kind}) on this host");

@@ -280,6 +280,21 @@ pub fn goals(jobs: &[JobResult]) -> Vec<Goal> {
         transfer(Mode::Plain),
         1.25,
     );
+    ratio(
+        "net-get.js: 100 × 1 KiB fetches in the wasm guest ÷ node plain".into(),
+        "median start-to-exit, wasm-epoch (every connection the host's, held to the policy) ÷ plain (node)".into(),
+        median("net-get.js", Mode::WasmEpoch),
+        median("net-get.js", Mode::Plain),
+        1.5,
+    );
+    let js_transfer = |m: Mode| Some(median("net-download.js", m)? - median("hello.js", m)?);
+    ratio(
+        "net-download.js: 10 MiB in the wasm guest ÷ node plain (≥ 80 % of plain's MB/s)".into(),
+        "median start-to-exit less hello.js's in the same mode, wasm-epoch ÷ plain (node)".into(),
+        js_transfer(Mode::WasmEpoch),
+        js_transfer(Mode::Plain),
+        1.25,
+    );
     if let Some(o) = job("hello.js")
         .and_then(|j| j.get(Mode::WasmEpoch))
         .and_then(|r| r.host_overhead_ms)

@@ -1,8 +1,9 @@
 //! The standard suite: a hello world and the same CPU-bound loop in every
 //! language wasmjobs runs (JavaScript and Python, which have guests; bash,
-//! PHP, Java and a C executable, which run natively), and two network jobs
-//! (bash and curl, allowed the bench's loopback server: 100 sequential
-//! 1 KiB GETs, one 10 MiB download) when curl is installed. The sources are
+//! PHP, Java and a C executable, which run natively), and network jobs
+//! allowed the bench's loopback server (100 sequential 1 KiB GETs, one
+//! 10 MiB download): in JavaScript with `fetch`, and in bash with curl
+//! when curl is installed. The sources are
 //! embedded in the binary; the `.jar` and the executable are compiled into
 //! the bench's scratch folder when `javac` and `cc` are installed, and
 //! skipped, with the reason, when they are not.
@@ -33,7 +34,13 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("loop.php", include_str!("suite/loop.php")),
 ];
 
-/// The network jobs, `(name, text)`: each fetches from `$URL`.
+/// The JavaScript network jobs, `(name, text)`: each fetches from `BASE`.
+const NETWORK_JS: &[(&str, &str)] = &[
+    ("net-get.js", include_str!("suite/net-get.js")),
+    ("net-download.js", include_str!("suite/net-download.js")),
+];
+
+/// The bash network jobs, `(name, text)`: each fetches from `$URL`.
 const NETWORK: &[(&str, &str)] = &[
     ("net-get.sh", include_str!("suite/net-get.sh")),
     ("net-download.sh", include_str!("suite/net-download.sh")),
@@ -59,15 +66,22 @@ pub fn standard(dir: &Path, server_port: u16) -> Result<(Vec<SuiteJob>, Vec<Stri
             dir: d,
         });
     }
+    let url = format!("http://127.0.0.1:{server_port}");
+    let settings = format!("{{\"network\": [\"{url}\"]}}\n");
+    for (name, text) in NETWORK_JS {
+        let d = folder(name)?;
+        std::fs::write(d.join("run.js"), format!("const BASE = '{url}';\n{text}"))?;
+        std::fs::write(d.join("settings.job"), &settings)?;
+        jobs.push(SuiteJob {
+            name: (*name).into(),
+            dir: d,
+        });
+    }
     if Path::new("/usr/bin/curl").exists() {
-        let url = format!("http://127.0.0.1:{server_port}");
         for (name, text) in NETWORK {
             let d = folder(name)?;
             std::fs::write(d.join("run.sh"), format!("URL={url}\n{text}"))?;
-            std::fs::write(
-                d.join("settings.job"),
-                format!("{{\"network\": [\"{url}\"]}}\n"),
-            )?;
+            std::fs::write(d.join("settings.job"), &settings)?;
             jobs.push(SuiteJob {
                 name: (*name).into(),
                 dir: d,
