@@ -36,6 +36,9 @@ pub struct HostConfig {
     /// What TLS the host speaks for jobs trusts: the system's roots and
     /// `--net-ca` files.
     pub trust: crate::net::tls::Trust,
+    /// The DNS server the host asks for jobs' names (`--net-resolver`;
+    /// `None`: the system's resolver).
+    pub net_resolver: Option<std::net::SocketAddr>,
     /// What the tenant's quota lets its jobs connect to at most, if it
     /// says (within [`HostConfig::network`]).
     pub tenant_network: Option<crate::net::policy::Bound>,
@@ -189,6 +192,15 @@ impl HostConfig {
         }
     }
 
+    /// How the host resolves jobs' names: the operator's DNS server, or
+    /// the system's resolver.
+    pub fn resolver(&self) -> std::sync::Arc<dyn crate::net::connect::Resolver> {
+        match self.net_resolver {
+            Some(server) => std::sync::Arc::new(crate::net::dns::DnsResolver::new(server)),
+            None => std::sync::Arc::new(crate::net::connect::SystemResolver),
+        }
+    }
+
     /// A configuration for `root` with defaults read from the environment.
     pub fn new(root: PathBuf) -> Result<HostConfig> {
         // Absolute, so that paths handed to jobs and processes do not
@@ -215,6 +227,7 @@ impl HostConfig {
             network: crate::net::policy::Bound::public(),
             tenant_network: None,
             trust: crate::net::tls::Trust::default(),
+            net_resolver: None,
             max_runs: None,
             extract: ExtractLimits::default(),
             history_size: history_size_from(env("WEBJOBS_HISTORY_SIZE").as_deref()),

@@ -1055,3 +1055,120 @@ fn a_js_jobs_network_limits_refuse_or_end_the_excess_by_name() {
     );
     assert_eq!(hits.load(Ordering::SeqCst), before, "{log}");
 }
+
+/// A DNS server on 127.0.0.1 (UDP) for `--net-resolver`: `rebind.test`
+/// is 127.0.0.1 at its first A question and 127.0.0.2 after; every
+/// other name does not exist. Its port, and the A questions it was asked
+/// for `rebind.test`.
+fn dns_server() -> (u16, Arc<AtomicUsize>) {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = s.local_addr().unwrap().port();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let a = asked.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        loop {
+            let Ok((n, from)) = s.recv_from(&mut buf) else {
+                continue;
+            };
+            let q = &buf[..n];
+            // The question: labels from byte 12, then type and class.
+            let mut at = 12;
+            let mut labels = Vec::new();
+            while at < n && q[at] != 0 {
+                let len = q[at] as usize;
+                labels.push(String::from_utf8_lossy(&q[at + 1..at + 1 + len]).to_lowercase());
+                at += 1 + len;
+            }
+            let name = labels.join(".");
+            let qtype = u16::from_be_bytes([q[at + 1], q[at + 2]]);
+            let mut r = q[..at + 5].to_vec();
+            r[2] = 0x81;
+            r[3] = 0x80;
+            let ip = if name == "rebind.test" && qtype == 1 {
+                Some(if a.fetch_add(1, Ordering::SeqCst) == 0 {
+                    [127, 0, 0, 1]
+                } else {
+                    [127, 0, 0, 2]
+                })
+            } else {
+                None
+            };
+            match ip {
+                Some(ip) => {
+                    r[6..8].copy_from_slice(&1u16.to_be_bytes());
+                    r.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 0, 0, 4]);
+                    r.extend_from_slice(&ip);
+                }
+                None if name == "rebind.test" => {}
+                None => r[3] |= 3, // no such name
+            }
+            let _ = s.send_to(&r, from);
+        }
+    });
+    (port, asked)
+}
+
+/// The host asks for a name once per connection and connects to exactly
+/// the address it judged: a name that resolves elsewhere a moment later
+/// (DNS rebinding) reaches nothing it did not allow. Names come from the
+/// operator's `--net-resolver`.
+#[test]
+fn a_name_that_rebinds_reaches_only_what_the_host_judged() {
+    let env = Env::new();
+    let (dns, asked) = dns_server();
+    let (allowed, hits) = http_server("allowed-bytes", String::new());
+    // The same port on 127.0.0.2: where the name points at its second
+    // lookup.
+    let elsewhere = TcpListener::bind(("127.0.0.2", allowed));
+    let script = format!(
+        "(async () => {{\n\
+           for (const [what, url] of [['first', 'http://rebind.test:{allowed}/'], ['second', 'http://REBIND.test.:{allowed}/'], ['unknown', 'http://unknown.test:{allowed}/']]) {{\n\
+             try {{ const r = await fetch(url); console.log(`${{what}}: ${{r.status}} ${{await r.text()}}`); }}\n\
+             catch (e) {{ console.log(`${{what}}: error ${{e.cause.code}}`); }}\n\
+           }}\n\
+         }})();\n"
+    );
+    let settings = format!(r#"{{"network": ["http://127.0.0.1:{allowed}"]}}"#);
+    env.deploy_files(
+        "rebind",
+        &[("run.js", &script), ("settings.job", &settings)],
+    );
+    let bound = format!("public,tcp://127.0.0.1:{allowed}");
+    run_wasm(
+        &env,
+        &bound,
+        &["--net-resolver", &format!("127.0.0.1:{dns}")],
+        "rebind",
+    );
+    let log = env.latest_log("rebind");
+    assert!(
+        line_of(&log, "first").ends_with("200 allowed-bytes"),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "Network: connected to rebind.test:{allowed} (127.0.0.1)"
+        )),
+        "{log}"
+    );
+    // The second connection's one lookup gave 127.0.0.2: refused, named.
+    assert!(line_of(&log, "second").ends_with("error EACCES"), "{log}");
+    assert!(
+        log.contains(&format!(
+            "rebind.test:{allowed} (127.0.0.2): refused: no pattern of the job's allows it"
+        )),
+        "{log}"
+    );
+    assert!(
+        line_of(&log, "unknown").ends_with("error ENOTFOUND"),
+        "{log}"
+    );
+    // One question per connection, and nothing reached 127.0.0.2.
+    assert_eq!(asked.load(Ordering::SeqCst), 2, "{log}");
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "{log}");
+    if let Ok(l) = elsewhere {
+        l.set_nonblocking(true).unwrap();
+        assert!(l.accept().is_err(), "127.0.0.2 was reached:\n{log}");
+    }
+}

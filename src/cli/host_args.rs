@@ -155,6 +155,11 @@ pub(super) struct HostArgs {
         value_delimiter = ':'
     )]
     net_ca: Vec<PathBuf>,
+    /// The DNS server the host asks for jobs' names instead of the
+    /// system's resolver (an address, with :PORT if not 53): an internal
+    /// DNS for jobs, apart from the host's own.
+    #[arg(long, global = true, env = "WASMJOBS_NET_RESOLVER", value_name = "ADDR", value_parser = crate::net::dns::DnsResolver::parse)]
+    net_resolver: Option<std::net::SocketAddr>,
     /// Give native runs no network namespace (saves ~2 ms per start; the
     /// socket filter and Landlock still deny networking).
     #[arg(long, global = true)]
@@ -407,6 +412,7 @@ impl HostArgs {
         host.sandbox.net_namespace = !self.no_net_namespace;
         host.network = self.network.clone();
         host.trust = crate::net::tls::Trust::with_files(&self.net_ca)?;
+        host.net_resolver = self.net_resolver;
         host.sandbox.uids = parse_uid_range(&self.native_uids)?;
         host.sandbox.max_file_mb = self.native_max_file_mb.unwrap_or(16 << 10);
         host.sandbox.max_processes = self.native_max_processes.unwrap_or(256);

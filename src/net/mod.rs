@@ -7,10 +7,11 @@
 //! connection: it resolves once and connects to exactly what it allowed;
 //! [`forward`] is the proxy a native run's network namespace reaches the
 //! host through; [`tls`] is what the host trusts when it speaks TLS for a
-//! guest.
+//! guest; [`dns`] asks the operator's DNS server for jobs' names.
 
 pub mod address;
 pub mod connect;
+pub mod dns;
 pub mod forward;
 pub mod policy;
 pub mod tls;

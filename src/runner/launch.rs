@@ -162,6 +162,7 @@ impl Launch<'_> {
                         std::time::Duration::from_secs(self.limits.net_connect_timeout_s),
                     )),
                     trust: self.runner.host().trust.clone(),
+                    resolver: self.runner.host().resolver(),
                 },
                 None,
             ),

@@ -47,6 +47,8 @@ pub enum NetAccess {
         budget: std::sync::Arc<crate::net::forward::Budget>,
         /// What TLS the host speaks for the run verifies against.
         trust: crate::net::tls::Trust,
+        /// How the host resolves the run's names.
+        resolver: std::sync::Arc<dyn crate::net::connect::Resolver>,
     },
 }
 

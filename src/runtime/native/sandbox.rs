@@ -23,7 +23,6 @@ use super::landlock;
 use super::layers::Layers;
 use super::seccomp;
 use super::uid::{self, UidLease};
-use crate::net::connect::SystemResolver;
 use crate::net::forward::{self, PROXY_PORT};
 use crate::runtime::NetAccess;
 
@@ -365,6 +364,7 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
             policy,
             say,
             budget,
+            resolver,
             ..
         } => {
             if !(l.namespaces && l.net_namespace) {
@@ -377,6 +377,7 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
                 policy.clone(),
                 say.clone(),
                 budget.clone(),
+                resolver.clone(),
             ))
         }
         _ => None,
@@ -453,15 +454,11 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
     drop(ruleset);
     let pid = child.id() as i32;
     let forwarder = match proxy {
-        Some(((ours, theirs), policy, say, budget)) => {
+        Some(((ours, theirs), policy, say, budget, resolver)) => {
             drop(theirs);
             match receive_listener(&ours) {
                 Ok(l) => Some(AbortOnDrop(tokio::spawn(forward::serve(
-                    l,
-                    policy,
-                    std::sync::Arc::new(SystemResolver),
-                    say,
-                    budget,
+                    l, policy, resolver, say, budget,
                 )))),
                 Err(e) => {
                     // SAFETY: kill only sends a signal, to the job's process group.

@@ -1,0 +1,254 @@
+//! A resolver that asks one DNS server the operator names
+//! (`--net-resolver`) instead of the system's: an internal DNS for jobs'
+//! names, apart from the host's own. It asks for A and AAAA records over
+//! UDP, one question per message (RFC 1035), and takes the addresses of
+//! the answers; a truncated answer, a server failure or no answer in time
+//! is an error that names the server.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::net::UdpSocket;
+
+use super::connect::Resolver;
+
+/// How long the server may take to answer one question.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(3);
+/// Record types asked for.
+const A: u16 = 1;
+const AAAA: u16 = 28;
+
+/// Asks one DNS server.
+#[derive(Debug, Clone)]
+pub struct DnsResolver {
+    server: SocketAddr,
+}
+
+impl DnsResolver {
+    /// A resolver that asks `server`.
+    pub fn new(server: SocketAddr) -> DnsResolver {
+        DnsResolver { server }
+    }
+
+    /// `--net-resolver`'s value: an address, with port 53 unless given.
+    pub fn parse(s: &str) -> Result<SocketAddr, String> {
+        if let Ok(a) = s.parse::<SocketAddr>() {
+            return Ok(a);
+        }
+        let bare = s.trim_start_matches('[').trim_end_matches(']');
+        bare.parse::<IpAddr>()
+            .map(|ip| SocketAddr::new(ip, 53))
+            .map_err(|_| {
+                format!("'{s}' is not a DNS server's address (an IP, with :PORT if not 53)")
+            })
+    }
+
+    async fn ask(&self, name: &str, qtype: u16) -> io::Result<Vec<IpAddr>> {
+        let local: SocketAddr = if self.server.is_ipv4() {
+            (Ipv4Addr::UNSPECIFIED, 0).into()
+        } else {
+            (Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        let sock = UdpSocket::bind(local).await?;
+        sock.connect(self.server).await?;
+        let mut id = [0u8; 2];
+        getrandom(&mut id);
+        let id = u16::from_be_bytes(id);
+        sock.send(&query(id, name, qtype)?).await?;
+        let mut buf = vec![0u8; 4096];
+        let deadline = tokio::time::Instant::now() + ANSWER_TIMEOUT;
+        loop {
+            let n = tokio::time::timeout_at(deadline, sock.recv(&mut buf))
+                .await
+                .map_err(|_| {
+                    io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("the DNS server {} did not answer", self.server),
+                    )
+                })??;
+            // Another message (a late answer to someone else): not ours.
+            match answer(&buf[..n], id, qtype) {
+                Ok(Some(ips)) => return Ok(ips),
+                Ok(None) => continue,
+                Err(why) => {
+                    return Err(io::Error::other(format!(
+                        "the DNS server {}: {why}",
+                        self.server
+                    )));
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Resolver for DnsResolver {
+    async fn resolve(&self, name: &str) -> io::Result<Vec<IpAddr>> {
+        let (v4, v6) = tokio::join!(self.ask(name, A), self.ask(name, AAAA));
+        match (v4, v6) {
+            (Ok(mut a), Ok(b)) => {
+                a.extend(b);
+                Ok(a)
+            }
+            (Ok(a), Err(_)) | (Err(_), Ok(a)) if !a.is_empty() => Ok(a),
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        }
+    }
+}
+
+fn getrandom(buf: &mut [u8]) {
+    // SAFETY: `buf` is valid for writes of its length; getrandom writes at
+    // most that many bytes.
+    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n != buf.len() as isize {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        buf.copy_from_slice(&t.to_le_bytes()[..buf.len()]);
+    }
+}
+
+/// A query for `name`'s `qtype` records, recursion desired.
+fn query(id: u16, name: &str, qtype: u16) -> io::Result<Vec<u8>> {
+    let mut q = Vec::with_capacity(32 + name.len());
+    q.extend_from_slice(&id.to_be_bytes());
+    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in name.trim_end_matches('.').split('.') {
+        if label.is_empty() || label.len() > 63 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("'{name}' is not a name DNS can ask for"),
+            ));
+        }
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.push(0);
+    q.extend_from_slice(&qtype.to_be_bytes());
+    q.extend_from_slice(&1u16.to_be_bytes());
+    Ok(q)
+}
+
+/// The addresses of an answer to query `id`; `None` when the message is
+/// not that answer.
+fn answer(m: &[u8], id: u16, qtype: u16) -> Result<Option<Vec<IpAddr>>, String> {
+    if m.len() < 12 || u16::from_be_bytes([m[0], m[1]]) != id || m[2] & 0x80 == 0 {
+        return Ok(None);
+    }
+    if m[2] & 0x02 != 0 {
+        return Err("its answer was truncated (DNS over TCP is not asked)".into());
+    }
+    match m[3] & 0x0f {
+        0 => {}
+        3 => return Ok(Some(Vec::new())),
+        rcode => return Err(format!("it answered with error code {rcode}")),
+    }
+    let count = |i: usize| u16::from_be_bytes([m[i], m[i + 1]]) as usize;
+    let (questions, answers) = (count(4), count(6));
+    let mut at = 12;
+    for _ in 0..questions {
+        at = skip_name(m, at).ok_or("a malformed question")? + 4;
+    }
+    let mut ips = Vec::new();
+    for _ in 0..answers {
+        at = skip_name(m, at).ok_or("a malformed answer")?;
+        let head = m.get(at..at + 10).ok_or("a short answer")?;
+        let rtype = u16::from_be_bytes([head[0], head[1]]);
+        let len = u16::from_be_bytes([head[8], head[9]]) as usize;
+        let data = m.get(at + 10..at + 10 + len).ok_or("a short answer")?;
+        at += 10 + len;
+        match (rtype, len) {
+            (A, 4) if qtype == A => ips.push(IpAddr::from(<[u8; 4]>::try_from(data).unwrap())),
+            (AAAA, 16) if qtype == AAAA => {
+                ips.push(IpAddr::from(<[u8; 16]>::try_from(data).unwrap()))
+            }
+            _ => {} // CNAMEs and the like: their targets' records follow
+        }
+    }
+    Ok(Some(ips))
+}
+
+/// The offset just past the name at `at` (labels, or a pointer).
+fn skip_name(m: &[u8], mut at: usize) -> Option<usize> {
+    loop {
+        let len = *m.get(at)? as usize;
+        match len {
+            0 => return Some(at + 1),
+            l if l & 0xc0 == 0xc0 => return (at + 2 <= m.len()).then_some(at + 2),
+            l => at += 1 + l,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An answer to `q` holding `ips` (A records, the name compressed).
+    fn reply(q: &[u8], ips: &[[u8; 4]], rcode: u8) -> Vec<u8> {
+        let mut m = q.to_vec();
+        m[2] = 0x81;
+        m[3] = 0x80 | rcode;
+        m[6..8].copy_from_slice(&(ips.len() as u16).to_be_bytes());
+        for ip in ips {
+            m.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+            m.extend_from_slice(ip);
+        }
+        m
+    }
+
+    #[test]
+    fn answers_are_read_and_others_ignored() {
+        let q = query(7, "api.example.test.", A).unwrap();
+        assert_eq!(&q[12..16], b"\x03api");
+        let r = reply(&q, &[[10, 0, 0, 7], [10, 0, 0, 8]], 0);
+        assert_eq!(
+            answer(&r, 7, A).unwrap().unwrap(),
+            vec![
+                "10.0.0.7".parse::<IpAddr>().unwrap(),
+                "10.0.0.8".parse().unwrap()
+            ]
+        );
+        assert_eq!(answer(&r, 8, A).unwrap(), None);
+        assert_eq!(answer(&reply(&q, &[], 3), 7, A).unwrap(), Some(vec![]));
+        assert!(answer(&reply(&q, &[], 2), 7, A).is_err());
+        assert!(query(1, "a..b", A).is_err());
+    }
+
+    #[test]
+    fn server_addresses_are_parsed() {
+        assert_eq!(
+            DnsResolver::parse("127.0.0.1").unwrap(),
+            "127.0.0.1:53".parse().unwrap()
+        );
+        assert_eq!(
+            DnsResolver::parse("127.0.0.1:5353").unwrap(),
+            "127.0.0.1:5353".parse().unwrap()
+        );
+        assert_eq!(
+            DnsResolver::parse("[::1]").unwrap(),
+            "[::1]:53".parse().unwrap()
+        );
+        assert!(DnsResolver::parse("dns.example").is_err());
+    }
+
+    #[tokio::test]
+    async fn it_asks_its_server() {
+        let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = server.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            for _ in 0..2 {
+                let (n, from) = server.recv_from(&mut buf).unwrap();
+                let q = &buf[..n];
+                let qtype = u16::from_be_bytes([q[n - 4], q[n - 3]]);
+                let ips: &[[u8; 4]] = if qtype == A { &[[127, 0, 0, 9]] } else { &[] };
+                server.send_to(&reply(q, ips, 0), from).unwrap();
+            }
+        });
+        let ips = DnsResolver::new(addr).resolve("db.internal").await.unwrap();
+        assert_eq!(ips, vec!["127.0.0.9".parse::<IpAddr>().unwrap()]);
+    }
+}
