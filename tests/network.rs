@@ -478,11 +478,13 @@ echo "udp: $( (echo hi > /dev/udp/127.0.0.1/{udp_port}) 2>&1; echo "[exit $?]")"
     assert!(log.contains("169.254.169.254:80: refused"), "{log}");
     // The redirect's second hop is judged again: refused.
     assert!(!line("redirect").contains("other"), "{log}");
-    // A client that ignores the proxy finds no route out.
-    assert!(!line("direct").contains("allowed-bytes"), "{log}");
-    // Judged by the servers: the allowed one saw the three allowed
-    // requests (and the redirect's first hop), the other none; no datagram.
-    assert_eq!(hits.load(Ordering::SeqCst), 3, "{log}");
+    // A client that ignores the proxy: on a root host its own connection
+    // is held to the same policy and relayed; elsewhere it finds no route.
+    let root = is_root();
+    assert_eq!(line("direct").contains("allowed-bytes"), root, "{log}");
+    // Judged by the servers: the allowed one saw the allowed requests
+    // (and the redirect's first hop), the other none; no datagram.
+    assert_eq!(hits.load(Ordering::SeqCst), 3 + usize::from(root), "{log}");
     assert_eq!(other_hits.load(Ordering::SeqCst), 0, "{log}");
     let mut buf = [0u8; 16];
     assert!(
@@ -1171,4 +1173,119 @@ fn a_name_that_rebinds_reaches_only_what_the_host_judged() {
         l.set_nonblocking(true).unwrap();
         assert!(l.accept().is_err(), "127.0.0.2 was reached:\n{log}");
     }
+}
+
+/// Whether these tests run as root (the host then relays a native job's
+/// own connections).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .map(|u| u.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// A native job's own connections (a C program's `connect`, PHP's
+/// streams, bash's `/dev/tcp`, curl told to skip the proxy) are held to
+/// the same policy as the proxy's, judged by the servers.
+#[test]
+fn a_native_jobs_own_connections_are_held_to_its_policy() {
+    let env = Env::new();
+    if let Err(why) = native_with_curl(&env) {
+        return skip(&why);
+    }
+    if !is_root() {
+        return skip("relaying a native job's own connections needs a root host");
+    }
+    if std::process::Command::new("php")
+        .arg("-v")
+        .output()
+        .is_err()
+    {
+        return skip("php is not installed (scripts/setup.sh installs php-cli)");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/net/client.c");
+    let bin = dir.path().join("client");
+    match std::process::Command::new("cc")
+        .arg("-O2")
+        .arg("-o")
+        .arg(&bin)
+        .arg(&src)
+        .status()
+    {
+        Ok(s) if s.success() => {}
+        _ => {
+            return skip(
+                "cc cannot build tests/net/client.c (scripts/setup.sh installs build-essential)",
+            );
+        }
+    }
+    let (other, other_hits) = http_server("other", String::new());
+    let (allowed, hits) = http_server("allowed-bytes", String::new());
+    let script = format!(
+        r#"echo "c: $(./client 127.0.0.1 {allowed} 2>&1)"
+echo "c other port: $(./client 127.0.0.1 {other} 2>&1)"
+echo "c other loopback: $(./client 127.0.0.2 {allowed} 2>&1)"
+echo "c metadata: $(./client 169.254.169.254 80 2>&1)"
+echo "php: $(php -r 'echo @file_get_contents("http://127.0.0.1:{allowed}/") ?: "failed";' 2>&1)"
+echo "php other: $(php -r 'echo @file_get_contents("http://127.0.0.1:{other}/") ?: "failed";' 2>&1)"
+echo "bash: $( (exec 3<>/dev/tcp/127.0.0.1/{allowed}; printf 'GET / HTTP/1.0
+
+' >&3; tail -1 <&3) 2>&1)"
+echo "curl direct: $(curl -sS -m 10 --noproxy '*' http://127.0.0.1:{allowed}/ 2>&1)"
+"#
+    );
+    let settings = format!(r#"{{"network": ["http://127.0.0.1:{allowed}"]}}"#);
+    let client = std::fs::read(&bin).unwrap();
+    let job = env.dir.path().join("own-src");
+    std::fs::create_dir_all(&job).unwrap();
+    std::fs::write(job.join("run.sh"), &script).unwrap();
+    std::fs::write(job.join("settings.job"), &settings).unwrap();
+    std::fs::write(job.join("client"), &client).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(job.join("client"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+    }
+    env.run(&["deploy", job.to_str().unwrap(), "--name", "own"])
+        .ok();
+    run_native(
+        &env,
+        &format!("public,tcp://127.0.0.1:{allowed}"),
+        "own",
+        &[],
+    );
+    let log = env.latest_log("own");
+    for what in ["c", "php", "bash", "curl direct"] {
+        assert!(
+            line_of(&log, what).ends_with("allowed-bytes"),
+            "{what}: {log}"
+        );
+    }
+    for what in ["c other port", "c other loopback", "c metadata"] {
+        assert!(
+            line_of(&log, what).ends_with("connect: Permission denied"),
+            "{what}: {log}"
+        );
+    }
+    assert!(line_of(&log, "php other").ends_with("failed"), "{log}");
+    assert!(
+        log.contains(&format!(
+            "127.0.0.1:{other}: refused: no pattern of the job's allows it"
+        )),
+        "{log}"
+    );
+    assert!(log.contains("169.254.169.254:80: refused"), "{log}");
+    assert!(
+        log.contains(&format!(
+            "connected to 127.0.0.1:{allowed} (the job's own connection, relayed by the host)"
+        )),
+        "{log}"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 4, "{log}");
+    assert_eq!(other_hits.load(Ordering::SeqCst), 0, "{log}");
 }

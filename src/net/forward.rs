@@ -95,6 +95,8 @@ pub enum Exceeded {
 /// run, naming the limit).
 pub struct Budget {
     connections: usize,
+    /// Connections open now, through any of the run's ways out.
+    open: std::sync::atomic::AtomicUsize,
     /// How long one address may take to accept.
     connect_timeout: Duration,
     out_left: std::sync::atomic::AtomicU64,
@@ -109,6 +111,7 @@ impl Budget {
     pub fn new(connections: u64, out: u64, back: u64, connect_timeout: Duration) -> Budget {
         Budget {
             connections: connections.min(usize::MAX as u64) as usize,
+            open: 0.into(),
             connect_timeout,
             out_left: out.into(),
             in_left: back.into(),
@@ -120,6 +123,18 @@ impl Budget {
     /// Connections a run may have at once.
     pub fn connections(&self) -> usize {
         self.connections
+    }
+
+    /// One more connection, if the run has fewer than it may at once; it
+    /// counts until the admission is dropped.
+    pub fn admit(self: &Arc<Self>) -> Option<Admission> {
+        use std::sync::atomic::Ordering;
+        self.open
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < self.connections).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Admission(self.clone()))
     }
 
     /// How long one address may take to accept.
@@ -166,6 +181,17 @@ impl Budget {
     }
 }
 
+/// A connection counted against its run's `limits.net_connections`.
+pub struct Admission(Arc<Budget>);
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.0
+            .open
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// Serves the run's connections until the task is dropped (which ends
 /// every connection it holds).
 pub async fn serve(
@@ -185,7 +211,7 @@ pub async fn serve(
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
-        if conns.len() >= budget.connections {
+        let Some(admitted) = budget.admit() else {
             say.connection(false);
             say.line(
                 Level::Warn,
@@ -206,20 +232,23 @@ pub async fn serve(
                 .await;
             });
             continue;
-        }
+        };
         let (policy, resolver, say, budget) = (
             policy.clone(),
             resolver.clone(),
             say.clone(),
             budget.clone(),
         );
-        conns.spawn(async move { one(client, &policy, &*resolver, &say, &budget).await });
+        conns.spawn(async move {
+            let _admitted = admitted;
+            one(client, &policy, &*resolver, &say, &budget).await
+        });
     }
 }
 
 /// Copies from `r` to `w`, charging each chunk to `budget` (ends at EOF,
 /// an error, or when the budget runs out); the bytes copied.
-async fn pump(
+pub async fn pump(
     mut r: impl tokio::io::AsyncRead + Unpin,
     mut w: impl tokio::io::AsyncWrite + Unpin,
     budget: &Budget,

@@ -66,6 +66,11 @@ pub struct ChildPlan {
     pub late_rules: Vec<(CString, u64)>,
     /// Seccomp filters, installed in order.
     pub seccomp: Vec<BpfProgram>,
+    /// When the host holds the job's own connections to its policy: the
+    /// filter that hands every `connect` to the host, and the channel on
+    /// which the job sends the host that filter's listener
+    /// ([`super::intercept`]).
+    pub connect_notify: Option<(RawFd, Vec<libc::sock_filter>)>,
     /// The job's working directory, as it sees it.
     pub cwd: CString,
 }
@@ -200,6 +205,25 @@ unsafe fn restrict(plan: &ChildPlan) -> io::Result<()> {
             && libc::syscall(libc::SYS_landlock_restrict_self, fd, 0u32) != 0
         {
             return Err(err());
+        }
+        // Before the deny-list (which does not forbid these calls anyway).
+        if let Some((channel, filter)) = &plan.connect_notify {
+            let prog = libc::sock_fprog {
+                len: filter.len() as libc::c_ushort,
+                filter: filter.as_ptr() as *mut libc::sock_filter,
+            };
+            let listener = libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
+                &prog as *const libc::sock_fprog,
+            );
+            if listener < 0 {
+                return Err(err());
+            }
+            let sent = send_fd(*channel, listener as RawFd);
+            libc::close(*channel);
+            sent?;
         }
         for prog in &plan.seccomp {
             seccompiler::apply_filter(prog).map_err(|_| err())?;
@@ -417,7 +441,15 @@ unsafe fn send_proxy_listener(channel: RawFd, port: u16) -> io::Result<()> {
             libc::close(l);
             return Err(e);
         }
-        // One byte of data, and the listener as SCM_RIGHTS.
+        send_fd(channel, l)
+    }
+}
+
+/// Sends `fd` to the parent on `channel` (one byte, the descriptor as
+/// SCM_RIGHTS), and closes it here.
+unsafe fn send_fd(channel: RawFd, fd: RawFd) -> io::Result<()> {
+    // SAFETY: raw system calls on buffers on this stack.
+    unsafe {
         let mut byte = [0u8; 1];
         let mut iov = libc::iovec {
             iov_base: byte.as_mut_ptr().cast(),
@@ -433,10 +465,10 @@ unsafe fn send_proxy_listener(channel: RawFd, port: u16) -> io::Result<()> {
         (*cmsg).cmsg_level = libc::SOL_SOCKET;
         (*cmsg).cmsg_type = libc::SCM_RIGHTS;
         (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as usize;
-        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>(), l);
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>(), fd);
         let sent = libc::sendmsg(channel, &msg, libc::MSG_NOSIGNAL);
         let e = err();
-        libc::close(l);
+        libc::close(fd);
         if sent != 1 {
             return Err(e);
         }

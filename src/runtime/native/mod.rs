@@ -8,6 +8,7 @@
 
 mod cgroup;
 mod child;
+mod intercept;
 mod landlock;
 pub mod layers;
 pub mod program;

@@ -156,8 +156,9 @@ impl Default for Spawner {
 
 /// A running sandboxed job.
 pub struct Sandboxed {
-    /// The host's proxy for the run, when its way out is the host.
-    _forwarder: Option<AbortOnDrop>,
+    /// The host's proxy for the run, and the relay of its own
+    /// connections, when its way out is the host.
+    _forwarders: Vec<AbortOnDrop>,
     child: Child,
     pid: i32,
     namespaces: bool,
@@ -218,6 +219,15 @@ fn socket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
 /// before it forks the job's init, so by the time the spawn has returned
 /// it is there: this never waits.
 fn receive_listener(channel: &OwnedFd) -> io::Result<tokio::net::TcpListener> {
+    let fd = receive_fd(channel)?;
+    let listener = std::net::TcpListener::from(fd);
+    listener.set_nonblocking(true)?;
+    tokio::net::TcpListener::from_std(listener)
+}
+
+/// The descriptor the child sent on `channel` (sent before it execs: by
+/// the time the spawn has returned it is there, so this never waits).
+fn receive_fd(channel: &OwnedFd) -> io::Result<OwnedFd> {
     let mut byte = [0u8; 1];
     let mut iov = libc::iovec {
         iov_base: byte.as_mut_ptr().cast(),
@@ -241,7 +251,7 @@ fn receive_listener(channel: &OwnedFd) -> io::Result<tokio::net::TcpListener> {
     };
     if n != 1 {
         return Err(io::Error::other(
-            "the run's channel closed without a listener",
+            "the run's channel closed without a descriptor",
         ));
     }
     // SAFETY: the control buffer was filled by recvmsg; CMSG_FIRSTHDR reads
@@ -257,9 +267,7 @@ fn receive_listener(channel: &OwnedFd) -> io::Result<tokio::net::TcpListener> {
         std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>())
     };
     // SAFETY: the descriptor was just received and is owned here alone.
-    let listener = unsafe { std::net::TcpListener::from_raw_fd(fd) };
-    listener.set_nonblocking(true)?;
-    tokio::net::TcpListener::from_std(listener)
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 fn cstring(p: &Path) -> Result<CString> {
@@ -382,6 +390,14 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
         }
         _ => None,
     };
+    // And, on a root host, the job's own connections: it sends the host
+    // the listener of a filter that hands the host every `connect`.
+    let intercept = match &proxy {
+        Some(_) if spec.host_root => {
+            Some(socket_pair().context("creating the connect filter's channel")?)
+        }
+        _ => None,
+    };
     let root = spec.host_root;
     let ns = if l.namespaces {
         let flags = super::layers::namespace_flags(root, l.net_namespace);
@@ -431,6 +447,9 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
         landlock_fd: ruleset.as_ref().map(|f| f.as_raw_fd()),
         late_rules,
         seccomp: filters,
+        connect_notify: intercept
+            .as_ref()
+            .map(|(_, theirs)| (theirs.as_raw_fd(), super::intercept::filter())),
         cwd: cstring(&spec.cwd)?,
     };
     let mut cmd = Command::new(&spec.program);
@@ -453,24 +472,55 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
     drop(status_write);
     drop(ruleset);
     let pid = child.id() as i32;
-    let forwarder = match proxy {
-        Some(((ours, theirs), policy, say, budget, resolver)) => {
-            drop(theirs);
-            match receive_listener(&ours) {
-                Ok(l) => Some(AbortOnDrop(tokio::spawn(forward::serve(
-                    l, policy, resolver, say, budget,
-                )))),
-                Err(e) => {
-                    // SAFETY: kill only sends a signal, to the job's process group.
-                    unsafe { libc::kill(-pid, libc::SIGKILL) };
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(e).context("receiving the proxy's listener from the run");
+    let mut forwarders = Vec::new();
+    if let Some(((ours, theirs), policy, say, budget, resolver)) = proxy {
+        drop(theirs);
+        let received = receive_listener(&ours)
+            .context("receiving the proxy's listener from the run")
+            .and_then(|l| {
+                let notify = match &intercept {
+                    Some((ours, _)) => Some(
+                        receive_fd(ours).context("receiving the connect filter from the run")?,
+                    ),
+                    None => None,
+                };
+                Ok((l, notify))
+            });
+        match received {
+            Ok((l, notify)) => {
+                say.line(
+                    crate::store::logline::Level::Info,
+                    if notify.is_some() {
+                        "Network: a connection the job opens itself (a client that ignores the proxy) is held to the same policy, and relayed by the host"
+                    } else {
+                        "Network: a client that ignores the proxy finds no route out (relaying the job's own connections needs a root host)"
+                    },
+                );
+                if let Some(notify) = notify {
+                    let held = super::intercept::Held {
+                        policy: policy.clone(),
+                        resolver: resolver.clone(),
+                        say: say.clone(),
+                        budget: budget.clone(),
+                    };
+                    forwarders.push(AbortOnDrop(tokio::spawn(super::intercept::serve(
+                        notify, pid, held,
+                    ))));
                 }
+                forwarders.push(AbortOnDrop(tokio::spawn(forward::serve(
+                    l, policy, resolver, say, budget,
+                ))));
+            }
+            Err(e) => {
+                // SAFETY: kill only sends a signal, to the job's process group.
+                unsafe { libc::kill(-pid, libc::SIGKILL) };
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e);
             }
         }
-        None => None,
-    };
+    }
+    drop(intercept);
     let give_up = |child: &mut Child| {
         // SAFETY: kill only sends a signal, to the job's process group.
         unsafe { libc::kill(-pid, libc::SIGKILL) };
@@ -493,7 +543,7 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
         }
     };
     Ok(Sandboxed {
-        _forwarder: forwarder,
+        _forwarders: forwarders,
         child,
         pid,
         namespaces: l.namespaces,

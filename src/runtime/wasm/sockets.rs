@@ -119,12 +119,7 @@ impl Sockets {
             );
             return h;
         };
-        let live = self
-            .table
-            .values()
-            .filter(|s| s.lock().phase != Phase::Failed)
-            .count();
-        if live > net.budget.connections() {
+        let Some(admitted) = net.budget.admit() else {
             let why = format!(
                 "{host}:{port}: refused: the run has {} connections through the host already (limits.net_connections)",
                 net.budget.connections()
@@ -133,9 +128,10 @@ impl Sockets {
             net.say.line(Level::Warn, &format!("Network: {why}"));
             sock.fail(why, &self.wake);
             return h;
-        }
+        };
         let wake = self.wake.clone();
         self.tasks.spawn(async move {
+            let _admitted = admitted;
             drive(&sock, &wake, &net, &host, port, scheme, tls).await;
         });
         h
