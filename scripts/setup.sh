@@ -29,8 +29,10 @@ if [ "$for_tests" = 1 ]; then
   [ -x /usr/bin/chromium ] || need+=(chromium)
   [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
   [ -x /usr/bin/curl ] || need+=(curl)
-  # The network tests make a TLS server their own CA signed.
+  # The network tests make a TLS server their own CA signed, and run PHP's
+  # curl.
   command -v openssl >/dev/null 2>&1 || need+=(openssl)
+  php -m 2>/dev/null | grep -qx curl || need+=(php-curl)
   # The cluster tests start a throw-away PostgreSQL server (scripts/pg.sh).
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 fi

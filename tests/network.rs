@@ -1200,12 +1200,15 @@ fn a_native_jobs_own_connections_are_held_to_its_policy() {
     if !is_root() {
         return skip("relaying a native job's own connections needs a root host");
     }
-    if std::process::Command::new("php")
-        .arg("-v")
-        .output()
-        .is_err()
-    {
-        return skip("php is not installed (scripts/setup.sh installs php-cli)");
+    let php_modules = std::process::Command::new("php").arg("-m").output();
+    if !php_modules.is_ok_and(|o| {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .any(|l| l == "curl")
+    }) {
+        return skip(
+            "php and its curl module are not installed (scripts/setup.sh installs php-cli and php-curl)",
+        );
     }
     let dir = tempfile::tempdir().unwrap();
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/net/client.c");
@@ -1233,6 +1236,8 @@ echo "c other loopback: $(./client 127.0.0.2 {allowed} 2>&1)"
 echo "c metadata: $(./client 169.254.169.254 80 2>&1)"
 echo "php: $(php -r 'echo @file_get_contents("http://127.0.0.1:{allowed}/") ?: "failed";' 2>&1)"
 echo "php other: $(php -r 'echo @file_get_contents("http://127.0.0.1:{other}/") ?: "failed";' 2>&1)"
+echo "php curl: $(php -r '$c = curl_init("http://127.0.0.1:{allowed}/"); curl_setopt($c, CURLOPT_RETURNTRANSFER, true); echo curl_exec($c) ?: curl_error($c);' 2>&1)"
+echo "php curl direct: $(php -r '$c = curl_init("http://127.0.0.1:{allowed}/"); curl_setopt($c, CURLOPT_RETURNTRANSFER, true); curl_setopt($c, CURLOPT_NOPROXY, "*"); echo curl_exec($c) ?: curl_error($c);' 2>&1)"
 echo "bash: $( (exec 3<>/dev/tcp/127.0.0.1/{allowed}; printf 'GET / HTTP/1.0
 
 ' >&3; tail -1 <&3) 2>&1)"
@@ -1260,7 +1265,14 @@ echo "curl direct: $(curl -sS -m 10 --noproxy '*' http://127.0.0.1:{allowed}/ 2>
         &[],
     );
     let log = env.latest_log("own");
-    for what in ["c", "php", "bash", "curl direct"] {
+    for what in [
+        "c",
+        "php",
+        "php curl",
+        "php curl direct",
+        "bash",
+        "curl direct",
+    ] {
         assert!(
             line_of(&log, what).ends_with("allowed-bytes"),
             "{what}: {log}"
@@ -1286,6 +1298,6 @@ echo "curl direct: $(curl -sS -m 10 --noproxy '*' http://127.0.0.1:{allowed}/ 2>
         )),
         "{log}"
     );
-    assert_eq!(hits.load(Ordering::SeqCst), 4, "{log}");
+    assert_eq!(hits.load(Ordering::SeqCst), 6, "{log}");
     assert_eq!(other_hits.load(Ordering::SeqCst), 0, "{log}");
 }
