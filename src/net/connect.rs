@@ -15,6 +15,10 @@ use tokio::net::TcpStream;
 
 use super::policy::{Host, Policy, Refusal, Scheme, Target, Transport, parse_host};
 
+/// Most addresses of one name the host tries to connect to (each may take
+/// the whole connect timeout).
+const MAX_TRIED: usize = 4;
+
 /// Resolves names for the host.
 #[async_trait]
 pub trait Resolver: Send + Sync {
@@ -88,6 +92,7 @@ impl Dialer<'_> {
         let (name, ips) = match parse_host(host).map_err(DialError::Resolve)? {
             Host::Ip(ip) => (None, vec![ip]),
             Host::Name(n) => {
+                self.policy.may_look_up(&n).map_err(DialError::Refused)?;
                 let ips = self
                     .resolver
                     .resolve(&n)
@@ -99,18 +104,31 @@ impl Dialer<'_> {
                 (Some(n), ips)
             }
         };
+        self.dial_to(name.as_deref(), ips, port, scheme).await
+    }
+
+    /// Connects to the first of `ips` (what `name`, if any, resolved to)
+    /// that the policy allows and that accepts.
+    pub async fn dial_to(
+        &self,
+        name: Option<&str>,
+        ips: Vec<IpAddr>,
+        port: u16,
+        scheme: Option<Scheme>,
+    ) -> Result<Dialed, DialError> {
         let mut refused = None;
         let mut failed = None;
         let mut seen = Vec::new();
+        let mut tried = 0;
         for ip in ips.into_iter().map(|ip| ip.to_canonical()) {
-            if seen.contains(&ip) {
+            if seen.contains(&ip) || tried >= MAX_TRIED {
                 continue;
             }
             seen.push(ip);
             let target = Target {
                 transport: Transport::Tcp,
                 scheme,
-                name: name.clone(),
+                name: name.map(str::to_string),
                 ip,
                 port,
             };
@@ -118,6 +136,7 @@ impl Dialer<'_> {
                 refused.get_or_insert(r);
                 continue;
             }
+            tried += 1;
             let addr = SocketAddr::new(ip, port);
             match tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr)).await {
                 Ok(Ok(stream)) => return Ok(Dialed { stream, target }),
@@ -134,7 +153,10 @@ impl Dialer<'_> {
         match (failed, refused) {
             (Some(e), _) => Err(DialError::Connect(e)),
             (None, Some(r)) => Err(DialError::Refused(r)),
-            (None, None) => Err(DialError::Resolve(format!("{host}: no address"))),
+            (None, None) => Err(DialError::Resolve(format!(
+                "{}: no address",
+                name.unwrap_or("the host")
+            ))),
         }
     }
 }
@@ -270,12 +292,22 @@ mod tests {
             .unwrap_err();
         assert!(e.to_string().contains("a link-local address"), "{e}");
         // A name resolving to an address the job and the host both name
-        // literally is allowed, by that address.
+        // literally is allowed, by that address; a name no pattern names
+        // is not even looked up.
         let pol = policy(
-            &[&format!("tcp://127.0.0.1:{port}")],
+            &[
+                &format!("tcp://db.local:{port}"),
+                &format!("tcp://127.0.0.1:{port}"),
+            ],
             &format!("tcp://127.0.0.1:{port}"),
         );
         let local = Fixed::new(&[&["::ffff:127.0.0.1"]]);
+        let e = dialer(&pol, &local)
+            .dial("secret.evil.example", port, None)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("refused without a lookup"), "{e}");
+        assert_eq!(local.lookups.load(Ordering::SeqCst), 0);
         let d = dialer(&pol, &local)
             .dial("db.local", port, None)
             .await

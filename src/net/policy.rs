@@ -114,6 +114,20 @@ pub enum Hosts {
     Net(IpNet),
 }
 
+impl Hosts {
+    /// Whether these hosts include the name `n` (lower case, no trailing
+    /// dot); never for an address or a network.
+    pub fn names(&self, n: &str) -> bool {
+        match self {
+            Hosts::Name(name) => n == name,
+            Hosts::Under(d) => n
+                .strip_suffix(d.as_str())
+                .is_some_and(|head| head.len() > 1 && head.ends_with('.')),
+            Hosts::Net(_) => false,
+        }
+    }
+}
+
 /// The ports a pattern allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ports {
@@ -337,12 +351,8 @@ impl Pattern {
                 Ports::One(p) => p == t.port,
             }
             && match &self.hosts {
-                Hosts::Name(n) => t.name.as_deref() == Some(n.as_str()),
-                Hosts::Under(d) => t.name.as_deref().is_some_and(|n| {
-                    n.strip_suffix(d.as_str())
-                        .is_some_and(|head| head.len() > 1 && head.ends_with('.'))
-                }),
                 Hosts::Net(net) => net.contains(&ip),
+                _ => t.name.as_deref().is_some_and(|n| self.hosts.names(n)),
             }
     }
 
@@ -446,6 +456,16 @@ impl Bound {
     }
 
     /// Whether it allows `t` (of class `class`).
+    /// Whether a connection to `name` could be within the bound (at some
+    /// address it resolves to).
+    fn may_name(&self, name: &str) -> bool {
+        self.public
+            || self
+                .patterns
+                .iter()
+                .any(|p| p.hosts.names(name) || matches!(p.hosts, Hosts::Net(_)))
+    }
+
     fn allows(&self, t: &Target, class: Class) -> bool {
         if class != Class::Public {
             return self.patterns.iter().any(|p| p.names(t.ip) && p.allows(t));
@@ -520,6 +540,38 @@ impl fmt::Display for Refusal {
 }
 
 impl Policy {
+    /// Whether the host may look `name` up for the job: a pattern of the
+    /// job's names it, and the host's and the tenant's bounds could allow
+    /// it. The host asks about no other name (a job cannot have it ask
+    /// about names it makes up, a way to send data out, or list an
+    /// internal DNS).
+    pub fn may_look_up(&self, name: &str) -> Result<(), Refusal> {
+        let asked = match &self.request {
+            Request::Allow(ps) => ps.iter().any(|p| p.hosts.names(name)),
+            Request::Host => true,
+            Request::Off => false,
+        };
+        if !asked {
+            return Err(Refusal(format!(
+                "{name}: refused without a lookup: no pattern of the job's names it"
+            )));
+        }
+        if !self.host.may_name(name) {
+            return Err(Refusal(format!(
+                "{name}: refused without a lookup: beyond what this host allows jobs (--network {})",
+                self.host
+            )));
+        }
+        if let Some(t) = &self.tenant
+            && !t.may_name(name)
+        {
+            return Err(Refusal(format!(
+                "{name}: refused without a lookup: beyond what its tenant's quota allows (network = \"{t}\")"
+            )));
+        }
+        Ok(())
+    }
+
     /// Whether the run may have any network at all.
     pub fn any(&self) -> bool {
         self.request != Request::Off
@@ -552,7 +604,13 @@ impl Policy {
                 )));
             }
             Request::Host => None,
-            Request::Allow(ps) => match ps.iter().find(|p| p.allows(t)) {
+            // A pattern that names the address literally first: an
+            // address that is not public needs one.
+            Request::Allow(ps) => match ps
+                .iter()
+                .find(|p| p.allows(t) && p.names(t.ip))
+                .or_else(|| ps.iter().find(|p| p.allows(t)))
+            {
                 Some(p) => Some(p),
                 None => {
                     return Err(Refusal(format!(
@@ -772,6 +830,35 @@ mod tests {
             e.0.contains("\"network\": [\"https://api.example.com\"]"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_literal_pattern_allows_a_private_address_whatever_comes_first() {
+        // The name's pattern comes first and allows the connection, but
+        // does not name 10.0.0.7; the literal one does.
+        let pol = policy(
+            &["tcp://db.internal:5432", "tcp://10.0.0.7:5432"],
+            "public,tcp://10.0.0.7:5432",
+        );
+        assert!(
+            pol.check(&tcp(Some("db.internal"), "10.0.0.7", 5432))
+                .is_ok()
+        );
+        assert!(
+            pol.check(&tcp(Some("db.internal"), "10.0.0.8", 5432))
+                .is_err()
+        );
+        // A lookup the host may make for the job: names its patterns name,
+        // within the bounds.
+        assert!(pol.may_look_up("db.internal").is_ok());
+        let e = pol.may_look_up("secret.evil.example").unwrap_err();
+        assert!(e.0.contains("no pattern of the job's names it"), "{e}");
+        let wild = policy(&["https://*.example.org"], "public");
+        assert!(wild.may_look_up("api.example.org").is_ok());
+        assert!(wild.may_look_up("example.org").is_err());
+        let bounded = policy(&["https://api.example.org"], "https://other.example.org");
+        let e = bounded.may_look_up("api.example.org").unwrap_err();
+        assert!(e.0.contains("beyond what this host allows"), "{e}");
     }
 
     #[test]

@@ -25,7 +25,7 @@ globalThis.__wasmjobs_makeNet = function (lib) {
 
   // What the host's reason becomes as a Node error code.
   function netError(why, host, port) {
-    const code = /: refused: /.test(why) ? 'EACCES'
+    const code = /: refused[: ]/.test(why) ? 'EACCES'
       : /cannot resolve|no address|not a name/.test(why) ? 'ENOTFOUND'
         : /Connection refused/i.test(why) ? 'ECONNREFUSED'
           : /no answer within|no handshake within/.test(why) ? 'ETIMEDOUT'
@@ -118,7 +118,7 @@ globalThis.__wasmjobs_makeNet = function (lib) {
       this._host = host; this._port = port;
       this.connecting = true;
       this._h = native.connect(host, port, this._mode);
-      if (this._h <= 0) { process.nextTick(() => this.destroy(netError('the host took no connection', host, port))); return this; }
+      if (this._h <= 0) { const why = native.error(0) || 'the host took no connection'; this._h = 0; process.nextTick(() => this.destroy(netError(why, host, port))); return this; }
       sockets.set(this._h, this);
       if (this._refed) setLive(1);
       return this;
