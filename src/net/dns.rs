@@ -1,9 +1,11 @@
-//! A resolver that asks one DNS server the operator names
-//! (`--net-resolver`) instead of the system's: an internal DNS for jobs'
-//! names, apart from the host's own. It asks for A and AAAA records over
-//! UDP, one question per message (RFC 1035), and takes the addresses of
-//! the answers; a truncated answer, a server failure or no answer in time
-//! is an error that names the server.
+//! DNS messages, both ways (RFC 1035, the parts a host needs): a resolver
+//! that asks one DNS server the operator names (`--net-resolver`) instead
+//! of the system's, an internal DNS for jobs' names apart from the host's
+//! own: it asks for A and AAAA records over UDP, one question per message,
+//! and takes the addresses of the answers (a truncated answer, a server
+//! failure or no answer in time is an error that names the server); and
+//! the reading of a job's question and the writing of the host's answer
+//! ([`question`], [`reply`]), for [`super::answer`].
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -16,9 +18,87 @@ use super::connect::Resolver;
 
 /// How long the server may take to answer one question.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(3);
-/// Record types asked for.
-const A: u16 = 1;
-const AAAA: u16 = 28;
+/// Record type A (an IPv4 address).
+pub const A: u16 = 1;
+/// Record type AAAA (an IPv6 address).
+pub const AAAA: u16 = 28;
+/// The answer's code for "refused".
+pub const REFUSED: u8 = 5;
+/// The answer's code for "no such name".
+pub const NXDOMAIN: u8 = 3;
+
+/// One question a client asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Question {
+    /// The message's id.
+    pub id: u16,
+    /// The name, lower case, no trailing dot.
+    pub name: String,
+    /// The record type.
+    pub qtype: u16,
+    /// The class (1: Internet).
+    pub class: u16,
+    /// Where the question ends in the message (an answer repeats it).
+    pub end: usize,
+}
+
+/// The first question of a query message, if it is one.
+pub fn question(m: &[u8]) -> Option<Question> {
+    if m.len() < 12 || m[2] & 0x80 != 0 || u16::from_be_bytes([m[4], m[5]]) == 0 {
+        return None;
+    }
+    let mut at = 12;
+    let mut labels = Vec::new();
+    loop {
+        let len = *m.get(at)? as usize;
+        if len == 0 {
+            at += 1;
+            break;
+        }
+        if len > 63 {
+            return None;
+        }
+        let label = m.get(at + 1..at + 1 + len)?;
+        labels.push(String::from_utf8(label.to_vec()).ok()?.to_ascii_lowercase());
+        at += 1 + len;
+    }
+    let tail = m.get(at..at + 4)?;
+    Some(Question {
+        id: u16::from_be_bytes([m[0], m[1]]),
+        name: labels.join("."),
+        qtype: u16::from_be_bytes([tail[0], tail[1]]),
+        class: u16::from_be_bytes([tail[2], tail[3]]),
+        end: at + 4,
+    })
+}
+
+/// The answer to `query` (its question `q`): `rcode`, and the records of
+/// `ips` of the question's type, held `ttl` seconds.
+pub fn reply(query: &[u8], q: &Question, rcode: u8, ips: &[IpAddr], ttl: u32) -> Vec<u8> {
+    let mut m = query[..q.end].to_vec();
+    m[2] = 0x80 | (query[2] & 0x01); // an answer; recursion desired as asked
+    m[3] = 0x80 | (rcode & 0x0f); // recursion available
+    m[4..6].copy_from_slice(&1u16.to_be_bytes());
+    let records: Vec<Vec<u8>> = ips
+        .iter()
+        .filter_map(|ip| match (ip, q.qtype) {
+            (IpAddr::V4(a), A) => Some(a.octets().to_vec()),
+            (IpAddr::V6(a), AAAA) => Some(a.octets().to_vec()),
+            _ => None,
+        })
+        .collect();
+    m[6..8].copy_from_slice(&(records.len() as u16).to_be_bytes());
+    m[8..12].fill(0);
+    for r in records {
+        m.extend_from_slice(&[0xc0, 12]);
+        m.extend_from_slice(&q.qtype.to_be_bytes());
+        m.extend_from_slice(&1u16.to_be_bytes());
+        m.extend_from_slice(&ttl.to_be_bytes());
+        m.extend_from_slice(&(r.len() as u16).to_be_bytes());
+        m.extend_from_slice(&r);
+    }
+    m
+}
 
 /// Asks one DNS server.
 #[derive(Debug, Clone)]
@@ -54,7 +134,7 @@ impl DnsResolver {
         let sock = UdpSocket::bind(local).await?;
         sock.connect(self.server).await?;
         let mut id = [0u8; 2];
-        getrandom(&mut id);
+        getrandom(&mut id)?;
         let id = u16::from_be_bytes(id);
         sock.send(&query(id, name, qtype)?).await?;
         let mut buf = vec![0u8; 4096];
@@ -98,16 +178,15 @@ impl Resolver for DnsResolver {
     }
 }
 
-fn getrandom(buf: &mut [u8]) {
+/// Unpredictable bytes (a query's id: an answer must match it).
+fn getrandom(buf: &mut [u8]) -> io::Result<()> {
     // SAFETY: `buf` is valid for writes of its length; getrandom writes at
     // most that many bytes.
     let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
     if n != buf.len() as isize {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        buf.copy_from_slice(&t.to_le_bytes()[..buf.len()]);
+        return Err(io::Error::other("no random source for a DNS query's id"));
     }
+    Ok(())
 }
 
 /// A query for `name`'s `qtype` records, recursion desired.
@@ -215,6 +294,25 @@ mod tests {
         assert_eq!(answer(&reply(&q, &[], 3), 7, A).unwrap(), Some(vec![]));
         assert!(answer(&reply(&q, &[], 2), 7, A).is_err());
         assert!(query(1, "a..b", A).is_err());
+    }
+
+    #[test]
+    fn questions_are_read_and_answered() {
+        let q = query(9, "API.Example.test.", AAAA).unwrap();
+        let asked = question(&q).unwrap();
+        assert_eq!(asked.name, "api.example.test");
+        assert_eq!((asked.id, asked.qtype, asked.class), (9, AAAA, 1));
+        let ips: Vec<IpAddr> = vec!["10.0.0.1".parse().unwrap(), "fd00::1".parse().unwrap()];
+        let r = super::reply(&q, &asked, 0, &ips, 5);
+        assert_eq!(
+            answer(&r, 9, AAAA).unwrap().unwrap(),
+            vec!["fd00::1".parse::<IpAddr>().unwrap()]
+        );
+        let refused = super::reply(&q, &asked, REFUSED, &[], 5);
+        assert!(answer(&refused, 9, AAAA).is_err());
+        // An answer is not a question; a truncated message is nothing.
+        assert_eq!(question(&r), None);
+        assert_eq!(question(&q[..q.len() - 2]), None);
     }
 
     #[test]

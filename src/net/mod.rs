@@ -7,9 +7,11 @@
 //! connection: it resolves once and connects to exactly what it allowed;
 //! [`forward`] is the proxy a native run's network namespace reaches the
 //! host through; [`tls`] is what the host trusts when it speaks TLS for a
-//! guest; [`dns`] asks the operator's DNS server for jobs' names.
+//! guest; [`dns`] asks the operator's DNS server for jobs' names, and
+//! [`answer`] answers a native job's own DNS questions.
 
 pub mod address;
+pub mod answer;
 pub mod connect;
 pub mod dns;
 pub mod forward;

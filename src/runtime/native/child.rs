@@ -212,12 +212,24 @@ unsafe fn restrict(plan: &ChildPlan) -> io::Result<()> {
                 len: filter.len() as libc::c_ushort,
                 filter: filter.as_ptr() as *mut libc::sock_filter,
             };
-            let listener = libc::syscall(
-                libc::SYS_seccomp,
-                libc::SECCOMP_SET_MODE_FILTER,
-                libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
-                &prog as *const libc::sock_fprog,
+            // The job waits for the host's answer killably only: a signal
+            // does not restart its connect (and the host's dial) midway.
+            // (Linux 5.19; without it, as before.)
+            let install = |flags: libc::c_ulong| {
+                libc::syscall(
+                    libc::SYS_seccomp,
+                    libc::SECCOMP_SET_MODE_FILTER,
+                    flags,
+                    &prog as *const libc::sock_fprog,
+                )
+            };
+            let mut listener = install(
+                libc::SECCOMP_FILTER_FLAG_NEW_LISTENER
+                    | libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
             );
+            if listener < 0 && *libc::__errno_location() == libc::EINVAL {
+                listener = install(libc::SECCOMP_FILTER_FLAG_NEW_LISTENER);
+            }
             if listener < 0 {
                 return Err(err());
             }
@@ -395,7 +407,9 @@ unsafe fn enter_namespaces(plan: &ChildPlan, ns: &NsPlan) -> io::Result<()> {
 
 /// Brings the new network namespace's loopback up, listens on
 /// 127.0.0.1:`port` in it, and sends the listening socket to the parent on
-/// `channel` (the host answers it: the namespace's only way out).
+/// `channel` (the host answers it: the namespace's only way out); then
+/// the namespace's DNS socket, UDP on 127.0.0.1:53 (where a resolver
+/// without `/etc/resolv.conf` asks), which the host answers too.
 unsafe fn send_proxy_listener(channel: RawFd, port: u16) -> io::Result<()> {
     // SAFETY: raw system calls on structures on this stack; every
     // descriptor made here is closed here (the listener once sent).
@@ -441,7 +455,26 @@ unsafe fn send_proxy_listener(channel: RawFd, port: u16) -> io::Result<()> {
             libc::close(l);
             return Err(e);
         }
-        send_fd(channel, l)
+        send_fd(channel, l)?;
+        let d = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if d < 0 {
+            return Err(err());
+        }
+        let dns = libc::sockaddr_in {
+            sin_port: 53u16.to_be(),
+            ..addr
+        };
+        if libc::bind(
+            d,
+            (&dns as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        ) != 0
+        {
+            let e = err();
+            libc::close(d);
+            return Err(e);
+        }
+        send_fd(channel, d)
     }
 }
 

@@ -72,8 +72,18 @@ enum Verdict {
     Continue,
     /// It fails with this errno.
     Fail(i32),
-    /// It succeeds: this socket takes the job's descriptor's place.
-    Replace(OwnedFd),
+    /// It succeeds: this socket takes the job's descriptor's place, and
+    /// the relay starts once it has.
+    Replace(OwnedFd, Relay),
+}
+
+/// A connection the host made for the job, to relay once the job has its
+/// end.
+struct Relay {
+    ours: TcpStream,
+    upstream: tokio::net::TcpStream,
+    what: String,
+    _admitted: crate::net::forward::Admission,
 }
 
 /// What the host holds a run's connections to.
@@ -86,6 +96,8 @@ pub struct Held {
     pub say: Say,
     /// Its connections and bytes.
     pub budget: Arc<Budget>,
+    /// The names the host looked up for the run, by address.
+    pub names: Arc<crate::net::answer::Names>,
 }
 
 /// Answers the job's `connect` calls on `listener` (the filter's) until
@@ -93,8 +105,15 @@ pub struct Held {
 /// run's first process, whose network namespace the relays live in.
 pub async fn serve(listener: OwnedFd, pid: i32, held: Held) {
     let listener = Arc::new(listener);
-    let netns = match Netns::enter(pid) {
-        Ok(n) => Arc::new(n),
+    let netns = match tokio::task::spawn_blocking(move || Netns::enter(pid)).await {
+        Ok(Ok(n)) => Arc::new(n),
+        Ok(Err(e)) => {
+            held.say.line(
+                Level::Warn,
+                &format!("Network: the job's own connections cannot be relayed: {e}"),
+            );
+            return;
+        }
         Err(e) => {
             held.say.line(
                 Level::Warn,
@@ -186,17 +205,19 @@ fn receive(
     }
 }
 
-/// Decides one call and answers it.
+/// Decides one call and answers it; relays the connection it made, if
+/// any, until it ends (the task ends with the run's).
 async fn answer(listener: &OwnedFd, n: libc::seccomp_notif, held: &Held, netns: &Netns) {
     let fd = n.data.args[0] as RawFd;
     let verdict = decide(listener, &n, held, netns).await;
+    let mut relay = None;
     // SAFETY: plain data, valid all zero.
     let mut resp: libc::seccomp_notif_resp = unsafe { std::mem::zeroed() };
     resp.id = n.id;
     match verdict {
         Verdict::Continue => resp.flags = libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32,
         Verdict::Fail(errno) => resp.error = -errno,
-        Verdict::Replace(sock) => {
+        Verdict::Replace(sock, made) => {
             let cloexec = fd_flags(n.pid, fd).is_some_and(|f| f & libc::O_CLOEXEC != 0);
             let add = libc::seccomp_notif_addfd {
                 id: n.id,
@@ -214,19 +235,36 @@ async fn answer(listener: &OwnedFd, n: libc::seccomp_notif, held: &Held, netns: 
                 )
             };
             if r < 0 {
+                // The caller is gone (or was interrupted): the connection
+                // goes, and its place in the count.
                 resp.error = -libc::ECONNREFUSED;
+            } else {
+                relay = Some(made);
             }
         }
     }
     // SAFETY: the ioctl reads the one struct on this stack. (A caller
     // that died meanwhile makes it fail: nothing to answer.)
-    unsafe {
+    let sent = unsafe {
         libc::ioctl(
             listener.as_raw_fd(),
             libc::SECCOMP_IOCTL_NOTIF_SEND as _,
             &resp,
         )
     };
+    if let Some(r) = relay.filter(|_| sent == 0) {
+        held.say.connection(true);
+        held.say.line(
+            Level::Info,
+            &format!(
+                "Network: connected to {} (the job's own connection, relayed by the host)",
+                r.what
+            ),
+        );
+        let started = Instant::now();
+        let (out, back) = copy(r.ours, r.upstream, &held.budget).await;
+        crate::net::forward::tell_closed(&held.say, &r.what, out, back, started);
+    }
 }
 
 async fn decide(
@@ -238,6 +276,7 @@ async fn decide(
     let Ok(sock) = their_fd(n.pid, n.data.args[0] as RawFd) else {
         return Verdict::Continue;
     };
+    // (`n.pid` is the calling thread's id; memory and fdinfo take it as is.)
     let (domain, kind) = (
         sockopt(&sock, libc::SO_DOMAIN),
         sockopt(&sock, libc::SO_TYPE),
@@ -249,7 +288,7 @@ async fn decide(
         return Verdict::Continue;
     };
     // The address was read from the caller still waiting in this call.
-    // SAFETY: the ioctl reads the id on this stack.
+    // SAFETY: the ioctl reads the notification id it is given.
     let valid = unsafe {
         libc::ioctl(
             listener.as_raw_fd(),
@@ -279,16 +318,30 @@ async fn decide(
         );
         return Verdict::Fail(libc::EACCES);
     };
-    let host = match target.ip().to_canonical() {
-        IpAddr::V6(a) => format!("[{a}]"),
-        a => a.to_string(),
-    };
     let dialer = Dialer {
         policy: &held.policy,
         resolver: &*held.resolver,
         connect_timeout: held.budget.connect_timeout(),
     };
-    let upstream = match dialer.dial(&host, target.port(), None).await {
+    // An address the host gave the job for a name is judged as that name
+    // (the first the policy allows), any other as an address.
+    let ip = target.ip().to_canonical();
+    let names = held.names.of(ip);
+    let mut dialed = None;
+    for name in names.iter().map(|n| Some(n.as_str())).chain([None]) {
+        match dialer.dial_to(name, vec![ip], target.port(), None).await {
+            Err(DialError::Refused(r)) => {
+                dialed.get_or_insert(Err(DialError::Refused(r)));
+            }
+            other => {
+                dialed = Some(other);
+                break;
+            }
+        }
+    }
+    // (The first refusal: the one naming the name, when there is one.)
+    let dialed = dialed.unwrap_or_else(|| Err(DialError::Connect(format!("{target}: no address"))));
+    let upstream = match dialed {
         Ok(d) => d,
         Err(e) => {
             let errno = match &e {
@@ -315,24 +368,19 @@ async fn decide(
     if status_flags(&sock).is_some_and(|f| f & libc::O_NONBLOCK != 0) {
         let _ = theirs.set_nonblocking(true);
     }
-    held.say.connection(true);
-    held.say.line(
-        Level::Info,
-        &format!("Network: connected to {what} (the job's own connection, relayed by the host)"),
-    );
-    let budget = held.budget.clone();
-    let say = held.say.clone();
-    tokio::spawn(async move {
-        let _admitted = admitted;
-        let started = Instant::now();
-        let (out, back) = relay(ours, upstream.stream, &budget).await;
-        crate::net::forward::tell_closed(&say, &what, out, back, started);
-    });
-    Verdict::Replace(theirs.into())
+    Verdict::Replace(
+        theirs.into(),
+        Relay {
+            ours,
+            upstream: upstream.stream,
+            what,
+            _admitted: admitted,
+        },
+    )
 }
 
 /// Copies between the namespace's end and the upstream connection.
-async fn relay(ours: TcpStream, mut up: tokio::net::TcpStream, budget: &Budget) -> (u64, u64) {
+async fn copy(ours: TcpStream, mut up: tokio::net::TcpStream, budget: &Budget) -> (u64, u64) {
     if ours.set_nonblocking(true).is_err() {
         return (0, 0);
     }
@@ -352,11 +400,18 @@ async fn relay(ours: TcpStream, mut up: tokio::net::TcpStream, budget: &Budget) 
     }
 }
 
-/// A copy of descriptor `fd` of process `pid`.
-fn their_fd(pid: u32, fd: RawFd) -> io::Result<OwnedFd> {
+/// A copy of descriptor `fd` of thread `tid`'s process.
+fn their_fd(tid: u32, fd: RawFd) -> io::Result<OwnedFd> {
+    // pidfd_open takes a process, not a thread: its thread group's leader.
+    let status = std::fs::read_to_string(format!("/proc/{tid}/status"))?;
+    let pid: libc::pid_t = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Tgid:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| io::Error::other("no Tgid"))?;
     // SAFETY: pidfd_open takes a pid and flags, and returns a new
     // descriptor (or -1).
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if pidfd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -516,7 +571,7 @@ fn pair(listener: &mut Option<TcpListener>, family: libc::c_int) -> io::Result<P
         *listener = Some(l);
     }
     let l = listener.as_ref().expect("made above");
-    let theirs = TcpStream::connect(l.local_addr()?)?;
+    let theirs = TcpStream::connect_timeout(&l.local_addr()?, Duration::from_secs(2))?;
     let mine = theirs.local_addr()?;
     // Only our own connection (Landlock keeps the job from this port).
     loop {

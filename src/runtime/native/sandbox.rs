@@ -478,16 +478,28 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
         let received = receive_listener(&ours)
             .context("receiving the proxy's listener from the run")
             .and_then(|l| {
+                let dns = receive_fd(&ours).context("receiving the run's DNS socket")?;
+                let dns = std::net::UdpSocket::from(dns);
+                dns.set_nonblocking(true)?;
+                let dns = tokio::net::UdpSocket::from_std(dns)?;
                 let notify = match &intercept {
                     Some((ours, _)) => Some(
                         receive_fd(ours).context("receiving the connect filter from the run")?,
                     ),
                     None => None,
                 };
-                Ok((l, notify))
+                Ok((l, dns, notify))
             });
         match received {
-            Ok((l, notify)) => {
+            Ok((l, dns, notify)) => {
+                let names = std::sync::Arc::new(crate::net::answer::Names::default());
+                forwarders.push(AbortOnDrop(tokio::spawn(crate::net::answer::serve(
+                    dns,
+                    policy.clone(),
+                    resolver.clone(),
+                    say.clone(),
+                    names.clone(),
+                ))));
                 say.line(
                     crate::store::logline::Level::Info,
                     if notify.is_some() {
@@ -502,6 +514,7 @@ pub async fn spawn(spec: Spec, spawner: &Spawner) -> Result<Sandboxed> {
                         resolver: resolver.clone(),
                         say: say.clone(),
                         budget: budget.clone(),
+                        names,
                     };
                     forwarders.push(AbortOnDrop(tokio::spawn(super::intercept::serve(
                         notify, pid, held,

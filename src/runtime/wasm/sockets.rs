@@ -14,7 +14,8 @@
 //!
 //! - `connect(host, host_len, port, mode) -> handle`: mode 0 a bare TCP
 //!   stream, 1 TLS, 2 plain HTTP, 3 HTTPS (the mode is what the policy's
-//!   scheme judges). The outcome comes later, as a poll event.
+//!   scheme judges). The outcome comes later, as a poll event; -1 when it
+//!   is refused at once (`error(0)` says why).
 //! - `send(h, ptr, len) -> n`: bytes taken (fewer when the host holds
 //!   [`BUFFER`] unsent already; `DRAINED` says when to go on), -1 closed.
 //! - `recv(h, ptr, cap) -> n`: bytes read; 0 the peer's end; -1 nothing
@@ -23,7 +24,8 @@
 //! - `close(h)`: the connection goes.
 //! - `poll(timeout_ms, ptr, cap) -> n`: waits up to `timeout_ms` (-1: a
 //!   while) for events, writes `n` pairs of `(handle, events)`.
-//! - `error(h, ptr, cap) -> len`: why the connection failed.
+//! - `error(h, ptr, cap) -> len`: why the connection failed (`h` 0: the
+//!   last connect refused at once).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -61,6 +63,9 @@ pub const BUFFER: usize = 256 << 10;
 const POLL_MAX: Duration = Duration::from_secs(1);
 /// Longest host name a guest may ask for.
 const HOST_MAX: usize = 1024;
+/// Sockets a guest may hold beyond its connections at once: ended ones it
+/// has not closed yet.
+pub const SPARE: usize = 16;
 
 /// What a run's connections are held to.
 pub struct NetContext {
@@ -80,12 +85,15 @@ pub struct NetContext {
 }
 
 /// A run's sockets (none, and every `connect` refused, for a run without
-/// network).
+/// network). It holds at most `limits.net_connections` + [`SPARE`]
+/// sockets, open or ended but not yet closed by the guest.
 #[derive(Default)]
 pub struct Sockets {
     net: Option<Arc<NetContext>>,
     table: HashMap<i32, Arc<Sock>>,
     next: i32,
+    /// Why the last `connect` was refused at once.
+    refusal: String,
     wake: Arc<Notify>,
     tasks: JoinSet<()>,
 }
@@ -99,11 +107,13 @@ impl Sockets {
         }
     }
 
+    /// Refuses a connect at once, saying why; -1.
+    fn refuse(&mut self, why: String) -> i32 {
+        self.refusal = why;
+        -1
+    }
+
     fn connect(&mut self, host: String, port: u16, mode: i32) -> i32 {
-        self.next += 1;
-        let h = self.next;
-        let sock = Arc::new(Sock::default());
-        self.table.insert(h, sock.clone());
         let (scheme, tls) = match mode {
             1 => (Some(Scheme::Tls), true),
             2 => (Some(Scheme::Http), false),
@@ -111,14 +121,16 @@ impl Sockets {
             _ => (None, false),
         };
         let Some(net) = self.net.clone() else {
-            sock.fail(
-                format!(
-                    "{host}:{port}: refused: this run has no network (settings.job \"network\" lists what a job may connect to; the run's log says what it got)"
-                ),
-                &self.wake,
-            );
-            return h;
+            return self.refuse(format!(
+                "{host}:{port}: refused: this run has no network (settings.job \"network\" lists what a job may connect to; the run's log says what it got)"
+            ));
         };
+        if self.table.len() >= net.budget.connections().saturating_add(SPARE) {
+            return self.refuse(format!(
+                "{host}:{port}: refused: the guest holds {} sockets already (close the ones it is done with)",
+                self.table.len()
+            ));
+        }
         let Some(admitted) = net.budget.admit() else {
             let why = format!(
                 "{host}:{port}: refused: the run has {} connections through the host already (limits.net_connections)",
@@ -126,9 +138,18 @@ impl Sockets {
             );
             net.say.connection(false);
             net.say.line(Level::Warn, &format!("Network: {why}"));
-            sock.fail(why, &self.wake);
-            return h;
+            return self.refuse(why);
         };
+        // A handle not in use (they wrap after 2^31 connects).
+        loop {
+            self.next = self.next.checked_add(1).unwrap_or(1);
+            if !self.table.contains_key(&self.next) {
+                break;
+            }
+        }
+        let h = self.next;
+        let sock = Arc::new(Sock::default());
+        self.table.insert(h, sock.clone());
         let wake = self.wake.clone();
         self.tasks.spawn(async move {
             let _admitted = admitted;
@@ -511,11 +532,16 @@ pub fn add<T: Send + 'static>(linker: &mut Linker<T>, project: Project<T>) -> wa
             let Some(range) = span(data, ptr, cap) else {
                 return Ok(-1);
             };
-            let Some(sock) = project(state).get(h) else {
-                return Ok(-1);
+            let sockets = project(state);
+            let why = if h == 0 {
+                sockets.refusal.clone()
+            } else {
+                match sockets.get(h) {
+                    Some(sock) => sock.lock().error.clone(),
+                    None => return Ok(-1),
+                }
             };
-            let st = sock.lock();
-            let bytes = st.error.as_bytes();
+            let bytes = why.as_bytes();
             let n = bytes.len().min(range.len());
             data[range.start..range.start + n].copy_from_slice(&bytes[..n]);
             Ok(n as i32)
@@ -572,11 +598,12 @@ mod tests {
     #[tokio::test]
     async fn a_run_without_network_has_every_connect_refused() {
         let mut s = Sockets::new(None);
-        let h = s.connect("example.com".into(), 443, 3);
-        assert!(h > 0);
-        assert_eq!(s.events(8), vec![(h, FAILED)]);
-        let why = s.get(h).unwrap().lock().error.clone();
-        assert!(why.contains("no network"), "{why}");
+        for _ in 0..1000 {
+            assert_eq!(s.connect("example.com".into(), 443, 3), -1);
+        }
+        assert!(s.refusal.contains("no network"), "{}", s.refusal);
+        // Nothing is held for a refusal.
+        assert!(s.table.is_empty());
         assert!(s.events(8).is_empty());
     }
 }
