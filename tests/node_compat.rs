@@ -140,7 +140,7 @@ fn modules_the_sandbox_cannot_offer_say_so() {
     let env = Env::new();
     env.deploy_js(
         "nonet",
-        "for (const m of ['dgram', 'node:dns', 'child_process', 'worker_threads']) {\n\
+        "for (const m of ['dgram', 'node:http2', 'child_process', 'worker_threads']) {\n\
            try { require(m); console.log(m, 'loaded'); }\n\
            catch (e) { console.log(e.code, e.message); }\n\
          }\n\
@@ -148,11 +148,11 @@ fn modules_the_sandbox_cannot_offer_say_so() {
         None,
     );
     let out = env.run(&["run", "nonet"]).ok().stdout();
-    for m in ["'dgram'", "'dns'", "'child_process'", "'worker_threads'"] {
+    for m in ["'dgram'", "'http2'", "'child_process'", "'worker_threads'"] {
         assert!(
             out.contains(&format!(
                 "ERR_UNAVAILABLE_IN_SANDBOX Cannot load '{}': the {m} module is not available in the wasmjobs sandbox",
-                if m == "'dns'" { "node:dns" } else { m.trim_matches('\'') }
+                if m == "'http2'" { "node:http2" } else { m.trim_matches('\'') }
             )),
             "{m}: {out}"
         );

@@ -489,6 +489,45 @@ globalThis.__wasmjobs_makeNet = function (lib) {
   const http = httpModule(false);
   const https = httpModule(true);
 
+  // ---------- dns: the host resolves the names a job connects to (and
+  // only those its patterns name); the guest looks nothing up itself.
+  function notHere(name, syscall) {
+    const e = new Error(`${syscall} ENOTFOUND ${name}: a job's names are resolved by the host when it connects (net.connect, http, fetch); the guest looks nothing up itself`);
+    e.code = 'ENOTFOUND'; e.errno = -3008; e.syscall = syscall; e.hostname = name;
+    return e;
+  }
+  function lookupNow(name, opts) {
+    const family = typeof opts === 'number' ? opts : (opts && opts.family) || 0;
+    const bare = String(name).replace(/^\[(.*)\]$/, '$1');
+    const v = isIPv4(bare) ? 4 : isIPv6(bare) ? 6 : 0;
+    if (v && (!family || family === v)) return { address: bare, family: v };
+    if (bare === 'localhost') return family === 6 ? { address: '::1', family: 6 } : { address: '127.0.0.1', family: 4 };
+    throw notHere(name, 'getaddrinfo');
+  }
+  const dns = {
+    lookup(name, opts, cb) {
+      if (typeof opts === 'function') { cb = opts; opts = {}; }
+      let r, err = null;
+      try { r = lookupNow(name, opts); } catch (e) { err = e; }
+      process.nextTick(() => {
+        if (err) return cb(err);
+        if (opts && opts.all) cb(null, [r]); else cb(null, r.address, r.family);
+      });
+    },
+    resolve(name, type, cb) { if (typeof type === 'function') cb = type; process.nextTick(() => cb(notHere(name, 'queryA'))); },
+    promises: {
+      lookup: async (name, opts) => { const r = lookupNow(name, opts); return opts && opts.all ? [r] : r; },
+      resolve: async (name) => { throw notHere(name, 'queryA'); },
+    },
+    ADDRCONFIG: 1024, V4MAPPED: 2048, ALL: 256, NOTFOUND: 'ENOTFOUND',
+  };
+  for (const k of ['resolve4', 'resolve6', 'resolveAny', 'resolveCname', 'resolveMx', 'resolveNs', 'resolveSrv', 'resolveTxt', 'reverse']) {
+    dns[k] = (name, a, b) => process.nextTick(() => (typeof a === 'function' ? a : b)(notHere(name, 'query')));
+    dns.promises[k] = async (name) => { throw notHere(name, 'query'); };
+  }
+  dns.setServers = () => {};
+  dns.getServers = () => [];
+
   // ---------- URL, URLSearchParams (the WHATWG rules for http(s) and the common cases)
   const SPECIAL = { 'http:': 80, 'https:': 443, 'ws:': 80, 'wss:': 443, 'ftp:': 21, 'file:': null };
   function invalidUrl(input) { const e = new TypeError(`Invalid URL`); e.code = 'ERR_INVALID_URL'; e.input = input; return e; }
@@ -830,5 +869,5 @@ globalThis.__wasmjobs_makeNet = function (lib) {
     return -1;
   }
 
-  return { net, tls, http, https, fetch, Headers, Request, Response, URL, URLSearchParams, AbortController, AbortSignal, poll };
+  return { net, tls, http, https, dns, fetch, Headers, Request, Response, URL, URLSearchParams, AbortController, AbortSignal, poll };
 };

@@ -587,9 +587,55 @@
     equals(o) { return this.length === o.length && this.every((x, i) => x === o[i]); }
     slice(a, b) { return this.subarray(a, b); }
     subarray(a, b) { const s = Uint8Array.prototype.subarray.call(this, a, b); Object.setPrototypeOf(s, Buffer.prototype); return s; }
-    write(s, offset = 0) { const b = Buffer.from(s); this.set(b.subarray(0, this.length - offset), offset); return Math.min(b.length, this.length - offset); }
+    // write(string[, offset[, length]][, encoding])
+    write(s, offset, length, enc) {
+      if (typeof offset === 'string') { enc = offset; offset = 0; length = undefined; } else if (typeof length === 'string') { enc = length; length = undefined; }
+      offset = offset === undefined ? 0 : offset >>> 0;
+      const b = Buffer.from(s, enc);
+      const n = Math.min(b.length, this.length - offset, length === undefined ? Infinity : length >>> 0);
+      this.set(b.subarray(0, n), offset);
+      return n;
+    }
+    copy(target, targetStart = 0, sourceStart = 0, sourceEnd = this.length) {
+      const n = Math.max(0, Math.min(sourceEnd, this.length) - sourceStart);
+      const part = Uint8Array.prototype.subarray.call(this, sourceStart, sourceStart + Math.min(n, target.length - targetStart));
+      target.set(part, targetStart);
+      return part.length;
+    }
+    compare(o) { return Buffer.compare(this, o); }
+    static compare(a, b) {
+      const n = Math.min(a.length, b.length);
+      for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] < b[i] ? -1 : 1;
+      return a.length < b.length ? -1 : a.length > b.length ? 1 : 0;
+    }
+    _view() { return new DataView(this.buffer, this.byteOffset, this.byteLength); }
     [inspect.custom]() { const hex = Array.from(this.subarray(0, 50), (x) => x.toString(16).padStart(2, '0')).join(' '); return `<Buffer${hex ? ' ' + hex : ''}${this.length > 50 ? ` ... ${this.length - 50} more bytes` : ''}>`; }
   }
+
+  // Buffer's fixed-size reads and writes (Node's names, over DataView):
+  // readUInt32BE(offset), writeInt16LE(value, offset) -> offset + size, ...
+  for (const [name, size, get, set] of [
+    ['UInt8', 1, 'getUint8', 'setUint8'], ['Int8', 1, 'getInt8', 'setInt8'],
+    ['UInt16', 2, 'getUint16', 'setUint16'], ['Int16', 2, 'getInt16', 'setInt16'],
+    ['UInt32', 4, 'getUint32', 'setUint32'], ['Int32', 4, 'getInt32', 'setInt32'],
+    ['Float', 4, 'getFloat32', 'setFloat32'], ['Double', 8, 'getFloat64', 'setFloat64'],
+    ['BigUInt64', 8, 'getBigUint64', 'setBigUint64'], ['BigInt64', 8, 'getBigInt64', 'setBigInt64'],
+  ]) {
+    const check = (b, offset) => {
+      if (offset === undefined) offset = 0;
+      if (!Number.isInteger(offset) || offset < 0 || offset + size > b.length) {
+        const e = new RangeError(`The value of "offset" is out of range. It must be >= 0 and <= ${b.length - size}. Received ${offset}`);
+        e.code = 'ERR_OUT_OF_RANGE';
+        throw e;
+      }
+      return offset;
+    };
+    for (const [suffix, little] of size === 1 ? [['', false]] : [['BE', false], ['LE', true]]) {
+      Buffer.prototype[`read${name}${suffix}`] = function (offset) { return this._view()[get](check(this, offset), little); };
+      Buffer.prototype[`write${name}${suffix}`] = function (value, offset) { offset = check(this, offset); this._view()[set](offset, value, little); return offset + size; };
+    }
+  }
+  for (const k of Object.getOwnPropertyNames(Buffer.prototype)) if (/^(read|write)U[Ii]nt/.test(k)) Buffer.prototype[k.replace('UInt', 'Uint')] = Buffer.prototype[k];
 
   // ---------- events
   // A function constructor, as Node's: `EventEmitter.call(this)` works.
@@ -905,7 +951,7 @@
   };
 
   // ---------- modules
-  const unavailable = ['http2', 'dgram', 'dns', 'child_process', 'cluster', 'worker_threads', 'inspector', 'vm', 'v8', 'repl', 'readline', 'tty', 'perf_hooks', 'async_hooks', 'zlib', 'stream', 'module', 'diagnostics_channel', 'trace_events', 'wasi', 'string_decoder', 'querystring', 'punycode', 'domain', 'constants', 'sys', 'test'];
+  const unavailable = ['http2', 'dgram', 'child_process', 'cluster', 'worker_threads', 'inspector', 'vm', 'v8', 'repl', 'readline', 'tty', 'perf_hooks', 'async_hooks', 'zlib', 'stream', 'module', 'diagnostics_channel', 'trace_events', 'wasi', 'string_decoder', 'querystring', 'punycode', 'domain', 'constants', 'sys', 'test'];
   const core = {
     fs: () => fs, 'fs/promises': () => fs.promises, path: () => path, 'path/posix': () => path, os: () => osModule,
     util: () => util, events: () => EventEmitter, assert: () => assert, 'assert/strict': () => assert,
@@ -913,6 +959,7 @@
     buffer: () => ({ Buffer, constants: { MAX_LENGTH: 2 ** 31 - 1 } }), crypto: () => crypto, process: () => process,
     console: () => console,
     net: () => netLib.net, tls: () => netLib.tls, http: () => netLib.http, https: () => netLib.https, url: () => urlModule,
+    dns: () => netLib.dns, 'dns/promises': () => netLib.dns.promises,
   };
   function coreName(id) {
     const n = id.startsWith('node:') ? id.slice(5) : id;
@@ -1020,6 +1067,7 @@
     setTimeout, setInterval, setImmediate, clearTimeout: clear, clearInterval: clear, clearImmediate: clear,
     require: makeRequire(null),
   });
+  if (typeof globalThis.crypto !== 'object') globalThis.crypto = crypto.webcrypto;
   for (const k of ['fetch', 'Headers', 'Request', 'Response', 'URL', 'URLSearchParams', 'AbortController', 'AbortSignal']) {
     if (typeof globalThis[k] !== 'function') globalThis[k] = netLib[k];
   }
@@ -1188,6 +1236,25 @@
         return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
       },
       getHashes: () => Object.keys(algos),
+      // The Web Crypto surface Node 20 has (globalThis.crypto too): random
+      // values, UUIDs and digests; subtle's keys and ciphers are not here.
+      webcrypto: {
+        getRandomValues(a) {
+          if (!ArrayBuffer.isView(a)) throw new TypeError('The data argument must be an integer-type TypedArray');
+          new Uint8Array(a.buffer, a.byteOffset, a.byteLength).set(randomBytes(a.byteLength));
+          return a;
+        },
+        randomUUID() { return crypto.randomUUID(); },
+        subtle: {
+          async digest(name, data) {
+            const alg = algos[String(typeof name === 'object' ? name.name : name).toLowerCase().replace('-', '')];
+            if (!alg) throw new Error(`Unrecognized algorithm name`);
+            const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+            const r = alg(bytes);
+            return r.buffer.slice(r.byteOffset, r.byteOffset + r.byteLength);
+          },
+        },
+      },
     };
   }
 })();
