@@ -1388,3 +1388,94 @@ echo "unnamed: $(php -r 'echo @file_get_contents("http://secret-data.evil.test:{
     );
     assert_eq!(hits.load(Ordering::SeqCst), 2, "{log}");
 }
+
+/// A real npm client library, as users install it: node-postgres (`pg`,
+/// vendored in tests/net/pg-job with its provenance) queries the tests'
+/// PostgreSQL server from the JS guest, allowed exactly that server, and
+/// prints what Node 20 printed.
+#[test]
+fn a_js_job_queries_postgresql_with_the_pg_package() {
+    let url = match std::env::var("WASMJOBS_TEST_DATABASE_URL") {
+        Ok(u) if !u.is_empty() => u,
+        _ => {
+            return skip(
+                "no WASMJOBS_TEST_DATABASE_URL (scripts/test.sh starts a PostgreSQL server for these tests)",
+            );
+        }
+    };
+    let authority = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split('/').next())
+        .map(|a| a.rsplit('@').next().unwrap_or(a).to_string())
+        .expect("a database URL");
+    let port = authority.rsplit(':').next().unwrap();
+    let env = Env::new();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/net/pg-job");
+    let job = env.dir.path().join("pg-job");
+    let copied = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(&src)
+        .arg(&job)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    std::fs::write(
+        job.join("settings.job"),
+        format!(r#"{{"network": ["tcp://127.0.0.1:{port}"]}}"#),
+    )
+    .unwrap();
+    env.run(&["deploy", job.to_str().unwrap(), "--name", "pg"])
+        .ok();
+    let bound = format!("public,tcp://127.0.0.1:{port}");
+    let out = env
+        .cmd()
+        .args([
+            "--executor",
+            "wasm",
+            "--network",
+            &bound,
+            "run",
+            "pg",
+            "--",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    let log = env.latest_log("pg");
+    assert!(out.status.success(), "{log}");
+    let printed: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("> vm: INFO] "))
+        .map(|l| l.split("> vm: INFO] ").nth(1).unwrap())
+        .collect();
+    let expected = std::fs::read_to_string(src.join("expected.txt")).unwrap();
+    assert_eq!(printed, expected.lines().collect::<Vec<_>>(), "{log}");
+    assert!(
+        log.contains(&format!("Network: connected to 127.0.0.1:{port}")),
+        "{log}"
+    );
+    // Allowed another port only, the driver's connection is refused.
+    std::fs::write(
+        job.join("settings.job"),
+        r#"{"network": ["tcp://127.0.0.1:1"]}"#,
+    )
+    .unwrap();
+    env.run(&["deploy", job.to_str().unwrap(), "--name", "pg"])
+        .ok();
+    env.cmd()
+        .args([
+            "--executor",
+            "wasm",
+            "--network",
+            &bound,
+            "run",
+            "pg",
+            "--",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    let log = env.latest_log("pg");
+    assert!(log.contains(&format!("127.0.0.1:{port}: refused")), "{log}");
+    assert!(log.contains("error EACCES connect EACCES"), "{log}");
+}
