@@ -1213,6 +1213,43 @@
       return Buffer.from(out);
     }
     const algos = { sha256, sha1, md5 };
+    function bytesOf(d, enc) {
+      if (typeof d === 'string') return Buffer.from(d, enc);
+      if (d instanceof ArrayBuffer) return new Uint8Array(d);
+      if (ArrayBuffer.isView(d)) return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+      throw new TypeError('The "data" argument must be of type string or an instance of Buffer, TypedArray, DataView or ArrayBuffer.');
+    }
+    function algoOf(name) {
+      const n = String(typeof name === 'object' && name ? name.name : name).toLowerCase().replace('-', '');
+      const alg = algos[n];
+      if (!alg) throw new Error(`Invalid digest: ${name}`);
+      return alg;
+    }
+    // HMAC (RFC 2104) over one of the digests (64-byte blocks, all three).
+    function hmac(alg, key, msg) {
+      let k = bytesOf(key);
+      if (k.length > 64) k = alg(k);
+      const pad = (x) => { const p = new Uint8Array(64 + (x === 0x36 ? msg.length : 32)); for (let i = 0; i < 64; i++) p[i] = (k[i] || 0) ^ x; return p; };
+      const inner = pad(0x36); inner.set(msg, 64);
+      const ih = alg(inner);
+      const outer = pad(0x5c).subarray(0, 64 + ih.length); outer.set(ih, 64);
+      return alg(outer);
+    }
+    // PBKDF2 (RFC 8018) with HMAC of `alg`.
+    function pbkdf2(alg, password, salt, iterations, keylen) {
+      const p = bytesOf(password), s = bytesOf(salt);
+      const out = Buffer.alloc(keylen);
+      for (let block = 1, at = 0; at < keylen; block++) {
+        const first = new Uint8Array(s.length + 4); first.set(s); new DataView(first.buffer).setUint32(s.length, block);
+        let u = hmac(alg, p, first);
+        const t = Uint8Array.from(u);
+        for (let i = 1; i < iterations; i++) { u = hmac(alg, p, u); for (let j = 0; j < t.length; j++) t[j] ^= u[j]; }
+        out.set(t.subarray(0, Math.min(t.length, keylen - at)), at);
+        at += t.length;
+      }
+      return out;
+    }
+    const toArrayBuffer = (b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength);
     // WASI's random source only (never Math.random).
     function randomBytes(n) {
       return Buffer.from(native.random(n));
@@ -1227,6 +1264,27 @@
           digest(enc) { const r = alg(utf8(Buffer.concat(parts))); return enc ? r.toString(enc) : r; },
         };
         return h;
+      },
+      createHmac(name, key) {
+        const alg = algoOf(name);
+        const parts = [];
+        const h = {
+          update(d, enc) { parts.push(Buffer.from(bytesOf(d, enc))); return h; },
+          digest(enc) { const r = Buffer.from(hmac(alg, key, Buffer.concat(parts))); return enc ? r.toString(enc) : r; },
+        };
+        return h;
+      },
+      pbkdf2Sync(password, salt, iterations, keylen, digest) { return pbkdf2(algoOf(digest), password, salt, iterations, keylen); },
+      pbkdf2(password, salt, iterations, keylen, digest, cb) {
+        let r, err = null;
+        try { r = pbkdf2(algoOf(digest), password, salt, iterations, keylen); } catch (e) { err = e; }
+        process.nextTick(() => cb(err, r));
+      },
+      timingSafeEqual(a, b) {
+        if (a.length !== b.length) { const e = new RangeError('Input buffers must have the same byte length'); e.code = 'ERR_CRYPTO_TIMING_SAFE_EQUAL_LENGTH'; throw e; }
+        let d = 0;
+        for (let i = 0; i < a.length; i++) d |= a[i] ^ b[i];
+        return d === 0;
       },
       randomBytes,
       randomUUID() {
@@ -1246,12 +1304,24 @@
         },
         randomUUID() { return crypto.randomUUID(); },
         subtle: {
-          async digest(name, data) {
-            const alg = algos[String(typeof name === 'object' ? name.name : name).toLowerCase().replace('-', '')];
-            if (!alg) throw new Error(`Unrecognized algorithm name`);
-            const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-            const r = alg(bytes);
-            return r.buffer.slice(r.byteOffset, r.byteOffset + r.byteLength);
+          async digest(name, data) { return toArrayBuffer(algoOf(name)(bytesOf(data))); },
+          // Raw secret keys for HMAC and PBKDF2 (what drivers' SCRAM
+          // logins use); other formats and algorithms are not here.
+          async importKey(format, keyData, algorithm, extractable, usages) {
+            if (format !== 'raw') throw new Error(`wasmjobs: only 'raw' keys can be imported, not '${format}'`);
+            const name = typeof algorithm === 'string' ? algorithm : algorithm.name;
+            if (!['HMAC', 'PBKDF2'].includes(String(name).toUpperCase())) throw new Error(`wasmjobs: importKey supports HMAC and PBKDF2, not ${name}`);
+            const hash = typeof algorithm === 'object' && algorithm.hash ? algorithm.hash : 'SHA-256';
+            return { type: 'secret', extractable: !!extractable, algorithm: { name: String(name).toUpperCase(), hash: { name: typeof hash === 'string' ? hash : hash.name } }, usages: usages || [], _raw: Uint8Array.from(bytesOf(keyData)) };
+          },
+          async sign(algorithm, key, data) {
+            const name = typeof algorithm === 'string' ? algorithm : algorithm.name;
+            if (String(name).toUpperCase() !== 'HMAC') throw new Error(`wasmjobs: sign supports HMAC, not ${name}`);
+            return toArrayBuffer(hmac(algoOf(key.algorithm.hash), key._raw, bytesOf(data)));
+          },
+          async deriveBits(params, key, length) {
+            if (String(params.name).toUpperCase() !== 'PBKDF2') throw new Error(`wasmjobs: deriveBits supports PBKDF2, not ${params.name}`);
+            return toArrayBuffer(pbkdf2(algoOf(params.hash), key._raw, params.salt, params.iterations, length / 8));
           },
         },
       },
