@@ -1479,3 +1479,65 @@ fn a_js_job_queries_postgresql_with_the_pg_package() {
     assert!(log.contains(&format!("127.0.0.1:{port}: refused")), "{log}");
     assert!(log.contains("error EACCES connect EACCES"), "{log}");
 }
+
+/// node-postgres logs in with a password (SCRAM-SHA-256: HMAC and PBKDF2
+/// in the guest) to a server that asks for one, and a wrong password is
+/// the server's refusal, as under Node.
+#[test]
+fn a_js_job_logs_in_to_postgresql_with_scram() {
+    if !std::path::Path::new("/usr/lib/postgresql").exists() {
+        return skip("PostgreSQL is not installed (scripts/setup.sh --test installs it)");
+    }
+    let port = common::http::free_port();
+    let server = common::pg::Throwaway::start_with(port, Some("s3cret-pw"));
+    let env = Env::new();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/net/pg-job");
+    let job = env.dir.path().join("pg-job");
+    assert!(
+        std::process::Command::new("cp")
+            .arg("-r")
+            .arg(&src)
+            .arg(&job)
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::fs::write(
+        job.join("settings.job"),
+        format!(r#"{{"network": ["tcp://127.0.0.1:{port}"]}}"#),
+    )
+    .unwrap();
+    env.run(&["deploy", job.to_str().unwrap(), "--name", "pg"])
+        .ok();
+    let bound = format!("public,tcp://127.0.0.1:{port}");
+    let run = |url: &str| {
+        env.cmd()
+            .args([
+                "--executor",
+                "wasm",
+                "--network",
+                &bound,
+                "run",
+                "pg",
+                "--",
+                url,
+            ])
+            .output()
+            .unwrap();
+        env.latest_log("pg")
+    };
+    let log = run(&server.url);
+    let expected = std::fs::read_to_string(src.join("expected.txt")).unwrap();
+    for line in expected.lines() {
+        assert!(
+            log.contains(&format!("> vm: INFO] {line}")),
+            "{line}: {log}"
+        );
+    }
+    let wrong = server.url.replace("s3cret-pw", "wrong");
+    let log = run(&wrong);
+    assert!(
+        log.contains("error 28P01 password authentication failed for user \"wasmjobs\""),
+        "{log}"
+    );
+}

@@ -42,16 +42,21 @@ pub struct Throwaway {
 impl Throwaway {
     /// Starts one (`scripts/pg.sh start`).
     pub fn start(port: u16) -> Throwaway {
+        Throwaway::start_with(port, None)
+    }
+
+    /// Starts one that asks for `password` (SCRAM-SHA-256), if given.
+    pub fn start_with(port: u16, password: Option<&str>) -> Throwaway {
         let dir = tempfile::Builder::new()
             .prefix("wasmjobs-pg")
             .tempdir_in("/tmp")
             .unwrap();
-        let out = Command::new(script())
-            .arg("start")
-            .arg(dir.path())
-            .arg(port.to_string())
-            .output()
-            .unwrap();
+        let mut cmd = Command::new(script());
+        cmd.arg("start").arg(dir.path()).arg(port.to_string());
+        if let Some(p) = password {
+            cmd.env("PG_PASSWORD", p);
+        }
+        let out = cmd.output().unwrap();
         assert!(
             out.status.success(),
             "starting PostgreSQL: {}",
