@@ -1149,25 +1149,42 @@
       return dv;
     }
     const K256 = [0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2];
-    function sha256(bytes) {
-      const dv = pad(bytes, true);
-      const h = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
-      const w = new Array(64);
-      for (let o = 0; o < dv.byteLength; o += 64) {
-        for (let i = 0; i < 16; i++) w[i] = dv.getUint32(o + i * 4);
-        for (let i = 16; i < 64; i++) {
-          const s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >>> 3);
-          const s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >>> 10);
-          w[i] = (w[i - 16] + s0 + w[i - 7] + s1) | 0;
-        }
-        let [a, b, c, d, e, f, g, hh] = h;
-        for (let i = 0; i < 64; i++) {
-          const t1 = (hh + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + K256[i] + w[i]) | 0;
-          const t2 = ((rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))) | 0;
-          hh = g; g = f; f = e; e = (d + t1) | 0; d = c; c = b; b = a; a = (t1 + t2) | 0;
-        }
-        [a, b, c, d, e, f, g, hh].forEach((x, i) => { h[i] = (h[i] + x) | 0; });
+    const K256i = Int32Array.from(K256);
+    const IV256 = Int32Array.of(0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19);
+    const W256 = new Int32Array(64);
+    // One 64-byte block of `dv` at `o` into the state `h` (typed arrays,
+    // no allocation: PBKDF2 runs this thousands of times per login).
+    function compress256(h, dv, o) {
+      const w = W256, k = K256i;
+      for (let i = 0; i < 16; i++) w[i] = dv.getInt32(o + i * 4);
+      for (let i = 16; i < 64; i++) {
+        const x = w[i - 15], y = w[i - 2];
+        const s0 = ((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3);
+        const s1 = ((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10);
+        w[i] = (w[i - 16] + s0 + w[i - 7] + s1) | 0;
       }
+      let a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
+      for (let i = 0; i < 64; i++) {
+        const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
+        const t1 = (hh + S1 + ((e & f) ^ (~e & g)) + k[i] + w[i]) | 0;
+        const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
+        const t2 = (S0 + ((a & b) ^ (a & c) ^ (b & c))) | 0;
+        hh = g; g = f; f = e; e = (d + t1) | 0; d = c; c = b; b = a; a = (t1 + t2) | 0;
+      }
+      h[0] = (h[0] + a) | 0; h[1] = (h[1] + b) | 0; h[2] = (h[2] + c) | 0; h[3] = (h[3] + d) | 0;
+      h[4] = (h[4] + e) | 0; h[5] = (h[5] + f) | 0; h[6] = (h[6] + g) | 0; h[7] = (h[7] + hh) | 0;
+    }
+    // SHA-256 of `bytes`, continuing from state `from` after `before`
+    // bytes (whole blocks) were hashed into it (HMAC's saved key pads).
+    function sha256(bytes, from = IV256, before = 0) {
+      const len = bytes.length, bits = (len + before) * 8;
+      const n = (((len + 9 + 63) >> 6) << 6);
+      const m = new Uint8Array(n);
+      m.set(bytes); m[len] = 0x80;
+      const dv = new DataView(m.buffer);
+      dv.setUint32(n - 8, Math.floor(bits / 2 ** 32)); dv.setUint32(n - 4, bits >>> 0);
+      const h = Int32Array.from(from);
+      for (let o = 0; o < n; o += 64) compress256(h, dv, o);
       return words(h, true);
     }
     function sha1(bytes) {
@@ -1225,8 +1242,23 @@
       if (!alg) throw new Error(`Invalid digest: ${name}`);
       return alg;
     }
+    // HMAC-SHA-256 with the key's two padded blocks hashed once: `mac(msg)`.
+    function hmac256(key) {
+      let k = bytesOf(key);
+      if (k.length > 64) k = sha256(k);
+      const state = (x) => {
+        const p = new Uint8Array(64);
+        for (let i = 0; i < 64; i++) p[i] = (k[i] || 0) ^ x;
+        const h = Int32Array.from(IV256);
+        compress256(h, new DataView(p.buffer), 0);
+        return h;
+      };
+      const inner = state(0x36), outer = state(0x5c);
+      return (msg) => sha256(sha256(msg, inner, 64), outer, 64);
+    }
     // HMAC (RFC 2104) over one of the digests (64-byte blocks, all three).
     function hmac(alg, key, msg) {
+      if (alg === sha256) return hmac256(key)(msg);
       let k = bytesOf(key);
       if (k.length > 64) k = alg(k);
       const pad = (x) => { const p = new Uint8Array(64 + (x === 0x36 ? msg.length : 32)); for (let i = 0; i < 64; i++) p[i] = (k[i] || 0) ^ x; return p; };
@@ -1238,12 +1270,13 @@
     // PBKDF2 (RFC 8018) with HMAC of `alg`.
     function pbkdf2(alg, password, salt, iterations, keylen) {
       const p = bytesOf(password), s = bytesOf(salt);
+      const mac = alg === sha256 ? hmac256(p) : (m) => hmac(alg, p, m);
       const out = Buffer.alloc(keylen);
       for (let block = 1, at = 0; at < keylen; block++) {
         const first = new Uint8Array(s.length + 4); first.set(s); new DataView(first.buffer).setUint32(s.length, block);
-        let u = hmac(alg, p, first);
+        let u = mac(first);
         const t = Uint8Array.from(u);
-        for (let i = 1; i < iterations; i++) { u = hmac(alg, p, u); for (let j = 0; j < t.length; j++) t[j] ^= u[j]; }
+        for (let i = 1; i < iterations; i++) { u = mac(u); for (let j = 0; j < t.length; j++) t[j] ^= u[j]; }
         out.set(t.subarray(0, Math.min(t.length, keylen - at)), at);
         at += t.length;
       }
