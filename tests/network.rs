@@ -1252,8 +1252,23 @@ fn a_native_jobs_own_connections_are_held_to_its_policy() {
     }
     let (other, other_hits) = http_server("other", String::new());
     let (allowed, hits) = http_server("allowed-bytes", String::new());
+    // A UDP echo server (allowed by a udp:// pattern) and another UDP port.
+    let echo = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let udp = echo.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok((n, from)) = echo.recv_from(&mut buf) {
+            let reply = [b"echo: ", &buf[..n]].concat();
+            let _ = echo.send_to(&reply, from);
+        }
+    });
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    silent.set_nonblocking(true).unwrap();
+    let udp_other = silent.local_addr().unwrap().port();
     let script = format!(
-        r#"echo "c: $(./client 127.0.0.1 {allowed} 2>&1)"
+        r#"echo "udp: $( (exec 3<>/dev/udp/127.0.0.1/{udp}; echo ping >&3; timeout 5 dd bs=512 count=1 <&3 2>/dev/null) 2>&1)"
+echo "udp other: $( (exec 3<>/dev/udp/127.0.0.1/{udp_other} && echo ping >&3) 2>&1)"
+echo "c: $(./client 127.0.0.1 {allowed} 2>&1)"
 echo "c other port: $(./client 127.0.0.1 {other} 2>&1)"
 echo "c other loopback: $(./client 127.0.0.2 {allowed} 2>&1)"
 echo "c metadata: $(./client 169.254.169.254 80 2>&1)"
@@ -1267,7 +1282,8 @@ echo "bash: $( (exec 3<>/dev/tcp/127.0.0.1/{allowed}; printf 'GET / HTTP/1.0
 echo "curl direct: $(curl -sS -m 10 --noproxy '*' http://127.0.0.1:{allowed}/ 2>&1)"
 "#
     );
-    let settings = format!(r#"{{"network": ["http://127.0.0.1:{allowed}"]}}"#);
+    let settings =
+        format!(r#"{{"network": ["http://127.0.0.1:{allowed}", "udp://127.0.0.1:{udp}"]}}"#);
     let client = std::fs::read(&bin).unwrap();
     let job = env.dir.path().join("own-src");
     std::fs::create_dir_all(&job).unwrap();
@@ -1283,7 +1299,7 @@ echo "curl direct: $(curl -sS -m 10 --noproxy '*' http://127.0.0.1:{allowed}/ 2>
         .ok();
     run_native(
         &env,
-        &format!("public,tcp://127.0.0.1:{allowed}"),
+        &format!("public,tcp://127.0.0.1:{allowed},udp://127.0.0.1:{udp}"),
         "own",
         &[],
     );
@@ -1323,6 +1339,20 @@ echo "curl direct: $(curl -sS -m 10 --noproxy '*' http://127.0.0.1:{allowed}/ 2>
     );
     assert_eq!(hits.load(Ordering::SeqCst), 6, "{log}");
     assert_eq!(other_hits.load(Ordering::SeqCst), 0, "{log}");
+    // UDP: the udp:// pattern's server answers; another port is refused,
+    // and no datagram reached it.
+    assert!(line_of(&log, "udp").ends_with("echo: ping"), "{log}");
+    assert!(
+        line_of(&log, "udp other").contains("Permission denied"),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "UDP to 127.0.0.1:{udp_other}: refused: no pattern of the job's allows it (\"udp://127.0.0.1:{udp_other}\" would)"
+        )),
+        "{log}"
+    );
+    assert!(silent.recv_from(&mut [0u8; 16]).is_err(), "{log}");
 }
 
 /// A native job's own lookups are answered by the host: a name a pattern

@@ -23,7 +23,7 @@
 
 use std::fs::File;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -80,11 +80,21 @@ enum Verdict {
 /// A connection the host made for the job, to relay once the job has its
 /// end.
 struct Relay {
-    ours: TcpStream,
-    upstream: tokio::net::TcpStream,
+    pipe: Pipe,
     what: String,
     _admitted: crate::net::forward::Admission,
 }
+
+/// The two ends a relay copies between: the namespace's and the host's.
+enum Pipe {
+    /// A TCP connection.
+    Stream(TcpStream, tokio::net::TcpStream),
+    /// A connected UDP socket (`udp://` patterns).
+    Datagrams(UdpSocket, tokio::net::UdpSocket),
+}
+
+/// A relayed UDP socket ends after this long without a datagram.
+const UDP_IDLE: Duration = Duration::from_secs(60);
 
 /// What the host holds a run's connections to.
 pub struct Held {
@@ -254,15 +264,24 @@ async fn answer(listener: &OwnedFd, n: libc::seccomp_notif, held: &Held, netns: 
     };
     if let Some(r) = relay.filter(|_| sent == 0) {
         held.say.connection(true);
-        held.say.line(
-            Level::Info,
-            &format!(
+        let line = match &r.pipe {
+            Pipe::Stream(..) => format!(
                 "Network: connected to {} (the job's own connection, relayed by the host)",
                 r.what
             ),
-        );
+            Pipe::Datagrams(..) => {
+                format!(
+                    "Network: {} (the job's own socket), relayed by the host",
+                    r.what
+                )
+            }
+        };
+        held.say.line(Level::Info, &line);
         let started = Instant::now();
-        let (out, back) = copy(r.ours, r.upstream, &held.budget).await;
+        let (out, back) = match r.pipe {
+            Pipe::Stream(ours, up) => copy(ours, up, &held.budget).await,
+            Pipe::Datagrams(ours, up) => datagrams(ours, up, &held.budget).await,
+        };
         crate::net::forward::tell_closed(&held.say, &r.what, out, back, started);
     }
 }
@@ -281,9 +300,12 @@ async fn decide(
         sockopt(&sock, libc::SO_DOMAIN),
         sockopt(&sock, libc::SO_TYPE),
     );
-    if !matches!(domain, Some(libc::AF_INET | libc::AF_INET6)) || kind != Some(libc::SOCK_STREAM) {
+    if !matches!(domain, Some(libc::AF_INET | libc::AF_INET6))
+        || !matches!(kind, Some(libc::SOCK_STREAM | libc::SOCK_DGRAM))
+    {
         return Verdict::Continue;
     }
+    let udp = kind == Some(libc::SOCK_DGRAM);
     let Some(addr) = their_address(n.pid, n.data.args[1], n.data.args[2]) else {
         return Verdict::Continue;
     };
@@ -303,9 +325,18 @@ async fn decide(
         // AF_UNSPEC: a disconnect, inside the namespace.
         return Verdict::Continue;
     };
-    if target.ip().to_canonical() == IpAddr::V4(Ipv4Addr::LOCALHOST) && target.port() == PROXY_PORT
-    {
+    // The namespace's own services: the proxy, and its DNS server.
+    let local = target.ip().to_canonical() == IpAddr::V4(Ipv4Addr::LOCALHOST);
+    if local && target.port() == if udp { 53 } else { PROXY_PORT } {
         return Verdict::Continue;
+    }
+    let family = if domain == Some(libc::AF_INET6) {
+        libc::AF_INET6
+    } else {
+        libc::AF_INET
+    };
+    if udp {
+        return datagram_route(target, family, held, netns).await;
     }
     let Some(admitted) = held.budget.admit() else {
         held.say.connection(false);
@@ -357,12 +388,7 @@ async fn decide(
         }
     };
     let what = upstream.target.describe();
-    let family = if domain == Some(libc::AF_INET6) {
-        libc::AF_INET6
-    } else {
-        libc::AF_INET
-    };
-    let Ok((theirs, ours)) = netns.pair(family).await else {
+    let Ok(Made::Stream(theirs, ours)) = netns.make(family, false).await else {
         return Verdict::Fail(libc::ECONNREFUSED);
     };
     if status_flags(&sock).is_some_and(|f| f & libc::O_NONBLOCK != 0) {
@@ -371,12 +397,118 @@ async fn decide(
     Verdict::Replace(
         theirs.into(),
         Relay {
-            ours,
-            upstream: upstream.stream,
+            pipe: Pipe::Stream(ours, upstream.stream),
             what,
             _admitted: admitted,
         },
     )
+}
+
+/// A UDP socket connected to `target`: relayed when a `udp://` pattern
+/// allows it (judged as the name the host gave the address for, if any).
+async fn datagram_route(
+    target: SocketAddr,
+    family: libc::c_int,
+    held: &Held,
+    netns: &Netns,
+) -> Verdict {
+    let ip = target.ip().to_canonical();
+    let names = held.names.of(ip);
+    let mut refusal = None;
+    let mut allowed = None;
+    for name in names.iter().map(|n| Some(n.clone())).chain([None]) {
+        let t = crate::net::policy::Target {
+            transport: crate::net::policy::Transport::Udp,
+            scheme: None,
+            name,
+            ip,
+            port: target.port(),
+        };
+        match held.policy.check(&t) {
+            Ok(()) => {
+                allowed = Some(t);
+                break;
+            }
+            Err(r) => {
+                refusal.get_or_insert(r);
+            }
+        }
+    }
+    let Some(t) = allowed else {
+        held.say.connection(false);
+        if let Some(r) = refusal {
+            held.say.line(Level::Warn, &format!("Network: UDP to {r}"));
+        }
+        return Verdict::Fail(libc::EACCES);
+    };
+    let what = format!("UDP to {}", t.describe());
+    let Some(admitted) = held.budget.admit() else {
+        held.say.connection(false);
+        held.say.line(
+            Level::Warn,
+            &format!(
+                "Network: {what}: refused: the run has {} connections through the host already (limits.net_connections)",
+                held.budget.connections()
+            ),
+        );
+        return Verdict::Fail(libc::EACCES);
+    };
+    let local: SocketAddr = match ip {
+        IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let up = match tokio::net::UdpSocket::bind(local).await {
+        Ok(u) if u.connect(SocketAddr::new(ip, target.port())).await.is_ok() => u,
+        _ => return Verdict::Fail(libc::ENETUNREACH),
+    };
+    let Ok(Made::Datagrams(theirs, ours)) = netns.make(family, true).await else {
+        return Verdict::Fail(libc::ECONNREFUSED);
+    };
+    Verdict::Replace(
+        theirs.into(),
+        Relay {
+            pipe: Pipe::Datagrams(ours, up),
+            what,
+            _admitted: admitted,
+        },
+    )
+}
+
+/// Copies datagrams between the namespace's socket and the upstream one
+/// until neither sends for [`UDP_IDLE`] or the budget runs out.
+async fn datagrams(ours: UdpSocket, up: tokio::net::UdpSocket, budget: &Budget) -> (u64, u64) {
+    if ours.set_nonblocking(true).is_err() {
+        return (0, 0);
+    }
+    let Ok(ours) = tokio::net::UdpSocket::from_std(ours) else {
+        return (0, 0);
+    };
+    let (mut a, mut b) = (vec![0u8; 65536], vec![0u8; 65536]);
+    let (mut out, mut back) = (0u64, 0u64);
+    loop {
+        tokio::select! {
+            r = ours.recv(&mut a) => {
+                let Ok(n) = r else { continue };
+                if !budget.charge(Exceeded::Out, n as u64) {
+                    break;
+                }
+                let _ = up.send(&a[..n]).await;
+                out += n as u64;
+            }
+            r = up.recv(&mut b) => {
+                // (An error is the peer's ICMP refusal of an earlier one.)
+                let Ok(n) = r else { continue };
+                if !budget.charge(Exceeded::In, n as u64) {
+                    break;
+                }
+                let _ = ours.send(&b[..n]).await;
+                back += n as u64;
+            }
+            _ = tokio::time::sleep(UDP_IDLE) => break,
+            _ = budget.exceeded() => break,
+        }
+    }
+    (out, back)
 }
 
 /// Copies between the namespace's end and the upstream connection.
@@ -497,19 +629,25 @@ fn their_address(pid: u32, ptr: u64, len: u64) -> Option<Option<SocketAddr>> {
 /// A thread inside the run's network namespace that makes connected
 /// pairs of sockets there (one end for the job, one for the relay).
 struct Netns {
-    asks: std::sync::mpsc::Sender<(libc::c_int, tokio::sync::oneshot::Sender<io::Result<Pair>>)>,
+    asks: std::sync::mpsc::Sender<(Ask, tokio::sync::oneshot::Sender<io::Result<Made>>)>,
 }
 
-type Pair = (TcpStream, TcpStream);
+/// What the namespace's thread is asked to make: a connected pair of
+/// this family (UDP or TCP).
+type Ask = (libc::c_int, bool);
+
+/// A connected pair in the namespace: (the job's end, the relay's).
+enum Made {
+    Stream(TcpStream, TcpStream),
+    Datagrams(UdpSocket, UdpSocket),
+}
 
 impl Netns {
     /// Starts the thread, in the namespace of process `pid`.
     fn enter(pid: i32) -> io::Result<Netns> {
         let ns = File::open(format!("/proc/{pid}/ns/net"))?;
-        let (asks, rx) = std::sync::mpsc::channel::<(
-            libc::c_int,
-            tokio::sync::oneshot::Sender<io::Result<Pair>>,
-        )>();
+        let (asks, rx) =
+            std::sync::mpsc::channel::<(Ask, tokio::sync::oneshot::Sender<io::Result<Made>>)>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("run-netns".into())
@@ -527,13 +665,18 @@ impl Netns {
                     return;
                 }
                 let (mut v4, mut v6) = (None, None);
-                while let Ok((family, reply)) = rx.recv() {
-                    let slot = if family == libc::AF_INET6 {
-                        &mut v6
+                while let Ok(((family, udp), reply)) = rx.recv() {
+                    let made = if udp {
+                        datagram_pair(family).map(|(a, b)| Made::Datagrams(a, b))
                     } else {
-                        &mut v4
+                        let slot = if family == libc::AF_INET6 {
+                            &mut v6
+                        } else {
+                            &mut v4
+                        };
+                        pair(slot, family).map(|(a, b)| Made::Stream(a, b))
                     };
-                    let _ = reply.send(pair(slot, family));
+                    let _ = reply.send(made);
                 }
             })?;
         ready_rx
@@ -548,10 +691,10 @@ impl Netns {
         Ok(Netns { asks })
     }
 
-    async fn pair(&self, family: libc::c_int) -> io::Result<Pair> {
+    async fn make(&self, family: libc::c_int, udp: bool) -> io::Result<Made> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.asks
-            .send((family, tx))
+            .send(((family, udp), tx))
             .map_err(|_| io::Error::other("the namespace's thread is gone"))?;
         rx.await
             .map_err(|_| io::Error::other("the namespace's thread is gone"))?
@@ -560,7 +703,10 @@ impl Netns {
 
 /// A connected pair on the namespace's loopback (its listener made on
 /// first use); IPv4 when the namespace has no IPv6 loopback.
-fn pair(listener: &mut Option<TcpListener>, family: libc::c_int) -> io::Result<Pair> {
+fn pair(
+    listener: &mut Option<TcpListener>,
+    family: libc::c_int,
+) -> io::Result<(TcpStream, TcpStream)> {
     if listener.is_none() {
         let l = if family == libc::AF_INET6 {
             TcpListener::bind((Ipv6Addr::LOCALHOST, 0))
@@ -580,6 +726,22 @@ fn pair(listener: &mut Option<TcpListener>, family: libc::c_int) -> io::Result<P
             return Ok((theirs, ours));
         }
     }
+}
+
+/// Two UDP sockets on the namespace's loopback, connected to each other.
+fn datagram_pair(family: libc::c_int) -> io::Result<(UdpSocket, UdpSocket)> {
+    let bind = || {
+        if family == libc::AF_INET6 {
+            UdpSocket::bind((Ipv6Addr::LOCALHOST, 0))
+                .or_else(|_| UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)))
+        } else {
+            UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
+        }
+    };
+    let (theirs, ours) = (bind()?, bind()?);
+    theirs.connect(ours.local_addr()?)?;
+    ours.connect(theirs.local_addr()?)?;
+    Ok((theirs, ours))
 }
 
 #[cfg(test)]
