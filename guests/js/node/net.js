@@ -19,6 +19,8 @@ globalThis.__wasmjobs_makeNet = function (lib) {
   // ---------- the host's sockets
   const CONNECTED = 1, READABLE = 2, FAILED = 4, DRAINED = 8;
   const MODE = { tcp: 0, tls: 1, http: 2, https: 3 };
+  // A socket's writable high-water mark, as Node's default.
+  const HIGH_WATER = 16384;
   const sockets = new Map();
   let live = 0;
   function setLive(d) { live += d; native.setLive(live); }
@@ -52,7 +54,23 @@ globalThis.__wasmjobs_makeNet = function (lib) {
     _scheduleFlow() { if (!this._flowScheduled) { this._flowScheduled = true; process.nextTick(() => { this._flowScheduled = false; this._flow(); }); } }
     _push(chunk) { this._queue.push(chunk); if (this._flowing) this._flow(); else if (this.listenerCount('readable')) this._scheduleFlow(); }
     _pushEnd() { this._ended = true; if (this._flowing || this._queue.length === 0) this._scheduleFlow(); }
-    _decode(c) { return this._enc ? c.toString(this._enc) : c; }
+    // Text as it arrives: a UTF-8 character split between two chunks is
+    // held back until its end comes.
+    _decode(c) {
+      if (!this._enc) return c;
+      if (!/^utf-?8$/i.test(this._enc)) return c.toString(this._enc);
+      if (this._carry) { c = Buffer.concat([this._carry, c]); this._carry = null; }
+      let cut = c.length;
+      for (let i = c.length - 1; i >= 0 && i >= c.length - 3; i--) {
+        const b = c[i];
+        if ((b & 0xc0) === 0x80) continue;
+        const need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+        if (i + need > c.length) cut = i;
+        break;
+      }
+      if (cut < c.length) { this._carry = Buffer.from(c.subarray(cut)); c = c.subarray(0, cut); }
+      return c.toString('utf8');
+    }
     _flow() {
       if (this.listenerCount('readable') && !this._flowing) { if (this._queue.length || this._ended) this.emit('readable'); }
       while (this._flowing && this._queue.length) this.emit('data', this._decode(this._queue.shift()));
@@ -164,7 +182,11 @@ globalThis.__wasmjobs_makeNet = function (lib) {
       this._out.push([b, cb]);
       this.bytesWritten += b.length;
       if (!this.connecting) this._flushOut();
-      return this._out.length === 0;
+      // Node's rule: false once more than the high-water mark waits, and
+      // then 'drain' when it has gone.
+      const ok = this._out.reduce((n, [x]) => n + x.length, 0) < HIGH_WATER;
+      if (!ok) this._needDrain = true;
+      return ok;
     }
     _flushOut() {
       if (this.connecting || this.destroyed || !this._h) return;
@@ -173,7 +195,7 @@ globalThis.__wasmjobs_makeNet = function (lib) {
         const [b, cb] = this._out[0];
         const n = native.send(this._h, b);
         if (n < 0) return;
-        if (n < b.length) { this._out[0][0] = b.subarray(n); this._needDrain = true; return; }
+        if (n < b.length) { this._out[0][0] = b.subarray(n); return; }
         this._out.shift();
         if (cb) process.nextTick(cb);
       }
@@ -246,6 +268,11 @@ globalThis.__wasmjobs_makeNet = function (lib) {
     TLSSocket,
     connect(...args) {
       const [opts, cb] = connectArgs(args);
+      if (opts.socket) {
+        const e = new Error('tls.connect({ socket }): upgrading an open connection to TLS (STARTTLS) is not available in the wasmjobs sandbox; connect with TLS from the start (tls:// or https:// in settings.job)');
+        e.code = 'ERR_UNAVAILABLE_IN_SANDBOX';
+        throw e;
+      }
       return new TLSSocket(opts).connect({ ...opts, host: opts.host || opts.servername || 'localhost' }, cb);
     },
     createSecureContext: (o) => ({ context: {}, options: o }),
@@ -315,7 +342,7 @@ globalThis.__wasmjobs_makeNet = function (lib) {
           this.buf = this.buf.subarray(eol + 2);
           if (this.left === -1) { this.left = 0; continue; }
           if (this.trailing) { if (line === '') return this.done(); const i = line.indexOf(':'); if (i > 0) this.res.trailers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim(); continue; }
-          const size = parseInt(line, 16);
+          const size = /^[0-9a-fA-F]+(;.*)?$/.test(line) ? parseInt(line, 16) : NaN;
           if (Number.isNaN(size)) return this.req._fail(Object.assign(new Error('Parse Error: Invalid character in chunk size'), { code: 'HPE_INVALID_CHUNK_SIZE' }));
           if (size === 0) { this.trailing = true; continue; }
           this.left = size;
@@ -346,7 +373,11 @@ globalThis.__wasmjobs_makeNet = function (lib) {
       const te = (res.headers['transfer-encoding'] || '').toLowerCase();
       if (this.req.method === 'HEAD' || status === 204 || status === 304) this.mode = 'none';
       else if (te.includes('chunked')) { this.mode = 'chunked'; this.left = 0; }
-      else if (res.headers['content-length'] !== undefined) { this.left = Number(res.headers['content-length']); this.mode = this.left > 0 ? 'length' : 'none'; }
+      else if (res.headers['content-length'] !== undefined) {
+        const cl = res.headers['content-length'];
+        if (!/^\d+$/.test(cl)) { this.req._fail(Object.assign(new Error('Parse Error: Invalid Content-Length'), { code: 'HPE_INVALID_CONTENT_LENGTH' })); return false; }
+        this.left = Number(cl); this.mode = this.left > 0 ? 'length' : 'none';
+      }
       else this.mode = 'close';
       this.req._response(res);
       if (this.mode === 'none') this.done();
@@ -446,7 +477,12 @@ globalThis.__wasmjobs_makeNet = function (lib) {
     _finished() { if (this.socket) this.socket.destroy(); process.nextTick(() => this.emit('close')); }
     _fail(e) {
       if (this._failed) return; this._failed = true;
-      if (this.res && !this.res.complete) { this.res.aborted = true; this.res.emit('aborted'); this.res.emit('error', e); }
+      if (this.res && !this.res.complete) {
+        // (As Node: the response's error only reaches a listener; a body
+        // read later, by fetch's text() say, rejects with it.)
+        this.res.aborted = true; this.res._failedWith = e; this.res.emit('aborted');
+        if (this.res.listenerCount('error')) this.res.emit('error', e);
+      }
       else if (!this.res) this.emit('error', e);
       if (this.socket) this.socket.destroy();
       process.nextTick(() => this.emit('close'));
@@ -737,19 +773,19 @@ globalThis.__wasmjobs_makeNet = function (lib) {
 
   // A response body as a stream of Uint8Arrays (getReader, async iteration).
   class ReadableStream {
-    constructor(source) { this._src = source; this.locked = false; }
+    constructor(source, onRead) { this._src = source; this.locked = false; this._onRead = onRead || (() => {}); }
     getReader() {
       this.locked = true;
       const it = this._src[Symbol.asyncIterator]();
       return {
-        read: () => it.next().then((r) => (r.done ? { value: undefined, done: true } : { value: new Uint8Array(r.value), done: false })),
+        read: () => { this._onRead(); return it.next().then((r) => (r.done ? { value: undefined, done: true } : { value: new Uint8Array(r.value), done: false })); },
         releaseLock: () => { this.locked = false; },
         cancel: () => { if (this._src.destroy) this._src.destroy(); return Promise.resolve(); },
         closed: new Promise(() => {}),
       };
     }
     cancel() { if (this._src.destroy) this._src.destroy(); return Promise.resolve(); }
-    async *[Symbol.asyncIterator]() { for await (const c of this._src) yield new Uint8Array(c); }
+    async *[Symbol.asyncIterator]() { this._onRead(); for await (const c of this._src) yield new Uint8Array(c); }
   }
 
   const Body = {
@@ -763,6 +799,7 @@ globalThis.__wasmjobs_makeNet = function (lib) {
       const src = this._source;
       if (src === null || src === undefined) return Promise.resolve(Buffer.alloc(0));
       if (src instanceof Uint8Array) return Promise.resolve(Buffer.from(src));
+      if (src._failedWith) return Promise.reject(new TypeError('terminated', { cause: src._failedWith }));
       return new Promise((resolve, reject) => {
         const parts = [];
         src.on('data', (c) => parts.push(c));
@@ -800,7 +837,11 @@ globalThis.__wasmjobs_makeNet = function (lib) {
       else { const [bytes, type] = bodyBytes(body); this._source = bytes; if (type && !this.headers.has('content-type')) this.headers.set('content-type', type); }
     }
     get ok() { return this.status >= 200 && this.status < 300; }
-    get body() { if (this._source === null) return null; const src = this._source instanceof Uint8Array ? whole(this._source) : this._source; this.bodyUsed = true; return new ReadableStream(src); }
+    get body() {
+      if (this._source === null) return null;
+      if (!this._stream) this._stream = new ReadableStream(this._source instanceof Uint8Array ? whole(this._source) : this._source, () => { this.bodyUsed = true; });
+      return this._stream;
+    }
     clone() { if (!(this._source instanceof Uint8Array) && this._source) throw new TypeError('wasmjobs: clone() of a streamed response body is not supported'); return new Response(this._source, this); }
     static json(data, init = {}) { const h = new Headers(init.headers); h.set('content-type', 'application/json'); return new Response(JSON.stringify(data), { ...init, headers: h }); }
     static error() { const r = new Response(null, { status: 0 }); r.type = 'error'; return r; }
