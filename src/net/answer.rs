@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::net::UdpSocket;
 
 use super::connect::Resolver;
-use super::dns::{self, A, AAAA, NXDOMAIN, REFUSED};
+use super::dns::message::{self as dns, A, AAAA, NXDOMAIN, REFUSED};
 use super::forward::Say;
 use super::policy::Policy;
 use crate::store::logline::Level;
@@ -26,6 +26,9 @@ use crate::store::logline::Level;
 const MAX_ADDRESSES: usize = 4096;
 /// How long the job's resolver may keep an answer.
 const TTL: u32 = 30;
+/// Most names whose first answer or refusal a run's log tells (beyond,
+/// one line says so and no more follow).
+const MAX_TOLD: usize = 256;
 /// Longest the host's resolver may take for one question.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -76,7 +79,7 @@ pub async fn serve(
     names: Arc<Names>,
 ) {
     let mut buf = vec![0u8; 1500];
-    let mut told = std::collections::HashSet::new();
+    let mut told = Told::default();
     loop {
         let Ok((n, from)) = sock.recv_from(&mut buf).await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -89,25 +92,20 @@ pub async fn serve(
         let answer = if q.class != 1 || !matches!(q.qtype, A | AAAA) {
             dns::reply(m, &q, REFUSED, &[], 0)
         } else if let Err(why) = policy.may_look_up(&q.name) {
-            if told.insert(q.name.clone()) {
-                say.line(Level::Warn, &format!("Network: {why}"));
-            }
+            told.tell(&say, &q.name, Level::Warn, || format!("Network: {why}"));
             dns::reply(m, &q, REFUSED, &[], 0)
         } else {
             match tokio::time::timeout(LOOKUP_TIMEOUT, resolver.resolve(&q.name)).await {
                 Ok(Ok(ips)) if !ips.is_empty() => {
                     if names.remember(&q.name, &ips) {
-                        if told.insert(q.name.clone()) {
+                        told.tell(&say, &q.name, Level::Info, || {
                             let list: Vec<String> = ips.iter().map(|i| i.to_string()).collect();
-                            say.line(
-                                Level::Info,
-                                &format!(
-                                    "Network: looked up {} for the job: {}",
-                                    q.name,
-                                    list.join(", ")
-                                ),
-                            );
-                        }
+                            format!(
+                                "Network: looked up {} for the job: {}",
+                                q.name,
+                                list.join(", ")
+                            )
+                        });
                         dns::reply(m, &q, 0, &ips, TTL)
                     } else {
                         dns::reply(m, &q, REFUSED, &[], 0)
@@ -117,6 +115,31 @@ pub async fn serve(
             }
         };
         let _ = sock.send_to(&answer, from).await;
+    }
+}
+
+/// The names a run's log has told of (each once, at most [`MAX_TOLD`]).
+#[derive(Default)]
+struct Told {
+    names: std::collections::HashSet<String>,
+    full: bool,
+}
+
+impl Told {
+    fn tell(&mut self, say: &Say, name: &str, level: Level, line: impl FnOnce() -> String) {
+        if self.full || self.names.contains(name) {
+            return;
+        }
+        if self.names.len() >= MAX_TOLD {
+            self.full = true;
+            say.line(
+                Level::Warn,
+                &format!("Network: the job looked up more than {MAX_TOLD} names; no more are told"),
+            );
+            return;
+        }
+        self.names.insert(name.to_string());
+        say.line(level, &line());
     }
 }
 

@@ -97,6 +97,9 @@ pub struct Budget {
     connections: usize,
     /// Connections open now, through any of the run's ways out.
     open: std::sync::atomic::AtomicUsize,
+    /// UDP sockets relayed now (counted apart: the host cannot see when
+    /// the job is done with one, so each holds its place a while).
+    datagrams: std::sync::atomic::AtomicUsize,
     /// How long one address may take to accept.
     connect_timeout: Duration,
     out_left: std::sync::atomic::AtomicU64,
@@ -112,6 +115,7 @@ impl Budget {
         Budget {
             connections: connections.min(usize::MAX as u64) as usize,
             open: 0.into(),
+            datagrams: 0.into(),
             connect_timeout,
             out_left: out.into(),
             in_left: back.into(),
@@ -125,16 +129,51 @@ impl Budget {
         self.connections
     }
 
+    /// One more connection, if the run has fewer than it may at once;
+    /// else the refusal is told (`what` names the connection) and `None`.
+    pub fn admit_or_tell(self: &Arc<Self>, say: &Say, what: &str) -> Option<Admission> {
+        self.admit_or_tell_as(say, what, false)
+    }
+
+    /// [`Budget::admit_or_tell`] for a relayed UDP socket (as many of
+    /// those as connections, counted apart).
+    pub fn admit_datagrams_or_tell(self: &Arc<Self>, say: &Say, what: &str) -> Option<Admission> {
+        self.admit_or_tell_as(say, what, true)
+    }
+
+    fn admit_or_tell_as(self: &Arc<Self>, say: &Say, what: &str, udp: bool) -> Option<Admission> {
+        let admitted = self.admit_as(udp);
+        if admitted.is_none() {
+            say.connection(false);
+            say.line(
+                Level::Warn,
+                &format!(
+                    "Network: {what}: refused: the run has as many connections through the host as it may (limits.net_connections = {})",
+                    self.connections
+                ),
+            );
+        }
+        admitted
+    }
+
     /// One more connection, if the run has fewer than it may at once; it
     /// counts until the admission is dropped.
     pub fn admit(self: &Arc<Self>) -> Option<Admission> {
+        self.admit_as(false)
+    }
+
+    fn admit_as(self: &Arc<Self>, udp: bool) -> Option<Admission> {
         use std::sync::atomic::Ordering;
-        self.open
+        let count = if udp { &self.datagrams } else { &self.open };
+        count
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
                 (n < self.connections).then_some(n + 1)
             })
             .ok()
-            .map(|_| Admission(self.clone()))
+            .map(|_| Admission {
+                budget: self.clone(),
+                udp,
+            })
     }
 
     /// How long one address may take to accept.
@@ -182,13 +221,19 @@ impl Budget {
 }
 
 /// A connection counted against its run's `limits.net_connections`.
-pub struct Admission(Arc<Budget>);
+pub struct Admission {
+    budget: Arc<Budget>,
+    udp: bool,
+}
 
 impl Drop for Admission {
     fn drop(&mut self) {
-        self.0
-            .open
-            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        let count = if self.udp {
+            &self.budget.datagrams
+        } else {
+            &self.budget.open
+        };
+        count.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -211,15 +256,7 @@ pub async fn serve(
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
-        let Some(admitted) = budget.admit() else {
-            say.connection(false);
-            say.line(
-                Level::Warn,
-                &format!(
-                    "Network: refused a connection: the run has {} through the host already (limits.net_connections)",
-                    budget.connections
-                ),
-            );
+        let Some(admitted) = budget.admit_or_tell(&say, "a connection to the proxy") else {
             tokio::spawn(async move {
                 let _ = tokio::time::timeout(
                     Duration::from_secs(1),

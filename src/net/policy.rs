@@ -455,7 +455,6 @@ impl Bound {
         !self.public && self.patterns.is_empty()
     }
 
-    /// Whether it allows `t` (of class `class`).
     /// Whether a connection to `name` could be within the bound (at some
     /// address it resolves to).
     fn may_name(&self, name: &str) -> bool {
@@ -466,6 +465,7 @@ impl Bound {
                 .any(|p| p.hosts.names(name) || matches!(p.hosts, Hosts::Net(_)))
     }
 
+    /// Whether it allows `t` (of class `class`).
     fn allows(&self, t: &Target, class: Class) -> bool {
         if class != Class::Public {
             return self.patterns.iter().any(|p| p.names(t.ip) && p.allows(t));

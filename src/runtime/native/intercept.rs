@@ -93,8 +93,9 @@ enum Pipe {
     Datagrams(UdpSocket, tokio::net::UdpSocket),
 }
 
-/// A relayed UDP socket ends after this long without a datagram.
-const UDP_IDLE: Duration = Duration::from_secs(60);
+/// A relayed UDP socket ends after this long without a datagram (the host
+/// cannot see the job close its socket).
+const UDP_IDLE: Duration = Duration::from_secs(15);
 
 /// What the host holds a run's connections to.
 pub struct Held {
@@ -115,15 +116,12 @@ pub struct Held {
 /// run's first process, whose network namespace the relays live in.
 pub async fn serve(listener: OwnedFd, pid: i32, held: Held) {
     let listener = Arc::new(listener);
-    let netns = match tokio::task::spawn_blocking(move || Netns::enter(pid)).await {
-        Ok(Ok(n)) => Arc::new(n),
-        Ok(Err(e)) => {
-            held.say.line(
-                Level::Warn,
-                &format!("Network: the job's own connections cannot be relayed: {e}"),
-            );
-            return;
-        }
+    let entered = tokio::task::spawn_blocking(move || Netns::enter(pid))
+        .await
+        .map_err(|e| io::Error::other(e.to_string()))
+        .and_then(|r| r);
+    let netns = match entered {
+        Ok(n) => Arc::new(n),
         Err(e) => {
             held.say.line(
                 Level::Warn,
@@ -338,15 +336,7 @@ async fn decide(
     if udp {
         return datagram_route(target, family, held, netns).await;
     }
-    let Some(admitted) = held.budget.admit() else {
-        held.say.connection(false);
-        held.say.line(
-            Level::Warn,
-            &format!(
-                "Network: {target}: refused: the run has {} connections through the host already (limits.net_connections)",
-                held.budget.connections()
-            ),
-        );
+    let Some(admitted) = held.budget.admit_or_tell(&held.say, &target.to_string()) else {
         return Verdict::Fail(libc::EACCES);
     };
     let dialer = Dialer {
@@ -442,15 +432,7 @@ async fn datagram_route(
         return Verdict::Fail(libc::EACCES);
     };
     let what = format!("UDP to {}", t.describe());
-    let Some(admitted) = held.budget.admit() else {
-        held.say.connection(false);
-        held.say.line(
-            Level::Warn,
-            &format!(
-                "Network: {what}: refused: the run has {} connections through the host already (limits.net_connections)",
-                held.budget.connections()
-            ),
-        );
+    let Some(admitted) = held.budget.admit_datagrams_or_tell(&held.say, &what) else {
         return Verdict::Fail(libc::EACCES);
     };
     let local: SocketAddr = match ip {

@@ -131,14 +131,12 @@ impl Sockets {
                 self.table.len()
             ));
         }
-        let Some(admitted) = net.budget.admit() else {
-            let why = format!(
-                "{host}:{port}: refused: the run has {} connections through the host already (limits.net_connections)",
+        let what = format!("{host}:{port}");
+        let Some(admitted) = net.budget.admit_or_tell(&net.say, &what) else {
+            return self.refuse(format!(
+                "{what}: refused: the run has as many connections through the host as it may (limits.net_connections = {})",
                 net.budget.connections()
-            );
-            net.say.connection(false);
-            net.say.line(Level::Warn, &format!("Network: {why}"));
-            return self.refuse(why);
+            ));
         };
         // A handle not in use (they wrap after 2^31 connects).
         loop {
@@ -275,7 +273,6 @@ async fn drive(
         }
     };
     let what = dialed.target.describe();
-    net.say.connection(true);
     let stream: Box<dyn Stream> = if tls {
         let name = match crate::net::tls::server_name(host) {
             Ok(n) => n,
@@ -283,7 +280,11 @@ async fn drive(
         };
         let connector = tokio_rustls::TlsConnector::from(net.trust.client_config());
         let shake = connector.connect(name, dialed.stream);
-        match tokio::time::timeout(net.budget.connect_timeout(), shake).await {
+        let shook = tokio::select! {
+            r = tokio::time::timeout(net.budget.connect_timeout(), shake) => r,
+            _ = sock.closing.notified() => return,
+        };
+        match shook {
             Ok(Ok(s)) => Box::new(s),
             Ok(Err(e)) => {
                 let why = format!("{what}: TLS failed: {e}");
@@ -302,6 +303,7 @@ async fn drive(
     } else {
         Box::new(dialed.stream)
     };
+    net.say.connection(true);
     let secure = if tls { " (TLS, verified)" } else { "" };
     net.say.line(
         Level::Info,
@@ -419,6 +421,28 @@ fn span(mem: &[u8], ptr: i32, len: i32) -> Option<std::ops::Range<usize>> {
     (end <= mem.len()).then_some(ptr..end)
 }
 
+/// The guest's memory, the span of `len` bytes at `ptr` in it, and
+/// socket `h`; `None` when the span is outside memory or there is no
+/// such socket.
+#[allow(clippy::type_complexity)]
+fn buffer_of<'a, T: 'static>(
+    caller: &'a mut Caller<'_, T>,
+    project: Project<T>,
+    h: i32,
+    ptr: i32,
+    len: i32,
+) -> wasmtime::Result<Option<(&'a mut [u8], std::ops::Range<usize>, Arc<Sock>)>> {
+    let mem = memory(caller)?;
+    let (data, state) = mem.data_and_store_mut(caller);
+    let Some(range) = span(data, ptr, len) else {
+        return Ok(None);
+    };
+    let Some(sock) = project(state).get(h).cloned() else {
+        return Ok(None);
+    };
+    Ok(Some((data, range, sock)))
+}
+
 /// Adds the socket calls to `linker`.
 pub fn add<T: Send + 'static>(linker: &mut Linker<T>, project: Project<T>) -> wasmtime::Result<()> {
     linker.func_wrap(
@@ -431,30 +455,30 @@ pub fn add<T: Send + 'static>(linker: &mut Linker<T>, project: Project<T>) -> wa
               mode: i32|
               -> wasmtime::Result<i32> {
             let mem = memory(&mut caller)?;
-            if len as u32 as usize > HOST_MAX {
-                return Ok(-1);
-            }
             let (data, state) = mem.data_and_store_mut(&mut caller);
+            let sockets = project(state);
+            if len as u32 as usize > HOST_MAX {
+                return Ok(sockets.refuse(format!(
+                    "refused: a host name of {len} bytes (at most {HOST_MAX})"
+                )));
+            }
             let Some(range) = span(data, ptr, len) else {
-                return Ok(-1);
+                return Ok(
+                    sockets.refuse("refused: the host name is outside the guest's memory".into())
+                );
             };
             let Ok(port) = u16::try_from(port) else {
-                return Ok(-1);
+                return Ok(sockets.refuse(format!("refused: {port} is not a port")));
             };
             let host = String::from_utf8_lossy(&data[range]).into_owned();
-            Ok(project(state).connect(host, port, mode))
+            Ok(sockets.connect(host, port, mode))
         },
     )?;
     linker.func_wrap(
         MODULE,
         "send",
         move |mut caller: Caller<'_, T>, h: i32, ptr: i32, len: i32| -> wasmtime::Result<i32> {
-            let mem = memory(&mut caller)?;
-            let (data, state) = mem.data_and_store_mut(&mut caller);
-            let Some(range) = span(data, ptr, len) else {
-                return Ok(-1);
-            };
-            let Some(sock) = project(state).get(h) else {
+            let Some((data, range, sock)) = buffer_of(&mut caller, project, h, ptr, len)? else {
                 return Ok(-1);
             };
             let mut st = sock.lock();
@@ -473,12 +497,7 @@ pub fn add<T: Send + 'static>(linker: &mut Linker<T>, project: Project<T>) -> wa
         MODULE,
         "recv",
         move |mut caller: Caller<'_, T>, h: i32, ptr: i32, cap: i32| -> wasmtime::Result<i32> {
-            let mem = memory(&mut caller)?;
-            let (data, state) = mem.data_and_store_mut(&mut caller);
-            let Some(range) = span(data, ptr, cap) else {
-                return Ok(-2);
-            };
-            let Some(sock) = project(state).get(h) else {
+            let Some((data, range, sock)) = buffer_of(&mut caller, project, h, ptr, cap)? else {
                 return Ok(-2);
             };
             let mut st = sock.lock();

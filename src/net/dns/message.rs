@@ -1,23 +1,10 @@
-//! DNS messages, both ways (RFC 1035, the parts a host needs): a resolver
-//! that asks one DNS server the operator names (`--net-resolver`) instead
-//! of the system's, an internal DNS for jobs' names apart from the host's
-//! own: it asks for A and AAAA records over UDP, one question per message,
-//! and takes the addresses of the answers (a truncated answer, a server
-//! failure or no answer in time is an error that names the server); and
-//! the reading of a job's question and the writing of the host's answer
-//! ([`question`], [`reply`]), for [`super::answer`].
+//! DNS messages (RFC 1035, the parts a host needs): a query for A or AAAA
+//! records and the addresses of its answer, for the resolver; a client's
+//! question and the host's answer to it, for [`crate::net::answer`].
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::time::Duration;
+use std::net::IpAddr;
 
-use async_trait::async_trait;
-use tokio::net::UdpSocket;
-
-use super::connect::Resolver;
-
-/// How long the server may take to answer one question.
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(3);
 /// Record type A (an IPv4 address).
 pub const A: u16 = 1;
 /// Record type AAAA (an IPv6 address).
@@ -100,97 +87,8 @@ pub fn reply(query: &[u8], q: &Question, rcode: u8, ips: &[IpAddr], ttl: u32) ->
     m
 }
 
-/// Asks one DNS server.
-#[derive(Debug, Clone)]
-pub struct DnsResolver {
-    server: SocketAddr,
-}
-
-impl DnsResolver {
-    /// A resolver that asks `server`.
-    pub fn new(server: SocketAddr) -> DnsResolver {
-        DnsResolver { server }
-    }
-
-    /// `--net-resolver`'s value: an address, with port 53 unless given.
-    pub fn parse(s: &str) -> Result<SocketAddr, String> {
-        if let Ok(a) = s.parse::<SocketAddr>() {
-            return Ok(a);
-        }
-        let bare = s.trim_start_matches('[').trim_end_matches(']');
-        bare.parse::<IpAddr>()
-            .map(|ip| SocketAddr::new(ip, 53))
-            .map_err(|_| {
-                format!("'{s}' is not a DNS server's address (an IP, with :PORT if not 53)")
-            })
-    }
-
-    async fn ask(&self, name: &str, qtype: u16) -> io::Result<Vec<IpAddr>> {
-        let local: SocketAddr = if self.server.is_ipv4() {
-            (Ipv4Addr::UNSPECIFIED, 0).into()
-        } else {
-            (Ipv6Addr::UNSPECIFIED, 0).into()
-        };
-        let sock = UdpSocket::bind(local).await?;
-        sock.connect(self.server).await?;
-        let mut id = [0u8; 2];
-        getrandom(&mut id)?;
-        let id = u16::from_be_bytes(id);
-        sock.send(&query(id, name, qtype)?).await?;
-        let mut buf = vec![0u8; 4096];
-        let deadline = tokio::time::Instant::now() + ANSWER_TIMEOUT;
-        loop {
-            let n = tokio::time::timeout_at(deadline, sock.recv(&mut buf))
-                .await
-                .map_err(|_| {
-                    io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!("the DNS server {} did not answer", self.server),
-                    )
-                })??;
-            // Another message (a late answer to someone else): not ours.
-            match answer(&buf[..n], id, qtype) {
-                Ok(Some(ips)) => return Ok(ips),
-                Ok(None) => continue,
-                Err(why) => {
-                    return Err(io::Error::other(format!(
-                        "the DNS server {}: {why}",
-                        self.server
-                    )));
-                }
-            }
-        }
-    }
-}
-
-#[async_trait]
-impl Resolver for DnsResolver {
-    async fn resolve(&self, name: &str) -> io::Result<Vec<IpAddr>> {
-        let (v4, v6) = tokio::join!(self.ask(name, A), self.ask(name, AAAA));
-        match (v4, v6) {
-            (Ok(mut a), Ok(b)) => {
-                a.extend(b);
-                Ok(a)
-            }
-            (Ok(a), Err(_)) | (Err(_), Ok(a)) if !a.is_empty() => Ok(a),
-            (Err(e), _) | (_, Err(e)) => Err(e),
-        }
-    }
-}
-
-/// Unpredictable bytes (a query's id: an answer must match it).
-fn getrandom(buf: &mut [u8]) -> io::Result<()> {
-    // SAFETY: `buf` is valid for writes of its length; getrandom writes at
-    // most that many bytes.
-    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
-    if n != buf.len() as isize {
-        return Err(io::Error::other("no random source for a DNS query's id"));
-    }
-    Ok(())
-}
-
 /// A query for `name`'s `qtype` records, recursion desired.
-fn query(id: u16, name: &str, qtype: u16) -> io::Result<Vec<u8>> {
+pub fn query(id: u16, name: &str, qtype: u16) -> io::Result<Vec<u8>> {
     let mut q = Vec::with_capacity(32 + name.len());
     q.extend_from_slice(&id.to_be_bytes());
     q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
@@ -212,7 +110,7 @@ fn query(id: u16, name: &str, qtype: u16) -> io::Result<Vec<u8>> {
 
 /// The addresses of an answer to query `id`; `None` when the message is
 /// not that answer.
-fn answer(m: &[u8], id: u16, qtype: u16) -> Result<Option<Vec<IpAddr>>, String> {
+pub fn answer(m: &[u8], id: u16, qtype: u16) -> Result<Option<Vec<IpAddr>>, String> {
     if m.len() < 12 || u16::from_be_bytes([m[0], m[1]]) != id || m[2] & 0x80 == 0 {
         return Ok(None);
     }
@@ -262,11 +160,11 @@ fn skip_name(m: &[u8], mut at: usize) -> Option<usize> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// An answer to `q` holding `ips` (A records, the name compressed).
-    fn reply(q: &[u8], ips: &[[u8; 4]], rcode: u8) -> Vec<u8> {
+    pub(crate) fn canned(q: &[u8], ips: &[[u8; 4]], rcode: u8) -> Vec<u8> {
         let mut m = q.to_vec();
         m[2] = 0x81;
         m[3] = 0x80 | rcode;
@@ -282,7 +180,7 @@ mod tests {
     fn answers_are_read_and_others_ignored() {
         let q = query(7, "api.example.test.", A).unwrap();
         assert_eq!(&q[12..16], b"\x03api");
-        let r = reply(&q, &[[10, 0, 0, 7], [10, 0, 0, 8]], 0);
+        let r = canned(&q, &[[10, 0, 0, 7], [10, 0, 0, 8]], 0);
         assert_eq!(
             answer(&r, 7, A).unwrap().unwrap(),
             vec![
@@ -291,8 +189,8 @@ mod tests {
             ]
         );
         assert_eq!(answer(&r, 8, A).unwrap(), None);
-        assert_eq!(answer(&reply(&q, &[], 3), 7, A).unwrap(), Some(vec![]));
-        assert!(answer(&reply(&q, &[], 2), 7, A).is_err());
+        assert_eq!(answer(&canned(&q, &[], 3), 7, A).unwrap(), Some(vec![]));
+        assert!(answer(&canned(&q, &[], 2), 7, A).is_err());
         assert!(query(1, "a..b", A).is_err());
     }
 
@@ -303,50 +201,15 @@ mod tests {
         assert_eq!(asked.name, "api.example.test");
         assert_eq!((asked.id, asked.qtype, asked.class), (9, AAAA, 1));
         let ips: Vec<IpAddr> = vec!["10.0.0.1".parse().unwrap(), "fd00::1".parse().unwrap()];
-        let r = super::reply(&q, &asked, 0, &ips, 5);
+        let r = reply(&q, &asked, 0, &ips, 5);
         assert_eq!(
             answer(&r, 9, AAAA).unwrap().unwrap(),
             vec!["fd00::1".parse::<IpAddr>().unwrap()]
         );
-        let refused = super::reply(&q, &asked, REFUSED, &[], 5);
+        let refused = reply(&q, &asked, REFUSED, &[], 5);
         assert!(answer(&refused, 9, AAAA).is_err());
         // An answer is not a question; a truncated message is nothing.
         assert_eq!(question(&r), None);
         assert_eq!(question(&q[..q.len() - 2]), None);
-    }
-
-    #[test]
-    fn server_addresses_are_parsed() {
-        assert_eq!(
-            DnsResolver::parse("127.0.0.1").unwrap(),
-            "127.0.0.1:53".parse().unwrap()
-        );
-        assert_eq!(
-            DnsResolver::parse("127.0.0.1:5353").unwrap(),
-            "127.0.0.1:5353".parse().unwrap()
-        );
-        assert_eq!(
-            DnsResolver::parse("[::1]").unwrap(),
-            "[::1]:53".parse().unwrap()
-        );
-        assert!(DnsResolver::parse("dns.example").is_err());
-    }
-
-    #[tokio::test]
-    async fn it_asks_its_server() {
-        let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let addr = server.local_addr().unwrap();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 512];
-            for _ in 0..2 {
-                let (n, from) = server.recv_from(&mut buf).unwrap();
-                let q = &buf[..n];
-                let qtype = u16::from_be_bytes([q[n - 4], q[n - 3]]);
-                let ips: &[[u8; 4]] = if qtype == A { &[[127, 0, 0, 9]] } else { &[] };
-                server.send_to(&reply(q, ips, 0), from).unwrap();
-            }
-        });
-        let ips = DnsResolver::new(addr).resolve("db.internal").await.unwrap();
-        assert_eq!(ips, vec!["127.0.0.9".parse::<IpAddr>().unwrap()]);
     }
 }
