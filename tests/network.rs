@@ -319,12 +319,19 @@ fn http_server(body: &'static str, redirect_to: String) -> (u16, Arc<AtomicUsize
     (port, hits)
 }
 
+/// A child process killed when dropped (a failing test leaves none).
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A TLS server on 127.0.0.1 (python3's ssl) with a certificate of a CA
 /// made here; its port and the CA's PEM, or why it cannot be made.
-fn tls_server(
-    env: &Env,
-    body: &str,
-) -> Result<(u16, std::path::PathBuf, std::process::Child), String> {
+fn tls_server(env: &Env, body: &str) -> Result<(u16, std::path::PathBuf, Killed), String> {
     let dir = env.dir.path().join("tls");
     std::fs::create_dir_all(&dir).unwrap();
     let openssl = |args: &[&str]| -> Result<(), String> {
@@ -415,7 +422,7 @@ s.serve_forever()
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Ok((port, dir.join("ca.pem"), child))
+    Ok((port, dir.join("ca.pem"), Killed(child)))
 }
 
 #[test]
@@ -426,7 +433,7 @@ fn a_native_job_reaches_exactly_its_allowed_servers_through_the_host() {
     }
     let (other, other_hits) = http_server("other", String::new());
     let (allowed, hits) = http_server("allowed-bytes", format!("http://127.0.0.1:{other}/"));
-    let (tls, ca, mut tls_child) = match tls_server(&env, "tls-bytes") {
+    let (tls, ca, _tls_server) = match tls_server(&env, "tls-bytes") {
         Ok(t) => t,
         Err(why) => return skip(&why),
     };
@@ -460,8 +467,6 @@ echo "udp: $( (echo hi > /dev/udp/127.0.0.1/{udp_port}) 2>&1; echo "[exit $?]")"
     );
     let bound = format!("public,tcp://127.0.0.1:{allowed},tcp://127.0.0.1:{tls}");
     run_native(&env, &bound, "fetcher", &[]);
-    let _ = tls_child.kill();
-    let _ = tls_child.wait();
     let log = env.latest_log("fetcher");
     let line = |what: &str| {
         log.lines()
@@ -843,7 +848,7 @@ fn a_js_job_reaches_exactly_its_allowed_servers_through_the_hosts_sockets() {
     let (other, other_hits) = http_server("other", String::new());
     let (allowed, hits) = http_server("allowed-bytes", format!("http://127.0.0.1:{other}/"));
     let (echo, echo_hits) = echo_server();
-    let (tls, ca, mut tls_child) = match tls_server(&env, "tls-bytes") {
+    let (tls, ca, _tls_server) = match tls_server(&env, "tls-bytes") {
         Ok(t) => t,
         Err(why) => return skip(&why),
     };
@@ -869,41 +874,21 @@ fn a_js_job_reaches_exactly_its_allowed_servers_through_the_hosts_sockets() {
     };
     let ca_arg = ca.to_str().unwrap().to_string();
     let log = run(&["--net-ca", &ca_arg]);
-    // Allowed: the right bytes, however the address is spelled; TLS
-    // verified by the host against the operator's CA.
-    assert!(
-        line_of(&log, "fetch").ends_with("200 allowed-bytes"),
-        "{log}"
-    );
-    assert!(
-        line_of(&log, "spelled").ends_with("200 allowed-bytes"),
-        "{log}"
-    );
-    assert!(
-        line_of(&log, "http.get").ends_with("200 allowed-bytes"),
-        "{log}"
-    );
-    assert!(
-        line_of(&log, "chunked").ends_with("200 héllo wörld"),
-        "{log}"
-    );
-    assert!(
-        line_of(&log, "until close").ends_with("200 until-close"),
-        "{log}"
-    );
-    assert!(
-        line_of(&log, "https.get").ends_with("200 tls-bytes"),
-        "{log}"
-    );
-    assert!(
-        line_of(&log, "https fetch").ends_with("200 tls-bytes"),
-        "{log}"
-    );
-    assert!(line_of(&log, "tls.connect").ends_with("tls-bytes"), "{log}");
-    assert!(
-        line_of(&log, "net.connect").ends_with("echo: hello"),
-        "{log}"
-    );
+    // Allowed: the right bytes, however the address is spelled and the
+    // body is framed; TLS verified by the host against the operator's CA.
+    for (what, want) in [
+        ("fetch", "200 allowed-bytes"),
+        ("spelled", "200 allowed-bytes"),
+        ("http.get", "200 allowed-bytes"),
+        ("chunked", "200 héllo wörld"),
+        ("until close", "200 until-close"),
+        ("https.get", "200 tls-bytes"),
+        ("https fetch", "200 tls-bytes"),
+        ("tls.connect", "tls-bytes"),
+        ("net.connect", "echo: hello"),
+    ] {
+        assert!(line_of(&log, what).ends_with(want), "{what}: {log}");
+    }
     // Refused, each named in the log with what would allow it.
     for what in [
         "other port",
@@ -970,8 +955,6 @@ fn a_js_job_reaches_exactly_its_allowed_servers_through_the_hosts_sockets() {
         line_of(&log, "fetch").ends_with("200 allowed-bytes"),
         "{log}"
     );
-    let _ = tls_child.kill();
-    let _ = tls_child.wait();
 }
 
 #[test]
