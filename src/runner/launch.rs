@@ -172,7 +172,7 @@ impl Launch<'_> {
     /// Runs it to its end; never fails (a failure to start is a `Crashed`
     /// ending).
     pub async fn run(&self, network: NetAccess) -> Outcome {
-        let mut outcome = match self.launch(network).await {
+        let mut outcome = match self.launch(network.clone()).await {
             Ok(o) => o,
             Err(e) => {
                 Ending::Crashed(crate::runtime::confine::start_failure(&format!("{e:#}"))).into()
@@ -188,6 +188,14 @@ impl Launch<'_> {
         // shutdown file) was stopped.
         if self.stop.is_stopped() && matches!(outcome.ending, Ending::Exited(_)) {
             outcome.ending = Ending::Stopped;
+        }
+        // A run whose network budget ran out was ended by it, whichever
+        // executor ran it, even when the job, seeing its connections end,
+        // exited (or crashed) before the executor's watch saw the budget.
+        if matches!(outcome.ending, Ending::Exited(_) | Ending::Crashed(_))
+            && let Some(limit) = network.tripped()
+        {
+            outcome.ending = limit;
         }
         outcome
     }

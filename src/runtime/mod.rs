@@ -63,7 +63,7 @@ impl NetAccess {
     }
 
     /// The limit's ending if one of the run's byte budgets has run out
-    /// (a guest that saw its connection end may exit before
+    /// (a job that saw its connection end may exit before
     /// [`NetAccess::exceeded`] is seen: the budget, not the exit, ended it).
     pub fn tripped(&self) -> Option<Ending> {
         match self {

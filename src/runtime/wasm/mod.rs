@@ -392,7 +392,6 @@ async fn run_guest(
     drop(store); // closes the guest's ends of the capture pipes
     let ending = match result {
         Err(ending) => ending,
-        Ok(_) if let Some(limit) = inv.network.tripped() => limit,
         Ok(Ok(())) => Ending::Exited(0),
         Ok(Err(e)) => classify(e, memory_hit),
     };
