@@ -176,17 +176,10 @@ impl Sockets {
     }
 }
 
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-enum Phase {
-    #[default]
-    Connecting,
-    Open,
-    Failed,
-}
-
 #[derive(Default)]
 struct State {
-    phase: Phase,
+    /// The connection failed or was refused (`error` says why).
+    failed: bool,
     error: String,
     /// Received, not yet read by the guest.
     inbound: Vec<u8>,
@@ -227,10 +220,10 @@ impl Sock {
     fn fail(&self, why: String, wake: &Notify) {
         {
             let mut st = self.lock();
-            if st.phase == Phase::Failed {
+            if st.failed {
                 return;
             }
-            st.phase = Phase::Failed;
+            st.failed = true;
             st.error = why;
             st.events |= FAILED;
         }
@@ -309,7 +302,6 @@ async fn drive(
         Level::Info,
         &format!("Network: connected to {what}{secure}"),
     );
-    sock.lock().phase = Phase::Open;
     sock.signal(CONNECTED, wake);
     let started = Instant::now();
     let (r, w) = tokio::io::split(stream);
@@ -482,7 +474,7 @@ pub fn add<T: Send + 'static>(linker: &mut Linker<T>, project: Project<T>) -> wa
                 return Ok(-1);
             };
             let mut st = sock.lock();
-            if st.phase == Phase::Failed || st.ending || st.closed {
+            if st.failed || st.ending || st.closed {
                 return Ok(-1);
             }
             let n = range.len().min(BUFFER.saturating_sub(st.outbound.len()));
@@ -509,8 +501,8 @@ pub fn add<T: Send + 'static>(linker: &mut Linker<T>, project: Project<T>) -> wa
                 sock.reader.notify_one();
                 return Ok(n as i32);
             }
-            Ok(match (&st.phase, st.eof) {
-                (Phase::Failed, _) => -2,
+            Ok(match (st.failed, st.eof) {
+                (true, _) => -2,
                 (_, true) => 0,
                 _ => -1,
             })
@@ -624,5 +616,58 @@ mod tests {
         // Nothing is held for a refusal.
         assert!(s.table.is_empty());
         assert!(s.events(8).is_empty());
+    }
+
+    /// A run's sockets held to `net_connections` = 2, refusing every
+    /// address (its log lines discarded).
+    fn held_to_two() -> Sockets {
+        struct Quiet;
+        impl crate::net::forward::Observer for Quiet {
+            fn line(&self, _: Level, _: &str) {}
+            fn connection(&self, _: bool) {}
+            fn closed(&self, _: u64, _: u64) {}
+        }
+        let policy = Policy {
+            request: "tcp://192.0.2.1:9"
+                .parse()
+                .map(|p| crate::net::policy::Request::Allow(vec![p]))
+                .unwrap(),
+            host: crate::net::policy::Bound::public(),
+            tenant: None,
+        };
+        Sockets::new(Some(NetContext {
+            policy: Arc::new(policy),
+            say: Arc::new(Quiet),
+            budget: Arc::new(Budget::new(2, 1 << 20, 1 << 20, Duration::from_secs(1))),
+            trust: Trust::default(),
+            resolver: Arc::new(crate::net::connect::SystemResolver),
+            activity: Arc::new(Activity::default()),
+        }))
+    }
+
+    #[tokio::test]
+    async fn a_guest_holds_at_most_its_connections_and_a_few_ended_sockets() {
+        let mut s = held_to_two();
+        let mut handles = Vec::new();
+        for _ in 0..100 {
+            let h = s.connect("127.0.0.1".into(), 9, 0);
+            if h > 0 {
+                handles.push(h);
+            }
+            // Let each refusal land (its place in the count goes back).
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        // Refused connections the guest never closed still hold entries:
+        // no more than the connections plus SPARE.
+        assert_eq!(s.table.len(), 2 + SPARE);
+        assert_eq!(handles.len(), 2 + SPARE);
+        assert!(
+            s.refusal.contains("holds 18 sockets already"),
+            "{}",
+            s.refusal
+        );
+        // Closing one makes room for another.
+        s.table.remove(&handles[0]);
+        assert!(s.connect("127.0.0.1".into(), 9, 0) > 0);
     }
 }
